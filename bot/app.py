@@ -1,0 +1,43 @@
+"""``build_app(container)`` → a Bolt ``App`` with every listener registered. Wiring only."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+
+from bot.bootstrap import Container
+from bot.dedup import dedup_middleware
+from bot.listeners import general, rollback, zdm
+from bot.listeners.guard import internal_error_text, new_ref
+from bot.listeners.registry import CommandRegistry
+
+log = logging.getLogger(__name__)
+
+
+def build_app(container: Container, *, executor: ThreadPoolExecutor | None = None) -> App:
+    services = container.services
+    app = App(
+        client=container.slack,
+        signing_secret=container.signing_secret,
+        token_verification_enabled=False,  # checked lazily on first request, not at construction
+        process_before_response=False,  # ack first, then keep working in the listener thread
+        listener_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="zdm-listener"),
+        raise_error_for_unhandled_request=False,
+    )
+    app.use(dedup_middleware(services.ledger, services.clock))
+
+    registry = CommandRegistry()
+    general.register(registry)
+    rollback.register(app, registry, services)
+    zdm.register(app, registry, services)
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        ref = new_ref()
+        log.error("unhandled error (ref %s) for %s", ref, body.get("type") or body.get("command"), exc_info=error)
+        return BoltResponse(status=200, body=internal_error_text(ref))
+
+    return app

@@ -1,0 +1,162 @@
+"""Composition root: settings + zdm.toml → adapters → services. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+from slack_sdk import WebClient
+
+from bot.embedded import DEMO_DB, STATE_DB, EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
+from bot.emulator import BOT_TOKEN, SlackEmulator
+from bot.settings import Settings
+from bot.slack_io import SlackNotifier, SlackRoleDirectory
+from commands.adapters.clock import SystemClock
+from commands.adapters.command_runner import SubprocessRunner
+from commands.adapters.flags_command import CommandFlagStore
+from commands.adapters.rollback_log import MarkdownRollbackLog
+from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
+from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
+from commands.config import RunbookConfig, load_config
+from commands.ports import Clock, FlagStore
+from commands.rollback.service import RollbackPorts, RollbackService
+from commands.store.migrator import migrate_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the Slack listeners, the shell and the scheduler are allowed to call."""
+
+    config: RunbookConfig
+    clock: Clock
+    ledger: PgRequestLedger
+    audit: PgAuditLog
+    target: PgTargetDatabase
+    rollbacks: RollbackService
+    rollback_repo: PgRollbackRepository
+    roles: SlackRoleDirectory
+
+
+@dataclass
+class Container:
+    settings: Settings
+    services: Services
+    slack: WebClient
+    signing_secret: str
+    state_url: str
+    target_url: str
+    emulator: SlackEmulator | None = None
+    embedded: EmbeddedPostgres | None = None
+    _pools: list[ConnectionPool[Any]] = field(default_factory=list)
+
+    @property
+    def local_mode(self) -> bool:
+        return self.emulator is not None
+
+    def close(self) -> None:
+        for pool in self._pools:
+            with suppress(Exception):
+                pool.close()
+        if self.emulator:
+            self.emulator.stop()
+        if self.embedded:
+            self.embedded.stop()
+
+
+def database_urls(settings: Settings, config: RunbookConfig) -> tuple[str, str, EmbeddedPostgres | None]:
+    """Configured URLs as they are; whatever is missing comes from the embedded Postgres (demo app installed)."""
+    if settings.state_database_url and settings.target_database_url:
+        return settings.state_database_url, settings.target_database_url, None
+    embedded = start_embedded(settings.data_dir)
+    admin = embedded.url("postgres")
+    state = settings.state_database_url
+    if state is None:
+        ensure_database(admin, STATE_DB)
+        state = embedded.url(STATE_DB)
+    target = settings.target_database_url
+    if target is None:
+        ensure_database(admin, DEMO_DB)
+        target = embedded.url(DEMO_DB)
+        applied = install_demo_app(target, config.app.root)
+        if applied:
+            log.info("demo app installed: migrations %s", ", ".join(applied))
+    return state, target, embedded
+
+
+def build_container(
+    settings: Settings, *, clock: Clock | None = None, config: RunbookConfig | None = None
+) -> Container:
+    config = config or load_config(settings.config_path)
+    state_url, target_url, embedded = database_urls(settings, config)
+    migrate_state(state_url)
+    state_pool = _pool(state_url, "zdm-state")
+    target_pool = _pool(target_url, "zdm-target")
+
+    emulator: SlackEmulator | None = None
+    if settings.slack_configured:
+        assert settings.slack_bot_token and settings.slack_signing_secret
+        token, secret = settings.slack_bot_token.get_secret_value(), settings.slack_signing_secret.get_secret_value()
+        api_url = settings.slack_api_url or WebClient.BASE_URL
+    else:
+        emulator = SlackEmulator().start()
+        token, secret, api_url = BOT_TOKEN, secrets.token_hex(16), emulator.api_url
+    slack = WebClient(token=token, base_url=api_url, timeout=10)
+
+    clock = clock or SystemClock()
+    runner = SubprocessRunner()
+    roles = SlackRoleDirectory(config.roles, slack)
+    target = PgTargetDatabase(target_pool)
+    audit = PgAuditLog(state_pool)
+    repo = PgRollbackRepository(state_pool)
+    rollbacks = RollbackService(
+        config=config,
+        ports=RollbackPorts(
+            clock=clock,
+            flags=_flag_store(config, target_pool, runner),
+            target=target,
+            runner=runner,
+            notifier=SlackNotifier(slack),
+            roles=roles,
+            audit=audit,
+            log_file=MarkdownRollbackLog(config.rollback_log_path),
+            repo=repo,
+        ),
+        smoke_env={"DATABASE_URL": target_url},
+    )
+    services = Services(
+        config=config, clock=clock, ledger=PgRequestLedger(state_pool), audit=audit, target=target,
+        rollbacks=rollbacks, rollback_repo=repo, roles=roles,
+    )
+    return Container(
+        settings=settings, services=services, slack=slack, signing_secret=secret, state_url=state_url,
+        target_url=target_url, emulator=emulator, embedded=embedded, _pools=[state_pool, target_pool],
+    )
+
+
+def _pool(url: str, name: str) -> ConnectionPool[Any]:
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=1, max_size=12, name=name, open=False, check=ConnectionPool.check_connection
+    )
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def _flag_store(config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner) -> FlagStore:
+    if config.flag.backend == "command":
+        return CommandFlagStore(
+            runner=runner, enable_argv=config.flag.enable_argv, disable_argv=config.flag.disable_argv,
+            timeout_s=config.flag.command_timeout_s,
+        )
+    return PgFlagStore(pool, table=config.flag.table)
+
+
+def demo_root() -> Path:
+    """The bundled demo app, next to the packages in a source checkout."""
+    return Path(__file__).resolve().parent.parent / "examples" / "icupa"

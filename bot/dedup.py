@@ -1,0 +1,48 @@
+"""Slack retry de-duplication, shared by every replica through Postgres.
+
+Slack re-sends a request it thinks timed out (``X-Slack-Retry-Num``) with the same payload. Bolt verifies the
+signature but does not de-duplicate, so each request's identity (trigger id, event id or view id) is recorded in
+``zdm.slack_requests`` before any listener runs; a request whose identity is already there is acknowledged and
+dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import BoltResponse
+
+from commands.adapters.state_pg import PgRequestLedger
+from commands.ports import Clock
+
+log = logging.getLogger(__name__)
+
+
+def request_identity(body: dict[str, Any]) -> tuple[str, str] | None:
+    """``(kind, key)`` naming this request uniquely, or None when Slack gives no stable id."""
+    if body.get("event_id"):
+        return "event", f"event:{body['event_id']}"
+    kind = body.get("type") or ("command" if body.get("command") else None)
+    trigger = body.get("trigger_id")
+    if trigger:
+        return str(kind or "request"), f"trigger:{trigger}"
+    view = body.get("view") or {}
+    if kind == "view_submission" and view.get("id"):
+        return "view_submission", f"view:{view['id']}:{view.get('hash', '')}"
+    return None
+
+
+def dedup_middleware(ledger: PgRequestLedger, clock: Clock) -> Callable[..., Any]:
+    def deduplicate(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        identity = request_identity(body)
+        if identity is None:
+            return next()
+        kind, key = identity
+        if ledger.first_time(key=key, kind=kind, at=clock.now()):
+            return next()
+        log.info("ignoring duplicate Slack request %s", key)
+        return BoltResponse(status=200, body="")
+
+    return deduplicate

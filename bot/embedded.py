@@ -1,0 +1,63 @@
+"""The embedded default: one pgserver Postgres under the data folder holding the state and demo databases."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from commands.schema.history import apply_pending, split_statements
+
+log = logging.getLogger(__name__)
+STATE_DB = "zdm_state"
+DEMO_DB = "icupa"
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A running pgserver instance; ``stop()`` releases this process's handle on it."""
+
+    server: Any
+
+    def url(self, database: str) -> str:
+        return str(self.server.get_uri(database))
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+def start_embedded(data_dir: Path) -> EmbeddedPostgres:
+    import pgserver  # imported lazily: production never needs it loaded
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded Postgres in %s", pgdata)
+    return EmbeddedPostgres(pgserver.get_server(pgdata, cleanup_mode="stop"))
+
+
+def ensure_database(admin_url: str, name: str, *, template: str | None = None) -> bool:
+    """Create database ``name`` if absent; return True when it was created now."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists:
+            return False
+        query = sql.SQL("create database {}").format(sql.Identifier(name))
+        if template:
+            query = sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template))
+        conn.execute(query)
+        return True
+
+
+def install_demo_app(target_url: str, app_root: Path) -> list[str]:
+    """Apply the demo app's migrations and its seed (both idempotent); return versions applied now."""
+    applied = apply_pending(target_url, app_root / "supabase" / "migrations")
+    seed = app_root / "supabase" / "seed.sql"
+    if seed.exists():
+        with psycopg.connect(target_url, autocommit=True) as conn, conn.transaction():
+            for statement in split_statements(seed.read_text(encoding="utf-8")):
+                conn.execute(statement.encode())
+    return applied

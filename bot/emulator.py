@@ -1,0 +1,213 @@
+"""A local stand-in for the Slack Web API, speaking its wire format.
+
+Used by ``zdm shell`` / ``zdm demo`` when no Slack tokens are set, and by the tests as the network edge. It
+answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``
+and ``views.open`` like Slack does (``{"ok": true, …}`` / ``{"ok": false, "error": …}``), and accepts
+``response_url`` posts under ``/response/<id>``. Everything received is kept as ``Message`` records and handed to
+subscribers (the shell prints them; tests wait on them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
+
+
+@dataclass
+class Message:
+    kind: str  # "message", "ephemeral", "response"
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    user: str | None = None
+    updates: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+def channel_id(name: str) -> str:
+    """Slack answers with channel ids; map ``#release`` to a stable ``C…`` id the way a workspace would."""
+    if name.startswith(("C", "D", "G")) and name.isupper():
+        return name
+    return "C" + "".join(ch for ch in name.lstrip("#").upper() if ch.isalnum())[:20]
+
+
+class SlackEmulator:
+    def __init__(self, *, user_groups: dict[str, list[str]] | None = None, token: str = BOT_TOKEN) -> None:
+        self.token = token
+        self.user_groups = dict(user_groups or {})
+        self.messages: list[Message] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+        self._subscribers: list[Callable[[Message, str], None]] = []
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"{self.url}/response/{key}"
+
+    def start(self) -> SlackEmulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def subscribe(self, callback: Callable[[Message, str], None]) -> None:
+        """``callback(message, event)`` with event ``"posted"`` or ``"updated"``, on the server thread."""
+        self._subscribers.append(callback)
+
+    def in_channel(self, name: str) -> list[Message]:
+        with self._cond:
+            return [m for m in self.messages if m.channel == channel_id(name) and m.kind == "message"]
+
+    def wait_for(self, predicate: Callable[[list[Message]], Any], *, timeout: float = 10.0) -> Any:
+        """Block until ``predicate(messages)`` is truthy (re-checked on every post/update); return its value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate(list(self.messages))
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the expected Slack messages did not arrive")
+                self._cond.wait(remaining)
+
+    # --- request handling (server thread) ----------------------------------------------------------------
+
+    def handle_api(self, method: str, params: dict[str, Any], auth: str | None) -> dict[str, Any]:
+        self.calls.append((method, params))
+        if auth != f"Bearer {self.token}":
+            return {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
+        if method == "auth.test":
+            return {"ok": True, "url": "https://local.slack.invalid/", "team": "Local", "user": "zdm",
+                    "team_id": "T0LOCAL", "user_id": "U0ZDMBOT", "bot_id": "B0ZDMBOT"}
+        if method == "chat.postMessage":
+            return self._post("message", params)
+        if method == "chat.postEphemeral":
+            if not params.get("user"):
+                return {"ok": False, "error": "user_not_in_channel"}
+            response = self._post("ephemeral", params)
+            return {"ok": True, "message_ts": response["ts"]}
+        if method == "chat.update":
+            return self._update(params)
+        if method == "usergroups.users.list":
+            group = str(params.get("usergroup", ""))
+            if group not in self.user_groups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": self.user_groups[group]}
+        if method == "views.open":
+            return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **_as_dict(params.get("view"))}}
+        return {"ok": False, "error": "unknown_method"}
+
+    def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
+        self._post("response", {"channel": f"response:{key}", **body})
+
+    def _post(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not params.get("text") and not params.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        message = Message(
+            kind=kind,
+            channel=channel if kind == "response" else channel_id(channel),
+            ts=ts,
+            text=str(params.get("text") or ""),
+            blocks=_as_list(params.get("blocks")),
+            thread_ts=params.get("thread_ts") or None,
+            user=params.get("user"),
+        )
+        self._publish(message, "posted", append=True)
+        return {"ok": True, "channel": message.channel, "ts": ts,
+                "message": {"type": "message", "text": message.text, "ts": ts, "bot_id": "B0ZDMBOT"}}
+
+    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        with self._cond:
+            found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
+            if found is None:
+                return {"ok": False, "error": "message_not_found" if channel.startswith("C") else "channel_not_found"}
+            found.history.append(found.text)
+            found.text = str(params.get("text") or found.text)
+            found.blocks = _as_list(params.get("blocks")) or found.blocks
+            found.updates += 1
+        self._publish(found, "updated", append=False)
+        return {"ok": True, "channel": channel, "ts": ts, "text": found.text}
+
+    def _publish(self, message: Message, event: str, *, append: bool) -> None:
+        with self._cond:
+            if append:
+                self.messages.append(message)
+            self._cond.notify_all()
+        for callback in list(self._subscribers):
+            callback(message, event)
+
+
+def _as_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    return list(value or [])
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return dict(json.loads(value))
+    return dict(value or {})
+
+
+def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8")
+            ctype = self.headers.get("Content-Type", "")
+            body: dict[str, Any] = json.loads(raw or "{}") if "json" in ctype else dict(parse_qsl(raw))
+            if self.path.startswith("/api/"):
+                result = emulator.handle_api(self.path[5:].split("?")[0], body, self.headers.get("Authorization"))
+                self._reply(200, json.dumps(result))
+            elif self.path.startswith("/response/"):
+                emulator.handle_response_url(self.path.split("/", 2)[2], body)
+                self._reply(200, "ok", ctype="text/plain")
+            else:
+                self._reply(404, "not found", ctype="text/plain")
+
+        def _reply(self, status: int, text: str, *, ctype: str = "application/json; charset=utf-8") -> None:
+            data = text.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def texts(messages: Iterable[Message]) -> list[str]:
+    return [m.text for m in messages]

@@ -1,0 +1,40 @@
+"""Turning exceptions into one plain sentence for the person, and a log line with a reference for us."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+from slack_bolt import Respond
+
+from commands.errors import UserError
+
+log = logging.getLogger("zdm.errors")
+
+
+def new_ref() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def internal_error_text(ref: str) -> str:
+    return f"zdm hit an internal error (ref {ref}). Nothing more was done; tell the zdm maintainers this ref."
+
+
+def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
+    """Run work after the ack; a ``UserError`` is shown as is, anything else as an internal error with a ref."""
+    ref = ref or new_ref()
+    try:
+        work()
+    except UserError as exc:
+        _respond(respond, str(exc))
+    except Exception:
+        log.exception("internal error (ref %s)", ref)
+        _respond(respond, internal_error_text(ref))
+
+
+def _respond(respond: Respond, text: str) -> None:
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.exception("could not deliver a reply to the user")

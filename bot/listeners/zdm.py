@@ -1,0 +1,50 @@
+"""The ``/zdm`` slash command: authorise and validate before Slack's 3 s ack, do the work after it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.bootstrap import Services
+from bot.listeners.guard import internal_error_text, new_ref, run_guarded
+from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from bot.render import card_blocks
+from commands.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, registry: CommandRegistry, services: Services) -> None:
+    @app.command("/zdm")
+    def zdm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ref = new_ref()
+        try:
+            entry, args = registry.resolve(command.get("text", ""))
+            reply = entry.handler(
+                CommandContext(
+                    args=args, user=command["user_id"], channel=command.get("channel_id", ""), ref=ref,
+                    services=services,
+                )
+            )
+        except UserError as exc:
+            ack(response_type="ephemeral", text=str(exc))
+            return
+        except Exception:
+            log.exception("internal error in /zdm %s (ref %s)", command.get("text", "")[:60], ref)
+            ack(response_type="ephemeral", text=internal_error_text(ref))
+            return
+        ack(**_ack_payload(reply))
+        if reply.then is not None:
+            run_guarded(reply.then, respond=respond, ref=ref)
+
+
+def _ack_payload(reply: Reply) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "response_type": "in_channel" if reply.public else "ephemeral",
+        "text": reply.text,
+    }
+    if reply.card is not None:
+        payload["blocks"] = card_blocks(reply.card)
+    return payload

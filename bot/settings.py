@@ -1,0 +1,48 @@
+"""Process settings: the only module that reads the environment (``ZDM_*`` variables or a ``.env`` file).
+
+Secrets and URLs live here; the runbook itself (roles, channels, steps) lives in ``zdm.toml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from commands.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZDM_", env_file=".env", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(default=None, description="xapp-… token: enables Socket Mode")
+    slack_api_url: str | None = Field(default=None, description="Slack Web API base URL override (tests, emulator)")
+    state_database_url: str | None = Field(default=None, description="bot state; unset = embedded Postgres")
+    target_database_url: str | None = Field(default=None, description="app being migrated; unset = embedded demo")
+    config_path: Path = Path("zdm.toml")
+    data_dir: Path = Path(".zdm")
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    http_threads: int = Field(default=16, ge=1, le=256)
+    scheduler_tick_s: float = Field(default=30.0, gt=0)
+    shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+    @property
+    def embedded(self) -> bool:
+        return self.state_database_url is None or self.target_database_url is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "ZDM_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"setting {key}: {first['msg']}") from exc

@@ -1,0 +1,230 @@
+"""``zdm shell``: use the bot from a terminal, no Slack needed.
+
+Type ``/zdm …`` commands, press buttons by number, and watch what the bot posts to each channel. Every command
+and click is a real, signed Slack request handled by the same Bolt listeners as in production; what the bot
+posts goes to the local Slack emulator, which prints it here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from slack_bolt import App, BoltRequest
+
+from bot.emulator import Message, SlackEmulator, channel_id
+from bot.executor import TrackingExecutor
+from bot.signing import block_action_body, sign, slash_command_body
+
+SHELL_HELP = """\
+  /zdm <command> …   run a zdm command (try /zdm help)
+  press N            press button [N] (asks before confirm dialogs)
+  as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals
+  whoami             show who you are acting as
+  history [#channel] show what was posted to a channel (default: the release channel)
+  quit               leave (Ctrl-D works too)"""
+WORK_TIMEOUT_S = 900.0
+
+
+@dataclass(frozen=True)
+class ShownButton:
+    channel: str
+    message_ts: str
+    action_id: str
+    value: str
+    label: str
+    confirm: dict[str, Any] | None
+
+
+class Shell:
+    def __init__(
+        self,
+        *,
+        app: App,
+        emulator: SlackEmulator,
+        signing_secret: str,
+        executor: TrackingExecutor,
+        user: str,
+        out: TextIO = sys.stdout,
+        ask: Callable[[str], str] | None = None,
+        release_channel: str = "#release",
+    ) -> None:
+        self.app = app
+        self.emulator = emulator
+        self.secret = signing_secret
+        self.executor = executor
+        self.user = user
+        self.out = out
+        self.ask = ask
+        self.release_channel = release_channel
+        self.buttons: dict[int, ShownButton] = {}
+        self._numbers: dict[tuple[str, str, str, str], int] = {}
+        self._shown: dict[tuple[str, str], list[str]] = {}
+        self._lock = threading.Lock()
+        emulator.subscribe(self._on_message)
+
+    # --- input ---------------------------------------------------------------------------------------------
+
+    def run(self, lines: Iterable[str], *, prompt: bool) -> None:
+        if prompt:
+            self._print(f"zdm shell — acting as {self.user}. Type `help` for shell commands, `/zdm help` for zdm.")
+        for raw in _prompted(lines, prompt):
+            if not self.execute(raw):
+                break
+
+    def execute(self, raw: str) -> bool:
+        """Handle one line; False means quit."""
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            return True
+        word, _, rest = line.partition(" ")
+        if word in ("quit", "exit"):
+            return False
+        if word == "help":
+            self._print(SHELL_HELP)
+        elif word == "whoami":
+            self._print(f"acting as {self.user}")
+        elif word == "as":
+            self.user = rest.strip() or self.user
+            self._print(f"now acting as {self.user}")
+        elif word == "history":
+            self._history(rest.strip() or self.release_channel)
+        elif word == "press":
+            self._press(rest.strip())
+        elif word.startswith("/"):
+            self.slash(word, rest)
+        else:
+            self._print(f"Unknown input `{word}`. Type `help`.")
+        self.executor.wait_idle(WORK_TIMEOUT_S)
+        return True
+
+    def slash(self, command: str, text: str) -> None:
+        response_url = self.emulator.response_url(uuid.uuid4().hex)
+        body = slash_command_body(text=text, user_id=self.user, response_url=response_url, command=command)
+        self._show_ack(self._dispatch(body))
+
+    def _press(self, number: str) -> None:
+        button = self.buttons.get(int(number)) if number.isdigit() else None
+        if button is None:
+            self._print(f"There is no button [{number}]. Buttons are shown in brackets next to messages.")
+            return
+        if button.confirm and self.ask is not None:
+            title = button.confirm.get("title", {}).get("text", "Are you sure?")
+            text = button.confirm.get("text", {}).get("text", "")
+            answer = self.ask(f"{title} {text} [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                self._print("Cancelled; nothing was sent.")
+                return
+        body = block_action_body(
+            user_id=self.user, action_id=button.action_id, value=button.value, channel_id=button.channel,
+            message_ts=button.message_ts, response_url=self.emulator.response_url(uuid.uuid4().hex),
+        )
+        self._show_ack(self._dispatch(body))
+
+    def _dispatch(self, body: str) -> Any:
+        signed = sign(self.secret, body)
+        return self.app.dispatch(BoltRequest(body=signed.body, headers=signed.headers))
+
+    # --- output --------------------------------------------------------------------------------------------
+
+    def _show_ack(self, response: Any) -> None:
+        if response.status != 200:
+            self._print(f"(Slack would show an error: HTTP {response.status} {response.body})")
+            return
+        if not response.body:
+            return
+        try:
+            payload = json.loads(response.body)
+        except ValueError:
+            self._print(f"(only visible to you) {response.body}")
+            return
+        self._print_message("only visible to you", payload.get("text", ""), payload.get("blocks") or [], None)
+
+    def _on_message(self, message: Message, event: str) -> None:
+        where = "only visible to you" if message.kind in ("response", "ephemeral") else message.channel
+        if message.channel == channel_id(self.release_channel):
+            where = f"{self.release_channel}"
+        body = render_blocks(message.blocks, self._register_button, message) if message.blocks else [message.text]
+        key = (message.channel, message.ts)
+        before = self._shown.get(key)
+        self._shown[key] = body
+        if event == "updated" and before is not None:
+            # In Slack the message changes in place; here only its changed lines are printed again.
+            body = [line for line in body if line not in before]
+            if not body:
+                return
+            where += " · updated"
+        self._print("\n".join([f"── {where} ──", *body]))
+
+    def _print_message(self, label: str, text: str, blocks: list[dict[str, Any]], message: Message | None) -> None:
+        lines = [f"── {label} ──"]
+        lines += render_blocks(blocks, self._register_button, message) if blocks else [text]
+        self._print("\n".join(lines))
+
+    def _register_button(self, message: Message | None, element: dict[str, Any]) -> int:
+        channel, ts = (message.channel, message.ts) if message else ("C0SHELL", "0")
+        key = (channel, ts, str(element.get("action_id", "")), str(element.get("value", "")))
+        with self._lock:
+            if key in self._numbers:
+                return self._numbers[key]
+            number = self._numbers[key] = len(self.buttons) + 1
+            self.buttons[number] = ShownButton(
+                channel=channel,
+                message_ts=ts,
+                action_id=element.get("action_id", ""),
+                value=element.get("value", ""),
+                label=element.get("text", {}).get("text", ""),
+                confirm=element.get("confirm"),
+            )
+        return number
+
+    def _history(self, channel: str) -> None:
+        messages = self.emulator.in_channel(channel)
+        if not messages:
+            self._print(f"Nothing posted in {channel} yet.")
+        for message in messages:
+            self._print_message(channel, message.text, message.blocks, message)
+
+    def _print(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+
+def render_blocks(
+    blocks: list[dict[str, Any]],
+    register: Callable[[Message | None, dict[str, Any]], int],
+    message: Message | None,
+) -> list[str]:
+    """Block Kit as terminal text; buttons get numbers that ``press N`` uses."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind in ("section", "header"):
+            if block.get("text"):
+                lines.extend(block["text"].get("text", "").splitlines())
+            for item in block.get("fields", []):
+                lines.append("  " + item.get("text", "").replace("\n", ": ", 1))
+        elif kind == "context":
+            lines.append("  " + " · ".join(e.get("text", "") for e in block.get("elements", [])))
+        elif kind == "actions":
+            shown = [f"[{register(message, e)}] {e.get('text', {}).get('text', '')}" for e in block["elements"]]
+            lines.append("  " + "   ".join(shown))
+    return lines
+
+
+def _prompted(lines: Iterable[str], prompt: bool) -> Iterable[str]:
+    iterator = iter(lines)
+    while True:
+        if prompt:
+            sys.stdout.write("zdm> ")
+            sys.stdout.flush()
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return

@@ -1,0 +1,10 @@
+"""The real clock. Decision code never calls ``datetime.now()`` itself: it is handed a ``Clock``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,177 @@
+"""The bot's own state in Postgres: audit trail, Slack request ledger and rollback records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from commands.ports import AuditEvent
+from commands.rollback.model import Rollback, Step, StepResult, StepStatus
+
+ROLLBACK_LOCK_CLASS = 0x7A64  # first key of the two-key advisory lock on a rollback id
+
+
+class PgAuditLog:
+    """Append-only audit rows (``zdm.audit_log``; a trigger refuses UPDATE, DELETE and TRUNCATE)."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def record(self, event: AuditEvent, *, at: datetime) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "insert into zdm.audit_log (at, actor, action, subject, outcome, detail, correlation_id)"
+                " values (%s, %s, %s, %s, %s, %s, %s)",
+                (at, event.actor, event.action, event.subject, event.outcome, Jsonb(dict(event.detail)),
+                 event.correlation_id),
+            )
+
+
+class PgRequestLedger:
+    """Remembers Slack requests already acted on, shared by every replica through Postgres."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def first_time(self, *, key: str, kind: str, at: datetime) -> bool:
+        """Record ``key``; True the first time it is seen, False for any retry or duplicate."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "insert into zdm.slack_requests (request_key, kind, received_at) values (%s, %s, %s)"
+                " on conflict (request_key) do update set retries = zdm.slack_requests.retries + 1"
+                " returning retries",
+                (key, kind, at),
+            ).fetchone()
+        return row is not None and row[0] == 0
+
+    def purge(self, *, older_than: timedelta, now: datetime) -> int:
+        """Forget requests older than Slack's retry horizon; return how many rows went."""
+        with self._pool.connection() as conn:
+            cur = conn.execute("delete from zdm.slack_requests where received_at < %s", (now - older_than,))
+            return cur.rowcount
+
+
+_COLUMNS = (
+    "id, tenant, flag, requested_by, reason, schema_version, schema_file, schema_decision, decided_by,"
+    " steps, channel, message_ts, correlation_id, created_at, finished_at"
+)
+
+
+class PgRollbackRepository:
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def create(self, rollback: Rollback) -> Rollback:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
+                " steps, correlation_id, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+                (rollback.tenant, rollback.flag, rollback.requested_by, rollback.reason, rollback.schema_version,
+                 rollback.schema_file, _steps_json(rollback.steps), rollback.correlation_id, rollback.created_at),
+            ).fetchone()
+        assert row is not None
+        return replace(rollback, id=int(row[0]))
+
+    def save(self, rollback: Rollback) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "update zdm.rollbacks set steps = %s, channel = %s, message_ts = %s, finished_at = %s"
+                " where id = %s",
+                (_steps_json(rollback.steps), rollback.channel, rollback.message_ts, rollback.finished_at,
+                 rollback.id),
+            )
+
+    def get(self, rollback_id: int) -> Rollback | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"select {_COLUMNS} from zdm.rollbacks where id = %s", (rollback_id,)).fetchone()
+        return _from_row(row) if row else None
+
+    def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "update zdm.rollbacks set schema_decision = %s, decided_by = %s"
+                " where id = %s and schema_decision is null and schema_version is not null"
+                " and finished_at is null",
+                (decision, actor, rollback_id),
+            )
+            return cur.rowcount == 1
+
+    def unfinished(self) -> list[int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("select id from zdm.rollbacks where finished_at is null order by id").fetchall()
+        return [int(r[0]) for r in rows]
+
+    def recent(self, *, tenant: str | None = None, limit: int = 10) -> list[Rollback]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"select {_COLUMNS} from zdm.rollbacks where (%s::text is null or tenant = %s)"
+                " order by id desc limit %s",
+                (tenant, tenant, limit),
+            ).fetchall()
+        return [_from_row(r) for r in rows]
+
+    @contextmanager
+    def exclusive(self, rollback_id: int) -> Iterator[bool]:
+        with self._pool.connection() as conn:
+            conn.autocommit = True
+            row = conn.execute(
+                "select pg_try_advisory_lock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id)
+            ).fetchone()
+            got = bool(row and row[0])
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute("select pg_advisory_unlock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id))
+                conn.autocommit = False
+
+
+def _steps_json(steps: tuple[StepResult, ...]) -> Jsonb:
+    return Jsonb(
+        [
+            {
+                "step": s.step.value,
+                "status": s.status.value,
+                "detail": s.detail,
+                "finished_at": s.finished_at.isoformat() if s.finished_at else None,
+                "output_tail": s.output_tail,
+            }
+            for s in steps
+        ]
+    )
+
+
+def _from_row(row: Any) -> Rollback:
+    steps = tuple(
+        StepResult(
+            Step(s["step"]),
+            StepStatus(s["status"]),
+            s["detail"],
+            datetime.fromisoformat(s["finished_at"]) if s["finished_at"] else None,
+            s.get("output_tail"),
+        )
+        for s in row[9]
+    )
+    return Rollback(
+        id=int(row[0]),
+        tenant=row[1],
+        flag=row[2],
+        requested_by=row[3],
+        reason=row[4],
+        schema_version=row[5],
+        schema_file=row[6],
+        schema_decision=row[7],
+        decided_by=row[8],
+        steps=steps,
+        channel=row[10],
+        message_ts=row[11],
+        correlation_id=row[12],
+        created_at=row[13],
+        finished_at=row[14],
+    )

@@ -1,0 +1,78 @@
+"""The target application database (the one being migrated), reached through a connection pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from commands.schema.history import applied_versions, split_statements
+
+
+class PgTargetDatabase:
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def tenant_exists(self, slug: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute("select exists (select 1 from public.tenants where slug = %s)", (slug,)).fetchone()
+        return bool(row and row[0])
+
+    def find_tenants(self, pattern: str, *, limit: int) -> list[str]:
+        """Tenants whose slug matches a glob (``pilot_*``); ``_`` is literal, ``*`` any run, ``?`` one char."""
+        like = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = like.replace("*", "%").replace("?", "_")
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "select slug from public.tenants where slug like %s order by slug limit %s", (like, limit)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def run_sql(self, statement: str) -> str:
+        with self._pool.connection() as conn:
+            cur = conn.execute(statement.encode())
+            row = cur.fetchone() if cur.description else None
+            status = str(row[0]) if row and row[0] is not None else cur.statusmessage or "done"
+        return f"`{statement.strip()}` → {status}"
+
+    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int) -> str:
+        statements = split_statements(path.read_text(encoding="utf-8"))
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("select set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            for statement in statements:
+                conn.execute(statement.encode())
+            reverted = 0
+            if version in applied_versions(conn):
+                reverted = conn.execute(
+                    "delete from supabase_migrations.schema_migrations where version = %s", (version,)
+                ).rowcount
+        note = f"; version {version} marked reverted in the migration history" if reverted else ""
+        return f"applied `{path.name}` ({len(statements)} statements){note}"
+
+
+class PgFlagStore:
+    """Per-tenant flags in a table of the target database: ``(tenant_slug, flag, enabled, updated_at, updated_by)``."""
+
+    def __init__(self, pool: ConnectionPool[Any], *, table: str) -> None:
+        schema, name = table.split(".", 1)
+        self._pool = pool
+        self._table = sql.Identifier(schema, name)
+
+    def set_enabled(self, *, tenant: str, flag: str, enabled: bool, actor: str) -> str:
+        query = sql.SQL(
+            "insert into {t} as f (tenant_slug, flag, enabled, updated_at, updated_by)"
+            " values (%s, %s, %s, now(), %s)"
+            " on conflict (tenant_slug, flag) do update"
+            " set enabled = excluded.enabled, updated_at = excluded.updated_at, updated_by = excluded.updated_by"
+            " returning (select enabled from {t} where tenant_slug = %s and flag = %s)"
+        ).format(t=self._table)
+        with self._pool.connection() as conn:
+            row = conn.execute(query, (tenant, flag, enabled, actor, tenant, flag)).fetchone()
+        before = row[0] if row else None
+        state = "on" if enabled else "off"
+        if before is enabled:
+            return f"`{flag}` was already {state} for `{tenant}`"
+        return f"`{flag}` turned {state} for `{tenant}`"
+

@@ -1,0 +1,52 @@
+"""A chat-neutral message model.
+
+Services describe what to show as a ``Card``; the Slack layer (``bot.render``) turns it into Block Kit and the
+shell prints the same structure. Keeping this neutral is what lets ``commands`` stay free of Slack imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Confirm:
+    title: str
+    text: str
+    ok: str = "Confirm"
+    deny: str = "Cancel"
+
+
+@dataclass(frozen=True)
+class Button:
+    action_id: str
+    label: str
+    value: str
+    style: Literal["primary", "danger"] | None = None
+    confirm: Confirm | None = None
+
+
+@dataclass(frozen=True)
+class Card:
+    """Title line, body lines (Slack mrkdwn), optional key/value fields, buttons and a footer."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+    buttons: tuple[Button, ...] = ()
+    footer: str | None = None
+    code: str | None = None
+
+    @property
+    def fallback_text(self) -> str:
+        """Plain text used for notifications and clients that cannot show blocks."""
+        return self.title
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a posted message lives, so it can be updated in place later."""
+
+    channel: str
+    ts: str

@@ -1,0 +1,114 @@
+"""The runbook as configuration: ``zdm.toml``.
+
+Loaded and validated once at start-up. A bad value stops start-up with a message that names the key, e.g.
+``zdm.toml: rollback.smoke_timeout_s: Input should be greater than 0``. Relative paths are resolved against the
+folder that holds the config file (``app.root``) or against ``app.root`` (migrations, rollback log).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from commands.errors import ConfigError
+
+SLACK_ID = re.compile(r"^[UWS][A-Z0-9_]{1,30}$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlagConfig(_Section):
+    name: str = Field(default="tenant.enableNewProfile", pattern=r"^[A-Za-z0-9_.:-]{1,100}$")
+    backend: Literal["postgres", "command"] = "postgres"
+    table: str = Field(default="public.feature_flags", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    disable_argv: tuple[str, ...] = ("pnpm", "flags:disable", "{flag}", "--tenant={tenant}")
+    enable_argv: tuple[str, ...] = ("pnpm", "flags:enable", "{flag}", "--tenant={tenant}")
+    command_timeout_s: float = Field(default=60, gt=0)
+
+
+class ChannelsConfig(_Section):
+    release: str = Field(default="#release", min_length=2)
+
+
+class RolesConfig(_Section):
+    """Slack user ids (``U…``/``W…``) or user-group ids (``S…``) per role."""
+
+    oncall: tuple[str, ...] = ()
+    dba: tuple[str, ...] = ()
+    platform_lead: tuple[str, ...] = ()
+    release_approvers: tuple[str, ...] = ()
+
+    @field_validator("*")
+    @classmethod
+    def _slack_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not SLACK_ID.match(item):
+                raise ValueError(f"{item!r} is not a Slack user id (U…/W…) or user-group id (S…)")
+        return value
+
+
+class AppConfig(_Section):
+    root: Path = Path(".")
+    migrations_dir: Path = Path("supabase/migrations")
+
+
+class RollbackConfig(_Section):
+    restore_sql: str = Field(default="select sp_restore_legacy_tenant_views();", min_length=1)
+    smoke_argv: tuple[str, ...] = ("pnpm", "--filter", "web", "test:e2e", "--", "--grep", "tenancy")
+    smoke_timeout_s: float = Field(default=600, gt=0)
+    log_path: Path = Path("docs/runbooks/rollback-log.md")
+    schema_lock_timeout_ms: int = Field(default=5000, gt=0)
+
+    @field_validator("smoke_argv")
+    @classmethod
+    def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or not value[0]:
+            raise ValueError("must name a program to run")
+        return value
+
+
+class RunbookConfig(_Section):
+    flag: FlagConfig = FlagConfig()
+    channels: ChannelsConfig = ChannelsConfig()
+    roles: RolesConfig = RolesConfig()
+    app: AppConfig = AppConfig()
+    rollback: RollbackConfig = RollbackConfig()
+
+    @model_validator(mode="after")
+    def _command_backend_needs_argv(self) -> RunbookConfig:
+        if self.flag.backend == "command" and not self.flag.disable_argv:
+            raise ValueError("flag.disable_argv is required when flag.backend = 'command'")
+        return self
+
+    @property
+    def migrations_path(self) -> Path:
+        return self.app.root / self.app.migrations_dir
+
+    @property
+    def rollback_log_path(self) -> Path:
+        return self.app.root / self.rollback.log_path
+
+
+def load_config(path: Path) -> RunbookConfig:
+    """Read and validate ``zdm.toml``; raise ``ConfigError`` naming the file and key on any problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found; set ZDM_CONFIG_PATH or create it") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        config = RunbookConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ConfigError(f"{path.name}: {key}: {first['msg']}") from exc
+    base = path.resolve().parent
+    root = config.app.root if config.app.root.is_absolute() else base / config.app.root
+    return config.model_copy(update={"app": config.app.model_copy(update={"root": root})})

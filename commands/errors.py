@@ -1,0 +1,67 @@
+"""Errors a user can act on.
+
+A ``UserError`` carries one plain sentence that is shown to the person as is (ephemeral in Slack). Anything that
+is not a ``UserError`` is an internal error: logged with a correlation id, never shown as a stack trace.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A business reason the user can act on; ``str(err)`` is the sentence they see."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(Exception):
+    """The runbook configuration (zdm.toml) or the settings are invalid; names the offending key."""
+
+
+class UsageError(UserError):
+    """The command was typed wrong."""
+
+
+class InvalidSlug(UserError):
+    def __init__(self, *, slug: str) -> None:
+        shown = slug if len(slug) <= 40 else slug[:40] + "…"
+        super().__init__(
+            f"`{shown}` is not a valid tenant slug: use lowercase letters, digits, `_` or `-` "
+            "(at most 63 characters, starting with a letter or digit)."
+        )
+        self.slug = slug
+
+
+class TenantNotFound(UserError):
+    def __init__(self, *, slug: str) -> None:
+        super().__init__(f"Tenant `{slug}` not found. Try `/zdm tenants {slug[:3]}*` to search by prefix.")
+        self.slug = slug
+
+
+class NotAuthorized(UserError):
+    def __init__(self, *, user: str, role: str, action: str) -> None:
+        super().__init__(
+            f"Only members of `{role}` may {action}; ask someone in `{role}` or have an admin add you "
+            "to that role in zdm.toml."
+        )
+        self.user = user
+        self.role = role
+        self.action = action
+
+
+class StalePrompt(UserError):
+    def __init__(self, *, what: str) -> None:
+        super().__init__(f"This prompt is stale: {what}. Nothing was changed.")
+
+
+class RollbackFileMissing(UserError):
+    def __init__(self, *, version: str, folder: str) -> None:
+        super().__init__(
+            f"No `{version}_*_rollback.sql` file in `{folder}`; add the paired rollback migration "
+            "or run the rollback without `--schema`."
+        )
+        self.version = version

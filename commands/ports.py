@@ -1,0 +1,122 @@
+"""The small interfaces services depend on. Adapters implement them; tests may use in-memory versions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+from commands.cards import Card, MessageRef
+
+if TYPE_CHECKING:
+    from commands.rollback.model import Rollback
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int | None
+    output_tail: str
+    duration_s: float
+    timed_out: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and self.error is None
+
+
+class CommandRunner(Protocol):
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> CommandResult: ...
+
+
+class FlagStore(Protocol):
+    def set_enabled(self, *, tenant: str, flag: str, enabled: bool, actor: str) -> str:
+        """Set the flag for one tenant (idempotent); return a short human description of what happened."""
+        ...
+
+
+class TargetDatabase(Protocol):
+    """The application database being migrated (not the bot's own state)."""
+
+    def tenant_exists(self, slug: str) -> bool: ...
+
+    def find_tenants(self, pattern: str, *, limit: int) -> list[str]: ...
+
+    def run_sql(self, sql: str) -> str:
+        """Run trusted SQL from zdm.toml in one transaction; return a short status description."""
+        ...
+
+    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int) -> str:
+        """Apply a ``*_rollback.sql`` in one transaction and mark the version reverted in the history."""
+        ...
+
+
+class Notifier(Protocol):
+    def post(self, channel: str, card: Card, *, thread_ts: str | None = None) -> MessageRef: ...
+
+    def update(self, ref: MessageRef, card: Card) -> None: ...
+
+
+class RoleDirectory(Protocol):
+    def has_role(self, user: str, role: str) -> bool: ...
+
+    def members(self, role: str) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+class AuditLog(Protocol):
+    def record(self, event: AuditEvent, *, at: datetime) -> None: ...
+
+
+class RollbackLogFile(Protocol):
+    def append(self, *, marker: str, text: str) -> bool:
+        """Append ``text`` unless an entry with ``marker`` is already there; return whether it appended."""
+        ...
+
+
+class RollbackRepository(Protocol):
+    """Rollback records in the bot's state database (see ``commands.rollback.model.Rollback``)."""
+
+    def create(self, rollback: Rollback) -> Rollback:
+        """Insert a new record (its ``id`` is ignored) and return it with the assigned id."""
+        ...
+
+    def save(self, rollback: Rollback) -> None: ...
+
+    def get(self, rollback_id: int) -> Rollback | None: ...
+
+    def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
+        """Store the schema decision once; False if it was already decided or is not awaited."""
+        ...
+
+    def unfinished(self) -> list[int]: ...
+
+    def exclusive(self, rollback_id: int) -> AbstractContextManager[bool]:
+        """Hold a cross-process lock on one rollback; yields False when someone else holds it."""
+        ...

@@ -1,0 +1,179 @@
+"""Rollback of one tenant: the runbook §6 steps as data, and the pure decisions about them.
+
+Steps run in a fixed order. A failing step never stops the later safe steps: the flag stays off and the rest of
+the mitigation still happens. The schema step only exists with ``--schema <version>`` and waits for a confirm
+button; the rollback-log entry is written once every earlier step has an outcome.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from commands.errors import InvalidSlug, UsageError
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+VERSION = re.compile(r"^[0-9]{1,20}$")
+MAX_REASON = 500
+
+
+class Step(StrEnum):
+    FLAG_OFF = "flag_off"
+    RESTORE_VIEWS = "restore_views"
+    SMOKE_TESTS = "smoke_tests"
+    SCHEMA_ROLLBACK = "schema_rollback"
+    ROLLBACK_LOG = "rollback_log"
+
+
+STEP_TITLES = {
+    Step.FLAG_OFF: "Flag off",
+    Step.RESTORE_VIEWS: "Restore legacy views",
+    Step.SMOKE_TESTS: "Smoke tests",
+    Step.SCHEMA_ROLLBACK: "Schema rollback",
+    Step.ROLLBACK_LOG: "Rollback log",
+}
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    AWAITING = "awaiting_confirmation"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def done(self) -> bool:
+        return self in (StepStatus.OK, StepStatus.FAILED, StepStatus.SKIPPED)
+
+
+class RollbackStatus(StrEnum):
+    RUNNING = "running"
+    AWAITING = "awaiting_confirmation"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Step
+    status: StepStatus = StepStatus.PENDING
+    detail: str = ""
+    finished_at: datetime | None = None
+    output_tail: str | None = None
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    slug: str
+    reason: str
+    schema_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Rollback:
+    id: int
+    tenant: str
+    flag: str
+    requested_by: str
+    reason: str
+    schema_version: str | None
+    created_at: datetime
+    steps: tuple[StepResult, ...]
+    channel: str | None = None
+    message_ts: str | None = None
+    finished_at: datetime | None = None
+    correlation_id: str | None = None
+    schema_file: str | None = None
+    schema_decision: Literal["apply", "skip"] | None = None
+    decided_by: str | None = None
+
+    def result(self, step: Step) -> StepResult:
+        for item in self.steps:
+            if item.step == step:
+                return item
+        raise KeyError(step)
+
+    @property
+    def status(self) -> RollbackStatus:
+        return overall_status(self.steps)
+
+    def with_step(self, result: StepResult) -> Rollback:
+        return replace(self, steps=tuple(result if s.step == result.step else s for s in self.steps))
+
+
+def parse_rollback_args(text: str) -> RollbackRequest:
+    """Parse ``tenant <slug> [--schema VERSION] [reason…]`` (the words after ``/zdm rollback``)."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    if len(words) < 2 or words[0] != "tenant":
+        raise UsageError("Usage: `/zdm rollback tenant <slug> [--schema VERSION] [reason…]`.")
+    slug, rest = words[1], words[2:]
+    if not SLUG.match(slug):
+        raise InvalidSlug(slug=slug)
+    version: str | None = None
+    reason_words: list[str] = []
+    iterator = iter(rest)
+    for word in iterator:
+        if word == "--schema":
+            version = next(iterator, "")
+            if not VERSION.match(version):
+                raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
+        elif word.startswith("--schema="):
+            version = word.split("=", 1)[1]
+            if not VERSION.match(version):
+                raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
+        else:
+            reason_words.append(word)
+    reason = " ".join(" ".join(reason_words).split())
+    if len(reason) > MAX_REASON:
+        raise UsageError(f"The reason is too long ({len(reason)} characters); keep it under {MAX_REASON}.")
+    return RollbackRequest(slug=slug, reason=reason or "(no reason given)", schema_version=version)
+
+
+def initial_steps(request: RollbackRequest) -> tuple[StepResult, ...]:
+    schema = (
+        StepResult(Step.SCHEMA_ROLLBACK)
+        if request.schema_version
+        else StepResult(Step.SCHEMA_ROLLBACK, StepStatus.SKIPPED, "not requested")
+    )
+    return (
+        StepResult(Step.FLAG_OFF),
+        StepResult(Step.RESTORE_VIEWS),
+        StepResult(Step.SMOKE_TESTS),
+        schema,
+        StepResult(Step.ROLLBACK_LOG),
+    )
+
+
+def next_step(rollback: Rollback) -> Step | None:
+    """The next step to run now, or None when the rollback is finished or waiting for a person."""
+    for item in rollback.steps:
+        if item.step == Step.SCHEMA_ROLLBACK and item.status in (StepStatus.PENDING, StepStatus.AWAITING):
+            # The schema step waits for a person's decision (the confirm button).
+            return item.step if rollback.schema_decision else None
+        if item.status == StepStatus.PENDING:
+            return item.step
+    return None
+
+
+def needs_schema_prompt(rollback: Rollback) -> bool:
+    """True when the runnable steps before the schema step are done and the schema step has not been asked."""
+    schema = rollback.result(Step.SCHEMA_ROLLBACK)
+    before = [s for s in rollback.steps if s.step in (Step.FLAG_OFF, Step.RESTORE_VIEWS, Step.SMOKE_TESTS)]
+    return schema.status == StepStatus.PENDING and all(s.status.done for s in before)
+
+
+def overall_status(steps: tuple[StepResult, ...]) -> RollbackStatus:
+    if any(s.status == StepStatus.AWAITING for s in steps):
+        return RollbackStatus.AWAITING
+    if not all(s.status.done for s in steps):
+        return RollbackStatus.RUNNING
+    if any(s.status == StepStatus.FAILED for s in steps):
+        return RollbackStatus.FAILED
+    return RollbackStatus.SUCCEEDED

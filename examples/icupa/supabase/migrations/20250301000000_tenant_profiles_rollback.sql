@@ -1,0 +1,10 @@
+-- Pair of 20250301000000_tenant_profiles.sql: never applied forward; zdm applies it on
+-- `/zdm rollback tenant <slug> --schema 20250301000000` after a confirm button.
+drop view if exists public.tenant_directory;
+create view public.tenant_directory as
+select t.id, t.slug, t.tier, t.display_name, t.contact_email
+from public.tenants t;
+drop function if exists public.sp_restore_legacy_tenant_views();
+drop function if exists public.run_tenant_backfill(integer, integer);
+drop table if exists public.tenant_migration_audit;
+drop table if exists public.tenant_profiles;

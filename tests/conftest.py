@@ -1,0 +1,173 @@
+"""Test harness: one embedded Postgres per session, fresh databases per test, a local Slack Web API, the real
+Bolt app behind a real HTTP server, and signed requests."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from bot.app import build_app
+from bot.bootstrap import Container, build_container
+from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
+from bot.emulator import SlackEmulator
+from bot.executor import TrackingExecutor
+from bot.server import create_server
+from bot.settings import Settings
+from bot.signing import SignedRequest, sign, slash_command_body
+from commands.config import RunbookConfig, load_config
+from commands.store.migrator import migrate_state
+from tests.fakes import FakeClock
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_APP = REPO / "examples" / "icupa"
+SECRET = "test-signing-secret"
+ONCALL = "U0ONCALL"
+GROUP_MEMBER = "U0INGROUP"
+STRANGER = "U0STRANGER"
+ONCALL_GROUP = "S0ONCALL"
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = start_embedded(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg: EmbeddedPostgres) -> str:
+    ensure_database(pg.url("postgres"), "icupa_template")
+    install_demo_app(pg.url("icupa_template"), DEMO_APP)
+    return "icupa_template"
+
+
+@dataclass
+class Databases:
+    state_url: str
+    target_url: str
+
+    def target(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.target_url, autocommit=True)
+
+    def state(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.state_url, autocommit=True)
+
+
+@pytest.fixture
+def dbs(pg: EmbeddedPostgres, demo_template: str) -> Databases:
+    n = next(_counter)
+    admin = pg.url("postgres")
+    ensure_database(admin, f"state_{n}")
+    ensure_database(admin, f"target_{n}", template=demo_template)
+    migrate_state(pg.url(f"state_{n}"))
+    return Databases(pg.url(f"state_{n}"), pg.url(f"target_{n}"))
+
+
+@pytest.fixture
+def app_root(tmp_path: Path) -> Path:
+    """A private copy of the demo app checkout, so the rollback log is written under tmp."""
+    root = tmp_path / "icupa"
+    shutil.copytree(DEMO_APP / "supabase", root / "supabase")
+    shutil.copytree(DEMO_APP / "scripts", root / "scripts")
+    return root
+
+
+def write_config(path: Path, app_root: Path, extra: str = "") -> RunbookConfig:
+    path.write_text(
+        f"""
+[roles]
+oncall = ["{ONCALL}", "{ONCALL_GROUP}"]
+release_approvers = ["{ONCALL}"]
+
+[app]
+root = "{app_root}"
+
+[rollback]
+smoke_argv = ["{{python}}", "scripts/smoke_tenancy.py", "--tenant", "{{tenant}}"]
+smoke_timeout_s = 30
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return load_config(path)
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    return write_config(tmp_path / "zdm.toml", app_root)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackEmulator]:
+    emulator = SlackEmulator(user_groups={ONCALL_GROUP: [GROUP_MEMBER]}).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def make_settings(dbs: Databases, slack: SlackEmulator, tmp_path: Path) -> Settings:
+    return Settings(
+        slack_bot_token=slack.token,  # type: ignore[arg-type]
+        slack_signing_secret=SECRET,  # type: ignore[arg-type]
+        slack_api_url=slack.api_url,
+        state_database_url=dbs.state_url,
+        target_database_url=dbs.target_url,
+        data_dir=tmp_path / "data",
+        config_path=tmp_path / "zdm.toml",
+    )
+
+
+@pytest.fixture
+def container(
+    dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock
+) -> Iterator[Container]:
+    built = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
+    yield built
+    built.close()
+
+
+@dataclass
+class BotServer:
+    url: str
+    executor: TrackingExecutor
+    slack: SlackEmulator
+
+    def post(self, request: SignedRequest) -> httpx.Response:
+        return httpx.post(self.url + "/slack/events", content=request.body, headers=request.headers, timeout=10)
+
+    def command(self, text: str, *, user: str = ONCALL, retry_num: int | None = None,
+                trigger_id: str | None = None) -> httpx.Response:
+        body = slash_command_body(
+            text=text, user_id=user, response_url=self.slack.response_url("cmd"), trigger_id=trigger_id
+        )
+        return self.post(sign(SECRET, body, retry_num=retry_num))
+
+    def settle(self) -> None:
+        """Wait until the work started after each ack has finished."""
+        assert self.executor.wait_idle(60), "background work did not finish"
+
+
+@pytest.fixture
+def bot(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
+    executor = TrackingExecutor()
+    server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield BotServer(f"http://127.0.0.1:{server.effective_port}", executor, slack)
+    executor.wait_idle(30)
+    server.close()
+    executor.shutdown(wait=True)
