@@ -1,9 +1,9 @@
 """zdm command line.
 
-  zdm demo      embedded Postgres + bundled demo app + local shell (no Slack needed)
-  zdm shell     the local shell against the configured databases
-  zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
-  zdm check     validate settings and zdm.toml, then exit
+zdm demo      embedded Postgres + bundled demo app + local shell (no Slack needed)
+zdm shell     the local shell against the configured databases
+zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
+zdm check     validate settings and zdm.toml, then exit
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zdm", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name, text in (("demo", "embedded demo + shell"), ("shell", "local shell on the configured databases")):
+    for name, text in (
+        ("demo", "embedded demo + shell"),
+        ("shell", "local shell on the configured databases"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--as", dest="user", help="Slack user id to act as (default: ZDM_SHELL_USER)")
         p.add_argument("-c", "--command", action="append", default=[], help="run this line, then exit (repeatable)")
@@ -78,8 +81,12 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         assert container.emulator is not None
         interactive = sys.stdin.isatty() and not args.command and not args.script
         shell = Shell(
-            app=app, emulator=container.emulator, signing_secret=container.signing_secret, executor=executor,
-            user=settings.shell_user, ask=input if interactive else None,
+            app=app,
+            emulator=container.emulator,
+            signing_secret=container.signing_secret,
+            executor=executor,
+            user=settings.shell_user,
+            ask=input if interactive else None,
             release_channel=container.services.config.channels.release,
         )
         if args.command or args.script:
@@ -100,12 +107,15 @@ def _serve(settings: Settings) -> int:
     app = build_app(container, executor=executor)
     services = container.services
     metronome = Metronome(
-        clock=services.clock, tick_s=settings.scheduler_tick_s,
+        clock=services.clock,
+        tick_s=settings.scheduler_tick_s,
         jobs={"purge_request_ledger": purge_request_ledger(services.ledger)},
     )
     if container.local_mode:
-        log.warning("no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
-                    "this server; use `zdm shell` or `zdm demo` to try zdm locally")
+        log.warning(
+            "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
+            "this server; use `zdm shell` or `zdm demo` to try zdm locally"
+        )
     threading.Thread(target=services.rollbacks.resume_unfinished, name="resume", daemon=True).start()
     metronome.start()
     stop = _serve_http(app, container) if not settings.slack_app_token else _serve_socket_mode(app, settings)
@@ -123,7 +133,10 @@ def _serve_http(app: Any, container: Container) -> threading.Event:
     from bot.server import create_server
 
     server = create_server(
-        app, host=container.settings.host, port=container.settings.port, threads=container.settings.http_threads
+        app,
+        host=container.settings.host,
+        port=container.settings.port,
+        threads=container.settings.http_threads,
     )
     stop = threading.Event()
 
@@ -152,7 +165,7 @@ def _serve_socket_mode(app: Any, settings: Settings) -> threading.Event:
 
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -12,7 +12,14 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 from slack_sdk import WebClient
 
-from bot.embedded import DEMO_DB, STATE_DB, EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
+from bot.embedded import (
+    DEMO_DB,
+    STATE_DB,
+    EmbeddedPostgres,
+    ensure_database,
+    install_demo_app,
+    start_embedded,
+)
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
@@ -102,7 +109,10 @@ def build_container(
     emulator: SlackEmulator | None = None
     if settings.slack_configured:
         assert settings.slack_bot_token and settings.slack_signing_secret
-        token, secret = settings.slack_bot_token.get_secret_value(), settings.slack_signing_secret.get_secret_value()
+        token, secret = (
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_signing_secret.get_secret_value(),
+        )
         api_url = settings.slack_api_url or WebClient.BASE_URL
     else:
         emulator = SlackEmulator().start()
@@ -131,12 +141,25 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     services = Services(
-        config=config, clock=clock, ledger=PgRequestLedger(state_pool), audit=audit, target=target,
-        rollbacks=rollbacks, rollback_repo=repo, roles=roles,
+        config=config,
+        clock=clock,
+        ledger=PgRequestLedger(state_pool),
+        audit=audit,
+        target=target,
+        rollbacks=rollbacks,
+        rollback_repo=repo,
+        roles=roles,
     )
     return Container(
-        settings=settings, services=services, slack=slack, signing_secret=secret, state_url=state_url,
-        target_url=target_url, emulator=emulator, embedded=embedded, _pools=[state_pool, target_pool],
+        settings=settings,
+        services=services,
+        slack=slack,
+        signing_secret=secret,
+        state_url=state_url,
+        target_url=target_url,
+        emulator=emulator,
+        embedded=embedded,
+        _pools=[state_pool, target_pool],
     )
 
 
@@ -151,7 +174,9 @@ def _pool(url: str, name: str) -> ConnectionPool[Any]:
 def _flag_store(config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner) -> FlagStore:
     if config.flag.backend == "command":
         return CommandFlagStore(
-            runner=runner, enable_argv=config.flag.enable_argv, disable_argv=config.flag.disable_argv,
+            runner=runner,
+            enable_argv=config.flag.enable_argv,
+            disable_argv=config.flag.disable_argv,
             timeout_s=config.flag.command_timeout_s,
         )
     return PgFlagStore(pool, table=config.flag.table)

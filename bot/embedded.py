@@ -31,12 +31,12 @@ class EmbeddedPostgres:
 
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
-    import pgserver  # imported lazily: production never needs it loaded
+    from pgserver import postgres_server  # imported lazily: production never needs it loaded
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded Postgres in %s", pgdata)
-    return EmbeddedPostgres(pgserver.get_server(pgdata, cleanup_mode="stop"))
+    return EmbeddedPostgres(postgres_server.get_server(pgdata, cleanup_mode="stop"))
 
 
 def ensure_database(admin_url: str, name: str, *, template: str | None = None) -> bool:

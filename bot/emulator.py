@@ -102,8 +102,15 @@ class SlackEmulator:
         if auth != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
         if method == "auth.test":
-            return {"ok": True, "url": "https://local.slack.invalid/", "team": "Local", "user": "zdm",
-                    "team_id": "T0LOCAL", "user_id": "U0ZDMBOT", "bot_id": "B0ZDMBOT"}
+            return {
+                "ok": True,
+                "url": "https://local.slack.invalid/",
+                "team": "Local",
+                "user": "zdm",
+                "team_id": "T0LOCAL",
+                "user_id": "U0ZDMBOT",
+                "bot_id": "B0ZDMBOT",
+            }
         if method == "chat.postMessage":
             return self._post("message", params)
         if method == "chat.postEphemeral":
@@ -142,15 +149,22 @@ class SlackEmulator:
             user=params.get("user"),
         )
         self._publish(message, "posted", append=True)
-        return {"ok": True, "channel": message.channel, "ts": ts,
-                "message": {"type": "message", "text": message.text, "ts": ts, "bot_id": "B0ZDMBOT"}}
+        return {
+            "ok": True,
+            "channel": message.channel,
+            "ts": ts,
+            "message": {"type": "message", "text": message.text, "ts": ts, "bot_id": "B0ZDMBOT"},
+        }
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
         with self._cond:
             found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
             if found is None:
-                return {"ok": False, "error": "message_not_found" if channel.startswith("C") else "channel_not_found"}
+                return {
+                    "ok": False,
+                    "error": "message_not_found" if channel.startswith("C") else "channel_not_found",
+                }
             found.history.append(found.text)
             found.text = str(params.get("text") or found.text)
             found.blocks = _as_list(params.get("blocks")) or found.blocks

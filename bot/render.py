@@ -25,9 +25,7 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     if card.lines:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(card.lines)))))
     if card.fields:
-        blocks.append(
-            SectionBlock(fields=[MarkdownTextObject(text=f"*{k}*\n{v}") for k, v in card.fields[:10]])
-        )
+        blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f"*{k}*\n{v}") for k, v in card.fields[:10]]))
     if card.code:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"```{card.code}```"))))
     if card.buttons:
@@ -36,13 +34,18 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
             confirm = None
             if button.confirm:
                 confirm = ConfirmObject(
-                    title=button.confirm.title, text=button.confirm.text,
-                    confirm=button.confirm.ok, deny=button.confirm.deny,
+                    title=button.confirm.title,
+                    text=button.confirm.text,
+                    confirm=button.confirm.ok,
+                    deny=button.confirm.deny,
                 )
             elements.append(
                 ButtonElement(
-                    text=button.label[:75], action_id=button.action_id, value=button.value,
-                    style=button.style, confirm=confirm,
+                    text=button.label[:75],
+                    action_id=button.action_id,
+                    value=button.value,
+                    style=button.style,
+                    confirm=confirm,
                 )
             )
         blocks.append(ActionsBlock(elements=elements))

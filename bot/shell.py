@@ -121,14 +121,18 @@ class Shell:
                 self._print("Cancelled; nothing was sent.")
                 return
         body = block_action_body(
-            user_id=self.user, action_id=button.action_id, value=button.value, channel_id=button.channel,
-            message_ts=button.message_ts, response_url=self.emulator.response_url(uuid.uuid4().hex),
+            user_id=self.user,
+            action_id=button.action_id,
+            value=button.value,
+            channel_id=button.channel,
+            message_ts=button.message_ts,
+            response_url=self.emulator.response_url(uuid.uuid4().hex),
         )
         self._show_ack(self._dispatch(body))
 
     def _dispatch(self, body: str) -> Any:
         signed = sign(self.secret, body)
-        return self.app.dispatch(BoltRequest(body=signed.body, headers=signed.headers))
+        return self.app.dispatch(BoltRequest(body=signed.body, headers={k: v for k, v in signed.headers.items()}))
 
     # --- output --------------------------------------------------------------------------------------------
 

@@ -26,8 +26,14 @@ def signature(secret: str, timestamp: str, body: str) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, body: str, *, timestamp: int | None = None, retry_num: int | None = None,
-         content_type: str = "application/x-www-form-urlencoded") -> SignedRequest:
+def sign(
+    secret: str,
+    body: str,
+    *,
+    timestamp: int | None = None,
+    retry_num: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> SignedRequest:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     headers = {
         "content-type": content_type,
@@ -40,41 +46,70 @@ def sign(secret: str, body: str, *, timestamp: int | None = None, retry_num: int
     return SignedRequest(body, headers)
 
 
-def slash_command_body(*, text: str, user_id: str, response_url: str, command: str = "/zdm",
-                       channel_id: str = "C0SHELL", trigger_id: str | None = None) -> str:
-    return urlencode({
-        "token": "unused-verification-token",
-        "team_id": "T0LOCAL",
-        "team_domain": "local",
-        "channel_id": channel_id,
-        "channel_name": "shell",
-        "user_id": user_id,
-        "user_name": user_id.lower(),
-        "command": command,
-        "text": text,
-        "api_app_id": "A0ZDM",
-        "response_url": response_url,
-        "trigger_id": trigger_id or new_trigger_id(),
-    })
+def slash_command_body(
+    *,
+    text: str,
+    user_id: str,
+    response_url: str,
+    command: str = "/zdm",
+    channel_id: str = "C0SHELL",
+    trigger_id: str | None = None,
+) -> str:
+    return urlencode(
+        {
+            "token": "unused-verification-token",
+            "team_id": "T0LOCAL",
+            "team_domain": "local",
+            "channel_id": channel_id,
+            "channel_name": "shell",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0ZDM",
+            "response_url": response_url,
+            "trigger_id": trigger_id or new_trigger_id(),
+        }
+    )
 
 
-def block_action_body(*, user_id: str, action_id: str, value: str, channel_id: str, message_ts: str,
-                      response_url: str, block_id: str = "actions", trigger_id: str | None = None,
-                      message: dict[str, Any] | None = None) -> str:
+def block_action_body(
+    *,
+    user_id: str,
+    action_id: str,
+    value: str,
+    channel_id: str,
+    message_ts: str,
+    response_url: str,
+    block_id: str = "actions",
+    trigger_id: str | None = None,
+    message: dict[str, Any] | None = None,
+) -> str:
     payload = {
         "type": "block_actions",
         "team": {"id": "T0LOCAL", "domain": "local"},
         "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LOCAL"},
         "api_app_id": "A0ZDM",
         "token": "unused-verification-token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
-                      "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
         "trigger_id": trigger_id or new_trigger_id(),
         "channel": {"id": channel_id, "name": channel_id.lower()},
         "message": message or {"type": "message", "ts": message_ts, "text": ""},
         "response_url": response_url,
-        "actions": [{"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
-                     "action_ts": f"{time.time():.6f}"}],
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": block_id,
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
     }
     return urlencode({"payload": json.dumps(payload)})
 

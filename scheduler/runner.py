@@ -27,15 +27,18 @@ class Metronome:
         self._clock = clock
         self._jobs = dict(jobs)
         self._tick_s = tick_s
-        self._scheduler = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)}
-        )
+        self._scheduler = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)})
         self.ticks = 0
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self.tick, IntervalTrigger(seconds=self._tick_s, timezone=UTC), id=TICK_ID,
-            coalesce=True, max_instances=1, misfire_grace_time=None, next_run_time=datetime.now(UTC),
+            self.tick,
+            IntervalTrigger(seconds=self._tick_s, timezone=UTC),
+            id=TICK_ID,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+            next_run_time=datetime.now(UTC),
         )
         self._scheduler.start()
 

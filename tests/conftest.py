@@ -149,8 +149,9 @@ class BotServer:
     def post(self, request: SignedRequest) -> httpx.Response:
         return httpx.post(self.url + "/slack/events", content=request.body, headers=request.headers, timeout=10)
 
-    def command(self, text: str, *, user: str = ONCALL, retry_num: int | None = None,
-                trigger_id: str | None = None) -> httpx.Response:
+    def command(
+        self, text: str, *, user: str = ONCALL, retry_num: int | None = None, trigger_id: str | None = None
+    ) -> httpx.Response:
         body = slash_command_body(
             text=text, user_id=user, response_url=self.slack.response_url("cmd"), trigger_id=trigger_id
         )

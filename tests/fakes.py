@@ -66,8 +66,14 @@ class ScriptedRunner:
     output: str = "all good"
     calls: list[tuple[list[str], Mapping[str, str] | None]] = field(default_factory=list)
 
-    def run(self, argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> CommandResult:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> CommandResult:
         self.calls.append((list(argv), env))
         return CommandResult(tuple(argv), self.exit_code, self.output, 0.1)
 

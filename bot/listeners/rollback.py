@@ -34,9 +34,7 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
             def work() -> object:
                 if not value.isdigit():
                     raise StalePrompt(what="the button does not name a rollback")
-                return services.rollbacks.decide_schema(
-                    rollback_id=int(value), actor=body["user"]["id"], apply=apply
-                )
+                return services.rollbacks.decide_schema(rollback_id=int(value), actor=body["user"]["id"], apply=apply)
 
             run_guarded(work, respond=respond)
 

@@ -24,7 +24,10 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
             entry, args = registry.resolve(command.get("text", ""))
             reply = entry.handler(
                 CommandContext(
-                    args=args, user=command["user_id"], channel=command.get("channel_id", ""), ref=ref,
+                    args=args,
+                    user=command["user_id"],
+                    channel=command.get("channel_id", ""),
+                    ref=ref,
                     services=services,
                 )
             )

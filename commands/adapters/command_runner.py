@@ -51,6 +51,4 @@ class SubprocessRunner:
             out, _ = proc.communicate()
             timed_out = True
         text = out.decode("utf-8", errors="replace")
-        return CommandResult(
-            tuple(argv), proc.returncode, tail(text), time.monotonic() - started, timed_out=timed_out
-        )
+        return CommandResult(tuple(argv), proc.returncode, tail(text), time.monotonic() - started, timed_out=timed_out)

@@ -28,8 +28,15 @@ class PgAuditLog:
             conn.execute(
                 "insert into zdm.audit_log (at, actor, action, subject, outcome, detail, correlation_id)"
                 " values (%s, %s, %s, %s, %s, %s, %s)",
-                (at, event.actor, event.action, event.subject, event.outcome, Jsonb(dict(event.detail)),
-                 event.correlation_id),
+                (
+                    at,
+                    event.actor,
+                    event.action,
+                    event.subject,
+                    event.outcome,
+                    Jsonb(dict(event.detail)),
+                    event.correlation_id,
+                ),
             )
 
 
@@ -54,7 +61,7 @@ class PgRequestLedger:
         """Forget requests older than Slack's retry horizon; return how many rows went."""
         with self._pool.connection() as conn:
             cur = conn.execute("delete from zdm.slack_requests where received_at < %s", (now - older_than,))
-            return cur.rowcount
+            return int(cur.rowcount)
 
 
 _COLUMNS = (
@@ -72,8 +79,17 @@ class PgRollbackRepository:
             row = conn.execute(
                 "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
                 " steps, correlation_id, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
-                (rollback.tenant, rollback.flag, rollback.requested_by, rollback.reason, rollback.schema_version,
-                 rollback.schema_file, _steps_json(rollback.steps), rollback.correlation_id, rollback.created_at),
+                (
+                    rollback.tenant,
+                    rollback.flag,
+                    rollback.requested_by,
+                    rollback.reason,
+                    rollback.schema_version,
+                    rollback.schema_file,
+                    _steps_json(rollback.steps),
+                    rollback.correlation_id,
+                    rollback.created_at,
+                ),
             ).fetchone()
         assert row is not None
         return replace(rollback, id=int(row[0]))
@@ -81,10 +97,14 @@ class PgRollbackRepository:
     def save(self, rollback: Rollback) -> None:
         with self._pool.connection() as conn:
             conn.execute(
-                "update zdm.rollbacks set steps = %s, channel = %s, message_ts = %s, finished_at = %s"
-                " where id = %s",
-                (_steps_json(rollback.steps), rollback.channel, rollback.message_ts, rollback.finished_at,
-                 rollback.id),
+                "update zdm.rollbacks set steps = %s, channel = %s, message_ts = %s, finished_at = %s where id = %s",
+                (
+                    _steps_json(rollback.steps),
+                    rollback.channel,
+                    rollback.message_ts,
+                    rollback.finished_at,
+                    rollback.id,
+                ),
             )
 
     def get(self, rollback_id: int) -> Rollback | None:
@@ -100,7 +120,7 @@ class PgRollbackRepository:
                 " and finished_at is null",
                 (decision, actor, rollback_id),
             )
-            return cur.rowcount == 1
+            return bool(cur.rowcount == 1)
 
     def unfinished(self) -> list[int]:
         with self._pool.connection() as conn:
@@ -120,9 +140,7 @@ class PgRollbackRepository:
     def exclusive(self, rollback_id: int) -> Iterator[bool]:
         with self._pool.connection() as conn:
             conn.autocommit = True
-            row = conn.execute(
-                "select pg_try_advisory_lock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id)
-            ).fetchone()
+            row = conn.execute("select pg_try_advisory_lock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id)).fetchone()
             got = bool(row and row[0])
             try:
                 yield got

@@ -75,4 +75,3 @@ class PgFlagStore:
         if before is enabled:
             return f"`{flag}` was already {state} for `{tenant}`"
         return f"`{flag}` turned {state} for `{tenant}`"
-

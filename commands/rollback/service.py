@@ -104,7 +104,11 @@ class RollbackService:
                 self._refresh_message(rollback)
             if needs_schema_prompt(rollback):
                 rollback = rollback.with_step(
-                    StepResult(Step.SCHEMA_ROLLBACK, StepStatus.AWAITING, f"confirm to apply `{rollback.schema_file}`")
+                    StepResult(
+                        Step.SCHEMA_ROLLBACK,
+                        StepStatus.AWAITING,
+                        f"confirm to apply `{rollback.schema_file}`",
+                    )
                 )
                 self._p.repo.save(rollback)
                 self._refresh_message(rollback)
@@ -185,7 +189,9 @@ class RollbackService:
         assert rollback.schema_version and rollback.schema_file
         path = self._config.migrations_path / rollback.schema_file
         detail = self._p.target.apply_rollback_file(
-            path, version=rollback.schema_version, lock_timeout_ms=self._config.rollback.schema_lock_timeout_ms
+            path,
+            version=rollback.schema_version,
+            lock_timeout_ms=self._config.rollback.schema_lock_timeout_ms,
         )
         detail = f"{detail} (confirmed by <@{rollback.decided_by}>)"
         return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.OK, detail, self._p.clock.now())

@@ -74,14 +74,21 @@ def test_full_rollback_turns_flag_off_restores_views_runs_smoke_logs_and_posts(
     assert "Rolling back `pilot_a`" in message.history[0]
 
     actions = audit_actions(dbs)
-    for expected in ("rollback.requested", "rollback.flag_off", "rollback.restore_views",
-                     "rollback.smoke_tests", "rollback.rollback_log", "rollback.finished"):
+    for expected in (
+        "rollback.requested",
+        "rollback.flag_off",
+        "rollback.restore_views",
+        "rollback.smoke_tests",
+        "rollback.rollback_log",
+        "rollback.finished",
+    ):
         assert expected in actions
 
 
 def test_slack_retry_of_the_same_request_rolls_back_once(bot: BotServer, dbs: Databases) -> None:
-    body = slash_command_body(text="rollback tenant pilot_b retry test", user_id=ONCALL,
-                              response_url=bot.slack.response_url("x"))
+    body = slash_command_body(
+        text="rollback tenant pilot_b retry test", user_id=ONCALL, response_url=bot.slack.response_url("x")
+    )
     first = bot.post(sign(SECRET, body))
     retry1 = bot.post(sign(SECRET, body, retry_num=1))
     retry2 = bot.post(sign(SECRET, body, retry_num=2))
@@ -96,8 +103,7 @@ def test_slack_retry_of_the_same_request_rolls_back_once(bot: BotServer, dbs: Da
 
 
 def test_forged_missing_and_stale_signatures_are_rejected_and_nothing_runs(bot: BotServer, dbs: Databases) -> None:
-    body = slash_command_body(text="rollback tenant pilot_a", user_id=ONCALL,
-                              response_url=bot.slack.response_url("x"))
+    body = slash_command_body(text="rollback tenant pilot_a", user_id=ONCALL, response_url=bot.slack.response_url("x"))
     forged = sign("not-the-secret", body)
     missing = sign(SECRET, body)
     missing.headers.pop("x-slack-signature")
@@ -121,9 +127,7 @@ def test_someone_outside_oncall_is_refused_plainly_and_audited(bot: BotServer, d
     assert flag_enabled(dbs, "pilot_a") is True
     assert rollback_rows(dbs) == []
     with dbs.state() as conn:
-        refused = conn.execute(
-            "select actor, outcome from zdm.audit_log where action = 'rollback.refused'"
-        ).fetchall()
+        refused = conn.execute("select actor, outcome from zdm.audit_log where action = 'rollback.refused'").fetchall()
     assert refused == [(STRANGER, "refused")]
 
 

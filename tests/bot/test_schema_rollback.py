@@ -15,10 +15,17 @@ VERSION = "20250301000000"
 
 
 def click(bot: BotServer, action: str, message: Any, *, user: str = ONCALL) -> httpx.Response:
-    button = next(e for b in message.blocks if b["type"] == "actions" for e in b["elements"]
-                  if e["action_id"] == action)
-    body = block_action_body(user_id=user, action_id=action, value=button["value"], channel_id=message.channel,
-                             message_ts=message.ts, response_url=bot.slack.response_url("click"))
+    button = next(
+        e for b in message.blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action
+    )
+    body = block_action_body(
+        user_id=user,
+        action_id=action,
+        value=button["value"],
+        channel_id=message.channel,
+        message_ts=message.ts,
+        response_url=bot.slack.response_url("click"),
+    )
     return bot.post(sign(SECRET, body))
 
 
@@ -54,8 +61,10 @@ def test_schema_rollback_waits_for_confirm_then_applies_in_one_transaction(bot: 
     bot.settle()
     assert responses(bot)[-1].startswith("This prompt is stale")
     with dbs.state() as conn:
-        assert conn.execute("select count(*) from zdm.audit_log where action = 'rollback.schema_rollback'"
-                            ).fetchone()[0] == 1
+        assert (
+            conn.execute("select count(*) from zdm.audit_log where action = 'rollback.schema_rollback'").fetchone()[0]
+            == 1
+        )
 
 
 def test_skip_keeps_schema_and_someone_outside_oncall_cannot_decide(bot: BotServer, dbs: Databases) -> None:

@@ -1,0 +1,85 @@
+"""The bot's own schema on real Postgres: migrations, append-only audit, retry ledger, rollback locks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
+from commands.ports import AuditEvent
+from commands.rollback.model import Rollback, RollbackRequest, initial_steps
+from commands.store.migrator import migrate_state, pending_state_migrations
+from tests.conftest import Databases
+from tests.fakes import FakeClock
+
+
+@pytest.fixture
+def pool(dbs: Databases) -> Any:
+    with ConnectionPool(dbs.state_url, min_size=1, max_size=4) as p:
+        yield p
+
+
+def test_migrations_are_idempotent_and_concurrent_starts_apply_once(dbs: Databases) -> None:
+    assert migrate_state(dbs.state_url) == []  # the fixture already migrated
+    with dbs.state() as conn:
+        assert pending_state_migrations(conn) == []
+        assert conn.execute("select count(*) from zdm.schema_version").fetchone()[0] >= 1
+
+
+def test_concurrent_first_start_applies_each_migration_once(pg: Any) -> None:
+    from bot.embedded import ensure_database
+
+    ensure_database(pg.url("postgres"), "state_race")
+    results: list[list[int]] = []
+    threads = [threading.Thread(target=lambda: results.append(migrate_state(pg.url("state_race")))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    applied = [v for r in results for v in r]
+    assert sorted(applied) == sorted(set(applied)) and applied  # every version applied exactly once
+
+
+def test_audit_log_refuses_update_delete_and_truncate(dbs: Databases, pool: Any) -> None:
+    PgAuditLog(pool).record(AuditEvent("U1", "rollback.flag_off", "pilot_a", "ok"), at=FakeClock().now())
+    for statement in (
+        "update zdm.audit_log set outcome = 'forged'",
+        "delete from zdm.audit_log",
+        "truncate zdm.audit_log",
+    ):
+        with dbs.state() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            conn.execute(statement)
+    with dbs.state() as conn:
+        assert conn.execute("select outcome from zdm.audit_log").fetchall() == [("ok",)]
+
+
+def test_request_ledger_sees_each_key_once_and_forgets_old_ones(pool: Any) -> None:
+    clock = FakeClock()
+    ledger = PgRequestLedger(pool)
+    assert ledger.first_time(key="trigger:1", kind="command", at=clock.now())
+    assert not ledger.first_time(key="trigger:1", kind="command", at=clock.now())
+    clock.advance(timedelta(days=2))
+    assert ledger.first_time(key="trigger:2", kind="command", at=clock.now())
+    assert ledger.purge(older_than=timedelta(days=1), now=clock.now()) == 1
+    assert not ledger.first_time(key="trigger:2", kind="command", at=clock.now())
+
+
+def test_rollback_lock_is_exclusive_across_connections(pool: Any) -> None:
+    repo = PgRollbackRepository(pool)
+    request = RollbackRequest("pilot_a", "why")
+    created = repo.create(
+        Rollback(0, "pilot_a", "f", "U1", "why", None, FakeClock().now(), initial_steps(request), correlation_id="r")
+    )
+    assert repo.get(created.id) == created
+    with repo.exclusive(created.id) as first:
+        with repo.exclusive(created.id) as second:
+            assert first and not second
+    with repo.exclusive(created.id) as again:
+        assert again  # released
+    assert repo.unfinished() == [created.id]
+    assert repo.record_decision(rollback_id=created.id, decision="apply", actor="U2") is False  # no schema step
