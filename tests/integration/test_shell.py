@@ -6,9 +6,9 @@ import io
 
 from bot.app import build_app
 from bot.bootstrap import Container
+from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.shell import Shell
-from bot.emulator import SlackEmulator
 from tests.conftest import ONCALL, SECRET, STRANGER, Databases
 
 

@@ -76,9 +76,8 @@ def test_rollback_lock_is_exclusive_across_connections(pool: Any) -> None:
         Rollback(0, "pilot_a", "f", "U1", "why", None, FakeClock().now(), initial_steps(request), correlation_id="r")
     )
     assert repo.get(created.id) == created
-    with repo.exclusive(created.id) as first:
-        with repo.exclusive(created.id) as second:
-            assert first and not second
+    with repo.exclusive(created.id) as first, repo.exclusive(created.id) as second:
+        assert first and not second
     with repo.exclusive(created.id) as again:
         assert again  # released
     assert repo.unfinished() == [created.id]
