@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ class EmbeddedPostgres:
 
 
 def start_embedded(data_dir: Path) -> EmbeddedPostgres:
-    from pgserver import postgres_server  # imported lazily: production never needs it loaded
-
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded Postgres in %s", pgdata)
-    return EmbeddedPostgres(postgres_server.get_server(pgdata, cleanup_mode="stop"))
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime dir; its fallback to /tmp is fine for us
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pgserver import postgres_server  # imported lazily: production never needs it loaded
+
+        return EmbeddedPostgres(postgres_server.get_server(pgdata, cleanup_mode="stop"))
 
 
 def ensure_database(admin_url: str, name: str, *, template: str | None = None) -> bool:
