@@ -109,7 +109,11 @@ def _serve(settings: Settings) -> int:
     metronome = Metronome(
         clock=services.clock,
         tick_s=settings.scheduler_tick_s,
-        jobs={"purge_request_ledger": purge_request_ledger(services.ledger)},
+        jobs={
+            "purge_request_ledger": purge_request_ledger(services.ledger),
+            # picks up rollbacks interrupted by a crash and decisions recorded while another worker was busy
+            "resume_rollbacks": lambda _now: services.rollbacks.resume_unfinished(),
+        },
     )
     if container.local_mode:
         log.warning(

@@ -124,12 +124,12 @@ def build_container(
     roles = SlackRoleDirectory(config.roles, slack)
     target = PgTargetDatabase(target_pool)
     audit = PgAuditLog(state_pool)
-    repo = PgRollbackRepository(state_pool)
+    repo = PgRollbackRepository(state_pool, lock_url=state_url)
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
             clock=clock,
-            flags=_flag_store(config, target_pool, runner),
+            flags=_flag_store(config, target_pool, runner, target_url),
             target=target,
             runner=runner,
             notifier=SlackNotifier(slack),
@@ -171,13 +171,17 @@ def _pool(url: str, name: str) -> ConnectionPool[Any]:
     return pool
 
 
-def _flag_store(config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner) -> FlagStore:
+def _flag_store(
+    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str
+) -> FlagStore:
     if config.flag.backend == "command":
         return CommandFlagStore(
             runner=runner,
             enable_argv=config.flag.enable_argv,
             disable_argv=config.flag.disable_argv,
             timeout_s=config.flag.command_timeout_s,
+            cwd=config.app.root,
+            env={"DATABASE_URL": target_url},
         )
     return PgFlagStore(pool, table=config.flag.table)
 

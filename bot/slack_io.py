@@ -63,6 +63,9 @@ class SlackRoleDirectory:
         except SlackApiError as exc:
             log.warning("could not list members of user group %s: %s", group, exc.response.get("error"))
             return cached[1] if cached else frozenset()
+        except Exception:  # network trouble: keep answering with what we knew
+            log.warning("could not reach Slack to list user group %s", group, exc_info=True)
+            return cached[1] if cached else frozenset()
         with self._lock:
             self._groups[group] = (now, users)
         return users

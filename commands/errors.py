@@ -65,3 +65,21 @@ class RollbackFileMissing(UserError):
             "or run the rollback without `--schema`."
         )
         self.version = version
+
+
+class RollbackInProgress(UserError):
+    def __init__(self, *, tenant: str, rollback_id: int | None) -> None:
+        which = f" (#{rollback_id})" if rollback_id else ""
+        super().__init__(
+            f"A rollback of `{tenant}` is already in progress{which}; follow it in the release channel, "
+            "or finish its schema step (apply or skip) before starting another."
+        )
+        self.tenant = tenant
+
+
+class RollbackBusy(UserError):
+    def __init__(self, *, rollback_id: int) -> None:
+        super().__init__(
+            f"Your decision on rollback #{rollback_id} is recorded, but another zdm worker is busy with it; "
+            "it will be applied within a minute and the card will update."
+        )

@@ -117,6 +117,6 @@ class RollbackRepository(Protocol):
 
     def unfinished(self) -> list[int]: ...
 
-    def exclusive(self, rollback_id: int) -> AbstractContextManager[bool]:
-        """Hold a cross-process lock on one rollback; yields False when someone else holds it."""
+    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        """Hold a cross-process lock on one rollback (waiting up to ``wait_s``); yields False if another holds it."""
         ...

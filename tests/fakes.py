@@ -142,7 +142,7 @@ class MemoryRollbacks:
 
     def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
         row = self.rows.get(rollback_id)
-        if row is None or row.schema_decision is not None or not row.schema_version:
+        if row is None or row.schema_decision is not None or not row.schema_version or row.finished_at:
             return False
         self.rows[rollback_id] = replace(row, schema_decision=decision, decided_by=actor)  # type: ignore[arg-type]
         return True
@@ -151,7 +151,7 @@ class MemoryRollbacks:
         return [i for i, r in self.rows.items() if r.finished_at is None]
 
     @contextmanager
-    def exclusive(self, rollback_id: int) -> Iterator[bool]:
+    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> Iterator[bool]:
         if rollback_id in self.locked:
             yield False
             return

@@ -17,8 +17,13 @@ def new_ref() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def internal_error_text(ref: str) -> str:
-    return f"zdm hit an internal error (ref {ref}). Nothing more was done; tell the zdm maintainers this ref."
+def internal_error_text(ref: str, *, after_ack: bool = False) -> str:
+    if after_ack:
+        return (
+            f"zdm hit an internal error (ref {ref}) while working on this; its progress so far is kept and the "
+            "release channel shows where it stopped. Tell the zdm maintainers this ref."
+        )
+    return f"zdm hit an internal error (ref {ref}); nothing was changed. Tell the zdm maintainers this ref."
 
 
 def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
@@ -30,7 +35,7 @@ def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None
         _respond(respond, str(exc))
     except Exception:
         log.exception("internal error (ref %s)", ref)
-        _respond(respond, internal_error_text(ref))
+        _respond(respond, internal_error_text(ref, after_ack=True))
 
 
 def _respond(respond: Respond, text: str) -> None:

@@ -15,6 +15,14 @@ TAIL_LINES = 40
 TAIL_CHARS = 3000
 
 
+SECRET_PREFIXES = ("ZDM_", "SLACK_")
+
+
+def child_environment() -> dict[str, str]:
+    """The bot's environment minus its own secrets: smoke tests and flag CLIs never see Slack tokens."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(SECRET_PREFIXES)}
+
+
 def tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
     kept = "\n".join(text.rstrip().splitlines()[-lines:])
     return kept[-chars:]
@@ -30,7 +38,7 @@ class SubprocessRunner:
         cwd: Path | None = None,
     ) -> CommandResult:
         started = time.monotonic()
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**child_environment(), **(env or {})}
         try:
             proc = subprocess.Popen(
                 list(argv),
@@ -48,7 +56,11 @@ class SubprocessRunner:
             timed_out = False
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a descendant left the group and still holds the pipe
+                proc.kill()
+                out = b""
             timed_out = True
         text = out.decode("utf-8", errors="replace")
         return CommandResult(tuple(argv), proc.returncode, tail(text), time.monotonic() - started, timed_out=timed_out)

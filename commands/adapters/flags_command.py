@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from commands.argv import expand_argv
 from commands.ports import CommandRunner
@@ -20,7 +21,11 @@ class CommandFlagStore:
         enable_argv: Sequence[str],
         disable_argv: Sequence[str],
         timeout_s: float,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self._cwd = cwd
+        self._env = dict(env or {})
         self._runner = runner
         self._enable = tuple(enable_argv)
         self._disable = tuple(disable_argv)
@@ -28,7 +33,7 @@ class CommandFlagStore:
 
     def set_enabled(self, *, tenant: str, flag: str, enabled: bool, actor: str) -> str:
         argv = expand_argv(self._enable if enabled else self._disable, tenant=tenant, flag=flag, actor=actor)
-        result = self._runner.run(argv, timeout_s=self._timeout)
+        result = self._runner.run(argv, timeout_s=self._timeout, env=self._env, cwd=self._cwd)
         if not result.ok:
             why = "timed out" if result.timed_out else result.error or f"exit code {result.exit_code}"
             raise FlagCommandFailed(f"`{' '.join(argv)}` failed ({why}): {result.output_tail[-300:]}")

@@ -8,9 +8,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, Step, StepResult, StepStatus
 
@@ -71,28 +73,37 @@ _COLUMNS = (
 
 
 class PgRollbackRepository:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, lock_url: str) -> None:
         self._pool = pool
+        self._lock_url = lock_url
 
     def create(self, rollback: Rollback) -> Rollback:
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
-                " steps, correlation_id, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
-                (
-                    rollback.tenant,
-                    rollback.flag,
-                    rollback.requested_by,
-                    rollback.reason,
-                    rollback.schema_version,
-                    rollback.schema_file,
-                    _steps_json(rollback.steps),
-                    rollback.correlation_id,
-                    rollback.created_at,
-                ),
-            ).fetchone()
+        try:
+            with self._pool.connection() as conn:
+                row = self._insert(conn, rollback)
+        except psycopg.errors.UniqueViolation:
+            active = self.recent(tenant=rollback.tenant, limit=1)
+            raise RollbackInProgress(tenant=rollback.tenant, rollback_id=active[0].id if active else None) from None
         assert row is not None
         return replace(rollback, id=int(row[0]))
+
+    @staticmethod
+    def _insert(conn: psycopg.Connection[Any], rollback: Rollback) -> Any:
+        return conn.execute(
+            "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
+            " steps, correlation_id, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+            (
+                rollback.tenant,
+                rollback.flag,
+                rollback.requested_by,
+                rollback.reason,
+                rollback.schema_version,
+                rollback.schema_file,
+                _steps_json(rollback.steps),
+                rollback.correlation_id,
+                rollback.created_at,
+            ),
+        ).fetchone()
 
     def save(self, rollback: Rollback) -> None:
         with self._pool.connection() as conn:
@@ -137,17 +148,22 @@ class PgRollbackRepository:
         return [_from_row(r) for r in rows]
 
     @contextmanager
-    def exclusive(self, rollback_id: int) -> Iterator[bool]:
-        with self._pool.connection() as conn:
-            conn.autocommit = True
-            row = conn.execute("select pg_try_advisory_lock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id)).fetchone()
-            got = bool(row and row[0])
-            try:
-                yield got
-            finally:
-                if got:
-                    conn.execute("select pg_advisory_unlock(%s, %s)", (ROLLBACK_LOCK_CLASS, rollback_id))
-                conn.autocommit = False
+    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> Iterator[bool]:
+        # A dedicated session, not a pooled connection: the lock lives exactly as long as the session, a long smoke
+        # test does not hold one of the pool's connections, and no lock can leak into the pool.
+        with psycopg.connect(self._lock_url, autocommit=True) as conn:
+            key = (ROLLBACK_LOCK_CLASS, rollback_id)
+            if wait_s > 0:
+                conn.execute("select set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
+                try:
+                    conn.execute("select pg_advisory_lock(%s, %s)", key)
+                    got = True
+                except psycopg.errors.LockNotAvailable:
+                    got = False
+            else:
+                row = conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()
+                got = bool(row and row[0])
+            yield got  # closing the session releases the lock
 
 
 def _steps_json(steps: tuple[StepResult, ...]) -> Jsonb:

@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from commands.schema.history import applied_versions, split_statements
+from commands.schema.history import split_statements
 
 
 class PgTargetDatabase:
@@ -41,10 +41,18 @@ class PgTargetDatabase:
         statements = split_statements(path.read_text(encoding="utf-8"))
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("select set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            tracked = conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()
+            if tracked and tracked[0]:
+                row = conn.execute(
+                    "select version from supabase_migrations.schema_migrations where version = %s for update",
+                    (version,),
+                ).fetchone()
+                if row is None:  # reverted already (another tenant's rollback, or a resumed one): never twice
+                    return f"version {version} is not applied; `{path.name}` was not run again"
             for statement in statements:
                 conn.execute(statement.encode())
             reverted = 0
-            if version in applied_versions(conn):
+            if tracked and tracked[0]:
                 reverted = conn.execute(
                     "delete from supabase_migrations.schema_migrations where version = %s", (version,)
                 ).rowcount
@@ -74,4 +82,6 @@ class PgFlagStore:
         state = "on" if enabled else "off"
         if before is enabled:
             return f"`{flag}` was already {state} for `{tenant}`"
+        if before is None and not enabled:  # no row means the flag was never turned on
+            return f"`{flag}` was already off for `{tenant}` (never enabled)"
         return f"`{flag}` turned {state} for `{tenant}`"

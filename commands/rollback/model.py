@@ -130,7 +130,9 @@ def parse_rollback_args(text: str) -> RollbackRequest:
                 raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
         else:
             reason_words.append(word)
-    reason = " ".join(" ".join(reason_words).split())
+    # The reason is free text shown in Slack and written to markdown: no mentions/links, no HTML comments.
+    reason = " ".join(" ".join(reason_words).replace("<!--", " ").replace("-->", " ").split())
+    reason = reason.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if len(reason) > MAX_REASON:
         raise UsageError(f"The reason is too long ({len(reason)} characters); keep it under {MAX_REASON}.")
     return RollbackRequest(slug=slug, reason=reason or "(no reason given)", schema_version=version)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from commands.argv import expand_argv
 from commands.cards import MessageRef
 from commands.config import RunbookConfig
-from commands.errors import NotAuthorized, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import NotAuthorized, RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -41,6 +41,7 @@ from commands.rollback.views import log_entry, marker, rollback_card
 
 log = logging.getLogger(__name__)
 ROLE = "oncall"
+DECISION_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,9 @@ class RollbackService:
         self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
         return rollback
 
-    def run(self, rollback_id: int) -> Rollback | None:
+    def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
         """Run every step that can run now; safe to call repeatedly and from several processes."""
-        with self._p.repo.exclusive(rollback_id) as mine:
+        with self._p.repo.exclusive(rollback_id, wait_s=wait_s) as mine:
             rollback = self._p.repo.get(rollback_id)
             if not mine or rollback is None:
                 return rollback
@@ -100,7 +101,10 @@ class RollbackService:
                 rollback = rollback.with_step(self._run_step(rollback, step))
                 self._p.repo.save(rollback)
                 result = rollback.result(step)
-                self._audit(rollback, f"rollback.{step.value}", result.status.value, {"detail": result.detail})
+                actor = rollback.decided_by if step == Step.SCHEMA_ROLLBACK and rollback.decided_by else None
+                self._audit(
+                    rollback, f"rollback.{step.value}", result.status.value, {"detail": result.detail}, actor=actor
+                )
                 self._refresh_message(rollback)
             if needs_schema_prompt(rollback):
                 rollback = rollback.with_step(
@@ -127,14 +131,21 @@ class RollbackService:
         decision = "apply" if apply else "skip"
         if not self._p.repo.record_decision(rollback_id=rollback_id, decision=decision, actor=actor):
             raise StalePrompt(what="someone already decided this schema rollback")
-        return self.run(rollback_id)
+        done = self.run(rollback_id, wait_s=DECISION_WAIT_S)
+        if done is None or done.result(Step.SCHEMA_ROLLBACK).status == StepStatus.AWAITING:
+            # Another worker holds this rollback; the scheduler's resume job applies the recorded decision.
+            raise RollbackBusy(rollback_id=rollback_id)
+        return done
 
     def resume_unfinished(self) -> int:
         """After a restart: continue rollbacks whose steps were interrupted. Returns how many it ran."""
         count = 0
         for rollback_id in self._p.repo.unfinished():
-            self.run(rollback_id)
-            count += 1
+            try:
+                self.run(rollback_id)
+                count += 1
+            except Exception:  # one broken record must not stop the others
+                log.exception("could not resume rollback %s", rollback_id)
         return count
 
     # --- steps -----------------------------------------------------------------------------------------------
@@ -214,9 +225,11 @@ class RollbackService:
         )
         raise NotAuthorized(user=actor, role=ROLE, action=action)
 
-    def _audit(self, rollback: Rollback, action: str, outcome: str, detail: Mapping[str, object]) -> None:
+    def _audit(
+        self, rollback: Rollback, action: str, outcome: str, detail: Mapping[str, object], *, actor: str | None = None
+    ) -> None:
         event = AuditEvent(
-            actor=rollback.requested_by,
+            actor=actor or rollback.requested_by,
             action=action,
             subject=rollback.tenant,
             outcome=outcome,

@@ -183,3 +183,20 @@ def test_failing_smoke_test_is_reported_and_the_flag_stays_off(
     assert "checkout e2e: FAILED" in text
     log_text = config.rollback_log_path.read_text()
     assert "- **Smoke tests:** FAILED" in log_text and "checkout e2e: FAILED" in log_text
+
+
+def test_a_second_rollback_of_the_same_tenant_is_refused_while_one_is_open(bot: BotServer, dbs: Databases) -> None:
+    bot.command("rollback tenant pilot_a --schema 20250301000000 first")
+    bot.settle()  # waits for the schema decision: still open
+    second = bot.command("rollback tenant pilot_a again").json()["text"]
+    assert second.startswith("A rollback of `pilot_a` is already in progress (#")
+    assert len(rollback_rows(dbs)) == 1
+
+
+def test_rolling_back_a_tenant_whose_flag_is_already_off_says_so(bot: BotServer, dbs: Databases) -> None:
+    assert flag_enabled(dbs, "pilot_c") is None  # never enabled
+    bot.command("rollback tenant pilot_c")
+    bot.settle()
+    [message] = release_messages(bot)
+    assert "`tenant.enableNewProfile` was already off for `pilot_c`" in message.blocks[1]["text"]["text"]
+    assert flag_enabled(dbs, "pilot_c") is False

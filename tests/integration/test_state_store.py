@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
+from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, RollbackRequest, initial_steps
 from commands.store.migrator import migrate_state, pending_state_migrations
@@ -24,7 +26,7 @@ def pool(dbs: Databases) -> Any:
         yield p
 
 
-def test_migrations_are_idempotent_and_concurrent_starts_apply_once(dbs: Databases) -> None:
+def test_migrations_are_idempotent(dbs: Databases) -> None:
     assert migrate_state(dbs.state_url) == []  # the fixture already migrated
     with dbs.state() as conn:
         assert pending_state_migrations(conn) == []
@@ -41,6 +43,7 @@ def test_concurrent_first_start_applies_each_migration_once(pg: Any) -> None:
         t.start()
     for t in threads:
         t.join()
+    assert len(results) == 3  # no thread died
     applied = [v for r in results for v in r]
     assert sorted(applied) == sorted(set(applied)) and applied  # every version applied exactly once
 
@@ -69,16 +72,32 @@ def test_request_ledger_sees_each_key_once_and_forgets_old_ones(pool: Any) -> No
     assert not ledger.first_time(key="trigger:2", kind="command", at=clock.now())
 
 
-def test_rollback_lock_is_exclusive_across_connections(pool: Any) -> None:
-    repo = PgRollbackRepository(pool)
-    request = RollbackRequest("pilot_a", "why")
-    created = repo.create(
-        Rollback(0, "pilot_a", "f", "U1", "why", None, FakeClock().now(), initial_steps(request), correlation_id="r")
-    )
+def new_rollback(tenant: str = "pilot_a") -> Rollback:
+    request = RollbackRequest(tenant, "why")
+    return Rollback(0, tenant, "f", "U1", "why", None, FakeClock().now(), initial_steps(request), correlation_id="r")
+
+
+def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases, pool: Any) -> None:
+    repo = PgRollbackRepository(pool, lock_url=dbs.state_url)
+    created = repo.create(new_rollback())
     assert repo.get(created.id) == created
-    with repo.exclusive(created.id) as first, repo.exclusive(created.id) as second:
-        assert first and not second
-    with repo.exclusive(created.id) as again:
-        assert again  # released
+    held = "select count(*) from pg_locks where locktype = 'advisory' and objid = %s"
+    with repo.exclusive(created.id) as first:
+        with repo.exclusive(created.id) as second, repo.exclusive(created.id, wait_s=0.2) as waited:
+            assert first and not second and not waited
+        with dbs.state() as observer:
+            assert observer.execute(held, (created.id,)).fetchone()[0] == 1
+    with dbs.state() as observer:
+        assert observer.execute(held, (created.id,)).fetchone()[0] == 0
     assert repo.unfinished() == [created.id]
     assert repo.record_decision(rollback_id=created.id, decision="apply", actor="U2") is False  # no schema step
+
+
+def test_one_active_rollback_per_tenant(dbs: Databases, pool: Any) -> None:
+    repo = PgRollbackRepository(pool, lock_url=dbs.state_url)
+    first = repo.create(new_rollback())
+    with pytest.raises(RollbackInProgress, match=f"already in progress \\(#{first.id}\\)"):
+        repo.create(new_rollback())
+    repo.create(new_rollback("pilot_b"))  # other tenants are not blocked
+    repo.save(replace(first, finished_at=FakeClock().now()))
+    assert repo.create(new_rollback()).id > first.id  # a finished rollback no longer blocks

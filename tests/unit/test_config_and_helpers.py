@@ -104,3 +104,11 @@ def test_request_identity() -> None:
     assert request_identity({"type": "block_actions", "trigger_id": "t2"}) == ("block_actions", "trigger:t2")
     assert request_identity({"event_id": "Ev1", "type": "event_callback"}) == ("event", "event:Ev1")
     assert request_identity({"type": "url_verification"}) is None
+
+
+def test_child_commands_never_see_zdm_or_slack_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZDM_SLACK_BOT_TOKEN", "xoxb-secret")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    code = "import os; print(sorted(k for k in os.environ if 'SLACK' in k or k.startswith('ZDM')), os.environ['X'])"
+    result = SubprocessRunner().run([sys.executable, "-c", code], timeout_s=30, env={"X": "given"})
+    assert result.output_tail == "[] given"

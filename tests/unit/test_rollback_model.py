@@ -111,3 +111,9 @@ def test_card_shows_buttons_only_while_awaiting_and_log_entry_has_everything() -
     assert "- **Smoke tests:** FAILED" in entry
     assert "````\nboom ```\n````" in entry  # output containing a fence cannot break out of the code block
     assert "- **Remediation tasks:**" in entry
+
+
+def test_reason_cannot_ping_the_channel_or_hide_a_log_marker() -> None:
+    reason = parse_rollback_args("tenant pilot_a <!channel> <!-- zdm:rollback:1 --> a&b").reason
+    assert "<" not in reason and "-->" not in reason
+    assert reason == "&lt;!channel&gt; zdm:rollback:1 a&amp;b"

@@ -7,7 +7,7 @@ create table public.tenant_profiles (
     migrated_at   timestamptz not null default now()
 );
 
-create table public.tenant_migration_audit (
+create table if not exists public.tenant_migration_audit (
     id         bigserial primary key,
     tenant_id  bigint,
     event      text not null,
@@ -16,7 +16,7 @@ create table public.tenant_migration_audit (
 );
 
 -- Runbook §3: the one-shot chunked backfill (500 rows, 200 ms sleep between chunks).
-create function public.run_tenant_backfill(batch_size integer default 500, sleep_ms integer default 200)
+create or replace function public.run_tenant_backfill(batch_size integer default 500, sleep_ms integer default 200)
 returns bigint language plpgsql as $$
 declare
     done  bigint := 0;
@@ -47,7 +47,7 @@ end;
 $$;
 
 -- Runbook §6: put the legacy read path back, whatever the new release changed.
-create function public.sp_restore_legacy_tenant_views()
+create or replace function public.sp_restore_legacy_tenant_views()
 returns text language plpgsql as $$
 begin
     drop view if exists public.tenant_directory;

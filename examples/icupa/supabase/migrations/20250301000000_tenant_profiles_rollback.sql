@@ -4,7 +4,6 @@ drop view if exists public.tenant_directory;
 create view public.tenant_directory as
 select t.id, t.slug, t.tier, t.display_name, t.contact_email
 from public.tenants t;
-drop function if exists public.sp_restore_legacy_tenant_views();
+-- sp_restore_legacy_tenant_views() stays: later rollbacks still call it.
 drop function if exists public.run_tenant_backfill(integer, integer);
-drop table if exists public.tenant_migration_audit;
 drop table if exists public.tenant_profiles;
