@@ -6,7 +6,6 @@ import logging
 import secrets
 from contextlib import suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -184,8 +183,3 @@ def _flag_store(
             env={"DATABASE_URL": target_url},
         )
     return PgFlagStore(pool, table=config.flag.table)
-
-
-def demo_root() -> Path:
-    """The bundled demo app, next to the packages in a source checkout."""
-    return Path(__file__).resolve().parent.parent / "examples" / "icupa"

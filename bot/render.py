@@ -10,7 +10,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ConfirmObject,
     ContextBlock,
-    HeaderBlock,
     MarkdownTextObject,
     SectionBlock,
 )
@@ -52,10 +51,6 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     if card.footer:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=card.footer)]))
     return [block.to_dict() for block in blocks]
-
-
-def header_blocks(title: str) -> list[dict[str, Any]]:
-    return [HeaderBlock(text=title[:150]).to_dict()]
 
 
 def _clip(text: str) -> str:
