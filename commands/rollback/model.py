@@ -121,13 +121,9 @@ def parse_rollback_args(text: str) -> RollbackRequest:
     iterator = iter(rest)
     for word in iterator:
         if word == "--schema":
-            version = next(iterator, "")
-            if not VERSION.match(version):
-                raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
+            version = _schema_version(next(iterator, ""))
         elif word.startswith("--schema="):
-            version = word.split("=", 1)[1]
-            if not VERSION.match(version):
-                raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
+            version = _schema_version(word.split("=", 1)[1])
         else:
             reason_words.append(word)
     # The reason is free text shown in Slack and written to markdown: no mentions/links, no HTML comments.
@@ -136,6 +132,12 @@ def parse_rollback_args(text: str) -> RollbackRequest:
     if len(reason) > MAX_REASON:
         raise UsageError(f"The reason is too long ({len(reason)} characters); keep it under {MAX_REASON}.")
     return RollbackRequest(slug=slug, reason=reason or "(no reason given)", schema_version=version)
+
+
+def _schema_version(value: str) -> str:
+    if not VERSION.match(value):
+        raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
+    return value
 
 
 def initial_steps(request: RollbackRequest) -> tuple[StepResult, ...]:
