@@ -10,7 +10,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
-from bot.listeners import general, rollback, zdm
+from bot.listeners import general, rollback, rollout, zdm
 from bot.listeners.guard import internal_error_text, new_ref
 from bot.listeners.registry import CommandRegistry
 
@@ -32,6 +32,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     registry = CommandRegistry()
     general.register(registry)
     rollback.register(app, registry, services)
+    rollout.register(app, registry, services)
     zdm.register(app, registry, services)
 
     @app.error

@@ -25,12 +25,16 @@ from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
+from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.rollback_log import MarkdownRollbackLog
+from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
 from commands.rollback.service import RollbackPorts, RollbackService
+from commands.rollout.effects import RolloutPorts
+from commands.rollout.service import RolloutService
 from commands.store.migrator import migrate_state
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,7 @@ class Services:
     target: PgTargetDatabase
     rollbacks: RollbackService
     rollback_repo: PgRollbackRepository
+    rollouts: RolloutService
     roles: SlackRoleDirectory
 
 
@@ -124,20 +129,37 @@ def build_container(
     target = PgTargetDatabase(target_pool)
     audit = PgAuditLog(state_pool)
     repo = PgRollbackRepository(state_pool, lock_url=state_url)
+    flags = _flag_store(config, target_pool, runner, target_url)
+    notifier = SlackNotifier(slack)
+    log_file = MarkdownRollbackLog(config.rollback_log_path)
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
             clock=clock,
-            flags=_flag_store(config, target_pool, runner, target_url),
+            flags=flags,
             target=target,
             runner=runner,
-            notifier=SlackNotifier(slack),
+            notifier=notifier,
             roles=roles,
             audit=audit,
-            log_file=MarkdownRollbackLog(config.rollback_log_path),
+            log_file=log_file,
             repo=repo,
         ),
         smoke_env={"DATABASE_URL": target_url},
+    )
+    rollouts = RolloutService(
+        config=config,
+        ports=RolloutPorts(
+            clock=clock,
+            flags=flags,
+            target=target,
+            kpis=SqlKpiSource(target_pool, query=config.rollout.gates.query),
+            notifier=notifier,
+            roles=roles,
+            audit=audit,
+            log_file=log_file,
+            repo=PgRolloutRepository(state_pool, lock_url=state_url),
+        ),
     )
     services = Services(
         config=config,
@@ -147,6 +169,7 @@ def build_container(
         target=target,
         rollbacks=rollbacks,
         rollback_repo=repo,
+        rollouts=rollouts,
         roles=roles,
     )
     return Container(

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from commands.errors import ConfigError
+from commands.rollout.config import RolloutConfig
 
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9_]{1,30}$")
 
@@ -79,6 +80,7 @@ class RunbookConfig(_Section):
     roles: RolesConfig = RolesConfig()
     app: AppConfig = AppConfig()
     rollback: RollbackConfig = RollbackConfig()
+    rollout: RolloutConfig = RolloutConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

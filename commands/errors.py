@@ -83,3 +83,41 @@ class RollbackBusy(UserError):
             f"Your decision on rollback #{rollback_id} is recorded, but another zdm worker is busy with it; "
             "it will be applied within a minute and the card will update."
         )
+
+
+class RolloutActive(UserError):
+    def __init__(self, *, flag: str, rollout_id: int | None) -> None:
+        which = f" (#{rollout_id})" if rollout_id else ""
+        super().__init__(
+            f"`{flag}` already has an active rollout{which}; see `/zdm rollout status`, or abort it with "
+            "`/zdm rollout abort <reason>` before starting another."
+        )
+
+
+class NoSuchRollout(UserError):
+    def __init__(self, *, rollout_id: int | None) -> None:
+        if rollout_id is None:
+            text = "There is no active rollout. Start one with `/zdm rollout start`, or see `/zdm rollout list`."
+        else:
+            text = f"There is no rollout #{rollout_id}. `/zdm rollout list` shows the recent ones."
+        super().__init__(text)
+
+
+class SelfApproval(UserError):
+    def __init__(self, *, rollout_id: int) -> None:
+        super().__init__(
+            f"You started rollout #{rollout_id}, so you cannot approve its steps; ask another release approver."
+        )
+
+
+class GateBlocked(UserError):
+    def __init__(self, *, why: str) -> None:
+        super().__init__(
+            f"KPI gate not met, so nothing was enabled: {why}. Approve again once the gate passes (the card shows "
+            "the live figures)."
+        )
+
+
+class WorkerBusy(UserError):
+    def __init__(self, *, what: str) -> None:
+        super().__init__(f"Another zdm worker is busy with {what}; try again in a few seconds.")

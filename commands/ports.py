@@ -13,6 +13,9 @@ from commands.cards import Card, MessageRef
 
 if TYPE_CHECKING:
     from commands.rollback.model import Rollback
+    from commands.rollout.config import PlanStep
+    from commands.rollout.gates import KpiReading
+    from commands.rollout.model import Rollout
 
 
 class Clock(Protocol):
@@ -46,9 +49,26 @@ class CommandRunner(Protocol):
     ) -> CommandResult: ...
 
 
+@dataclass(frozen=True)
+class FlipOutcome:
+    """Result of enabling a flag for a cohort: who changed, who was already on, who failed (and why)."""
+
+    changed: tuple[str, ...]
+    unchanged: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+
 class FlagStore(Protocol):
     def set_enabled(self, *, tenant: str, flag: str, enabled: bool, actor: str) -> str:
         """Set the flag for one tenant (idempotent); return a short human description of what happened."""
+        ...
+
+    def enabled_among(self, *, flag: str, tenants: Sequence[str]) -> set[str]:
+        """Which of ``tenants`` have the flag on now (empty when the backend cannot tell)."""
+        ...
+
+    def enable_many(self, *, flag: str, tenants: Sequence[str], actor: str) -> FlipOutcome:
+        """Turn the flag on for every tenant (idempotent); one transaction where the backend allows it."""
         ...
 
 
@@ -58,6 +78,10 @@ class TargetDatabase(Protocol):
     def tenant_exists(self, slug: str) -> bool: ...
 
     def find_tenants(self, pattern: str, *, limit: int) -> list[str]: ...
+
+    def resolve_cohort(self, step: PlanStep, *, now: datetime) -> list[str]:
+        """The existing tenants a plan step selects (slugs, glob, SQL query or all), sorted."""
+        ...
 
     def run_sql(self, sql: str) -> str:
         """Run trusted SQL from zdm.toml in one transaction; return a short status description."""
@@ -93,6 +117,16 @@ class AuditEvent:
 class AuditLog(Protocol):
     def record(self, event: AuditEvent, *, at: datetime) -> None: ...
 
+    def record_many(self, events: Sequence[AuditEvent], *, at: datetime) -> None:
+        """Append many events in one round trip (e.g. one per tenant of a cohort flip)."""
+        ...
+
+
+class KpiSource(Protocol):
+    def read(self, tenants: Sequence[str], windows: Sequence[tuple[datetime, datetime]]) -> list[KpiReading]:
+        """One reading per ``[since, until)`` window for the given tenants."""
+        ...
+
 
 class RollbackLogFile(Protocol):
     def append(self, *, marker: str, text: str) -> bool:
@@ -120,3 +154,33 @@ class RollbackRepository(Protocol):
     def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
         """Hold a cross-process lock on one rollback (waiting up to ``wait_s``); yields False if another holds it."""
         ...
+
+
+class RolloutRepository(Protocol):
+    """Rollout records in the bot's state database (see ``commands.rollout.model.Rollout``)."""
+
+    def create(self, rollout: Rollout) -> Rollout:
+        """Insert (``id`` ignored); raise ``RolloutActive`` when the flag already has an active rollout."""
+        ...
+
+    def save(self, rollout: Rollout, *, wake_at: datetime | None) -> None: ...
+
+    def get(self, rollout_id: int) -> Rollout | None: ...
+
+    def recent(self, *, limit: int) -> list[Rollout]: ...
+
+    def active(self) -> list[Rollout]: ...
+
+    def due(self, now: datetime) -> list[int]:
+        """Running rollouts whose wake-up time has come."""
+        ...
+
+    def next_wake(self) -> datetime | None: ...
+
+    def exclusive(self, rollout_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
+
+    def held(self, flag: str) -> dict[str, int]:
+        """Tenants rolled back (tenant → rollback id) and not re-included since."""
+        ...
+
+    def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...

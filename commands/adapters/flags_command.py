@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from commands.argv import expand_argv
-from commands.ports import CommandRunner
+from commands.ports import CommandRunner, FlipOutcome
 
 
 class FlagCommandFailed(RuntimeError):
@@ -38,3 +38,18 @@ class CommandFlagStore:
             why = "timed out" if result.timed_out else result.error or f"exit code {result.exit_code}"
             raise FlagCommandFailed(f"`{' '.join(argv)}` failed ({why}): {result.output_tail[-300:]}")
         return f"`{' '.join(argv)}` succeeded"
+
+    def enabled_among(self, *, flag: str, tenants: Sequence[str]) -> set[str]:
+        return set()  # a write-only CLI cannot say; enabling again is harmless
+
+    def enable_many(self, *, flag: str, tenants: Sequence[str], actor: str) -> FlipOutcome:
+        """Tenant by tenant (a CLI has no transaction); each failure is kept with its reason, the rest go on."""
+        changed: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for tenant in tenants:
+            try:
+                self.set_enabled(tenant=tenant, flag=flag, enabled=True, actor=actor)
+                changed.append(tenant)
+            except FlagCommandFailed as exc:
+                failed.append((tenant, str(exc)[:200]))
+        return FlipOutcome(changed=tuple(changed), failed=tuple(failed))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.locks import advisory_session_lock
 from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, Step, StepResult, StepStatus
@@ -38,6 +39,24 @@ class PgAuditLog:
                     event.outcome,
                     Jsonb(dict(event.detail)),
                     event.correlation_id,
+                ),
+            )
+
+    def record_many(self, events: Sequence[AuditEvent], *, at: datetime) -> None:
+        if not events:
+            return
+        with self._pool.connection() as conn:
+            conn.execute(
+                "insert into zdm.audit_log (at, actor, action, subject, outcome, detail, correlation_id)"
+                " select %s, * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[])",
+                (
+                    at,
+                    [e.actor for e in events],
+                    [e.action for e in events],
+                    [e.subject for e in events],
+                    [e.outcome for e in events],
+                    [Jsonb(dict(e.detail)) for e in events],
+                    [e.correlation_id for e in events],
                 ),
             )
 
@@ -147,23 +166,8 @@ class PgRollbackRepository:
             ).fetchall()
         return [_from_row(r) for r in rows]
 
-    @contextmanager
-    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> Iterator[bool]:
-        # A dedicated session, not a pooled connection: the lock lives exactly as long as the session, a long smoke
-        # test does not hold one of the pool's connections, and no lock can leak into the pool.
-        with psycopg.connect(self._lock_url, autocommit=True) as conn:
-            key = (ROLLBACK_LOCK_CLASS, rollback_id)
-            if wait_s > 0:
-                conn.execute("select set_config('lock_timeout', %s, false)", (f"{int(wait_s * 1000)}ms",))
-                try:
-                    conn.execute("select pg_advisory_lock(%s, %s)", key)
-                    got = True
-                except psycopg.errors.LockNotAvailable:
-                    got = False
-            else:
-                row = conn.execute("select pg_try_advisory_lock(%s, %s)", key).fetchone()
-                got = bool(row and row[0])
-            yield got  # closing the session releases the lock
+    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        return advisory_session_lock(self._lock_url, (ROLLBACK_LOCK_CLASS, rollback_id), wait_s=wait_s)
 
 
 def _steps_json(steps: tuple[StepResult, ...]) -> Jsonb:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from commands.ports import FlipOutcome
+from commands.rollout.config import PlanStep
 from commands.schema.history import split_statements
 
 
@@ -22,13 +26,30 @@ class PgTargetDatabase:
 
     def find_tenants(self, pattern: str, *, limit: int) -> list[str]:
         """Tenants whose slug matches a glob (``pilot_*``); ``_`` is literal, ``*`` any run, ``?`` one char."""
-        like = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = like.replace("*", "%").replace("?", "_")
+        like = glob_to_like(pattern)
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "select slug from public.tenants where slug like %s order by slug limit %s", (like, limit)
             ).fetchall()
         return [r[0] for r in rows]
+
+    def resolve_cohort(self, step: PlanStep, *, now: datetime) -> list[str]:
+        params: dict[str, object]
+        if step.sql is not None:
+            query, params = _slug_query(step.sql), {"now": now}
+        elif step.all:
+            query, params = "select slug from public.tenants", {}
+        elif step.glob is not None:
+            query, params = (
+                "select slug from public.tenants where slug like %(like)s",
+                {"like": glob_to_like(step.glob)},
+            )
+        else:
+            query, params = "select slug from public.tenants where slug = any(%(slugs)s)", {"slugs": list(step.slugs)}
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("set transaction read only")
+            rows = conn.execute(f"select distinct slug::text from ({query}) as cohort(slug) order by 1", params)
+            return [r[0] for r in rows.fetchall() if r[0]]
 
     def run_sql(self, statement: str) -> str:
         with self._pool.connection() as conn:
@@ -60,6 +81,18 @@ class PgTargetDatabase:
         return f"applied `{path.name}` ({len(statements)} statements){note}"
 
 
+def glob_to_like(pattern: str) -> str:
+    """``pilot_*`` → ``pilot\\_%``: ``_`` and ``%`` are literal, ``*`` is any run, ``?`` one character."""
+    like = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return like.replace("*", "%").replace("?", "_")
+
+
+def _slug_query(text: str) -> str:
+    # zdm.toml is trusted configuration (like a migration), but it is run read-only and wrapped as a subquery;
+    # a trailing semicolon would break the wrapping.
+    return text.strip().rstrip(";")
+
+
 class PgFlagStore:
     """Per-tenant flags in a table of the target database: ``(tenant_slug, flag, enabled, updated_at, updated_by)``."""
 
@@ -85,3 +118,27 @@ class PgFlagStore:
         if before is None and not enabled:  # no row means the flag was never turned on
             return f"`{flag}` was already off for `{tenant}` (never enabled)"
         return f"`{flag}` turned {state} for `{tenant}`"
+
+    def enabled_among(self, *, flag: str, tenants: Sequence[str]) -> set[str]:
+        query = sql.SQL("select tenant_slug from {t} where flag = %s and enabled and tenant_slug = any(%s)").format(
+            t=self._table
+        )
+        with self._pool.connection() as conn:
+            return {r[0] for r in conn.execute(query, (flag, list(tenants))).fetchall()}
+
+    def enable_many(self, *, flag: str, tenants: Sequence[str], actor: str) -> FlipOutcome:
+        """One statement in one transaction: every tenant of the cohort flips together or none does."""
+        query = sql.SQL(
+            "insert into {t} as f (tenant_slug, flag, enabled, updated_at, updated_by)"
+            " select slug, %s, true, now(), %s from unnest(%s::text[]) as slug"
+            " on conflict (tenant_slug, flag) do update"
+            " set enabled = true, updated_at = excluded.updated_at, updated_by = excluded.updated_by"
+            " where not f.enabled"
+            " returning tenant_slug"
+        ).format(t=self._table)
+        with self._pool.connection() as conn, conn.transaction():
+            changed = {r[0] for r in conn.execute(query, (flag, actor, list(tenants))).fetchall()}
+        return FlipOutcome(
+            changed=tuple(t for t in tenants if t in changed),
+            unchanged=tuple(t for t in tenants if t not in changed),
+        )

@@ -1,5 +1,6 @@
 -- Deterministic demo data: demo_icupa, five pilot tenants, 300 GA tenants (about one in five above 500
--- orders/week), a week of orders and an hour of request metrics. Safe to run twice.
+-- orders/week), a week of orders and an hour of request metrics. The flag is already on for two early pilots
+-- (pilot_a, pilot_b); the rollout enables everyone else. Safe to run twice.
 insert into public.tenants (slug, name, tier, display_name, contact_email, orders_per_week)
 values ('demo_icupa', 'ICUPA Demo', 'internal', 'ICUPA Demo', 'demo@icupa.example', 40)
 on conflict (slug) do nothing;
@@ -26,8 +27,7 @@ cross join lateral generate_series(1, t.orders_per_week) as n
 where not exists (select 1 from public.orders o where o.tenant_id = t.id);
 
 insert into public.feature_flags (tenant_slug, flag, enabled, updated_by)
-values ('demo_icupa', 'tenant.enableNewProfile', true, 'seed'),
-       ('pilot_a', 'tenant.enableNewProfile', true, 'seed'),
+values ('pilot_a', 'tenant.enableNewProfile', true, 'seed'),
        ('pilot_b', 'tenant.enableNewProfile', true, 'seed')
 on conflict do nothing;
 

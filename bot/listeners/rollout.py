@@ -1,0 +1,103 @@
+"""``/zdm rollout …`` and the Approve / Deny buttons on its prompts (Deny asks for a reason in a modal)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.bootstrap import Services
+from bot.listeners.guard import internal_error_text, new_ref, run_guarded
+from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.errors import UserError
+from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
+
+log = logging.getLogger(__name__)
+REASON_BLOCK = "reason"
+REASON_INPUT = "reason_input"
+
+
+def register(app: App, registry: CommandRegistry, services: Services) -> None:
+    @registry.command(
+        "rollout",
+        usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>",
+    )
+    def rollout_command(ctx: CommandContext) -> Reply:
+        """Enable the flag tenant cohort by cohort on the plan's cadence (runbook §4). Each step posts an approval
+        prompt with KPI evidence in the release channel; `pause` stops the clock, `abort` stops the rollout,
+        `include` brings back a tenant held out after a rollback, `status` tells the whole story."""
+        rollouts = ctx.services.rollouts
+        text, card, then = rollouts.command(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
+        return Reply(text=text, card=card, then=then)
+
+    @app.action(APPROVE_ACTION)
+    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+
+        def work() -> None:
+            said = services.rollouts.approve(value=value, actor=user)
+            respond(text=said, response_type="ephemeral", replace_original=False)
+
+        run_guarded(work, respond=respond)
+
+    @app.action(DENY_ACTION)
+    def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id", "")
+
+        def work() -> None:
+            rollout = services.rollouts.check_decidable(value=value, actor=user)
+            client.views_open(trigger_id=body["trigger_id"], view=deny_modal(value, channel, rollout.id))
+
+        run_guarded(work, respond=respond)
+
+    @app.view(DENY_VIEW)
+    def deny_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view, user = body["view"], body["user"]["id"]
+        value, _, channel = str(view.get("private_metadata", "")).partition("|")
+        reason = view["state"]["values"][REASON_BLOCK][REASON_INPUT].get("value") or ""
+        ref = new_ref()
+        try:
+            said = services.rollouts.deny(value=value, actor=user, reason=reason)
+        except UserError as exc:
+            ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
+            return
+        except Exception:
+            log.exception("internal error denying %s (ref %s)", value, ref)
+            ack(response_action="errors", errors={REASON_BLOCK: internal_error_text(ref)})
+            return
+        ack()
+        if channel:
+            try:
+                client.chat_postEphemeral(channel=channel, user=user, text=said)
+            except Exception:
+                log.exception("could not confirm the denial to %s", user)
+
+
+def deny_modal(value: str, channel: str, rollout_id: int) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": DENY_VIEW,
+        "private_metadata": f"{value}|{channel}",
+        "title": {"type": "plain_text", "text": f"Deny rollout #{rollout_id}"[:24]},
+        "submit": {"type": "plain_text", "text": "Deny and stop"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "label": {"type": "plain_text", "text": "Why stop this rollout?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_INPUT,
+                    "multiline": True,
+                    "min_length": 3,
+                    "max_length": 300,
+                },
+            }
+        ],
+    }

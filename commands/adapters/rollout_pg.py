@@ -1,0 +1,195 @@
+"""Rollout records in the bot's state database (``zdm.rollouts``, ``zdm.rollout_includes``)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from commands.adapters.locks import advisory_session_lock
+from commands.errors import RolloutActive
+from commands.rollout.config import GatesConfig, PlanStep
+from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus
+
+ROLLOUT_LOCK_CLASS = 0x7A65
+ACTIVE = ("running", "paused")
+
+
+class PgRolloutRepository:
+    def __init__(self, pool: ConnectionPool[Any], *, lock_url: str) -> None:
+        self._pool = pool
+        self._lock_url = lock_url
+
+    def create(self, rollout: Rollout) -> Rollout:
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(
+                    "insert into zdm.rollouts (flag, status, started_at, doc) values (%s, %s, %s, %s) returning id",
+                    (rollout.flag, rollout.status.value, rollout.started_at, Jsonb(to_doc(rollout))),
+                ).fetchone()
+        except psycopg.errors.UniqueViolation:
+            active = [r for r in self.active() if r.flag == rollout.flag]
+            raise RolloutActive(flag=rollout.flag, rollout_id=active[0].id if active else None) from None
+        assert row is not None
+        return replace(rollout, id=int(row[0]))
+
+    def save(self, rollout: Rollout, *, wake_at: datetime | None) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "update zdm.rollouts set status = %s, wake_at = %s, doc = %s where id = %s",
+                (rollout.status.value, wake_at, Jsonb(to_doc(rollout)), rollout.id),
+            )
+
+    def get(self, rollout_id: int) -> Rollout | None:
+        with self._pool.connection() as conn:
+            row = conn.execute("select id, doc from zdm.rollouts where id = %s", (rollout_id,)).fetchone()
+        return from_doc(int(row[0]), row[1]) if row else None
+
+    def recent(self, *, limit: int) -> list[Rollout]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("select id, doc from zdm.rollouts order by id desc limit %s", (limit,)).fetchall()
+        return [from_doc(int(r[0]), r[1]) for r in rows]
+
+    def active(self) -> list[Rollout]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "select id, doc from zdm.rollouts where status = any(%s) order by id", (list(ACTIVE),)
+            ).fetchall()
+        return [from_doc(int(r[0]), r[1]) for r in rows]
+
+    def due(self, now: datetime) -> list[int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "select id from zdm.rollouts where status = 'running' and wake_at <= %s order by wake_at", (now,)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def next_wake(self) -> datetime | None:
+        with self._pool.connection() as conn:
+            row = conn.execute("select min(wake_at) from zdm.rollouts where status = 'running'").fetchone()
+        return row[0] if row else None
+
+    def exclusive(self, rollout_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        return advisory_session_lock(self._lock_url, (ROLLOUT_LOCK_CLASS, rollout_id), wait_s=wait_s)
+
+    def held(self, flag: str) -> dict[str, int]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "select distinct on (r.tenant) r.tenant, r.id from zdm.rollbacks r"
+                " where r.flag = %s and not exists (select 1 from zdm.rollout_includes i"
+                "  where i.flag = r.flag and i.tenant = r.tenant and i.included_at >= r.created_at)"
+                " order by r.tenant, r.created_at desc",
+                (flag,),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "insert into zdm.rollout_includes (flag, tenant, included_by, included_at) values (%s, %s, %s, %s)",
+                (flag, tenant, actor, at),
+            )
+
+
+# --- the jsonb document ----------------------------------------------------------------------------------------
+
+_TIMES = ("prompted_at", "reminded_at", "escalated_at", "flipped_at")
+_LISTS = ("cohort", "already_enabled", "held_out", "approvals", "enabled")
+
+
+def to_doc(rollout: Rollout) -> dict[str, Any]:
+    return {
+        "flag": rollout.flag,
+        "plan_name": rollout.plan_name,
+        "plan": [s.model_dump(mode="json") for s in rollout.plan],
+        "gates": rollout.gates.model_dump(mode="json"),
+        "digest": rollout.digest,
+        "started_by": rollout.started_by,
+        "started_at": rollout.started_at.isoformat(),
+        "status": rollout.status.value,
+        "status_reason": rollout.status_reason,
+        "current": rollout.current,
+        "steps": [_step_doc(s) for s in rollout.steps],
+        "paused_at": _iso(rollout.paused_at),
+        "paused_total_s": rollout.paused_total.total_seconds(),
+        "last_flip_at": _iso(rollout.last_flip_at),
+        "gates_checked_at": _iso(rollout.gates_checked_at),
+        "channel": rollout.channel,
+        "thread_ts": rollout.thread_ts,
+        "finished_at": _iso(rollout.finished_at),
+        "correlation_id": rollout.correlation_id,
+        "history": list(rollout.history),
+    }
+
+
+def from_doc(rollout_id: int, doc: dict[str, Any]) -> Rollout:
+    return Rollout(
+        id=rollout_id,
+        flag=doc["flag"],
+        plan_name=doc["plan_name"],
+        plan=tuple(PlanStep.model_validate(s) for s in doc["plan"]),
+        gates=GatesConfig.model_validate(doc["gates"]),
+        digest=doc["digest"],
+        started_by=doc["started_by"],
+        started_at=datetime.fromisoformat(doc["started_at"]),
+        status=RolloutStatus(doc["status"]),
+        status_reason=doc["status_reason"],
+        current=int(doc["current"]),
+        steps=tuple(_step_from(s) for s in doc["steps"]),
+        paused_at=_time(doc["paused_at"]),
+        paused_total=timedelta(seconds=doc["paused_total_s"]),
+        last_flip_at=_time(doc["last_flip_at"]),
+        gates_checked_at=_time(doc["gates_checked_at"]),
+        channel=doc["channel"],
+        thread_ts=doc["thread_ts"],
+        finished_at=_time(doc["finished_at"]),
+        correlation_id=doc["correlation_id"],
+        history=tuple(doc["history"]),
+    )
+
+
+def _step_doc(state: StepState) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "status": state.status.value,
+        "prompt_ts": state.prompt_ts,
+        "flipped_by": state.flipped_by,
+        "failed": [list(f) for f in state.failed],
+        "denied_by": state.denied_by,
+        "reason": state.reason,
+    }
+    doc |= {name: _iso(getattr(state, name)) for name in _TIMES}
+    doc |= {name: list(getattr(state, name)) for name in _LISTS}
+    return doc
+
+
+def _step_from(doc: dict[str, Any]) -> StepState:
+    return StepState(
+        status=StepStatus(doc["status"]),
+        prompt_ts=doc["prompt_ts"],
+        flipped_by=doc["flipped_by"],
+        failed=tuple((str(t), str(w)) for t, w in doc["failed"]),
+        denied_by=doc["denied_by"],
+        reason=doc["reason"],
+        prompted_at=_time(doc["prompted_at"]),
+        reminded_at=_time(doc["reminded_at"]),
+        escalated_at=_time(doc["escalated_at"]),
+        flipped_at=_time(doc["flipped_at"]),
+        cohort=tuple(doc["cohort"]),
+        already_enabled=tuple(doc["already_enabled"]),
+        held_out=tuple(doc["held_out"]),
+        approvals=tuple(doc["approvals"]),
+        enabled=tuple(doc["enabled"]),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

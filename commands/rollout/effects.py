@@ -1,0 +1,255 @@
+"""The rollout's side effects, each one step of ``RolloutService``: resolve a cohort, read the KPI gates, flip a
+cohort, post and update cards. Callers hold the rollout's lock and save what these return."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from commands.cards import Card, MessageRef
+from commands.config import RunbookConfig
+from commands.ports import (
+    AuditEvent,
+    AuditLog,
+    Clock,
+    FlagStore,
+    KpiSource,
+    Notifier,
+    RoleDirectory,
+    RollbackLogFile,
+    RolloutRepository,
+    TargetDatabase,
+)
+from commands.rollout.gates import GateReport, evaluate, windows
+from commands.rollout.model import Rollout, RolloutStatus, StepStatus
+from commands.rollout.views import (
+    ago,
+    flip_log_entry,
+    flip_marker,
+    mention,
+    prompt_card,
+    root_card,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RolloutPorts:
+    clock: Clock
+    flags: FlagStore
+    target: TargetDatabase
+    kpis: KpiSource
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    log_file: RollbackLogFile
+    repo: RolloutRepository
+
+
+class RolloutEffects:
+    def __init__(self, config: RunbookConfig, ports: RolloutPorts) -> None:
+        self._config = config
+        self._p = ports
+
+    # --- gates -------------------------------------------------------------------------------------------------
+
+    def gates(self, rollout: Rollout, now: datetime, *, held: Mapping[str, int]) -> GateReport:
+        tenants = rollout.exposed(set(held))
+        readings = self._p.kpis.read(tenants, windows(now, rollout.gates)) if tenants else []
+        return evaluate(readings, rollout.gates, tenants=len(tenants), now=now)
+
+    def watch_gates(self, rollout: Rollout, now: datetime) -> Rollout:
+        """While waiting for the next step: a real breach pauses the rollout and says why in the thread."""
+        report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
+        rollout = replace(rollout, gates_checked_at=now)
+        if not report.breached:
+            return rollout
+        why = report.failing_sentence()
+        rollout = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"KPI breach: {why}")
+        rollout = rollout.noted(now, f"paused automatically: KPI breach — {why}")
+        self.audit(rollout, "rollout.auto_pause", actor="zdm", outcome="paused", detail={"why": why})
+        self.say(
+            rollout,
+            f"⏸ Rollout #{rollout.id} paused automatically: KPI breach — {why}. Investigate, then "
+            "`/zdm rollout resume` (or `/zdm rollout abort <reason>`).",
+        )
+        self.refresh_root(rollout, now)
+        if rollout.step and rollout.step.status == StepStatus.PROMPTED:
+            self.refresh_prompt(rollout, rollout.current, now, report=report)
+        return rollout
+
+    # --- steps -------------------------------------------------------------------------------------------------
+
+    def open_step(self, rollout: Rollout, now: datetime) -> Rollout:
+        """The current step is due: resolve its cohort now (skipping enabled and held-out tenants)."""
+        index, step = rollout.current, rollout.plan[rollout.current]
+        selected = self._p.target.resolve_cohort(step, now=now)
+        held = self._p.repo.held(rollout.flag)
+        held_out = tuple(t for t in selected if t in held)
+        candidates = [t for t in selected if t not in held]
+        enabled = self._p.flags.enabled_among(flag=rollout.flag, tenants=candidates)
+        cohort = tuple(t for t in candidates if t not in enabled)
+        state = replace(
+            rollout.steps[index],
+            status=StepStatus.PROMPTED,
+            cohort=cohort,
+            already_enabled=tuple(t for t in candidates if t in enabled),
+            held_out=held_out,
+            prompted_at=now,
+        )
+        rollout = rollout.with_step(index, state)
+        self.audit(rollout, "rollout.step_due", actor="zdm", detail={"step": index, "cohort": len(cohort)})
+        if cohort:
+            return rollout.noted(now, f"step {index + 1} `{step.name}` due: {len(cohort)} tenants to enable")
+        reason = "nothing left to enable" + (f" ({len(state.already_enabled)} already on)" if enabled else "")
+        state = replace(state, status=StepStatus.SKIPPED, reason=reason, flipped_at=now)
+        rollout = self._next_step(rollout.with_step(index, state), now)
+        rollout = rollout.noted(now, f"step {index + 1} `{step.name}` skipped: {reason}")
+        self.say(rollout, f"➖ Step {index + 1} `{step.name}` skipped: {reason}.")
+        self.refresh_root(rollout, now)
+        return rollout
+
+    def flip(self, rollout: Rollout, now: datetime, *, report: GateReport | None) -> Rollout:
+        """Enable the claimed step's cohort (idempotent: a resumed flip re-enables the same tenants harmlessly)."""
+        index = rollout.current
+        state = rollout.steps[index]
+        held = self._p.repo.held(rollout.flag)
+        tenants = [t for t in state.cohort if t not in held]
+        newly_held = tuple(t for t in state.cohort if t in held and t not in state.held_out)
+        actor = state.flipped_by or "zdm"
+        outcome = self._p.flags.enable_many(flag=rollout.flag, tenants=tenants, actor=actor)
+        self._p.audit.record_many(
+            [
+                AuditEvent(actor, "rollout.flag_on", tenant, "ok", {"rollout_id": rollout.id, "step": index})
+                for tenant in outcome.changed
+            ]
+            + [
+                AuditEvent(actor, "rollout.flag_on", tenant, "failed", {"rollout_id": rollout.id, "why": why})
+                for tenant, why in outcome.failed
+            ],
+            at=now,
+        )
+        state = replace(
+            state,
+            status=StepStatus.DONE,
+            flipped_at=now,
+            enabled=(*outcome.changed, *outcome.unchanged),
+            failed=outcome.failed,
+            held_out=(*state.held_out, *newly_held),
+        )
+        rollout = rollout.with_step(index, state)
+        self._p.log_file.append(marker=flip_marker(rollout.id, index), text=flip_log_entry(rollout, index))
+        rollout = self._next_step(replace(rollout, last_flip_at=now), now)
+        step = rollout.plan[index]
+        rollout = rollout.noted(now, f"step {index + 1} `{step.name}`: enabled {len(state.enabled)} by <@{actor}>")
+        self.refresh_prompt(rollout, index, now, report=report)
+        self.refresh_root(rollout, now)
+        if rollout.status == RolloutStatus.DONE:
+            self.say(rollout, f"✅ Rollout #{rollout.id} finished: `{rollout.flag}` is on for every step's cohort.")
+        return rollout
+
+    def nudge(self, rollout: Rollout, now: datetime, *, escalate: bool) -> Rollout:
+        state = rollout.step
+        assert state is not None and state.prompted_at is not None
+        waited = ago(now - state.prompted_at)
+        if escalate:
+            who = " ".join(mention(m) for m in self._p.roles.members("oncall")) or "on-call (no one configured)"
+            text = f"🚨 {who}: step {rollout.current + 1} of rollout #{rollout.id} has waited {waited} for approval."
+            rollout = rollout.with_step(rollout.current, replace(state, escalated_at=now, reminded_at=now))
+        else:
+            who = " ".join(mention(m) for m in self._p.roles.members("release_approvers")) or "release approvers"
+            text = (
+                f"⏰ Reminder {who}: step {rollout.current + 1} of rollout #{rollout.id} waits for approval ({waited})."
+            )
+            rollout = rollout.with_step(rollout.current, replace(state, reminded_at=now))
+        self.say(rollout, text)
+        self.audit(rollout, "rollout.escalated" if escalate else "rollout.reminded", actor="zdm", detail={})
+        return rollout
+
+    def _next_step(self, rollout: Rollout, now: datetime) -> Rollout:
+        current = rollout.current + 1
+        if current >= len(rollout.plan):
+            rollout = replace(rollout, current=current, status=RolloutStatus.DONE, finished_at=now)
+            self.audit(rollout, "rollout.finished", actor="zdm", detail={})
+            return rollout
+        return replace(rollout, current=current)
+
+    # --- messages ----------------------------------------------------------------------------------------------
+
+    def ensure_thread(self, rollout: Rollout, now: datetime) -> Rollout:
+        if rollout.thread_ts:
+            self.refresh_root(rollout, now)
+            return rollout
+        try:
+            card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
+            ref = self._p.notifier.post(self._config.channels.release, card)
+        except Exception:  # Slack down: the rollout still runs; the next relink posts the thread
+            log.exception("could not post rollout %s to %s", rollout.id, self._config.channels.release)
+            return rollout
+        return replace(rollout, channel=ref.channel, thread_ts=ref.ts)
+
+    def post_or_refresh_prompt(self, rollout: Rollout, now: datetime) -> Rollout:
+        state = rollout.step
+        assert state is not None
+        if state.prompt_ts:
+            self.refresh_prompt(rollout, rollout.current, now)
+            return rollout
+        rollout = self.ensure_thread(rollout, now)
+        if not (rollout.channel and rollout.thread_ts):
+            return rollout
+        card = self._prompt(rollout, rollout.current, now, report=None)
+        try:
+            ref = self._p.notifier.post(rollout.channel, card, thread_ts=rollout.thread_ts)
+        except Exception:
+            log.exception("could not post the prompt of rollout %s", rollout.id)
+            return rollout
+        self.refresh_root(rollout, now)
+        return rollout.with_step(rollout.current, replace(state, prompt_ts=ref.ts))
+
+    def refresh_prompt(self, rollout: Rollout, index: int, now: datetime, *, report: GateReport | None = None) -> None:
+        ts = rollout.steps[index].prompt_ts
+        if rollout.channel and ts:
+            self._update(MessageRef(rollout.channel, ts), self._prompt(rollout, index, now, report=report))
+
+    def refresh_root(self, rollout: Rollout, now: datetime) -> None:
+        if rollout.channel and rollout.thread_ts:
+            card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
+            self._update(MessageRef(rollout.channel, rollout.thread_ts), card)
+
+    def say(self, rollout: Rollout, text: str) -> None:
+        """A short reply in the rollout's thread."""
+        if not (rollout.channel and rollout.thread_ts):
+            return
+        try:
+            self._p.notifier.post(rollout.channel, Card(title=text), thread_ts=rollout.thread_ts)
+        except Exception:
+            log.exception("could not post to the thread of rollout %s", rollout.id)
+
+    def audit(
+        self,
+        rollout: Rollout,
+        action: str,
+        *,
+        actor: str,
+        outcome: str = "ok",
+        detail: Mapping[str, object],
+    ) -> None:
+        event = AuditEvent(
+            actor, action, rollout.flag, outcome, {"rollout_id": rollout.id, **detail}, rollout.correlation_id
+        )
+        self._p.audit.record(event, at=self._p.clock.now())
+
+    def _prompt(self, rollout: Rollout, index: int, now: datetime, *, report: GateReport | None) -> Card:
+        if report is None and rollout.steps[index].status == StepStatus.PROMPTED:
+            report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
+        approvers = self._p.roles.members("release_approvers")
+        return prompt_card(rollout, index, report=report, approvers=approvers, now=now)
+
+    def _update(self, ref: MessageRef, card: Card) -> None:
+        try:
+            self._p.notifier.update(ref, card)
+        except Exception:
+            log.exception("could not update message %s", ref.ts)

@@ -1,0 +1,259 @@
+"""A flag rollout as data, and the pure decisions about it (what is due at ``now``, when to wake up next).
+
+A rollout walks its plan's steps in order. A step is *waiting* until it is due, then *prompted* (an approval card
+is posted), then *flipping* (claimed for the flip; a crash here is finished by the next tick) and finally *done*,
+*skipped* (nothing left to enable) or *denied*. Pausing stops the clock: the time spent paused is added to every
+later offset. A step is never due sooner than ``gates.hold_for`` after the previous flip, so the tenants just
+enabled are observed before more are added.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from commands.errors import UsageError
+from commands.rollout.config import GatesConfig, PlanStep
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+FLAG = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+MAX_REASON = 300
+
+
+class RolloutStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    ABORTED = "aborted"
+    DENIED = "denied"
+
+    @property
+    def active(self) -> bool:
+        return self in (RolloutStatus.RUNNING, RolloutStatus.PAUSED)
+
+
+class StepStatus(StrEnum):
+    WAITING = "waiting"
+    PROMPTED = "prompted"
+    FLIPPING = "flipping"
+    DONE = "done"
+    SKIPPED = "skipped"
+    DENIED = "denied"
+
+
+class Due(StrEnum):
+    """Work ``advance_due`` has to do for one rollout at ``now``."""
+
+    FINISH_FLIP = "finish_flip"
+    PROMPT = "prompt"
+    POST_PROMPT = "post_prompt"
+    CHECK_GATES = "check_gates"
+    REMIND = "remind"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class StepState:
+    status: StepStatus = StepStatus.WAITING
+    cohort: tuple[str, ...] = ()  # to enable, resolved when the step became due
+    already_enabled: tuple[str, ...] = ()
+    held_out: tuple[str, ...] = ()
+    prompted_at: datetime | None = None
+    prompt_ts: str | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    approvals: tuple[str, ...] = ()
+    flipped_at: datetime | None = None
+    flipped_by: str | None = None
+    enabled: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # (tenant, why) for the command backend
+    denied_by: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: int
+    flag: str
+    plan_name: str
+    plan: tuple[PlanStep, ...]
+    gates: GatesConfig
+    digest: str
+    started_by: str
+    started_at: datetime
+    status: RolloutStatus = RolloutStatus.RUNNING
+    status_reason: str | None = None
+    current: int = 0
+    steps: tuple[StepState, ...] = ()
+    paused_at: datetime | None = None
+    paused_total: timedelta = timedelta(0)
+    last_flip_at: datetime | None = None
+    gates_checked_at: datetime | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    finished_at: datetime | None = None
+    correlation_id: str | None = None
+    history: tuple[str, ...] = field(default=())  # one line per event, for `/zdm rollout status`
+
+    @property
+    def step(self) -> StepState | None:
+        return self.steps[self.current] if self.current < len(self.steps) else None
+
+    @property
+    def plan_step(self) -> PlanStep | None:
+        return self.plan[self.current] if self.current < len(self.plan) else None
+
+    def with_step(self, index: int, state: StepState) -> Rollout:
+        steps = list(self.steps)
+        steps[index] = state
+        return replace(self, steps=tuple(steps))
+
+    def exposed(self, held: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Tenants this rollout has enabled (or found enabled), minus those held out since."""
+        seen: dict[str, None] = {}
+        for state in self.steps:
+            if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
+                for tenant in (*state.enabled, *state.already_enabled):
+                    if tenant not in held:
+                        seen[tenant] = None
+        return list(seen)
+
+    def noted(self, now: datetime, text: str) -> Rollout:
+        return replace(self, history=(*self.history, f"{now:%Y-%m-%d %H:%M} UTC — {text}"))
+
+
+def new_steps(count: int) -> tuple[StepState, ...]:
+    return tuple(StepState() for _ in range(count))
+
+
+def paused_for(rollout: Rollout, now: datetime) -> timedelta:
+    extra = now - rollout.paused_at if rollout.paused_at else timedelta(0)
+    return rollout.paused_total + extra
+
+
+def due_at(rollout: Rollout, index: int) -> datetime:
+    """When step ``index`` becomes due (assuming the rollout is not paused from now on)."""
+    at = rollout.started_at + rollout.plan[index].at + rollout.paused_total
+    if rollout.last_flip_at is not None and index > 0:
+        at = max(at, rollout.last_flip_at + rollout.gates.hold_for)
+    return at
+
+
+def due_work(rollout: Rollout, now: datetime, *, remind_after: timedelta, escalate_after: timedelta) -> list[Due]:
+    """What has to happen now, in order. Pure: the same rollout at the same ``now`` always gives the same list."""
+    state = rollout.step
+    if rollout.status != RolloutStatus.RUNNING or state is None:
+        return []
+    if state.status == StepStatus.FLIPPING:
+        return [Due.FINISH_FLIP]
+    work: list[Due] = []
+    if _gates_due(rollout, now):
+        work.append(Due.CHECK_GATES)
+    if state.status == StepStatus.WAITING and now >= due_at(rollout, rollout.current):
+        work.append(Due.PROMPT)
+    elif state.status == StepStatus.PROMPTED and state.prompted_at is not None:
+        if state.prompt_ts is None:
+            work.append(Due.POST_PROMPT)
+        if state.escalated_at is None and now >= state.prompted_at + escalate_after:
+            work.append(Due.ESCALATE)
+        elif state.reminded_at is None and now >= state.prompted_at + remind_after:
+            work.append(Due.REMIND)
+    return work
+
+
+def next_wake(
+    rollout: Rollout, now: datetime, *, remind_after: timedelta, escalate_after: timedelta
+) -> datetime | None:
+    """The earliest time anything about this rollout can become due; None when nothing will without a person."""
+    state = rollout.step
+    if rollout.status != RolloutStatus.RUNNING or state is None:
+        return None
+    if state.status == StepStatus.FLIPPING:
+        return now
+    times: list[datetime] = []
+    if rollout.exposed():
+        times.append((rollout.gates_checked_at or now) + rollout.gates.check_every)
+    if state.status == StepStatus.WAITING:
+        times.append(due_at(rollout, rollout.current))
+    elif state.status == StepStatus.PROMPTED and state.prompted_at is not None:
+        if state.prompt_ts is None:
+            times.append(now)
+        if state.reminded_at is None:
+            times.append(state.prompted_at + remind_after)
+        if state.escalated_at is None:
+            times.append(state.prompted_at + escalate_after)
+    return min(times) if times else None
+
+
+def _gates_due(rollout: Rollout, now: datetime) -> bool:
+    if not rollout.exposed():
+        return False
+    return rollout.gates_checked_at is None or now >= rollout.gates_checked_at + rollout.gates.check_every
+
+
+# --- /zdm rollout arguments ---------------------------------------------------------------------------------
+
+ACTIONS = ("start", "status", "list", "pause", "resume", "abort", "include")
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    action: str
+    rollout_id: int | None = None
+    flag: str | None = None
+    plan: str | None = None
+    reason: str = ""
+    slug: str | None = None
+
+
+def parse_rollout_args(text: str) -> RolloutRequest:
+    """``start [flag] [--plan NAME]``, ``status [#id]``, ``list``, ``pause|resume|abort [#id] [reason…]``,
+    ``include <slug>``."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the arguments ({exc}); check your quotes.") from None
+    if not words or words[0].lower() not in ACTIONS:
+        raise UsageError(
+            "Use `/zdm rollout start [flag] [--plan NAME]`, `status [#id]`, `list`, `pause [reason]`, `resume`, "
+            "`abort [reason]` or `include <slug>`."
+        )
+    action, rest = words[0].lower(), words[1:]
+    if action == "start":
+        return _parse_start(rest)
+    if action == "include":
+        if len(rest) != 1 or not SLUG.match(rest[0]):
+            raise UsageError("Use `/zdm rollout include <tenant-slug>`, e.g. `/zdm rollout include pilot_c`.")
+        return RolloutRequest(action, slug=rest[0])
+    if action == "list":
+        if rest:
+            raise UsageError("`/zdm rollout list` takes no arguments.")
+        return RolloutRequest(action)
+    rollout_id = None
+    if rest and re.fullmatch(r"#?\d{1,9}", rest[0]):
+        rollout_id = int(rest.pop(0).lstrip("#"))
+    reason = " ".join(rest)
+    if action in ("status", "resume") and reason:
+        raise UsageError(f"`/zdm rollout {action}` takes at most a rollout number, e.g. `/zdm rollout {action} #3`.")
+    if len(reason) > MAX_REASON:
+        raise UsageError(f"Keep the reason under {MAX_REASON} characters.")
+    return RolloutRequest(action, rollout_id=rollout_id, reason=reason)
+
+
+def _parse_start(rest: list[str]) -> RolloutRequest:
+    flag = plan = None
+    while rest:
+        word = rest.pop(0)
+        if word in ("--plan", "-p") or word.startswith("--plan="):
+            value = word.split("=", 1)[1] if "=" in word else (rest.pop(0) if rest else "")
+            if not re.fullmatch(r"[a-z0-9_-]{1,40}", value):
+                raise UsageError("`--plan` needs a plan name from zdm.toml, e.g. `--plan runbook`.")
+            plan = value
+        elif flag is None and FLAG.match(word) and not word.startswith("-"):
+            flag = word
+        else:
+            raise UsageError(f"Unexpected `{word[:40]}`; use `/zdm rollout start [flag] [--plan NAME]`.")
+    return RolloutRequest("start", flag=flag, plan=plan)
