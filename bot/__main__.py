@@ -19,12 +19,14 @@ from typing import Any
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
+from bot.demo_traffic import DemoTraffic
 from bot.executor import TrackingExecutor
 from bot.settings import Settings, load_settings
-from bot.shell import Shell
+from bot.shell import DemoControls, Shell
+from commands.adapters.clock import DemoClock, SystemClock
 from commands.config import load_config
 from commands.errors import ConfigError
-from scheduler.jobs import purge_request_ledger
+from commands.ports import Clock
 from scheduler.runner import Metronome
 
 log = logging.getLogger("zdm")
@@ -66,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--as", dest="user", help="Slack user id to act as (default: ZDM_SHELL_USER)")
         p.add_argument("-c", "--command", action="append", default=[], help="run this line, then exit (repeatable)")
         p.add_argument("--script", type=Path, help="run the lines of this file, then exit")
+        p.add_argument(
+            "--time-scale",
+            type=float,
+            help="clock speed: demo default 2000 (72 h in about 2 min) interactively, 0 (frozen; use `advance`) in "
+            "scripts; shell default 1",
+        )
     sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode)")
     sub.add_parser("check", help="validate settings and zdm.toml")
     return parser
@@ -73,13 +81,29 @@ def _parser() -> argparse.ArgumentParser:
 
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
     print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
-    container = build_container(settings)
+    scripted = bool(args.command or args.script)
+    demo = args.cmd == "demo"
+    scale = args.time_scale if args.time_scale is not None else (0.0 if scripted else 2000.0) if demo else 1.0
+    clock = DemoClock(scale=scale) if demo or scale != 1.0 else SystemClock()
+    container = build_container(settings, clock=clock)
     executor = TrackingExecutor()
+    services = container.services
+    jobs = services.scheduled_jobs()
+    traffic: DemoTraffic | None = None
+    if demo:
+        flag = services.config.flag
+        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
+        jobs["demo_traffic"] = traffic
+    tick_s = 1.0 if demo else settings.scheduler_tick_s
+    metronome = Metronome(clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale)
     try:
         app = build_app(container, executor=executor)
-        container.services.rollbacks.resume_unfinished()
+        services.rollbacks.resume_unfinished()
+        services.rollouts.relink_prompts()
+        if scale > 0:
+            metronome.start()
         assert container.emulator is not None
-        interactive = sys.stdin.isatty() and not args.command and not args.script
+        interactive = sys.stdin.isatty() and not scripted
         shell = Shell(
             app=app,
             emulator=container.emulator,
@@ -87,7 +111,8 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             executor=executor,
             user=settings.shell_user,
             ask=input if interactive else None,
-            release_channel=container.services.config.channels.release,
+            release_channel=services.config.channels.release,
+            demo=_demo_controls(clock, metronome, traffic),
         )
         if args.command or args.script:
             lines = list(args.command) + (args.script.read_text().splitlines() if args.script else [])
@@ -96,9 +121,19 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             shell.run(sys.stdin, prompt=interactive)
         return 0
     finally:
+        metronome.shutdown()
         executor.wait_idle(60)
         executor.shutdown(wait=True)
         container.close()
+
+
+def _demo_controls(clock: Clock, metronome: Metronome, traffic: DemoTraffic | None) -> DemoControls:
+    controls = DemoControls(tick=metronome.tick, now=clock.now)
+    if isinstance(clock, DemoClock):
+        controls.advance = clock.advance
+    if traffic is not None:
+        controls.set_error_rate = lambda rate: setattr(traffic, "error_rate", rate)
+    return controls
 
 
 def _serve(settings: Settings) -> int:
@@ -106,21 +141,13 @@ def _serve(settings: Settings) -> int:
     executor = TrackingExecutor()
     app = build_app(container, executor=executor)
     services = container.services
-    metronome = Metronome(
-        clock=services.clock,
-        tick_s=settings.scheduler_tick_s,
-        jobs={
-            "purge_request_ledger": purge_request_ledger(services.ledger),
-            # picks up rollbacks interrupted by a crash and decisions recorded while another worker was busy
-            "resume_rollbacks": lambda _now: services.rollbacks.resume_unfinished(),
-        },
-    )
+    metronome = Metronome(clock=services.clock, tick_s=settings.scheduler_tick_s, jobs=services.scheduled_jobs())
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
             "this server; use `zdm shell` or `zdm demo` to try zdm locally"
         )
-    threading.Thread(target=services.rollbacks.resume_unfinished, name="resume", daemon=True).start()
+    threading.Thread(target=_after_restart, args=(container,), name="resume", daemon=True).start()
     metronome.start()
     stop = _serve_http(app, container) if not settings.slack_app_token else _serve_socket_mode(app, settings)
     try:
@@ -131,6 +158,15 @@ def _serve(settings: Settings) -> int:
         executor.shutdown(wait=True)
         container.close()
     return 0
+
+
+def _after_restart(container: Container) -> None:
+    """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts."""
+    try:
+        container.services.rollbacks.resume_unfinished()
+        container.services.rollouts.relink_prompts()
+    except Exception:
+        log.exception("could not resume work after start-up")
 
 
 def _serve_http(app: Any, container: Container) -> threading.Event:

@@ -36,6 +36,8 @@ from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.store.migrator import migrate_state
+from scheduler.jobs import advance_rollouts, purge_request_ledger, resume_rollbacks
+from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,14 @@ class Services:
     rollouts: RolloutService
     roles: SlackRoleDirectory
 
+    def scheduled_jobs(self) -> dict[str, TickJob]:
+        """What the metronome runs every tick (each job takes ``now``)."""
+        return {
+            "purge_request_ledger": purge_request_ledger(self.ledger),
+            "resume_rollbacks": resume_rollbacks(self.rollbacks),
+            "advance_rollouts": advance_rollouts(self.rollouts),
+        }
+
 
 @dataclass
 class Container:
@@ -66,6 +76,10 @@ class Container:
     emulator: SlackEmulator | None = None
     embedded: EmbeddedPostgres | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
+
+    @property
+    def target_pool(self) -> ConnectionPool[Any]:
+        return self._pools[1]
 
     @property
     def local_mode(self) -> bool:

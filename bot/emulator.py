@@ -33,6 +33,7 @@ class Message:
     user: str | None = None
     updates: int = 0
     history: list[str] = field(default_factory=list)
+    view: dict[str, Any] | None = None  # for kind "modal": the view as opened
 
 
 def channel_id(name: str) -> str:
@@ -126,7 +127,7 @@ class SlackEmulator:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": self.user_groups[group]}
         if method == "views.open":
-            return {"ok": True, "view": {"id": f"V{next(self._ts):08d}", **_as_dict(params.get("view"))}}
+            return self._open_view(params)
         return {"ok": False, "error": "unknown_method"}
 
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
@@ -155,6 +156,19 @@ class SlackEmulator:
             "ts": ts,
             "message": {"type": "message", "text": message.text, "ts": ts, "bot_id": "B0ZDMBOT"},
         }
+
+    def _open_view(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = {**_as_dict(params.get("view")), "id": f"V{next(self._ts):08d}"}
+        title = str((view.get("title") or {}).get("text", ""))
+        modal = Message("modal", "modal", view["id"], title, list(view.get("blocks") or []), view=view)
+        self._publish(modal, "posted", append=True)
+        return {"ok": True, "view": view}
+
+    def modals(self) -> list[Message]:
+        with self._cond:
+            return [m for m in self.messages if m.kind == "modal"]
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")

@@ -13,22 +13,38 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from slack_bolt import App, BoltRequest
 
 from bot.emulator import Message, SlackEmulator, channel_id
 from bot.executor import TrackingExecutor
-from bot.signing import block_action_body, sign, slash_command_body
+from bot.signing import block_action_body, sign, slash_command_body, view_submission_body
+from commands.rollout.config import format_duration, parse_duration
 
 SHELL_HELP = """\
   /zdm <command> …   run a zdm command (try /zdm help)
   press N            press button [N] (asks before confirm dialogs)
+  submit <text>      answer the open dialog (e.g. the reason asked for by a Deny button)
   as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals
   whoami             show who you are acting as
   history [#channel] show what was posted to a channel (default: the release channel)
+  clock              show the bot's clock
+  advance <dur>      demo: move the clock forward (e.g. `advance 12h`) and run the scheduler
+  traffic <pct>      demo: set the demo app's error rate in percent (e.g. `traffic 5` to breach the gate)
   quit               leave (Ctrl-D works too)"""
 WORK_TIMEOUT_S = 900.0
+
+
+@dataclass
+class DemoControls:
+    """What the demo lets the shell steer: its clock, the scheduler tick and the synthetic traffic."""
+
+    advance: Callable[[timedelta], datetime] | None = None
+    tick: Callable[[], object] | None = None
+    set_error_rate: Callable[[float], None] | None = None
+    now: Callable[[], datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class Shell:
         out: TextIO = sys.stdout,
         ask: Callable[[str], str] | None = None,
         release_channel: str = "#release",
+        demo: DemoControls | None = None,
     ) -> None:
         self.app = app
         self.emulator = emulator
@@ -62,6 +79,8 @@ class Shell:
         self.out = out
         self.ask = ask
         self.release_channel = release_channel
+        self.demo = demo or DemoControls()
+        self.modal: dict[str, Any] | None = None
         self.buttons: dict[int, ShownButton] = {}
         self._numbers: dict[tuple[str, str, str, str], int] = {}
         self._shown: dict[tuple[str, str], list[str]] = {}
@@ -96,11 +115,17 @@ class Shell:
             self._history(rest.strip() or self.release_channel)
         elif word == "press":
             self._press(rest.strip())
+        elif word == "submit":
+            self._submit(rest.strip())
+        elif word in ("clock", "advance", "traffic"):
+            self._demo(word, rest.strip())
         elif word.startswith("/"):
             self.slash(word, rest)
         else:
             self._print(f"Unknown input `{word}`. Type `help`.")
         self.executor.wait_idle(WORK_TIMEOUT_S)
+        if self.modal is not None and self.ask is not None:
+            self._submit(self.ask(f"{self.modal.get('title', {}).get('text', 'Dialog')} — your answer: "))
         return True
 
     def slash(self, command: str, text: str) -> None:
@@ -130,6 +155,56 @@ class Shell:
         )
         self._show_ack(self._dispatch(body))
 
+    def _submit(self, text: str) -> None:
+        modal = self.modal
+        if modal is None:
+            self._print("No dialog is open. Dialogs open from buttons such as Deny.")
+            return
+        inputs = [b for b in modal.get("blocks", []) if b.get("type") == "input"]
+        values = {b["block_id"]: {b["element"]["action_id"]: text} for b in inputs}
+        response = self._dispatch(view_submission_body(user_id=self.user, view=modal, values=values))
+        payload = json.loads(response.body) if response.body else {}
+        if payload.get("response_action") == "errors":
+            for error in payload.get("errors", {}).values():
+                self._print(f"── dialog ──\n{error}")
+            if self.ask is None:
+                self.modal = None  # a script cannot retype; interactive users get asked again
+            return
+        self.modal = None
+        self.executor.wait_idle(WORK_TIMEOUT_S)
+
+    def _demo(self, word: str, arg: str) -> None:
+        demo = self.demo
+        if word == "traffic":
+            if demo.set_error_rate is None:
+                self._print("Synthetic traffic only runs in `zdm demo`.")
+                return
+            try:
+                percent = float(arg.rstrip("%"))
+            except ValueError:
+                percent = -1.0
+            if not 0 <= percent <= 100:
+                self._print("Give the demo's error rate in percent, e.g. `traffic 5` or `traffic 0.2`.")
+                return
+            demo.set_error_rate(percent / 100)
+            self._print(f"demo traffic: {percent:g} % errors from now on")
+            return
+        if word == "advance":
+            if demo.advance is None:
+                self._print("Only the demo's clock can be moved; `zdm shell` runs on real time.")
+                return
+            try:
+                delta = parse_duration(arg)
+            except ValueError as exc:
+                self._print(f"{exc}.")
+                return
+            demo.advance(delta)
+            self._print(f"clock moved forward {format_duration(delta)}")
+            if demo.tick is not None:
+                demo.tick()
+        if demo.now is not None:
+            self._print(f"clock: {demo.now():%Y-%m-%d %H:%M} UTC")
+
     def _dispatch(self, body: str) -> Any:
         signed = sign(self.secret, body)
         return self.app.dispatch(BoltRequest(body=signed.body, headers={k: v for k, v in signed.headers.items()}))
@@ -150,6 +225,12 @@ class Shell:
         self._print_message("only visible to you", payload.get("text", ""), payload.get("blocks") or [], None)
 
     def _on_message(self, message: Message, event: str) -> None:
+        if message.kind == "modal":
+            self.modal = message.view
+            hint = "" if self.ask is not None else " (answer with `submit <text>`)"
+            labels = [b.get("label", {}).get("text", "") for b in message.blocks if b.get("type") == "input"]
+            self._print("\n".join([f"── dialog: {message.text} ──", *labels]) + hint)
+            return
         where = "only visible to you" if message.kind in ("response", "ephemeral") else message.channel
         if message.channel == channel_id(self.release_channel):
             where = f"{self.release_channel}"

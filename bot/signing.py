@@ -114,5 +114,28 @@ def block_action_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str, dict[str, str]]) -> str:
+    """A modal's submission; ``values`` maps block id → action id → the typed text."""
+    state = {
+        block: {action: {"type": "plain_text_input", "value": text} for action, text in actions.items()}
+        for block, actions in values.items()
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": "T0LOCAL", "domain": "local"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LOCAL"},
+        "api_app_id": "A0ZDM",
+        "token": "unused-verification-token",
+        "trigger_id": new_trigger_id(),
+        "view": {
+            **view,
+            "team_id": "T0LOCAL",
+            "state": {"values": state},
+            "hash": view.get("hash") or uuid.uuid4().hex[:12],
+        },
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def new_trigger_id() -> str:
     return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"

@@ -1,18 +1,20 @@
 """The metronome: the only module that imports APScheduler.
 
 One periodic tick calls every registered job with ``now``; jobs decide what is due themselves (they take ``now``
-as an argument, so tests drive them with a fake clock). Postgres holds the state, not APScheduler's job store, so
-a restart or a missed tick loses nothing: the next tick catches up.
+as an argument, so tests drive them with a fake clock). A job may return the ``datetime`` at which it next has
+work; the metronome then also wakes at that moment instead of waiting for the next interval. Postgres holds the
+state, not APScheduler's job store, so a restart or a missed tick loses nothing: the next tick catches up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from commands.ports import Clock
@@ -20,13 +22,15 @@ from commands.ports import Clock
 log = logging.getLogger(__name__)
 TickJob = Callable[[datetime], object]
 TICK_ID = "zdm-tick"
+WAKE_ID = "zdm-wake"
 
 
 class Metronome:
-    def __init__(self, *, clock: Clock, tick_s: float, jobs: dict[str, TickJob]) -> None:
+    def __init__(self, *, clock: Clock, tick_s: float, jobs: dict[str, TickJob], time_scale: float = 1.0) -> None:
         self._clock = clock
         self._jobs = dict(jobs)
         self._tick_s = tick_s
+        self._time_scale = time_scale  # clock seconds per real second (the demo's sped-up clock)
         self._scheduler = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)})
         self.ticks = 0
 
@@ -50,11 +54,31 @@ class Metronome:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
 
-    def tick(self) -> None:
+    def tick(self) -> datetime | None:
+        """Run every job once with the clock's ``now``; return the earliest wake-up any job asked for."""
         now = self._clock.now()
+        wakes: list[datetime] = []
         for name, job in self._jobs.items():
             try:
-                job(now)
+                result = job(now)
             except Exception:  # one failing job must not stop the others or the metronome
                 log.exception("scheduled job %s failed", name)
+                continue
+            if isinstance(result, datetime):
+                wakes.append(result)
         self.ticks += 1
+        wake = min(wakes) if wakes else None
+        if wake is not None and self._scheduler.running:
+            self._schedule_wake(wake, now)
+        return wake
+
+    def _schedule_wake(self, wake: datetime, now: datetime) -> None:
+        if self._time_scale <= 0:
+            return  # a frozen clock only moves when someone advances it
+        delay = max((wake - now).total_seconds() / self._time_scale, 0.0)
+        if delay >= self._tick_s:
+            return  # the regular tick comes first
+        run_at = datetime.now(UTC) + timedelta(seconds=delay)
+        self._scheduler.add_job(
+            self.tick, DateTrigger(run_date=run_at, timezone=UTC), id=WAKE_ID, replace_existing=True
+        )

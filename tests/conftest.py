@@ -18,11 +18,11 @@ import pytest
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
-from bot.emulator import SlackEmulator
+from bot.emulator import Message, SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.server import create_server
 from bot.settings import Settings
-from bot.signing import SignedRequest, sign, slash_command_body
+from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
 from commands.config import RunbookConfig, load_config
 from commands.store.migrator import migrate_state
 from tests.fakes import FakeClock
@@ -33,6 +33,8 @@ SECRET = "test-signing-secret"
 ONCALL = "U0ONCALL"
 GROUP_MEMBER = "U0INGROUP"
 STRANGER = "U0STRANGER"
+APPROVER = "U0APPROVER"
+APPROVER2 = "U0APPROVER2"
 ONCALL_GROUP = "S0ONCALL"
 _counter = itertools.count(1)
 
@@ -87,7 +89,7 @@ def write_config(path: Path, app_root: Path, extra: str = "") -> RunbookConfig:
         f"""
 [roles]
 oncall = ["{ONCALL}", "{ONCALL_GROUP}"]
-release_approvers = ["{ONCALL}"]
+release_approvers = ["{ONCALL}", "{APPROVER}", "{APPROVER2}"]
 
 [app]
 root = "{app_root}"
@@ -156,6 +158,25 @@ class BotServer:
             text=text, user_id=user, response_url=self.slack.response_url("cmd"), trigger_id=trigger_id
         )
         return self.post(sign(SECRET, body, retry_num=retry_num))
+
+    def click(self, message: Message, action: str, *, user: str = ONCALL) -> httpx.Response:
+        """Press the button ``action`` on a posted message, as Slack would send it."""
+        button = next(
+            e for b in message.blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action
+        )
+        body = block_action_body(
+            user_id=user,
+            action_id=action,
+            value=button["value"],
+            channel_id=message.channel,
+            message_ts=message.ts,
+            response_url=self.slack.response_url("click"),
+        )
+        return self.post(sign(SECRET, body))
+
+    def responses(self) -> list[str]:
+        """Texts the bot sent back through response URLs (ephemeral replies after the ack)."""
+        return [m.text for m in self.slack.messages if m.kind == "response"]
 
     def settle(self) -> None:
         """Wait until the work started after each ack has finished."""

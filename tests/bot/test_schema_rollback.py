@@ -7,30 +7,18 @@ from typing import Any
 
 import httpx
 
-from bot.signing import block_action_body, sign
 from commands.rollback.views import CANCEL_ACTION, CONFIRM_ACTION
-from tests.conftest import ONCALL, SECRET, STRANGER, BotServer, Databases
+from tests.conftest import ONCALL, STRANGER, BotServer, Databases
 
 VERSION = "20250301000000"
 
 
 def click(bot: BotServer, action: str, message: Any, *, user: str = ONCALL) -> httpx.Response:
-    button = next(
-        e for b in message.blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action
-    )
-    body = block_action_body(
-        user_id=user,
-        action_id=action,
-        value=button["value"],
-        channel_id=message.channel,
-        message_ts=message.ts,
-        response_url=bot.slack.response_url("click"),
-    )
-    return bot.post(sign(SECRET, body))
+    return bot.click(message, action, user=user)
 
 
 def responses(bot: BotServer) -> list[str]:
-    return [m.text for m in bot.slack.messages if m.kind == "response"]
+    return bot.responses()
 
 
 def table_exists(dbs: Databases, name: str) -> bool:

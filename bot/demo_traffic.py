@@ -1,0 +1,51 @@
+"""Synthetic request traffic for the bundled demo app, so the KPI gates have something to read.
+
+Only ``zdm demo`` runs it (never against a configured target database). Every tick it writes request metrics for
+the tenants whose flag is on, spread over the clock time since the previous tick; ``error_rate`` can be raised
+from the shell (``traffic 5``) to watch a breach pause a rollout.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+PER_TENANT_PER_MINUTE = 40
+MAX_PER_MINUTE = 300
+MAX_BACKFILL = timedelta(hours=1)
+
+
+class DemoTraffic:
+    def __init__(self, pool: ConnectionPool[Any], *, flag: str, flag_table: str, error_rate: float = 0.002) -> None:
+        schema, name = flag_table.split(".", 1)
+        self._pool = pool
+        self._flag = flag
+        self._table = sql.Identifier(schema, name)
+        self.error_rate = error_rate
+        self._last: datetime | None = None
+
+    def __call__(self, now: datetime) -> int:
+        """Write the requests between the previous call and ``now`` (at most an hour's worth); return how many."""
+        since = max(self._last or now - timedelta(minutes=20), now - MAX_BACKFILL)
+        self._last = now
+        minutes = (now - since).total_seconds() / 60
+        if minutes <= 0:
+            return 0
+        query = sql.SQL(
+            "with on_flag as (select array_agg(tenant_slug) as slugs from {t} where flag = %(flag)s and enabled)"
+            " insert into public.request_metrics (tenant_slug, at, route, status, latency_ms, guardrail_breach)"
+            " select slugs[1 + floor(random() * cardinality(slugs))::int],"
+            "  %(since)s + (%(now)s - %(since)s) * random(), '/orders',"
+            "  case when random() < %(error_rate)s then 500 else 200 end,"
+            "  (40 + random() * 220)::int, false"
+            " from on_flag,"
+            "  generate_series(1, (least(%(per_tenant)s * cardinality(slugs), %(cap)s) * %(minutes)s)::int)"
+            " where cardinality(slugs) > 0"
+        ).format(t=self._table)
+        params = {"flag": self._flag, "since": since, "now": now, "error_rate": self.error_rate}
+        params |= {"per_tenant": PER_TENANT_PER_MINUTE, "cap": MAX_PER_MINUTE, "minutes": minutes}
+        with self._pool.connection() as conn:
+            return int(conn.execute(query, params).rowcount)
