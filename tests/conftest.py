@@ -7,6 +7,7 @@ import itertools
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,13 +184,22 @@ class BotServer:
         assert self.executor.wait_idle(60), "background work did not finish"
 
 
-@pytest.fixture
-def bot(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
+@contextmanager
+def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
+    """The real Bolt app behind a real HTTP server on a free port, for one container."""
     executor = TrackingExecutor()
     server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=8)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    yield BotServer(f"http://127.0.0.1:{server.effective_port}", executor, slack)
-    executor.wait_idle(30)
-    server.close()
-    executor.shutdown(wait=True)
+    try:
+        yield BotServer(f"http://127.0.0.1:{server.effective_port}", executor, slack)
+    finally:
+        executor.wait_idle(30)
+        server.close()
+        executor.shutdown(wait=True)
+
+
+@pytest.fixture
+def bot(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
+    with serving(container, slack) as server:
+        yield server

@@ -245,7 +245,8 @@ class RolloutService:
             elif work == Due.CHECK_GATES:
                 rollout = self._fx.watch_gates(rollout, now)
                 if rollout.status != RolloutStatus.RUNNING:
-                    break
+                    self._save(rollout, now)
+                    return
             elif work == Due.PROMPT:
                 rollout = self._fx.open_step(rollout, now)
                 self._save(rollout, now)  # the step is prompted before the card goes out: never posted twice

@@ -1,0 +1,212 @@
+"""Pure rollout decisions: plan config, KPI gates, what is due when, and the command's arguments."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commands.config import load_config
+from commands.errors import ConfigError, UsageError
+from commands.rollout.config import RUNBOOK_PLAN, GatesConfig, RolloutConfig, parse_duration, plan_digest
+from commands.rollout.gates import GateState, KpiReading, evaluate, windows
+from commands.rollout.model import (
+    Due,
+    Rollout,
+    RolloutStatus,
+    StepState,
+    StepStatus,
+    due_at,
+    due_work,
+    new_steps,
+    next_wake,
+    parse_rollout_args,
+)
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+GATES = GatesConfig()
+TIMING = {"remind_after": 2 * H, "escalate_after": 6 * H}
+
+
+def rollout(**changes: object) -> Rollout:
+    base = Rollout(
+        id=1,
+        flag="tenant.enableNewProfile",
+        plan_name="runbook",
+        plan=RUNBOOK_PLAN,
+        gates=GATES,
+        digest=plan_digest(RUNBOOK_PLAN, GATES),
+        started_by="U0A",
+        started_at=T0,
+        steps=new_steps(4),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def flipped(r: Rollout, index: int, at: datetime, tenants: tuple[str, ...]) -> Rollout:
+    state = StepState(status=StepStatus.DONE, cohort=tenants, enabled=tenants, flipped_at=at, flipped_by="U0B")
+    return replace(r.with_step(index, state), current=index + 1, last_flip_at=at)
+
+
+def reading(samples: int = 200, errors: int = 0, p95: float | None = 120.0, breaches: int = 0) -> KpiReading:
+    return KpiReading(T0, T0 + 5 * timedelta(minutes=1), samples, errors, p95, breaches)
+
+
+# --- plan config ----------------------------------------------------------------------------------------------
+
+
+def test_the_default_plan_is_the_runbooks() -> None:
+    plan = RolloutConfig().plans["runbook"]
+    assert [s.at for s in plan] == [0 * H, 12 * H, 36 * H, 72 * H]
+    assert [s.required_approvals for s in plan] == [1, 1, 1, 2]
+    assert plan[0].slugs == ("demo_icupa",) and plan[1].glob == "pilot_*" and plan[3].all
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[[rollout.plans.fast]]\nname = "x"\nat = "0h"\n', "give exactly one of slugs, glob, sql or all"),
+        ('[[rollout.plans.fast]]\nname = "x"\nat = "soon"\nall = true\n', "'soon' is not a duration"),
+        ('[[rollout.plans.fast]]\nname = "x"\nat = "1h"\nsql = "delete from tenants"\n', "sql must be a query"),
+        (
+            '[[rollout.plans.fast]]\nname = "a"\nat = "2h"\nall = true\n'
+            '[[rollout.plans.fast]]\nname = "b"\nat = "1h"\nall = true\n',
+            "steps must be in order",
+        ),
+        ('[rollout.gates]\nwindow = "10m"\nhold_for = "5m"\n', "hold_for must be at least one window"),
+        ('[rollout]\ndefault_plan = "nope"\n', "default_plan 'nope' is not one of the plans"),
+    ],
+)
+def test_bad_plans_are_refused_naming_the_problem(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "zdm.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match="rollout") as caught:
+        load_config(path)
+    assert message in str(caught.value)
+
+
+def test_durations() -> None:
+    assert parse_duration("90s") == timedelta(seconds=90)
+    assert parse_duration("1.5h") == timedelta(minutes=90)
+    assert parse_duration(60) == timedelta(minutes=1)
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("-1h")
+
+
+# --- gates ----------------------------------------------------------------------------------------------------
+
+
+def test_gates_pass_fail_and_no_data() -> None:
+    def state(*readings: KpiReading, tenants: int = 3) -> GateState:
+        return evaluate(readings, GATES, tenants=tenants, now=T0).state
+
+    assert state(reading(), reading(), reading()) == GateState.PASS
+    assert state(reading(), reading(errors=2), reading()) == GateState.FAIL  # 1 % is not < 1 %
+    assert state(reading(), reading(p95=350.0), reading()) == GateState.FAIL
+    assert state(reading(), reading(breaches=1), reading()) == GateState.FAIL
+    assert state(reading(), reading(samples=49), reading()) == GateState.NO_DATA
+    assert state(reading(samples=10, errors=9), reading(), reading()) == GateState.NO_DATA  # too few to judge
+    assert state(tenants=0) == GateState.NOT_APPLICABLE
+
+
+def test_no_data_blocks_unless_configured_to_pass() -> None:
+    empty = [reading(samples=0, p95=None)] * 3
+    assert evaluate(empty, GATES, tenants=1, now=T0).blocks
+    lenient = GatesConfig(no_data="pass")
+    report = evaluate(empty, lenient, tenants=1, now=T0)
+    assert report.state == GateState.NO_DATA and not report.blocks and not report.breached
+
+
+def test_a_gate_must_hold_over_consecutive_windows() -> None:
+    spans = windows(T0, GATES)
+    assert spans == [(T0 - 15 * timedelta(minutes=1), T0 - 10 * timedelta(minutes=1)),
+                     (T0 - 10 * timedelta(minutes=1), T0 - 5 * timedelta(minutes=1)),
+                     (T0 - 5 * timedelta(minutes=1), T0)]  # fmt: skip
+    report = evaluate([reading(errors=10), reading(), reading()], GATES, tenants=2, now=T0)
+    assert report.breached and "error rate 5.00 % (needs < 1 %)" in report.failing_sentence()
+
+
+# --- cadence --------------------------------------------------------------------------------------------------
+
+
+def test_steps_are_due_at_their_offsets() -> None:
+    r = flipped(rollout(), 0, T0 + timedelta(minutes=5), ("demo_icupa",))
+    r = replace(r, gates_checked_at=T0 + 12 * H)
+    assert due_work(r, T0 + 12 * H - timedelta(seconds=1), **TIMING) == []
+    assert due_work(r, T0 + 12 * H, **TIMING) == [Due.PROMPT]
+    assert next_wake(r, T0 + 11 * H, **TIMING) == T0 + 12 * H
+
+
+def test_pausing_stops_the_clock() -> None:
+    r = flipped(rollout(), 0, T0, ("demo_icupa",))
+    paused = replace(r, status=RolloutStatus.PAUSED, paused_at=T0 + 2 * H)
+    assert due_work(paused, T0 + 40 * H, **TIMING) == [] and next_wake(paused, T0 + 3 * H, **TIMING) is None
+    resumed = replace(paused, status=RolloutStatus.RUNNING, paused_at=None, paused_total=4 * H)
+    assert due_at(resumed, 1) == T0 + 16 * H and due_at(resumed, 3) == T0 + 76 * H
+
+
+def test_a_late_flip_delays_the_next_step_by_the_hold_time() -> None:
+    r = flipped(rollout(), 1, T0 + 40 * H, ("pilot_c",))
+    assert due_at(r, 2) == T0 + 40 * H + GATES.hold_for  # 36 h has passed, but the pilots need observing first
+
+
+def test_prompts_remind_then_escalate_once() -> None:
+    prompted = StepState(status=StepStatus.PROMPTED, cohort=("demo_icupa",), prompted_at=T0, prompt_ts="1.1")
+    r = rollout().with_step(0, prompted)
+    assert due_work(r, T0 + H, **TIMING) == []
+    assert due_work(r, T0 + 2 * H, **TIMING) == [Due.REMIND]
+    reminded = r.with_step(0, replace(prompted, reminded_at=T0 + 2 * H))
+    assert due_work(reminded, T0 + 3 * H, **TIMING) == []
+    assert due_work(reminded, T0 + 6 * H, **TIMING) == [Due.ESCALATE]
+    unposted = r.with_step(0, replace(prompted, prompt_ts=None))
+    assert due_work(unposted, T0, **TIMING) == [Due.POST_PROMPT]
+
+
+def test_a_claimed_flip_is_finished_first() -> None:
+    r = rollout().with_step(0, StepState(status=StepStatus.FLIPPING, cohort=("demo_icupa",), prompted_at=T0))
+    assert due_work(r, T0, **TIMING) == [Due.FINISH_FLIP] and next_wake(r, T0, **TIMING) == T0
+
+
+def test_gates_are_watched_while_waiting_once_tenants_are_enabled() -> None:
+    r = flipped(rollout(), 0, T0, ("demo_icupa",))
+    assert due_work(r, T0 + timedelta(minutes=1), **TIMING) == [Due.CHECK_GATES]
+    checked = replace(r, gates_checked_at=T0 + timedelta(minutes=1))
+    assert due_work(checked, T0 + timedelta(minutes=3), **TIMING) == []
+    assert next_wake(checked, T0 + timedelta(minutes=3), **TIMING) == T0 + timedelta(minutes=6)
+
+
+# --- arguments ------------------------------------------------------------------------------------------------
+
+
+def test_rollout_arguments() -> None:
+    start = parse_rollout_args("start checkout.v2 --plan fast")
+    assert (start.action, start.flag, start.plan) == ("start", "checkout.v2", "fast")
+    assert parse_rollout_args("start").flag is None
+    pause = parse_rollout_args("pause #3 waiting for the review")
+    assert (pause.rollout_id, pause.reason) == (3, "waiting for the review")
+    assert parse_rollout_args("include pilot_c").slug == "pilot_c"
+    for bad, message in [
+        ("launch", "Use `/zdm rollout start"),
+        ("start --plan", "`--plan` needs a plan name"),
+        ("start a b", "Unexpected `b`"),
+        ("status soon please", "takes at most a rollout number"),
+        ("include", "Use `/zdm rollout include <tenant-slug>`"),
+        ("list all", "takes no arguments"),
+        ('abort "unclosed', "check your quotes"),
+    ]:
+        with pytest.raises(UsageError) as caught:
+            parse_rollout_args(bad)
+        assert message in str(caught.value), bad
+
+
+@given(st.text(max_size=80))
+def test_any_text_parses_or_gives_a_usage_error(text: str) -> None:
+    try:
+        parse_rollout_args(text)
+    except UsageError as exc:
+        assert str(exc) and "\n" not in str(exc)
