@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.kpi_sql import SqlKpiSource
+from commands.adapters.locks import PgLocks
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
@@ -76,6 +78,7 @@ class Container:
     emulator: SlackEmulator | None = None
     embedded: EmbeddedPostgres | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
+    _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def target_pool(self) -> ConnectionPool[Any]:
@@ -86,9 +89,9 @@ class Container:
         return self.emulator is not None
 
     def close(self) -> None:
-        for pool in self._pools:
+        for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
-                pool.close()
+                close()
         if self.emulator:
             self.emulator.stop()
         if self.embedded:
@@ -123,6 +126,7 @@ def build_container(
     migrate_state(state_url)
     state_pool = _pool(state_url, "zdm-state")
     target_pool = _pool(target_url, "zdm-target")
+    reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
 
     emulator: SlackEmulator | None = None
     if settings.slack_configured:
@@ -140,9 +144,10 @@ def build_container(
     clock = clock or SystemClock()
     runner = SubprocessRunner()
     roles = SlackRoleDirectory(config.roles, slack)
-    target = PgTargetDatabase(target_pool)
+    target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
-    repo = PgRollbackRepository(state_pool, lock_url=state_url)
+    locks = PgLocks(state_url)
+    repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
     notifier = SlackNotifier(slack)
     log_file = MarkdownRollbackLog(config.rollback_log_path)
@@ -167,12 +172,12 @@ def build_container(
             clock=clock,
             flags=flags,
             target=target,
-            kpis=SqlKpiSource(target_pool, query=config.rollout.gates.query),
+            kpis=SqlKpiSource(reader_pool, query=config.rollout.gates.query),
             notifier=notifier,
             roles=roles,
             audit=audit,
             log_file=log_file,
-            repo=PgRolloutRepository(state_pool, lock_url=state_url),
+            repo=PgRolloutRepository(state_pool, locks=locks),
         ),
     )
     services = Services(
@@ -195,13 +200,27 @@ def build_container(
         target_url=target_url,
         emulator=emulator,
         embedded=embedded,
-        _pools=[state_pool, target_pool],
+        _pools=[state_pool, target_pool, reader_pool],
+        _closers=[locks.close],
     )
 
 
-def _pool(url: str, name: str) -> ConnectionPool[Any]:
+def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:
+    # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
+    # any write.
+    # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
+    # work opens ``conn.transaction()`` explicitly.
+    kwargs: dict[str, Any] = {"autocommit": True}
+    if read_only:
+        kwargs["options"] = "-c default_transaction_read_only=on"
     pool: ConnectionPool[Any] = ConnectionPool(
-        url, min_size=1, max_size=12, name=name, open=False, check=ConnectionPool.check_connection
+        url,
+        min_size=1,
+        max_size=6 if read_only else 12,
+        name=name,
+        open=False,
+        kwargs=kwargs,
+        check=ConnectionPool.check_connection,
     )
     pool.open(wait=True, timeout=30)
     return pool

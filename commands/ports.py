@@ -117,8 +117,8 @@ class AuditEvent:
 class AuditLog(Protocol):
     def record(self, event: AuditEvent, *, at: datetime) -> None: ...
 
-    def record_many(self, events: Sequence[AuditEvent], *, at: datetime) -> None:
-        """Append many events in one round trip (e.g. one per tenant of a cohort flip)."""
+    def record_each(self, event: AuditEvent, subjects: Sequence[str], *, at: datetime) -> None:
+        """Append ``event`` once per subject (e.g. one row per tenant of a cohort flip) in one round trip."""
         ...
 
 

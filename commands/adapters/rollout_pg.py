@@ -11,7 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from commands.adapters.locks import advisory_session_lock
+from commands.adapters.locks import PgLocks
 from commands.errors import RolloutActive
 from commands.rollout.config import GatesConfig, PlanStep
 from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus
@@ -21,9 +21,9 @@ ACTIVE = ("running", "paused")
 
 
 class PgRolloutRepository:
-    def __init__(self, pool: ConnectionPool[Any], *, lock_url: str) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
         self._pool = pool
-        self._lock_url = lock_url
+        self._locks = locks
 
     def create(self, rollout: Rollout) -> Rollout:
         try:
@@ -75,7 +75,7 @@ class PgRolloutRepository:
         return row[0] if row else None
 
     def exclusive(self, rollout_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
-        return advisory_session_lock(self._lock_url, (ROLLOUT_LOCK_CLASS, rollout_id), wait_s=wait_s)
+        return self._locks.hold((ROLLOUT_LOCK_CLASS, rollout_id), wait_s=wait_s)
 
     def held(self, flag: str) -> dict[str, int]:
         with self._pool.connection() as conn:

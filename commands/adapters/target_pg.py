@@ -16,8 +16,11 @@ from commands.schema.history import split_statements
 
 
 class PgTargetDatabase:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    """``reader`` is a pool of read-only sessions, used for the cohort queries that come from zdm.toml."""
+
+    def __init__(self, pool: ConnectionPool[Any], *, reader: ConnectionPool[Any]) -> None:
         self._pool = pool
+        self._reader = reader
 
     def tenant_exists(self, slug: str) -> bool:
         with self._pool.connection() as conn:
@@ -46,8 +49,7 @@ class PgTargetDatabase:
             )
         else:
             query, params = "select slug from public.tenants where slug = any(%(slugs)s)", {"slugs": list(step.slugs)}
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("set transaction read only")
+        with self._reader.connection() as conn:
             rows = conn.execute(f"select distinct slug::text from ({query}) as cohort(slug) order by 1", params)
             return [r[0] for r in rows.fetchall() if r[0]]
 
@@ -130,14 +132,15 @@ class PgFlagStore:
         """One statement in one transaction: every tenant of the cohort flips together or none does."""
         query = sql.SQL(
             "insert into {t} as f (tenant_slug, flag, enabled, updated_at, updated_by)"
-            " select slug, %s, true, now(), %s from unnest(%s::text[]) as slug"
+            " select slug, %s, true, now(), %s from unnest(string_to_array(%s, E'\\n')) as slug"
             " on conflict (tenant_slug, flag) do update"
             " set enabled = true, updated_at = excluded.updated_at, updated_by = excluded.updated_by"
             " where not f.enabled"
             " returning tenant_slug"
         ).format(t=self._table)
         with self._pool.connection() as conn, conn.transaction():
-            changed = {r[0] for r in conn.execute(query, (flag, actor, list(tenants))).fetchall()}
+            # one text parameter, not a text[]: see PgAuditLog.record_each
+            changed = {r[0] for r in conn.execute(query, (flag, actor, "\n".join(tenants))).fetchall()}
         return FlipOutcome(
             changed=tuple(t for t in tenants if t in changed),
             unchanged=tuple(t for t in tenants if t not in changed),

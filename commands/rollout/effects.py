@@ -121,17 +121,11 @@ class RolloutEffects:
         newly_held = tuple(t for t in state.cohort if t in held and t not in state.held_out)
         actor = state.flipped_by or "zdm"
         outcome = self._p.flags.enable_many(flag=rollout.flag, tenants=tenants, actor=actor)
-        self._p.audit.record_many(
-            [
-                AuditEvent(actor, "rollout.flag_on", tenant, "ok", {"rollout_id": rollout.id, "step": index})
-                for tenant in outcome.changed
-            ]
-            + [
-                AuditEvent(actor, "rollout.flag_on", tenant, "failed", {"rollout_id": rollout.id, "why": why})
-                for tenant, why in outcome.failed
-            ],
-            at=now,
-        )
+        detail = {"rollout_id": rollout.id, "step": index}
+        self._p.audit.record_each(AuditEvent(actor, "rollout.flag_on", "", "ok", detail), outcome.changed, at=now)
+        for tenant, why in outcome.failed:
+            failed = AuditEvent(actor, "rollout.flag_on", tenant, "failed", {**detail, "why": why})
+            self._p.audit.record(failed, at=now)
         state = replace(
             state,
             status=StepStatus.DONE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.locks import PgLocks
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
@@ -72,13 +74,20 @@ def test_request_ledger_sees_each_key_once_and_forgets_old_ones(pool: Any) -> No
     assert not ledger.first_time(key="trigger:2", kind="command", at=clock.now())
 
 
+@pytest.fixture
+def locks(dbs: Databases) -> Iterator[PgLocks]:
+    held = PgLocks(dbs.state_url, max_size=4)
+    yield held
+    held.close()
+
+
 def new_rollback(tenant: str = "pilot_a") -> Rollback:
     request = RollbackRequest(tenant, "why")
     return Rollback(0, tenant, "f", "U1", "why", None, FakeClock().now(), initial_steps(request), correlation_id="r")
 
 
-def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases, pool: Any) -> None:
-    repo = PgRollbackRepository(pool, lock_url=dbs.state_url)
+def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases, pool: Any, locks: PgLocks) -> None:
+    repo = PgRollbackRepository(pool, locks=locks)
     created = repo.create(new_rollback())
     assert repo.get(created.id) == created
     held = "select count(*) from pg_locks where locktype = 'advisory' and objid = %s"
@@ -93,8 +102,8 @@ def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases,
     assert repo.record_decision(rollback_id=created.id, decision="apply", actor="U2") is False  # no schema step
 
 
-def test_one_active_rollback_per_tenant(dbs: Databases, pool: Any) -> None:
-    repo = PgRollbackRepository(pool, lock_url=dbs.state_url)
+def test_one_active_rollback_per_tenant(pool: Any, locks: PgLocks) -> None:
+    repo = PgRollbackRepository(pool, locks=locks)
     first = repo.create(new_rollback())
     with pytest.raises(RollbackInProgress, match=f"already in progress \\(#{first.id}\\)"):
         repo.create(new_rollback())
