@@ -58,7 +58,7 @@ class BenchBot:
         self.pg.stop()
 
 
-def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None) -> BenchBot:
+def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_threads: int = 8) -> BenchBot:
     work = Path(tempfile.mkdtemp(prefix="zdm-bench-"))
     pg = start_embedded(work)
     admin = pg.url("postgres")
@@ -82,7 +82,7 @@ def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None) -> Benc
     )
     container = build_container(settings, config=load_config(config_path), clock=clock)
     executor = TrackingExecutor()
-    server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=8)
+    server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=http_threads)
     threading.Thread(target=server.run, daemon=True).start()
     return BenchBot(pg, container, slack, executor, server, work)
 

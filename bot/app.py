@@ -11,7 +11,7 @@ from slack_bolt import App, BoltResponse
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
 from bot.listeners import general, rollback, rollout, zdm
-from bot.listeners.guard import internal_error_text, new_ref
+from bot.listeners.guard import AfterAck, internal_error_text, new_ref
 from bot.listeners.registry import CommandRegistry
 
 log = logging.getLogger(__name__)
@@ -19,21 +19,24 @@ log = logging.getLogger(__name__)
 
 def build_app(container: Container, *, executor: ThreadPoolExecutor | None = None) -> App:
     services = container.services
+    executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="zdm-listener")
     app = App(
         client=container.slack,
         signing_secret=container.signing_secret,
         token_verification_enabled=False,  # checked lazily on first request, not at construction
-        process_before_response=False,  # ack first, then keep working in the listener thread
-        listener_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="zdm-listener"),
+        # Listeners ack and return; slow work goes to `after_ack` (see AfterAck for why not Bolt's own threading).
+        process_before_response=True,
+        listener_executor=executor,
         raise_error_for_unhandled_request=False,
     )
     app.use(dedup_middleware(services.ledger, services.clock))
 
     registry = CommandRegistry()
     general.register(registry)
-    rollback.register(app, registry, services)
-    rollout.register(app, registry, services)
-    zdm.register(app, registry, services)
+    after_ack = AfterAck(executor)
+    rollback.register(app, registry, services, after_ack)
+    rollout.register(app, registry, services, after_ack)
+    zdm.register(app, registry, services, after_ack)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

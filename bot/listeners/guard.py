@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 from slack_bolt import Respond
 
@@ -36,6 +37,20 @@ def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None
     except Exception:
         log.exception("internal error (ref %s)", ref)
         _respond(respond, internal_error_text(ref, after_ack=True))
+
+
+class AfterAck:
+    """Runs work after Slack's ack on the bot's worker pool.
+
+    The app runs listeners with ``process_before_response=True``: Bolt answers Slack as soon as a listener
+    returns, instead of polling for the ack every 10 ms from another thread. Anything slow is handed to this.
+    """
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def __call__(self, work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
+        self._executor.submit(run_guarded, work, respond=respond, ref=ref)
 
 
 def _respond(respond: Respond, text: str) -> None:

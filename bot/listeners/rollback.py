@@ -7,13 +7,13 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.bootstrap import Services
-from bot.listeners.guard import run_guarded
+from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import StalePrompt
 from commands.rollback.views import CANCEL_ACTION, CONFIRM_ACTION
 
 
-def register(app: App, registry: CommandRegistry, services: Services) -> None:
+def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…]")
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
@@ -36,7 +36,7 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
                     raise StalePrompt(what="the button does not name a rollback")
                 return services.rollbacks.decide_schema(rollback_id=int(value), actor=body["user"]["id"], apply=apply)
 
-            run_guarded(work, respond=respond)
+            after_ack(work, respond=respond)
 
         return on_click
 

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.bootstrap import Services
-from bot.listeners.guard import internal_error_text, new_ref, run_guarded
+from bot.listeners.guard import AfterAck, internal_error_text, new_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import UserError
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
@@ -19,7 +19,7 @@ REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
 
 
-def register(app: App, registry: CommandRegistry, services: Services) -> None:
+def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command(
         "rollout",
         usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>",
@@ -41,7 +41,7 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
             said = services.rollouts.approve(value=value, actor=user)
             respond(text=said, response_type="ephemeral", replace_original=False)
 
-        run_guarded(work, respond=respond)
+        after_ack(work, respond=respond)
 
     @app.action(DENY_ACTION)
     def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -53,7 +53,7 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
             rollout = services.rollouts.check_decidable(value=value, actor=user)
             client.views_open(trigger_id=body["trigger_id"], view=deny_modal(value, channel, rollout.id))
 
-        run_guarded(work, respond=respond)
+        after_ack(work, respond=respond)
 
     @app.view(DENY_VIEW)
     def deny_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

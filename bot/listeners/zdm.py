@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.bootstrap import Services
-from bot.listeners.guard import internal_error_text, new_ref, run_guarded
+from bot.listeners.guard import AfterAck, internal_error_text, new_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
 from commands.errors import UserError
@@ -16,7 +16,7 @@ from commands.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def register(app: App, registry: CommandRegistry, services: Services) -> None:
+def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @app.command("/zdm")
     def zdm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ref = new_ref()
@@ -40,7 +40,7 @@ def register(app: App, registry: CommandRegistry, services: Services) -> None:
             return
         ack(**_ack_payload(reply))
         if reply.then is not None:
-            run_guarded(reply.then, respond=respond, ref=ref)
+            after_ack(reply.then, respond=respond, ref=ref)
 
 
 def _ack_payload(reply: Reply) -> dict[str, Any]:
