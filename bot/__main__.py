@@ -90,16 +90,18 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     services = container.services
     jobs = services.scheduled_jobs()
     traffic: DemoTraffic | None = None
-    if demo:
+    if demo:  # the demo app's traffic is written first, so each tick's KPI readings include it
         flag = services.config.flag
         traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
-        jobs["demo_traffic"] = traffic
+        jobs = {"demo_traffic": traffic, **jobs}
     tick_s = 1.0 if demo else settings.scheduler_tick_s
     metronome = Metronome(clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale)
     try:
         app = build_app(container, executor=executor)
         services.rollbacks.resume_unfinished()
         services.rollouts.relink_prompts()
+        if isinstance(clock, DemoClock):
+            clock.start()
         if scale > 0:
             metronome.start()
         assert container.emulator is not None

@@ -1,8 +1,8 @@
 """Synthetic request traffic for the bundled demo app, so the KPI gates have something to read.
 
 Only ``zdm demo`` runs it (never against a configured target database). Every tick it writes request metrics for
-the tenants whose flag is on, spread over the clock time since the previous tick; ``error_rate`` can be raised
-from the shell (``traffic 5``) to watch a breach pause a rollout.
+the tenants whose flag is on, spread over the clock time since the previous tick. It is healthy (no errors, P95
+about 250 ms) until ``error_rate`` is raised from the shell (``traffic 5``) to watch a breach pause a rollout.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ MAX_BACKFILL = timedelta(hours=1)
 
 
 class DemoTraffic:
-    def __init__(self, pool: ConnectionPool[Any], *, flag: str, flag_table: str, error_rate: float = 0.002) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, flag: str, flag_table: str, error_rate: float = 0.0) -> None:
         schema, name = flag_table.split(".", 1)
         self._pool = pool
         self._flag = flag

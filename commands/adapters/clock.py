@@ -20,13 +20,19 @@ class DemoClock:
     def __init__(self, *, scale: float, start: datetime | None = None) -> None:
         self.scale = scale
         self._origin = start or datetime.now(UTC)
-        self._real_origin = datetime.now(UTC)
+        self._real_origin: datetime | None = None  # stands still until `start()`
         self._jumped = timedelta(0)
         self._lock = threading.Lock()
 
+    def start(self) -> None:
+        """Let time run from here (set-up before this, such as starting Postgres, takes no demo time)."""
+        with self._lock:
+            self._real_origin = datetime.now(UTC)
+
     def now(self) -> datetime:
         with self._lock:
-            return self._origin + (datetime.now(UTC) - self._real_origin) * self.scale + self._jumped
+            running = datetime.now(UTC) - self._real_origin if self._real_origin else timedelta(0)
+            return self._origin + running * self.scale + self._jumped
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:

@@ -8,8 +8,10 @@ from bot.app import build_app
 from bot.bootstrap import Container
 from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
-from bot.shell import Shell
-from tests.conftest import ONCALL, SECRET, STRANGER, Databases
+from bot.shell import DemoControls, Shell
+from scheduler.runner import Metronome
+from tests.conftest import APPROVER, ONCALL, SECRET, STRANGER, Databases
+from tests.fakes import FakeClock
 
 
 def make_shell(container: Container, slack: SlackEmulator, out: io.StringIO) -> Shell:
@@ -42,3 +44,39 @@ def test_shell_rolls_back_with_schema_confirm_and_shows_refusals(
     assert "There is no button [99]" in text
     with dbs.target() as conn:
         assert conn.execute("select to_regclass('public.tenant_profiles')").fetchone()[0] is None
+
+
+def test_shell_walks_a_rollout_with_the_demo_clock_and_a_deny_dialog(
+    container: Container, slack: SlackEmulator, dbs: Databases, clock: FakeClock
+) -> None:
+    out = io.StringIO()
+    executor = TrackingExecutor()
+    metronome = Metronome(clock=clock, tick_s=3600, jobs=container.services.scheduled_jobs(), time_scale=0)
+    shell = Shell(app=build_app(container, executor=executor), emulator=slack, signing_secret=SECRET,
+                  executor=executor, user=ONCALL, out=out, ask=None,
+                  demo=DemoControls(advance=clock.advance, tick=metronome.tick, now=clock.now))  # fmt: skip
+    shell.run(
+        [
+            "/zdm rollout start",
+            "press 1",  # the starter's own approval is refused
+            f"as {APPROVER}",
+            "press 1",
+            "advance 12h",
+            "press 4",  # Deny on the pilots' prompt opens a dialog
+            "submit pilots report slow checkout",
+            "/zdm rollout status",
+            "advance soon",
+        ],
+        prompt=False,
+    )
+    text = out.getvalue()
+    assert "Started rollout #1" in text and "[1] Approve   [2] Deny" in text
+    assert "You started rollout #1, so you cannot approve its steps" in text
+    assert "✅ Enabled for 1 tenants by <@U0APPROVER>" in text
+    assert "clock moved forward 12h" in text and "*Step 2/4 · pilots" in text
+    assert "── dialog: Deny rollout #1 ──\nWhy stop this rollout? (answer with `submit <text>`)" in text
+    assert "⛔ Denied by <@U0APPROVER>: pilots report slow checkout" in text
+    assert "'soon' is not a duration" in text
+    with dbs.target() as conn:
+        on = {r[0] for r in conn.execute("select tenant_slug from feature_flags where enabled")}
+    assert on == {"demo_icupa", "pilot_a", "pilot_b"}
