@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import APPROVER, USER, BenchBot, bench_line, start_bench_bot
 
-from bot.demo_traffic import DemoTraffic
+from bot.demo import DemoTraffic
 from commands.adapters.clock import DemoClock
 from commands.rollout.views import token
 

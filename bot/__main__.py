@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
-from bot.demo_traffic import DemoTraffic
+from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.executor import TrackingExecutor
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
@@ -81,51 +81,49 @@ def _parser() -> argparse.ArgumentParser:
 
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
     print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
-    scripted = bool(args.command or args.script)
-    demo = args.cmd == "demo"
+    scripted, demo = bool(args.command or args.script), args.cmd == "demo"
     scale = args.time_scale if args.time_scale is not None else (0.0 if scripted else 2000.0) if demo else 1.0
-    clock = DemoClock(scale=scale) if demo or scale != 1.0 else SystemClock()
+    clock: Clock = SystemClock()
+    if demo or scale != 1.0:
+        clock = DemoClock(scale=scale, start=demo_start_time(settings.data_dir) if demo else None)
     container = build_container(settings, clock=clock)
     executor = TrackingExecutor()
-    services = container.services
-    jobs = services.scheduled_jobs()
+    jobs = container.services.scheduled_jobs()
     traffic: DemoTraffic | None = None
     if demo:  # the demo app's traffic is written first, so each tick's KPI readings include it
-        flag = services.config.flag
+        flag = container.services.config.flag
         traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
         jobs = {"demo_traffic": traffic, **jobs}
     tick_s = 1.0 if demo else settings.scheduler_tick_s
     metronome = Metronome(clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale)
     try:
-        app = build_app(container, executor=executor)
-        services.rollbacks.resume_unfinished()
-        services.rollouts.relink_prompts()
-        if isinstance(clock, DemoClock):
-            clock.start()
-        if scale > 0:
-            metronome.start()
         assert container.emulator is not None
-        interactive = sys.stdin.isatty() and not scripted
         shell = Shell(
-            app=app,
+            app=build_app(container, executor=executor),
             emulator=container.emulator,
             signing_secret=container.signing_secret,
             executor=executor,
             user=settings.shell_user,
-            ask=input if interactive else None,
-            release_channel=services.config.channels.release,
+            ask=input if sys.stdin.isatty() and not scripted else None,
+            release_channel=container.services.config.channels.release,
             demo=_demo_controls(clock, metronome, traffic),
         )
-        if args.command or args.script:
-            lines = list(args.command) + (args.script.read_text().splitlines() if args.script else [])
-            shell.run(lines, prompt=False)
+        _after_restart(container)  # once the shell listens, so re-posted cards are shown
+        if isinstance(clock, DemoClock):
+            clock.start()
+        if scale > 0:
+            metronome.start()
+        if scripted:
+            shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
         else:
-            shell.run(sys.stdin, prompt=interactive)
+            shell.run(sys.stdin, prompt=shell.ask is not None)
         return 0
     finally:
         metronome.shutdown()
         executor.wait_idle(60)
         executor.shutdown(wait=True)
+        if demo:
+            remember_demo_time(settings.data_dir, clock.now())
         container.close()
 
 

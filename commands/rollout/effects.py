@@ -173,15 +173,20 @@ class RolloutEffects:
 
     # --- messages ----------------------------------------------------------------------------------------------
 
-    def ensure_thread(self, rollout: Rollout, now: datetime) -> Rollout:
+    def ensure_thread(self, rollout: Rollout, now: datetime, *, repost_missing: bool = False) -> Rollout:
+        """Post the thread's root card, or refresh it. With ``repost_missing`` (after a restart) a root that can
+        no longer be updated (deleted, or a different workspace) is posted again, and the pending prompt with it."""
         if rollout.thread_ts:
-            self.refresh_root(rollout, now)
-            return rollout
+            if self.refresh_root(rollout, now) or not repost_missing:
+                return rollout
+            rollout = replace(rollout, thread_ts=None)
+            if rollout.step and rollout.step.prompt_ts:
+                rollout = rollout.with_step(rollout.current, replace(rollout.step, prompt_ts=None))
         try:
             card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
             ref = self._p.notifier.post(self._config.channels.release, card)
-        except Exception:  # Slack down: the rollout still runs; the next relink posts the thread
-            log.exception("could not post rollout %s to %s", rollout.id, self._config.channels.release)
+        except Exception as exc:  # Slack down: the rollout still runs; the next relink posts the thread
+            log.warning("could not post rollout %s to %s: %s", rollout.id, self._config.channels.release, exc)
             return rollout
         return replace(rollout, channel=ref.channel, thread_ts=ref.ts)
 
@@ -197,8 +202,8 @@ class RolloutEffects:
         card = self._prompt(rollout, rollout.current, now, report=None)
         try:
             ref = self._p.notifier.post(rollout.channel, card, thread_ts=rollout.thread_ts)
-        except Exception:
-            log.exception("could not post the prompt of rollout %s", rollout.id)
+        except Exception as exc:  # the next tick posts it (the step stays prompted without a message)
+            log.warning("could not post the prompt of rollout %s: %s", rollout.id, exc)
             return rollout
         self.refresh_root(rollout, now)
         return rollout.with_step(rollout.current, replace(state, prompt_ts=ref.ts))
@@ -208,10 +213,11 @@ class RolloutEffects:
         if rollout.channel and ts:
             self._update(MessageRef(rollout.channel, ts), self._prompt(rollout, index, now, report=report))
 
-    def refresh_root(self, rollout: Rollout, now: datetime) -> None:
-        if rollout.channel and rollout.thread_ts:
-            card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
-            self._update(MessageRef(rollout.channel, rollout.thread_ts), card)
+    def refresh_root(self, rollout: Rollout, now: datetime) -> bool:
+        if not (rollout.channel and rollout.thread_ts):
+            return False
+        card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
+        return self._update(MessageRef(rollout.channel, rollout.thread_ts), card)
 
     def say(self, rollout: Rollout, text: str) -> None:
         """A short reply in the rollout's thread."""
@@ -219,8 +225,8 @@ class RolloutEffects:
             return
         try:
             self._p.notifier.post(rollout.channel, Card(title=text), thread_ts=rollout.thread_ts)
-        except Exception:
-            log.exception("could not post to the thread of rollout %s", rollout.id)
+        except Exception as exc:
+            log.warning("could not post to the thread of rollout %s: %s", rollout.id, exc)
 
     def audit(
         self,
@@ -242,8 +248,10 @@ class RolloutEffects:
         approvers = self._p.roles.members("release_approvers")
         return prompt_card(rollout, index, report=report, approvers=approvers, now=now)
 
-    def _update(self, ref: MessageRef, card: Card) -> None:
+    def _update(self, ref: MessageRef, card: Card) -> bool:
         try:
             self._p.notifier.update(ref, card)
-        except Exception:
-            log.exception("could not update message %s", ref.ts)
+        except Exception as exc:  # Slack trouble never stops the rollout; the card catches up on the next change
+            log.warning("could not update message %s in %s: %s", ref.ts, ref.channel, exc)
+            return False
+        return True

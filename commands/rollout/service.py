@@ -231,7 +231,7 @@ class RolloutService:
             rollout = self._repo.get(rollout_id) if mine else None
             if rollout is None:
                 return False
-            rollout = self._fx.ensure_thread(rollout, now)
+            rollout = self._fx.ensure_thread(rollout, now, repost_missing=True)
             if rollout.step and rollout.step.status == StepStatus.PROMPTED:
                 rollout = self._fx.post_or_refresh_prompt(rollout, now)
             self._save(rollout, now)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import Container
-from bot.demo_traffic import DemoTraffic
+from bot.demo import DemoTraffic
 from bot.emulator import Message, SlackEmulator
 from commands.rollout.views import APPROVE_ACTION
 from scheduler.runner import Metronome

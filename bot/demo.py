@@ -1,18 +1,20 @@
-"""Synthetic request traffic for the bundled demo app, so the KPI gates have something to read.
+"""What only ``zdm demo`` needs: synthetic traffic for the demo app, and a demo clock that survives restarts.
 
-Only ``zdm demo`` runs it (never against a configured target database). Every tick it writes request metrics for
-the tenants whose flag is on, spread over the clock time since the previous tick. It is healthy (no errors, P95
-about 250 ms) until ``error_rate`` is raised from the shell (``traffic 5``) to watch a breach pause a rollout.
+Synthetic request traffic gives the KPI gates something to read. Only ``zdm demo`` runs it (never against a
+configured target database). Every tick it writes request metrics for the tenants whose flag is on, spread over
+the clock time since the previous tick. It is healthy (no errors, P95 about 250 ms) until ``error_rate`` is raised from the shell (``traffic 5``) to watch a breach pause a rollout.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+CLOCK_FILE = "demo-clock"
 PER_TENANT_PER_MINUTE = 40
 MAX_PER_MINUTE = 300
 MAX_BACKFILL = timedelta(hours=1)
@@ -49,3 +51,19 @@ class DemoTraffic:
         params |= {"per_tenant": PER_TENANT_PER_MINUTE, "cap": MAX_PER_MINUTE, "minutes": minutes}
         with self._pool.connection() as conn:
             return int(conn.execute(query, params).rowcount)
+
+
+def demo_start_time(data_dir: Path) -> datetime:
+    """Where the demo clock starts: now, or where the previous demo run left it if that is later (the demo's
+    rollouts live on in the data folder, and their clock must not run backwards)."""
+    now = datetime.now(UTC)
+    try:
+        saved = datetime.fromisoformat((data_dir / CLOCK_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return now
+    return max(now, saved)
+
+
+def remember_demo_time(data_dir: Path, at: datetime) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / CLOCK_FILE).write_text(at.isoformat(), encoding="utf-8")
