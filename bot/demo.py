@@ -2,7 +2,8 @@
 
 Synthetic request traffic gives the KPI gates something to read. Only ``zdm demo`` runs it (never against a
 configured target database). Every tick it writes request metrics for the tenants whose flag is on, spread over
-the clock time since the previous tick. It is healthy (no errors, P95 about 250 ms) until ``error_rate`` is raised from the shell (``traffic 5``) to watch a breach pause a rollout.
+the clock time since the previous tick. It is healthy (no errors, P95 about 250 ms) until ``error_rate`` is
+raised from the shell (``traffic 5``) to watch a breach pause a rollout.
 """
 
 from __future__ import annotations
