@@ -35,7 +35,7 @@ case "$cmd" in
         ;;
     bench)
         setup
-        for script in bench/*.py; do echo "== $script"; .venv/bin/python "$script"; done
+        for script in bench/[!_]*.py; do echo "== $script"; .venv/bin/python "$script"; done
         ;;
     *) echo "usage: ./dev.sh demo|test|bench|setup" >&2; exit 2 ;;
 esac

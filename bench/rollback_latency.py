@@ -19,7 +19,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SECRET, USER, bench_line, percentile, start_bench_bot
+from _harness import SECRET, USER, bench_line, percentile, start_bench_bot
 
 from bot.signing import sign, slash_command_body
 

@@ -22,7 +22,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import APPROVER, USER, BenchBot, bench_line, start_bench_bot
+from _harness import APPROVER, USER, BenchBot, bench_line, start_bench_bot
 
 from bot.demo import DemoTraffic
 from commands.adapters.clock import DemoClock

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import SECRET, USER, bench_line, percentile, start_bench_bot
+from _harness import SECRET, USER, bench_line, percentile, start_bench_bot
 
 from bot.emulator import BOT_TOKEN
 from bot.server import create_server

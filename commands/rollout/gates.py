@@ -114,8 +114,8 @@ def evaluate(readings: Sequence[KpiReading], gates: GatesConfig, *, tenants: int
         ),
         KpiRow(
             "samples",
-            f"{min((r.samples for r in readings), default=0)} min per window",
-            f"≥ {gates.min_samples}",
+            f"{min((r.samples for r in readings), default=0)} in the thinnest window",
+            f"≥ {gates.min_samples} per window",
             GateState.PASS if not missing else GateState.NO_DATA,
         ),
     )

@@ -16,7 +16,7 @@ from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import GateBlocked, NoSuchRollout, NotAuthorized, SelfApproval, StalePrompt, UsageError, UserError
 from commands.ports import AuditEvent, RolloutRepository
-from commands.rollout.config import plan_digest
+from commands.rollout.config import format_duration, plan_digest
 from commands.rollout.effects import RolloutEffects, RolloutPorts
 from commands.rollout.gates import GateReport
 from commands.rollout.model import (
@@ -71,8 +71,14 @@ class RolloutService:
             card = self.status_card(rollout)
             return card.title, card, None
         changed = self._change_status(rollout.id, request.action, actor=actor, reason=request.reason)
-        then = self.advance_due if request.action == "resume" else None
-        return f"Rollout #{changed.id} is {changed.status.value}.", None, then
+        said = f"Rollout #{changed.id} is {changed.status.value}."
+        if request.action != "resume":
+            return said, None, None
+        report = self._fx.gates(changed, self._p.clock.now(), held=self._repo.held(changed.flag))
+        if report.breached:
+            every = format_duration(changed.gates.check_every)
+            said += f" Its KPIs still fail ({report.failing_sentence()}); the next check, in {every}, pauses it again."
+        return said, None, self.advance_due
 
     def start(self, *, flag: str | None, plan: str | None, actor: str, correlation_id: str | None) -> Rollout:
         self._require(actor, APPROVERS, "start rollouts")

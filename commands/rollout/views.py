@@ -81,10 +81,9 @@ def prompt_card(
     step, state = rollout.plan[index], rollout.steps[index]
     since = rollout.last_flip_at or rollout.started_at
     label = "last step" if rollout.last_flip_at else "start"
-    lines = [
-        f"Cohort: *{len(state.cohort)} tenants* ({step.selector}): {sample(state.cohort) or '—'}",
-        f"Time since the {label}: {ago(now - since)}",
-    ]
+    lines = [f"Cohort: *{len(state.cohort)} tenants* ({step.selector}): {sample(state.cohort) or '—'}"]
+    if state.status == StepStatus.PROMPTED:
+        lines.append(f"Time since the {label}: {ago(now - since)}")
     if state.already_enabled:
         lines.append(f"Already enabled, skipped: {len(state.already_enabled)} ({sample(state.already_enabled)})")
     if state.held_out:
