@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.render import card_blocks
 from commands.cards import Card, MessageRef
 from commands.config import RolesConfig
+from commands.ports import MessageGone
 
 log = logging.getLogger(__name__)
 GROUP_CACHE_S = 300.0
@@ -29,7 +30,12 @@ class SlackNotifier:
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def update(self, ref: MessageRef, card: Card) -> None:
-        self._client.chat_update(channel=ref.channel, ts=ref.ts, text=card.fallback_text, blocks=card_blocks(card))
+        try:
+            self._client.chat_update(channel=ref.channel, ts=ref.ts, text=card.fallback_text, blocks=card_blocks(card))
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("message_not_found", "channel_not_found"):
+                raise MessageGone(f"{ref.channel}/{ref.ts}: {exc.response.get('error')}") from exc
+            raise
 
 
 class SlackRoleDirectory:

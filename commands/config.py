@@ -88,6 +88,20 @@ class RunbookConfig(_Section):
             raise ValueError("flag.disable_argv is required when flag.backend = 'command'")
         return self
 
+    @model_validator(mode="after")
+    def _enough_approvers(self) -> RunbookConfig:
+        approvers = self.roles.release_approvers
+        if not approvers or any(a.startswith("S") for a in approvers):
+            return self  # nobody can start a rollout yet, or a user group whose size only Slack knows
+        for name, steps in self.rollout.plans.items():
+            needed = max(step.required_approvals for step in steps) + 1  # the starter cannot approve
+            if len(set(approvers)) < needed:
+                raise ValueError(
+                    f"rollout plan {name!r} needs {needed - 1} approvals from someone other than the starter, "
+                    f"so roles.release_approvers needs at least {needed} people (it has {len(set(approvers))})"
+                )
+        return self
+
     @property
     def migrations_path(self) -> Path:
         return self.app.root / self.app.migrations_dir

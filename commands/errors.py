@@ -43,13 +43,15 @@ class TenantNotFound(UserError):
 
 
 class NotAuthorized(UserError):
-    def __init__(self, *, user: str, role: str, action: str) -> None:
+    def __init__(self, *, user: str, role: str | tuple[str, ...], action: str) -> None:
+        roles = (role,) if isinstance(role, str) else role
+        names = " or ".join(f"`{r}`" for r in roles)
         super().__init__(
-            f"Only members of `{role}` may {action}; ask someone in `{role}` or have an admin add you "
+            f"Only members of {names} may {action}; ask someone in {names} or have an admin add you "
             "to that role in zdm.toml."
         )
         self.user = user
-        self.role = role
+        self.role = roles[0]
         self.action = action
 
 
@@ -116,8 +118,3 @@ class GateBlocked(UserError):
             f"KPI gate not met, so nothing was enabled: {why}. Approve again once the gate passes (the card shows "
             "the live figures)."
         )
-
-
-class WorkerBusy(UserError):
-    def __init__(self, *, what: str) -> None:
-        super().__init__(f"Another zdm worker is busy with {what}; try again in a few seconds.")

@@ -92,10 +92,16 @@ class TargetDatabase(Protocol):
         ...
 
 
+class MessageGone(Exception):
+    """The message to update no longer exists (deleted, or its channel is gone)."""
+
+
 class Notifier(Protocol):
     def post(self, channel: str, card: Card, *, thread_ts: str | None = None) -> MessageRef: ...
 
-    def update(self, ref: MessageRef, card: Card) -> None: ...
+    def update(self, ref: MessageRef, card: Card) -> None:
+        """Replace the message's content; raise ``MessageGone`` when it no longer exists."""
+        ...
 
 
 class RoleDirectory(Protocol):

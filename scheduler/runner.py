@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 TickJob = Callable[[datetime], object]
 TICK_ID = "zdm-tick"
 WAKE_ID = "zdm-wake"
+MIN_WAKE_S = 1.0  # a wake-up asked for "now" (or the past) is a retry, not a reason to spin
 
 
 class Metronome:
@@ -75,7 +76,7 @@ class Metronome:
     def _schedule_wake(self, wake: datetime, now: datetime) -> None:
         if self._time_scale <= 0:
             return  # a frozen clock only moves when someone advances it
-        delay = max((wake - now).total_seconds() / self._time_scale, 0.0)
+        delay = max((wake - now).total_seconds() / self._time_scale, MIN_WAKE_S)
         if delay >= self._tick_s:
             return  # the regular tick comes first
         run_at = datetime.now(UTC) + timedelta(seconds=delay)

@@ -28,10 +28,13 @@ def internal_error_text(ref: str, *, after_ack: bool = False) -> str:
 
 
 def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
-    """Run work after the ack; a ``UserError`` is shown as is, anything else as an internal error with a ref."""
+    """Run work after the ack. A sentence it returns is sent to the person; a ``UserError`` is shown as is,
+    anything else as an internal error with a ref."""
     ref = ref or new_ref()
     try:
-        work()
+        result = work()
+        if isinstance(result, str) and result:
+            _respond(respond, result)
     except UserError as exc:
         _respond(respond, str(exc))
     except Exception:
@@ -51,6 +54,17 @@ class AfterAck:
 
     def __call__(self, work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
         self._executor.submit(run_guarded, work, respond=respond, ref=ref)
+
+    def submit(self, work: Callable[[], object]) -> None:
+        """Work that reports its own outcome (no response URL, e.g. after a dialog)."""
+        self._executor.submit(_logged, work)
+
+
+def _logged(work: Callable[[], object]) -> None:
+    try:
+        work()
+    except Exception:
+        log.exception("internal error after the ack")
 
 
 def _respond(respond: Respond, text: str) -> None:

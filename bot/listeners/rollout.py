@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.bootstrap import Services
-from bot.listeners.guard import AfterAck, internal_error_text, new_ref
+from bot.listeners.guard import AfterAck, internal_error_text, new_ref, run_guarded
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import UserError
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
@@ -36,24 +36,20 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         value, user = body["actions"][0].get("value", ""), body["user"]["id"]
-
-        def work() -> None:
-            said = services.rollouts.approve(value=value, actor=user)
-            respond(text=said, response_type="ephemeral", replace_original=False)
-
-        after_ack(work, respond=respond)
+        after_ack(lambda: services.rollouts.approve(value=value, actor=user), respond=respond)
 
     @app.action(DENY_ACTION)
     def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        """The reason dialog opens here, not after the ack: its trigger id expires within 3 seconds."""
         ack()
         value, user = body["actions"][0].get("value", ""), body["user"]["id"]
         channel = (body.get("channel") or {}).get("id", "")
 
-        def work() -> None:
+        def open_dialog() -> None:
             rollout = services.rollouts.check_decidable(value=value, actor=user)
             client.views_open(trigger_id=body["trigger_id"], view=deny_modal(value, channel, rollout.id))
 
-        after_ack(work, respond=respond)
+        run_guarded(open_dialog, respond=respond)
 
     @app.view(DENY_VIEW)
     def deny_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -62,20 +58,28 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         reason = view["state"]["values"][REASON_BLOCK][REASON_INPUT].get("value") or ""
         ref = new_ref()
         try:
-            said = services.rollouts.deny(value=value, actor=user, reason=reason)
+            services.rollouts.check_decidable(value=value, actor=user)  # a stale dialog says so inside it
         except UserError as exc:
             ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
             return
         except Exception:
-            log.exception("internal error denying %s (ref %s)", value, ref)
+            log.exception("internal error checking a denial of %s (ref %s)", value, ref)
             ack(response_action="errors", errors={REASON_BLOCK: internal_error_text(ref)})
             return
         ack()
-        if channel:
+
+        def work() -> None:
             try:
-                client.chat_postEphemeral(channel=channel, user=user, text=said)
+                said = services.rollouts.deny(value=value, actor=user, reason=reason)
+            except UserError as exc:
+                said = str(exc)
             except Exception:
-                log.exception("could not confirm the denial to %s", user)
+                log.exception("internal error denying %s (ref %s)", value, ref)
+                said = internal_error_text(ref, after_ack=True)
+            if channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=said)
+
+        after_ack.submit(work)
 
 
 def deny_modal(value: str, channel: str, rollout_id: int) -> dict[str, Any]:

@@ -38,7 +38,11 @@ class PgLocks:
     def hold(self, key: tuple[int, int], *, wait_s: float = 0) -> Iterator[bool]:
         """Hold the two-key advisory lock for the ``with`` block; yields False if another session holds it."""
         with self._pool.connection() as conn:
-            got = _acquire(conn, key, wait_s)
+            try:
+                got = _acquire(conn, key, wait_s)
+            except BaseException:
+                conn.close()  # it may hold the lock already; a closed session holds nothing
+                raise
             try:
                 yield got
             finally:

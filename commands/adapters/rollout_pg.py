@@ -29,8 +29,16 @@ class PgRolloutRepository:
         try:
             with self._pool.connection() as conn:
                 row = conn.execute(
-                    "insert into zdm.rollouts (flag, status, started_at, doc) values (%s, %s, %s, %s) returning id",
-                    (rollout.flag, rollout.status.value, rollout.started_at, Jsonb(to_doc(rollout))),
+                    # due at once: if the process dies before the first save, the next tick still picks it up
+                    "insert into zdm.rollouts (flag, status, started_at, wake_at, doc)"
+                    " values (%s, %s, %s, %s, %s) returning id",
+                    (
+                        rollout.flag,
+                        rollout.status.value,
+                        rollout.started_at,
+                        rollout.started_at,
+                        Jsonb(to_doc(rollout)),
+                    ),
                 ).fetchone()
         except psycopg.errors.UniqueViolation:
             active = [r for r in self.active() if r.flag == rollout.flag]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -11,8 +12,11 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from commands.ports import FlipOutcome
+from commands.rollback.model import SLUG
 from commands.rollout.config import PlanStep
 from commands.schema.history import split_statements
+
+log = logging.getLogger(__name__)
 
 
 class PgTargetDatabase:
@@ -51,7 +55,11 @@ class PgTargetDatabase:
             query, params = "select slug from public.tenants where slug = any(%(slugs)s)", {"slugs": list(step.slugs)}
         with self._reader.connection() as conn:
             rows = conn.execute(f"select distinct slug::text from ({query}) as cohort(slug) order by 1", params)
-            return [r[0] for r in rows.fetchall() if r[0]]
+            slugs = [r[0] for r in rows.fetchall() if r[0]]
+        valid = [slug for slug in slugs if SLUG.match(slug)]
+        if len(valid) < len(slugs):  # a query returning something else must not reach the flag table
+            log.warning("cohort of step %r: ignored %d non-slug values", step.name, len(slugs) - len(valid))
+        return valid
 
     def run_sql(self, statement: str) -> str:
         with self._pool.connection() as conn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -134,7 +135,8 @@ class GatesConfig(_Section):
 
     @property
     def readings(self) -> int:
-        return max(1, int(self.hold_for / self.window))
+        """How many consecutive windows cover ``hold_for`` (rounded up)."""
+        return max(1, math.ceil(self.hold_for / self.window))
 
 
 class RolloutConfig(_Section):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
@@ -16,6 +17,7 @@ from commands.ports import (
     Clock,
     FlagStore,
     KpiSource,
+    MessageGone,
     Notifier,
     RoleDirectory,
     RollbackLogFile,
@@ -49,6 +51,10 @@ class RolloutPorts:
     repo: RolloutRepository
 
 
+Updated = Literal["ok", "gone", "failed"]
+Outbox = list[str]  # thread replies to post once the record that explains them is saved (never twice)
+
+
 class RolloutEffects:
     def __init__(self, config: RunbookConfig, ports: RolloutPorts) -> None:
         self._config = config
@@ -59,9 +65,9 @@ class RolloutEffects:
     def gates(self, rollout: Rollout, now: datetime, *, held: Mapping[str, int]) -> GateReport:
         tenants = rollout.exposed(set(held))
         readings = self._p.kpis.read(tenants, windows(now, rollout.gates)) if tenants else []
-        return evaluate(readings, rollout.gates, tenants=len(tenants), now=now)
+        return evaluate(readings, rollout.gates, tenants=len(tenants))
 
-    def watch_gates(self, rollout: Rollout, now: datetime) -> Rollout:
+    def watch_gates(self, rollout: Rollout, now: datetime, outbox: Outbox) -> Rollout:
         """While waiting for the next step: a real breach pauses the rollout and says why in the thread."""
         report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
         rollout = replace(rollout, gates_checked_at=now)
@@ -71,10 +77,9 @@ class RolloutEffects:
         rollout = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"KPI breach: {why}")
         rollout = rollout.noted(now, f"paused automatically: KPI breach — {why}")
         self.audit(rollout, "rollout.auto_pause", actor="zdm", outcome="paused", detail={"why": why})
-        self.say(
-            rollout,
+        outbox.append(
             f"⏸ Rollout #{rollout.id} paused automatically: KPI breach — {why}. Investigate, then "
-            "`/zdm rollout resume` (or `/zdm rollout abort <reason>`).",
+            "`/zdm rollout resume` (or `/zdm rollout abort <reason>`)."
         )
         self.refresh_root(rollout, now)
         if rollout.step and rollout.step.status == StepStatus.PROMPTED:
@@ -83,7 +88,7 @@ class RolloutEffects:
 
     # --- steps -------------------------------------------------------------------------------------------------
 
-    def open_step(self, rollout: Rollout, now: datetime) -> Rollout:
+    def open_step(self, rollout: Rollout, now: datetime, outbox: Outbox) -> Rollout:
         """The current step is due: resolve its cohort now (skipping enabled and held-out tenants)."""
         index, step = rollout.current, rollout.plan[rollout.current]
         selected = self._p.target.resolve_cohort(step, now=now)
@@ -108,11 +113,11 @@ class RolloutEffects:
         state = replace(state, status=StepStatus.SKIPPED, reason=reason, flipped_at=now)
         rollout = self._next_step(rollout.with_step(index, state), now)
         rollout = rollout.noted(now, f"step {index + 1} `{step.name}` skipped: {reason}")
-        self.say(rollout, f"➖ Step {index + 1} `{step.name}` skipped: {reason}.")
+        outbox.append(f"➖ Step {index + 1} `{step.name}` skipped: {reason}.")
         self.refresh_root(rollout, now)
         return rollout
 
-    def flip(self, rollout: Rollout, now: datetime, *, report: GateReport | None) -> Rollout:
+    def flip(self, rollout: Rollout, now: datetime, outbox: Outbox, *, report: GateReport | None) -> Rollout:
         """Enable the claimed step's cohort (idempotent: a resumed flip re-enables the same tenants harmlessly)."""
         index = rollout.current
         state = rollout.steps[index]
@@ -142,10 +147,10 @@ class RolloutEffects:
         self.refresh_prompt(rollout, index, now, report=report)
         self.refresh_root(rollout, now)
         if rollout.status == RolloutStatus.DONE:
-            self.say(rollout, f"✅ Rollout #{rollout.id} finished: `{rollout.flag}` is on for every step's cohort.")
+            outbox.append(f"✅ Rollout #{rollout.id} finished: `{rollout.flag}` is on for every step's cohort.")
         return rollout
 
-    def nudge(self, rollout: Rollout, now: datetime, *, escalate: bool) -> Rollout:
+    def nudge(self, rollout: Rollout, now: datetime, outbox: Outbox, *, escalate: bool) -> Rollout:
         state = rollout.step
         assert state is not None and state.prompted_at is not None
         waited = ago(now - state.prompted_at)
@@ -159,7 +164,7 @@ class RolloutEffects:
                 f"⏰ Reminder {who}: step {rollout.current + 1} of rollout #{rollout.id} waits for approval ({waited})."
             )
             rollout = rollout.with_step(rollout.current, replace(state, reminded_at=now))
-        self.say(rollout, text)
+        outbox.append(text)
         self.audit(rollout, "rollout.escalated" if escalate else "rollout.reminded", actor="zdm", detail={})
         return rollout
 
@@ -177,7 +182,7 @@ class RolloutEffects:
         """Post the thread's root card, or refresh it. With ``repost_missing`` (after a restart) a root that can
         no longer be updated (deleted, or a different workspace) is posted again, and the pending prompt with it."""
         if rollout.thread_ts:
-            if self.refresh_root(rollout, now) or not repost_missing:
+            if self.refresh_root(rollout, now) != "gone" or not repost_missing:
                 return rollout
             rollout = replace(rollout, thread_ts=None)
             if rollout.step and rollout.step.prompt_ts:
@@ -213,9 +218,9 @@ class RolloutEffects:
         if rollout.channel and ts:
             self._update(MessageRef(rollout.channel, ts), self._prompt(rollout, index, now, report=report))
 
-    def refresh_root(self, rollout: Rollout, now: datetime) -> bool:
+    def refresh_root(self, rollout: Rollout, now: datetime) -> Updated:
         if not (rollout.channel and rollout.thread_ts):
-            return False
+            return "failed"
         card = root_card(rollout, held=self._p.repo.held(rollout.flag), now=now)
         return self._update(MessageRef(rollout.channel, rollout.thread_ts), card)
 
@@ -248,10 +253,13 @@ class RolloutEffects:
         approvers = self._p.roles.members("release_approvers")
         return prompt_card(rollout, index, report=report, approvers=approvers, now=now)
 
-    def _update(self, ref: MessageRef, card: Card) -> bool:
+    def _update(self, ref: MessageRef, card: Card) -> Updated:
         try:
             self._p.notifier.update(ref, card)
+        except MessageGone as exc:
+            log.warning("message %s is gone: %s", ref.ts, exc)
+            return "gone"
         except Exception as exc:  # Slack trouble never stops the rollout; the card catches up on the next change
             log.warning("could not update message %s in %s: %s", ref.ts, ref.channel, exc)
-            return False
-        return True
+            return "failed"
+        return "ok"

@@ -50,7 +50,6 @@ class GateReport:
     rows: tuple[KpiRow, ...]
     tenants: int
     window: str
-    checked_at: datetime
     no_data_passes: bool = False
 
     @property
@@ -78,10 +77,10 @@ def windows(now: datetime, gates: GatesConfig) -> list[tuple[datetime, datetime]
     return [(now - gates.window * (count - i), now - gates.window * (count - i - 1)) for i in range(count)]
 
 
-def evaluate(readings: Sequence[KpiReading], gates: GatesConfig, *, tenants: int, now: datetime) -> GateReport:
+def evaluate(readings: Sequence[KpiReading], gates: GatesConfig, *, tenants: int) -> GateReport:
     span = f"{format_duration(gates.hold_for)} in {format_duration(gates.window)} windows"
     if tenants == 0:
-        return GateReport(GateState.NOT_APPLICABLE, (), 0, span, now, gates.no_data == "pass")
+        return GateReport(GateState.NOT_APPLICABLE, (), 0, span, gates.no_data == "pass")
     with_data = [r for r in readings if r.samples >= gates.min_samples]
     missing = len(readings) - len(with_data)
     rows = (
@@ -121,7 +120,7 @@ def evaluate(readings: Sequence[KpiReading], gates: GatesConfig, *, tenants: int
     )
     states = {r.state for r in rows}
     state = GateState.FAIL if GateState.FAIL in states else GateState.NO_DATA if missing else GateState.PASS
-    return GateReport(state, rows, tenants, span, now, gates.no_data == "pass")
+    return GateReport(state, rows, tenants, span, gates.no_data == "pass")
 
 
 def _row(

@@ -19,6 +19,7 @@ from commands.errors import UsageError
 from commands.rollout.config import GatesConfig, PlanStep
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+RETRY_AFTER = timedelta(minutes=1)  # an unfinished flip or an unposted prompt is retried this often
 FLAG = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
 MAX_REASON = 300
 
@@ -172,7 +173,7 @@ def next_wake(
     if rollout.status != RolloutStatus.RUNNING or state is None:
         return None
     if state.status == StepStatus.FLIPPING:
-        return now
+        return now + RETRY_AFTER  # the flipping worker saves a new time when it is done; this is for a crash
     times: list[datetime] = []
     if rollout.exposed():
         times.append((rollout.gates_checked_at or now) + rollout.gates.check_every)
@@ -180,7 +181,7 @@ def next_wake(
         times.append(due_at(rollout, rollout.current))
     elif state.status == StepStatus.PROMPTED and state.prompted_at is not None:
         if state.prompt_ts is None:
-            times.append(now)
+            times.append(now + RETRY_AFTER)
         if state.reminded_at is None:
             times.append(state.prompted_at + remind_after)
         if state.escalated_at is None:
@@ -192,6 +193,43 @@ def _gates_due(rollout: Rollout, now: datetime) -> bool:
     if not rollout.exposed():
         return False
     return rollout.gates_checked_at is None or now >= rollout.gates_checked_at + rollout.gates.check_every
+
+
+# --- pause, resume, abort (pure; a UserError says why the change does not apply) ----------------------------
+
+
+def paused(rollout: Rollout, now: datetime, *, actor: str, reason: str) -> Rollout:
+    if rollout.status != RolloutStatus.RUNNING:
+        raise UsageError(f"Rollout #{rollout.id} is {rollout.status.value}, not running; nothing to pause.")
+    changed = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"{reason} (<@{actor}>)")
+    return changed.noted(now, f"paused by <@{actor}>: {reason}")
+
+
+def resumed(rollout: Rollout, now: datetime, *, actor: str) -> Rollout:
+    """The clock restarts: later offsets, and the waiting prompt's reminder times, shift by the pause. The next
+    KPI check comes ``check_every`` after the resume."""
+    if rollout.status != RolloutStatus.PAUSED or rollout.paused_at is None:
+        raise UsageError(f"Rollout #{rollout.id} is {rollout.status.value}, not paused; nothing to resume.")
+    pause = now - rollout.paused_at
+    changed = replace(
+        rollout,
+        status=RolloutStatus.RUNNING,
+        paused_at=None,
+        paused_total=rollout.paused_total + pause,
+        status_reason=None,
+        gates_checked_at=now,
+    )
+    state = changed.step
+    if state is not None and state.status == StepStatus.PROMPTED and state.prompted_at is not None:
+        changed = changed.with_step(changed.current, replace(state, prompted_at=state.prompted_at + pause))
+    return changed.noted(now, f"resumed by <@{actor}>; later steps shift by the time paused")
+
+
+def aborted(rollout: Rollout, now: datetime, *, actor: str, reason: str) -> Rollout:
+    if not rollout.status.active:
+        raise UsageError(f"Rollout #{rollout.id} is already {rollout.status.value}.")
+    changed = replace(rollout, status=RolloutStatus.ABORTED, status_reason=f"{reason} (<@{actor}>)", finished_at=now)
+    return changed.noted(now, f"aborted by <@{actor}>: {reason}; enabled tenants stay enabled")
 
 
 # --- /zdm rollout arguments ---------------------------------------------------------------------------------

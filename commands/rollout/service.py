@@ -8,32 +8,36 @@ step: ``advance_due`` only does what ``due_work`` says is due for the stored rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import GateBlocked, NoSuchRollout, NotAuthorized, SelfApproval, StalePrompt, UsageError, UserError
 from commands.ports import AuditEvent, RolloutRepository
 from commands.rollout.config import format_duration, plan_digest
-from commands.rollout.effects import RolloutEffects, RolloutPorts
+from commands.rollout.effects import Outbox, RolloutEffects, RolloutPorts
 from commands.rollout.gates import GateReport
 from commands.rollout.model import (
     Due,
     Rollout,
     RolloutStatus,
     StepStatus,
+    aborted,
     due_work,
     new_steps,
     next_wake,
     parse_rollout_args,
+    paused,
+    resumed,
 )
 from commands.rollout.views import list_line, status_card
 
 log = logging.getLogger(__name__)
 APPROVERS = "release_approvers"
 DECISION_WAIT_S = 20.0
+BACKOFF = timedelta(minutes=5)
 
 
 class RolloutService:
@@ -65,20 +69,14 @@ class RolloutService:
             return "\n".join(lines), Card(title="Recent rollouts", lines=lines), None
         if request.action == "include":
             assert request.slug
-            return self.include(slug=request.slug, actor=actor), None, None
+            return self.include(slug=request.slug, actor=actor)
         rollout = self._find(request.rollout_id)
         if request.action == "status":
             card = self.status_card(rollout)
             return card.title, card, None
-        changed = self._change_status(rollout.id, request.action, actor=actor, reason=request.reason)
-        said = f"Rollout #{changed.id} is {changed.status.value}."
-        if request.action != "resume":
-            return said, None, None
-        report = self._fx.gates(changed, self._p.clock.now(), held=self._repo.held(changed.flag))
-        if report.breached:
-            every = format_duration(changed.gates.check_every)
-            said += f" Its KPIs still fail ({report.failing_sentence()}); the next check, in {every}, pauses it again."
-        return said, None, self.advance_due
+        work = self._check_status_change(rollout, request.action, actor=actor, reason=request.reason)
+        verb = {"pause": "Pausing", "resume": "Resuming", "abort": "Aborting"}[request.action]
+        return f"{verb} rollout #{rollout.id}…", None, work
 
     def start(self, *, flag: str | None, plan: str | None, actor: str, correlation_id: str | None) -> Rollout:
         self._require(actor, APPROVERS, "start rollouts")
@@ -118,7 +116,7 @@ class RolloutService:
         report = self._fx.gates(rollout, now, held=held) if rollout.status.active else None
         return status_card(rollout, held=held, report=report, now=now)
 
-    def include(self, *, slug: str, actor: str) -> str:
+    def include(self, *, slug: str, actor: str) -> tuple[str, None, Callable[[], object]]:
         self._require(actor, APPROVERS, "re-include tenants")
         flag = self._config.flag.name
         held = self._repo.held(flag)
@@ -127,12 +125,19 @@ class RolloutService:
         now = self._p.clock.now()
         self._repo.include(flag=flag, tenant=slug, actor=actor, at=now)
         self._p.audit.record(AuditEvent(actor, "rollout.include", slug, "ok", {"flag": flag}), at=now)
-        for rollout in self._repo.active():
-            if rollout.flag == flag:
-                self._locked_update(rollout.id, lambda r: r.noted(now, f"<@{actor}> re-included `{slug}`"))
-        return (
+
+        def note() -> None:  # best effort, after the ack: the include itself is already recorded
+            for rollout in self._repo.active():
+                if rollout.flag == flag:
+                    try:
+                        self._locked_update(rollout.id, lambda r: r.noted(now, f"<@{actor}> re-included `{slug}`"))
+                    except UserError:
+                        log.warning("could not note the include of %s on rollout %s", slug, rollout.id)
+
+        said = (
             f"`{slug}` is back in `{flag}` rollouts from the next step on (it was held after rollback #{held[slug]})."
         )
+        return said, None, note
 
     # --- buttons -----------------------------------------------------------------------------------------------
 
@@ -185,8 +190,9 @@ class RolloutService:
         rollout = replace(rollout.with_step(index, replace(rollout.steps[index], flipped_by=actor)))
         self._fx.audit(rollout, "rollout.approve", actor=actor, detail={"step": index, "count": len(approvals)})
         self._save(rollout, now)  # claimed: a crash from here on is finished by the next tick, never repeated
-        rollout = self._fx.flip(rollout, now, report=report)
-        self._save(rollout, now)
+        outbox: Outbox = []
+        rollout = self._fx.flip(rollout, now, outbox, report=report)
+        self._save(rollout, now, announce=outbox)
         done = rollout.steps[index]
         return (
             f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})."
@@ -217,14 +223,18 @@ class RolloutService:
         run from several replicas at once (each rollout is advanced under its lock, from its stored state)."""
         now = now or self._p.clock.now()
         for rollout_id in self._repo.due(now):
-            with self._repo.exclusive(rollout_id) as mine:
-                rollout = self._repo.get(rollout_id) if mine else None
-                if rollout is None:
-                    continue
-                try:
-                    self._advance(rollout, now)
-                except Exception:  # one broken rollout must not stop the others
-                    log.exception("could not advance rollout %s", rollout_id)
+            try:
+                with self._repo.exclusive(rollout_id) as mine:
+                    rollout = self._repo.get(rollout_id) if mine else None
+                    if rollout is None:
+                        continue
+                    try:
+                        self._advance(rollout, now)
+                    except Exception as exc:  # one broken rollout must not stop the others, nor spin
+                        log.exception("could not advance rollout %s", rollout_id)
+                        self._back_off(rollout_id, now, exc)
+            except Exception:  # the lock or the record could not be read: the next tick tries again
+                log.exception("could not lock or read rollout %s", rollout_id)
         return self._repo.next_wake()
 
     def relink_prompts(self) -> int:
@@ -246,50 +256,82 @@ class RolloutService:
     def _advance(self, rollout: Rollout, now: datetime) -> None:
         settings = self._config.rollout
         for work in due_work(rollout, now, remind_after=settings.remind_after, escalate_after=settings.escalate_after):
+            outbox: Outbox = []
             if work == Due.FINISH_FLIP:
-                rollout = self._fx.flip(rollout, now, report=None)
+                rollout = self._fx.flip(rollout, now, outbox, report=None)
             elif work == Due.CHECK_GATES:
-                rollout = self._fx.watch_gates(rollout, now)
-                if rollout.status != RolloutStatus.RUNNING:
-                    self._save(rollout, now)
-                    return
+                rollout = self._fx.watch_gates(rollout, now, outbox)
             elif work == Due.PROMPT:
-                rollout = self._fx.open_step(rollout, now)
+                rollout = self._fx.open_step(rollout, now, outbox)
                 self._save(rollout, now)  # the step is prompted before the card goes out: never posted twice
                 if rollout.step and rollout.step.status == StepStatus.PROMPTED:
                     rollout = self._fx.post_or_refresh_prompt(rollout, now)
             elif work == Due.POST_PROMPT:
                 rollout = self._fx.post_or_refresh_prompt(rollout, now)
             else:
-                rollout = self._fx.nudge(rollout, now, escalate=work == Due.ESCALATE)
-            self._save(rollout, now)
+                rollout = self._fx.nudge(rollout, now, outbox, escalate=work == Due.ESCALATE)
+            self._save(rollout, now, announce=outbox)
+            if rollout.status != RolloutStatus.RUNNING:
+                return
+
+    def _back_off(self, rollout_id: int, now: datetime, exc: Exception) -> None:
+        """After a failure (the lock is still held): try again in a few minutes, and say so in the thread once per
+        distinct problem."""
+        try:
+            rollout = self._repo.get(rollout_id)
+            if rollout is None:
+                return
+            problem = f"⚠️ zdm could not advance rollout #{rollout_id}: {type(exc).__name__}: {str(exc)[:200]}"
+            new_problem = not rollout.history or problem not in rollout.history[-1]
+            if new_problem:
+                rollout = rollout.noted(now, problem)
+            self._repo.save(rollout, wake_at=now + BACKOFF)
+            if new_problem:
+                self._fx.say(rollout, f"{problem}. Retrying every {format_duration(BACKOFF)}; the logs have details.")
+        except Exception:
+            log.exception("could not record the failure of rollout %s", rollout_id)
 
     # --- helpers -----------------------------------------------------------------------------------------------
 
-    def _change_status(self, rollout_id: int, action: str, *, actor: str, reason: str) -> Rollout:
+    def _check_status_change(self, rollout: Rollout, action: str, *, actor: str, reason: str) -> Callable[[], str]:
+        """Before the ack: who asks and whether the change applies now. Returns the work that makes it."""
         roles = ("oncall", APPROVERS) if action in ("pause", "abort") else (APPROVERS,)
         if not any(self._p.roles.has_role(actor, role) for role in roles):
-            self._refused(actor, f"rollout.{action}", str(rollout_id), roles[-1])
-            raise NotAuthorized(user=actor, role=" or ".join(roles), action=f"{action} rollouts")
-        now = self._p.clock.now()
+            self._refused(actor, f"rollout.{action}", str(rollout.id), roles[-1])
+            raise NotAuthorized(user=actor, role=roles, action=f"{action} rollouts")
         reason = reason or "no reason given"
 
-        def apply(r: Rollout) -> Rollout:
+        def change(r: Rollout, now: datetime) -> Rollout:
             if action == "pause":
-                if r.status != RolloutStatus.RUNNING:
-                    raise UsageError(f"Rollout #{r.id} is {r.status.value}, not running; nothing to pause.")
-                r = replace(r, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"{reason} (<@{actor}>)")
-                return r.noted(now, f"paused by <@{actor}>: {reason}")
+                return paused(r, now, actor=actor, reason=reason)
             if action == "resume":
-                if r.status != RolloutStatus.PAUSED or r.paused_at is None:
-                    raise UsageError(f"Rollout #{r.id} is {r.status.value}, not paused; nothing to resume.")
-                total = r.paused_total + (now - r.paused_at)
-                r = replace(r, status=RolloutStatus.RUNNING, paused_at=None, paused_total=total, status_reason=None)
-                return r.noted(now, f"resumed by <@{actor}>; later steps shift by the time paused")
-            if not r.status.active:
-                raise UsageError(f"Rollout #{r.id} is already {r.status.value}.")
-            r = replace(r, status=RolloutStatus.ABORTED, status_reason=f"{reason} (<@{actor}>)", finished_at=now)
-            return r.noted(now, f"aborted by <@{actor}>: {reason}; enabled tenants stay enabled")
+                return resumed(r, now, actor=actor)
+            return aborted(r, now, actor=actor, reason=reason)
+
+        change(rollout, self._p.clock.now())  # raises the plain sentence if it does not apply
+
+        def work() -> str:
+            changed = self._change_status(rollout.id, action, change, actor=actor, reason=reason)
+            said = f"Rollout #{changed.id} is {changed.status.value}."
+            if action == "resume":
+                report = self._fx.gates(changed, self._p.clock.now(), held=self._repo.held(changed.flag))
+                if report.breached:
+                    every = format_duration(changed.gates.check_every)
+                    said += f" Its KPIs still fail ({report.failing_sentence()}); the check in {every} pauses it again."
+                self.advance_due()
+            return said
+
+        return work
+
+    def _change_status(
+        self, rollout_id: int, action: str, change: Callable[[Rollout, datetime], Rollout], *, actor: str, reason: str
+    ) -> Rollout:
+        now = self._p.clock.now()
+
+        def apply(r: Rollout) -> Rollout:
+            if r.step and r.step.status == StepStatus.FLIPPING:  # a flip interrupted by a crash is finished first
+                r = self._fx.flip(r, now, [], report=None)
+            return change(r, now)
 
         changed = self._locked_update(rollout_id, apply, wait_s=DECISION_WAIT_S)
         self._fx.audit(changed, f"rollout.{action}", actor=actor, detail={"reason": reason})
@@ -342,7 +384,7 @@ class RolloutService:
         if index != rollout.current or rollout.step is None or rollout.step.status != StepStatus.PROMPTED:
             raise StalePrompt(what=f"step {index + 1} of rollout #{rollout.id} is no longer waiting for approval")
         if rollout.status == RolloutStatus.PAUSED:
-            raise UserError(f"Rollout #{rollout.id} is paused; `/zdm rollout resume` it before approving.")
+            raise UserError(f"Rollout #{rollout.id} is paused; `/zdm rollout resume` it first, then decide.")
 
     def _require(self, actor: str, role: str, action: str) -> None:
         if not self._p.roles.has_role(actor, role):
@@ -353,10 +395,12 @@ class RolloutService:
         event = AuditEvent(actor, action, subject, "refused", {"missing_role": role})
         self._p.audit.record(event, at=self._p.clock.now())
 
-    def _save(self, rollout: Rollout, now: datetime) -> None:
+    def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = ()) -> None:
         settings = self._config.rollout
         wake = next_wake(rollout, now, remind_after=settings.remind_after, escalate_after=settings.escalate_after)
         self._repo.save(rollout, wake_at=wake)
+        for text in announce:  # only once the record says it happened
+            self._fx.say(rollout, text)
 
 
 def _parse_token(value: str) -> tuple[int, int, str]:

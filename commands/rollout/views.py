@@ -25,7 +25,8 @@ GATE_ICONS = {GateState.PASS: "✅", GateState.FAIL: "❌", GateState.NO_DATA: "
 
 
 def token(rollout: Rollout, index: int) -> str:
-    """What approval buttons carry: rollout, step and plan fingerprint (any mismatch makes the click stale)."""
+    """What approval buttons carry: rollout, step and the fingerprint of the plan the rollout runs. A rollout keeps
+    the plan it started with, so the fingerprint guards against cards from a record rewritten since."""
     return f"{rollout.id}:{index}:{rollout.digest}"
 
 

@@ -55,7 +55,7 @@ def cadence(container: Container, clock: FakeClock) -> Iterator[Cadence]:
     ticked = threading.Semaphore(0)
     jobs: dict[str, Any] = dict(container.services.scheduled_jobs())
     jobs["test_sentinel"] = lambda _now: ticked.release()
-    metronome = Metronome(clock=clock, tick_s=3600, jobs=jobs)
+    metronome = Metronome(clock=clock, tick_s=3600, jobs=jobs, time_scale=0)  # ticks only when told to
     traffic = DemoTraffic(container.target_pool, flag=FLAG, flag_table="public.feature_flags", error_rate=0.0)
     metronome.start()
     assert ticked.acquire(timeout=30)  # the first tick runs at start

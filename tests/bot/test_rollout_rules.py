@@ -3,6 +3,7 @@ blocking, stale and double clicks, held-out tenants, reminders and escalation.""
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 from bot.signing import sign, view_submission_body
@@ -17,6 +18,13 @@ def start_and_flip_first(bot: BotServer) -> None:
     bot.command("rollout start")
     bot.settle()
     approve(bot, 1, APPROVER)
+
+
+def then_said(bot: BotServer, text: str, *, user: str = ONCALL) -> str:
+    """Send a command whose work runs after the ack; return what the bot reported back afterwards."""
+    ack = bot.command(text, user=user).json()["text"]
+    bot.settle()
+    return f"{ack} / {bot.responses()[-1]}"
 
 
 def thread_says(bot: BotServer, text: str) -> bool:
@@ -62,11 +70,11 @@ def test_deny_asks_for_a_reason_and_stops_the_rollout(bot: BotServer, cadence: C
 def test_pause_stops_the_clock_and_resume_shifts_later_steps(bot: BotServer, cadence: Cadence) -> None:
     start_and_flip_first(bot)
     cadence.at(1 * H)
-    assert "is paused" in bot.command("rollout pause waiting for the incident review").json()["text"]
+    said = then_said(bot, "rollout pause waiting for the incident review")
+    assert said == "Pausing rollout #1… / Rollout #1 is paused."
     assert thread_says(bot, "paused by <@U0ONCALL>: waiting for the incident review")
     cadence.at(5 * H)
-    assert "is running" in bot.command("rollout resume").json()["text"]
-    bot.settle()
+    assert then_said(bot, "rollout resume") == "Resuming rollout #1… / Rollout #1 is running."
     cadence.at(16 * H - timedelta(minutes=1))  # 12 h + 4 h paused
     assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
     cadence.at(16 * H)
@@ -106,8 +114,6 @@ def test_double_click_and_stale_buttons_flip_once(bot: BotServer, cadence: Caden
     bot.command("rollout start")
     bot.settle()
     step1 = prompt_for(bot.slack, 1)
-    import copy
-
     as_shown = copy.deepcopy(step1)
     first = bot.click(as_shown, APPROVE_ACTION, user=APPROVER)
     second = bot.click(as_shown, APPROVE_ACTION, user=APPROVER2)
@@ -119,8 +125,7 @@ def test_double_click_and_stale_buttons_flip_once(bot: BotServer, cadence: Caden
     assert flips == 1
     assert any("This prompt is stale: step 1 of rollout #1 is no longer waiting" in r for r in bot.responses())
 
-    bot.command("rollout abort changed our minds")
-    bot.settle()
+    assert then_said(bot, "rollout abort changed our minds") == "Aborting rollout #1… / Rollout #1 is aborted."
     cadence.at(12 * H)
     assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
     bot.click(as_shown, APPROVE_ACTION, user=APPROVER)
@@ -179,6 +184,6 @@ def test_commands_explain_bad_input_and_refusals(bot: BotServer) -> None:
     assert said("rollout start").startswith("Started rollout #1")
     assert said("rollout start").startswith("`tenant.enableNewProfile` already has an active rollout (#1)")
     assert said("rollout resume").startswith("Rollout #1 is running, not paused")
-    assert said("rollout pause", user=STRANGER).startswith("Only members of `oncall or release_approvers` may pause")
+    assert said("rollout pause", user=STRANGER).startswith("Only members of `oncall` or `release_approvers` may pause")
     assert said("rollout list").startswith("#1 `tenant.enableNewProfile` · running · step 1/4 demo tenant")
     bot.settle()

@@ -15,16 +15,20 @@ from commands.errors import ConfigError, UsageError
 from commands.rollout.config import RUNBOOK_PLAN, GatesConfig, RolloutConfig, parse_duration, plan_digest
 from commands.rollout.gates import GateState, KpiReading, evaluate, windows
 from commands.rollout.model import (
+    RETRY_AFTER,
     Due,
     Rollout,
     RolloutStatus,
     StepState,
     StepStatus,
+    aborted,
     due_at,
     due_work,
     new_steps,
     next_wake,
     parse_rollout_args,
+    paused,
+    resumed,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -80,6 +84,10 @@ def test_the_default_plan_is_the_runbooks() -> None:
         ),
         ('[rollout.gates]\nwindow = "10m"\nhold_for = "5m"\n', "hold_for must be at least one window"),
         ('[rollout]\ndefault_plan = "nope"\n', "default_plan 'nope' is not one of the plans"),
+        (
+            '[roles]\nrelease_approvers = ["U0A", "U0B"]\n',
+            "needs 2 approvals from someone other than the starter, so roles.release_approvers needs at least 3",
+        ),
     ],
 )
 def test_bad_plans_are_refused_naming_the_problem(tmp_path: Path, toml: str, message: str) -> None:
@@ -103,7 +111,7 @@ def test_durations() -> None:
 
 def test_gates_pass_fail_and_no_data() -> None:
     def state(*readings: KpiReading, tenants: int = 3) -> GateState:
-        return evaluate(readings, GATES, tenants=tenants, now=T0).state
+        return evaluate(readings, GATES, tenants=tenants).state
 
     assert state(reading(), reading(), reading()) == GateState.PASS
     assert state(reading(), reading(errors=2), reading()) == GateState.FAIL  # 1 % is not < 1 %
@@ -116,9 +124,9 @@ def test_gates_pass_fail_and_no_data() -> None:
 
 def test_no_data_blocks_unless_configured_to_pass() -> None:
     empty = [reading(samples=0, p95=None)] * 3
-    assert evaluate(empty, GATES, tenants=1, now=T0).blocks
+    assert evaluate(empty, GATES, tenants=1).blocks
     lenient = GatesConfig(no_data="pass")
-    report = evaluate(empty, lenient, tenants=1, now=T0)
+    report = evaluate(empty, lenient, tenants=1)
     assert report.state == GateState.NO_DATA and not report.blocks and not report.breached
 
 
@@ -127,7 +135,7 @@ def test_a_gate_must_hold_over_consecutive_windows() -> None:
     assert spans == [(T0 - 15 * timedelta(minutes=1), T0 - 10 * timedelta(minutes=1)),
                      (T0 - 10 * timedelta(minutes=1), T0 - 5 * timedelta(minutes=1)),
                      (T0 - 5 * timedelta(minutes=1), T0)]  # fmt: skip
-    report = evaluate([reading(errors=10), reading(), reading()], GATES, tenants=2, now=T0)
+    report = evaluate([reading(errors=10), reading(), reading()], GATES, tenants=2)
     assert report.breached and "error rate 5.00 % (needs < 1 %)" in report.failing_sentence()
 
 
@@ -150,6 +158,23 @@ def test_pausing_stops_the_clock() -> None:
     assert due_at(resumed, 1) == T0 + 16 * H and due_at(resumed, 3) == T0 + 76 * H
 
 
+def test_resume_shifts_the_prompt_reminders_and_restarts_kpi_watching() -> None:
+    prompted = StepState(status=StepStatus.PROMPTED, cohort=("pilot_c",), prompted_at=T0 + 12 * H, prompt_ts="1.2")
+    r = flipped(rollout(), 0, T0, ("demo_icupa",)).with_step(1, prompted)
+    stopped = paused(r, T0 + 13 * H, actor="U0A", reason="incident")
+    with pytest.raises(UsageError, match="not running; nothing to pause"):
+        paused(stopped, T0 + 14 * H, actor="U0A", reason="again")
+    again = resumed(stopped, T0 + 23 * H, actor="U0A")
+    assert again.paused_total == 10 * H and again.gates_checked_at == T0 + 23 * H
+    assert again.steps[1].prompted_at == T0 + 22 * H  # waited 1 h before the pause: no escalation at resume
+    assert due_work(again, T0 + 23 * H, **TIMING) == []
+    assert due_work(again, T0 + 24 * H, **TIMING) == [Due.CHECK_GATES, Due.REMIND]
+    done = aborted(again, T0 + 24 * H, actor="U0B", reason="stop")
+    assert done.status == RolloutStatus.ABORTED and "enabled tenants stay enabled" in done.history[-1]
+    with pytest.raises(UsageError, match="already aborted"):
+        aborted(done, T0 + 25 * H, actor="U0B", reason="twice")
+
+
 def test_a_late_flip_delays_the_next_step_by_the_hold_time() -> None:
     r = flipped(rollout(), 1, T0 + 40 * H, ("pilot_c",))
     assert due_at(r, 2) == T0 + 40 * H + GATES.hold_for  # 36 h has passed, but the pilots need observing first
@@ -169,7 +194,8 @@ def test_prompts_remind_then_escalate_once() -> None:
 
 def test_a_claimed_flip_is_finished_first() -> None:
     r = rollout().with_step(0, StepState(status=StepStatus.FLIPPING, cohort=("demo_icupa",), prompted_at=T0))
-    assert due_work(r, T0, **TIMING) == [Due.FINISH_FLIP] and next_wake(r, T0, **TIMING) == T0
+    assert due_work(r, T0, **TIMING) == [Due.FINISH_FLIP]
+    assert next_wake(r, T0, **TIMING) == T0 + RETRY_AFTER  # the flipping worker saves sooner; this is for a crash
 
 
 def test_gates_are_watched_while_waiting_once_tenants_are_enabled() -> None:
