@@ -27,6 +27,7 @@ from commands.ports import Clock  # noqa: E402
 SECRET = "bench-secret"
 USER = "U0BENCH"
 APPROVER = "U0BENCHAPPROVER"
+APPROVER2 = "U0BENCHLEAD"
 
 
 @dataclass
@@ -67,7 +68,7 @@ def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_th
     install_demo_app(pg.url("bench_target"), ROOT / "examples" / "icupa")
     config_path = work / "zdm.toml"
     config_path.write_text(
-        f'[roles]\noncall = ["{USER}"]\nrelease_approvers = ["{USER}", "{APPROVER}"]\n'
+        f'[roles]\noncall = ["{USER}"]\nrelease_approvers = ["{USER}", "{APPROVER}", "{APPROVER2}"]\n'
         f'[app]\nroot = "{ROOT / "examples" / "icupa"}"\n'
         f'[rollback]\nsmoke_argv = ["true"]\nlog_path = "{work / "rollback-log.md"}"\n{extra_toml}'
     )

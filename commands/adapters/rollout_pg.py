@@ -46,8 +46,10 @@ class PgRolloutRepository:
         assert row is not None
         return replace(rollout, id=int(row[0]))
 
-    def save(self, rollout: Rollout, *, wake_at: datetime | None) -> None:
-        with self._pool.connection() as conn:
+    def save(self, rollout: Rollout, *, wake_at: datetime | None, durable: bool = True) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            if not durable:  # losing this write in a database crash only means doing the same harmless work again
+                conn.execute("set local synchronous_commit = off")
             conn.execute(
                 "update zdm.rollouts set status = %s, wake_at = %s, doc = %s where id = %s",
                 (rollout.status.value, wake_at, Jsonb(to_doc(rollout)), rollout.id),

@@ -270,7 +270,8 @@ class RolloutService:
                 rollout = self._fx.post_or_refresh_prompt(rollout, now)
             else:
                 rollout = self._fx.nudge(rollout, now, outbox, escalate=work == Due.ESCALATE)
-            self._save(rollout, now, announce=outbox)
+            routine = work == Due.CHECK_GATES and rollout.status == RolloutStatus.RUNNING
+            self._save(rollout, now, announce=outbox, durable=not routine)
             if rollout.status != RolloutStatus.RUNNING:
                 return
 
@@ -395,10 +396,10 @@ class RolloutService:
         event = AuditEvent(actor, action, subject, "refused", {"missing_role": role})
         self._p.audit.record(event, at=self._p.clock.now())
 
-    def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = ()) -> None:
+    def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = (), durable: bool = True) -> None:
         settings = self._config.rollout
         wake = next_wake(rollout, now, remind_after=settings.remind_after, escalate_after=settings.escalate_after)
-        self._repo.save(rollout, wake_at=wake)
+        self._repo.save(rollout, wake_at=wake, durable=durable)
         for text in announce:  # only once the record says it happened
             self._fx.say(rollout, text)
 
