@@ -61,9 +61,7 @@ def test_a_flip_interrupted_midway_is_finished_once_by_the_next_tick(
     assert flips == 1 and config.rollback_log_path.read_text().count("rollout #1 step 1") == 1
 
 
-def test_a_step_that_keeps_failing_backs_off_and_says_so_once(
-    bot: BotServer, cadence: Cadence, dbs: Databases
-) -> None:
+def test_a_step_that_keeps_failing_backs_off_and_says_so_once(bot: BotServer, cadence: Cadence, dbs: Databases) -> None:
     bot.command("rollout start")
     bot.settle()
     approve(bot, 1, APPROVER)
