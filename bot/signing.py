@@ -87,10 +87,7 @@ def block_action_body(
 ) -> str:
     payload = {
         "type": "block_actions",
-        "team": {"id": "T0LOCAL", "domain": "local"},
-        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LOCAL"},
-        "api_app_id": "A0ZDM",
-        "token": "unused-verification-token",
+        **_interaction_envelope(user_id),
         "container": {
             "type": "message",
             "message_ts": message_ts,
@@ -122,10 +119,7 @@ def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str
     }
     payload = {
         "type": "view_submission",
-        "team": {"id": "T0LOCAL", "domain": "local"},
-        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LOCAL"},
-        "api_app_id": "A0ZDM",
-        "token": "unused-verification-token",
+        **_interaction_envelope(user_id),
         "trigger_id": new_trigger_id(),
         "view": {
             **view,
@@ -135,6 +129,16 @@ def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str
         },
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def _interaction_envelope(user_id: str) -> dict[str, Any]:
+    """The fields every interactive payload (button, dialog) carries about who and where."""
+    return {
+        "team": {"id": "T0LOCAL", "domain": "local"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0LOCAL"},
+        "api_app_id": "A0ZDM",
+        "token": "unused-verification-token",
+    }
 
 
 def new_trigger_id() -> str:

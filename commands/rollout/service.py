@@ -8,17 +8,16 @@ step: ``advance_due`` only does what ``due_work`` says is due for the stored rec
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from commands.cards import Card
-from commands.config import RunbookConfig
-from commands.errors import GateBlocked, NoSuchRollout, NotAuthorized, SelfApproval, StalePrompt, UsageError, UserError
-from commands.ports import AuditEvent, RolloutRepository
+from commands.errors import NotAuthorized, UsageError, UserError
+from commands.ports import AuditEvent
+from commands.rollout.approvals import RolloutApprovals
 from commands.rollout.config import format_duration, plan_digest
-from commands.rollout.effects import Outbox, RolloutEffects, RolloutPorts
-from commands.rollout.gates import GateReport
+from commands.rollout.core import APPROVERS, DECISION_WAIT_S
+from commands.rollout.effects import Outbox
 from commands.rollout.model import (
     Due,
     Rollout,
@@ -27,7 +26,6 @@ from commands.rollout.model import (
     aborted,
     due_work,
     new_steps,
-    next_wake,
     parse_rollout_args,
     paused,
     resumed,
@@ -35,20 +33,11 @@ from commands.rollout.model import (
 from commands.rollout.views import list_line, status_card
 
 log = logging.getLogger(__name__)
-APPROVERS = "release_approvers"
-DECISION_WAIT_S = 20.0
 BACKOFF = timedelta(minutes=5)
 
 
-class RolloutService:
-    def __init__(self, *, config: RunbookConfig, ports: RolloutPorts) -> None:
-        self._config = config
-        self._p = ports
-        self._fx = RolloutEffects(config, ports)
-
-    @property
-    def _repo(self) -> RolloutRepository:
-        return self._p.repo
+class RolloutService(RolloutApprovals):
+    """``/zdm rollout …`` and the scheduler's ``advance_due``; the buttons come from ``RolloutApprovals``."""
 
     # --- /zdm rollout ------------------------------------------------------------------------------------------
 
@@ -139,83 +128,6 @@ class RolloutService:
         )
         return said, None, note
 
-    # --- buttons -----------------------------------------------------------------------------------------------
-
-    def check_decidable(self, *, value: str, actor: str) -> Rollout:
-        """Validate a click before anything happens (used before opening the Deny reason dialog)."""
-        self._require(actor, APPROVERS, "approve or deny rollout steps")
-        rollout_id, index, digest = _parse_token(value)
-        rollout = self._repo.get(rollout_id)
-        self._check_current(rollout, index, digest)
-        assert rollout is not None
-        return rollout
-
-    def approve(self, *, value: str, actor: str) -> str:
-        rollout = self.check_decidable(value=value, actor=actor)
-        if actor == rollout.started_by:
-            self._p.audit.record(
-                AuditEvent(actor, "rollout.approve", rollout.flag, "refused", {"rollout_id": rollout.id}),
-                at=self._p.clock.now(),
-            )
-            raise SelfApproval(rollout_id=rollout.id)
-        with self._repo.exclusive(rollout.id, wait_s=DECISION_WAIT_S) as mine:
-            if not mine:
-                raise UserError(f"Another zdm worker is busy with rollout #{rollout.id}; press Approve again shortly.")
-            return self._approve_locked(value, actor)
-
-    def _approve_locked(self, value: str, actor: str) -> str:
-        rollout_id, index, digest = _parse_token(value)
-        rollout = self._repo.get(rollout_id)
-        self._check_current(rollout, index, digest)
-        assert rollout is not None and rollout.step is not None and rollout.plan_step is not None
-        now = self._p.clock.now()
-        state, required = rollout.step, rollout.plan_step.required_approvals
-        if actor in state.approvals:
-            raise UserError(f"You already approved this step; it needs {required - len(state.approvals)} more.")
-        approvals = (*state.approvals, actor)
-        if len(approvals) < required:
-            rollout = rollout.with_step(index, replace(state, approvals=approvals))
-            rollout = rollout.noted(now, f"<@{actor}> approved step {index + 1} ({len(approvals)} of {required})")
-            self._fx.audit(rollout, "rollout.approve", actor=actor, detail={"step": index, "count": len(approvals)})
-            self._save(rollout, now)
-            self._fx.refresh_prompt(rollout, index, now)
-            return f"Approval recorded ({len(approvals)} of {required}); another release approver must approve too."
-        held = self._repo.held(rollout.flag)
-        report = self._fx.gates(rollout, now, held=held)
-        if report.blocks:
-            self._fx.audit(rollout, "rollout.approve", actor=actor, outcome="blocked", detail={"why": _why(report)})
-            self._fx.refresh_prompt(rollout, index, now, report=report)
-            raise GateBlocked(why=_why(report))
-        rollout = rollout.with_step(index, replace(state, approvals=approvals, status=StepStatus.FLIPPING))
-        rollout = replace(rollout.with_step(index, replace(rollout.steps[index], flipped_by=actor)))
-        self._fx.audit(rollout, "rollout.approve", actor=actor, detail={"step": index, "count": len(approvals)})
-        self._save(rollout, now)  # claimed: a crash from here on is finished by the next tick, never repeated
-        outbox: Outbox = []
-        rollout = self._fx.flip(rollout, now, outbox, report=report)
-        self._save(rollout, now, announce=outbox)
-        done = rollout.steps[index]
-        return (
-            f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})."
-        )
-
-    def deny(self, *, value: str, actor: str, reason: str) -> str:
-        reason = " ".join(reason.split())[:300] or "no reason given"
-        rollout = self.check_decidable(value=value, actor=actor)
-        now = self._p.clock.now()
-
-        def apply(r: Rollout) -> Rollout:
-            _, index, digest = _parse_token(value)
-            self._check_current(r, index, digest)
-            step = replace(r.steps[index], status=StepStatus.DENIED, denied_by=actor, reason=reason)
-            r = replace(r.with_step(index, step), status=RolloutStatus.DENIED, status_reason=reason, finished_at=now)
-            return r.noted(now, f"<@{actor}> denied step {index + 1}: {reason}")
-
-        denied = self._locked_update(rollout.id, apply, wait_s=DECISION_WAIT_S)
-        self._fx.audit(denied, "rollout.denied", actor=actor, detail={"reason": reason})
-        self._fx.refresh_prompt(denied, denied.current, now)
-        self._fx.say(denied, f"⛔ Rollout #{denied.id} stopped: <@{actor}> denied it — {reason}")
-        return f"Denied; rollout #{denied.id} is stopped and nothing more will be enabled."
-
     # --- the scheduler -----------------------------------------------------------------------------------------
 
     def advance_due(self, now: datetime | None = None) -> datetime | None:
@@ -292,8 +204,6 @@ class RolloutService:
         except Exception:
             log.exception("could not record the failure of rollout %s", rollout_id)
 
-    # --- helpers -----------------------------------------------------------------------------------------------
-
     def _check_status_change(self, rollout: Rollout, action: str, *, actor: str, reason: str) -> Callable[[], str]:
         """Before the ack: who asks and whether the change applies now. Returns the work that makes it."""
         roles = ("oncall", APPROVERS) if action in ("pause", "abort") else (APPROVERS,)
@@ -342,74 +252,3 @@ class RolloutService:
         said = "" if action == "resume" else f": {reason}"
         self._fx.say(changed, f"Rollout #{changed.id} {verb} by <@{actor}>{said}")
         return changed
-
-    def _locked_update(self, rollout_id: int, change: Callable[[Rollout], Rollout], *, wait_s: float = 5.0) -> Rollout:
-        with self._repo.exclusive(rollout_id, wait_s=wait_s) as mine:
-            if not mine:
-                raise UserError(f"Another zdm worker is busy with rollout #{rollout_id}; try again in a few seconds.")
-            rollout = self._repo.get(rollout_id)
-            if rollout is None:
-                raise NoSuchRollout(rollout_id=rollout_id)
-            now = self._p.clock.now()
-            updated: Rollout = change(rollout)
-            self._save(updated, now)
-            self._fx.refresh_root(updated, now)
-            return updated
-
-    def _find(self, rollout_id: int | None) -> Rollout:
-        if rollout_id is not None:
-            found = self._repo.get(rollout_id)
-            if found is None:
-                raise NoSuchRollout(rollout_id=rollout_id)
-            return found
-        active = self._repo.active()
-        if len(active) > 1:
-            ids = ", ".join(f"#{r.id}" for r in active)
-            raise UsageError(
-                f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`."
-            )
-        if active:
-            return active[0]
-        recent = self._repo.recent(limit=1)
-        if not recent:
-            raise NoSuchRollout(rollout_id=None)
-        return recent[0]
-
-    def _check_current(self, rollout: Rollout | None, index: int, digest: str) -> None:
-        if rollout is None:
-            raise StalePrompt(what="that rollout no longer exists")
-        if digest != rollout.digest:
-            raise StalePrompt(what="the rollout's plan has changed since this card was posted")
-        if rollout.status in (RolloutStatus.ABORTED, RolloutStatus.DENIED, RolloutStatus.DONE):
-            raise StalePrompt(what=f"rollout #{rollout.id} is {rollout.status.value}")
-        if index != rollout.current or rollout.step is None or rollout.step.status != StepStatus.PROMPTED:
-            raise StalePrompt(what=f"step {index + 1} of rollout #{rollout.id} is no longer waiting for approval")
-        if rollout.status == RolloutStatus.PAUSED:
-            raise UserError(f"Rollout #{rollout.id} is paused; `/zdm rollout resume` it first, then decide.")
-
-    def _require(self, actor: str, role: str, action: str) -> None:
-        if not self._p.roles.has_role(actor, role):
-            self._refused(actor, "rollout." + action.split()[0], action, role)
-            raise NotAuthorized(user=actor, role=role, action=action)
-
-    def _refused(self, actor: str, action: str, subject: str, role: str) -> None:
-        event = AuditEvent(actor, action, subject, "refused", {"missing_role": role})
-        self._p.audit.record(event, at=self._p.clock.now())
-
-    def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = (), durable: bool = True) -> None:
-        settings = self._config.rollout
-        wake = next_wake(rollout, now, remind_after=settings.remind_after, escalate_after=settings.escalate_after)
-        self._repo.save(rollout, wake_at=wake, durable=durable)
-        for text in announce:  # only once the record says it happened
-            self._fx.say(rollout, text)
-
-
-def _parse_token(value: str) -> tuple[int, int, str]:
-    parts = value.split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        raise StalePrompt(what="the button does not name a rollout step")
-    return int(parts[0]), int(parts[1]), parts[2]
-
-
-def _why(report: GateReport) -> str:
-    return report.failing_sentence()

@@ -1,0 +1,91 @@
+"""What the rollout's commands, buttons and scheduler share: the record's lock and save, role checks, and the
+checks that make a click stale."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from commands.config import RunbookConfig
+from commands.errors import NoSuchRollout, NotAuthorized, StalePrompt, UsageError, UserError
+from commands.ports import AuditEvent, RolloutRepository
+from commands.rollout.effects import RolloutEffects, RolloutPorts
+from commands.rollout.model import Rollout, RolloutStatus, StepStatus, next_wake
+
+log = logging.getLogger(__name__)
+APPROVERS = "release_approvers"
+DECISION_WAIT_S = 20.0
+
+
+class RolloutCore:
+    def __init__(self, *, config: RunbookConfig, ports: RolloutPorts) -> None:
+        self._config = config
+        self._p = ports
+        self._fx = RolloutEffects(config, ports)
+
+    @property
+    def _repo(self) -> RolloutRepository:
+        return self._p.repo
+
+    # --- shared helpers ----------------------------------------------------------------------------------------
+
+    def _locked_update(self, rollout_id: int, change: Callable[[Rollout], Rollout], *, wait_s: float = 5.0) -> Rollout:
+        with self._repo.exclusive(rollout_id, wait_s=wait_s) as mine:
+            if not mine:
+                raise UserError(f"Another zdm worker is busy with rollout #{rollout_id}; try again in a few seconds.")
+            rollout = self._repo.get(rollout_id)
+            if rollout is None:
+                raise NoSuchRollout(rollout_id=rollout_id)
+            now = self._p.clock.now()
+            updated: Rollout = change(rollout)
+            self._save(updated, now)
+            self._fx.refresh_root(updated, now)
+            return updated
+
+    def _find(self, rollout_id: int | None) -> Rollout:
+        if rollout_id is not None:
+            found = self._repo.get(rollout_id)
+            if found is None:
+                raise NoSuchRollout(rollout_id=rollout_id)
+            return found
+        active = self._repo.active()
+        if len(active) > 1:
+            ids = ", ".join(f"#{r.id}" for r in active)
+            raise UsageError(
+                f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`."
+            )
+        if active:
+            return active[0]
+        recent = self._repo.recent(limit=1)
+        if not recent:
+            raise NoSuchRollout(rollout_id=None)
+        return recent[0]
+
+    def _check_current(self, rollout: Rollout | None, index: int, digest: str) -> None:
+        if rollout is None:
+            raise StalePrompt(what="that rollout no longer exists")
+        if digest != rollout.digest:
+            raise StalePrompt(what="the rollout's plan has changed since this card was posted")
+        if rollout.status in (RolloutStatus.ABORTED, RolloutStatus.DENIED, RolloutStatus.DONE):
+            raise StalePrompt(what=f"rollout #{rollout.id} is {rollout.status.value}")
+        if index != rollout.current or rollout.step is None or rollout.step.status != StepStatus.PROMPTED:
+            raise StalePrompt(what=f"step {index + 1} of rollout #{rollout.id} is no longer waiting for approval")
+        if rollout.status == RolloutStatus.PAUSED:
+            raise UserError(f"Rollout #{rollout.id} is paused; `/zdm rollout resume` it first, then decide.")
+
+    def _require(self, actor: str, role: str, action: str) -> None:
+        if not self._p.roles.has_role(actor, role):
+            self._refused(actor, "rollout." + action.split()[0], action, role)
+            raise NotAuthorized(user=actor, role=role, action=action)
+
+    def _refused(self, actor: str, action: str, subject: str, role: str) -> None:
+        event = AuditEvent(actor, action, subject, "refused", {"missing_role": role})
+        self._p.audit.record(event, at=self._p.clock.now())
+
+    def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = (), durable: bool = True) -> None:
+        settings = self._config.rollout
+        wake = next_wake(rollout, now, remind_after=settings.remind_after, escalate_after=settings.escalate_after)
+        self._repo.save(rollout, wake_at=wake, durable=durable)
+        for text in announce:  # only once the record says it happened
+            self._fx.say(rollout, text)
