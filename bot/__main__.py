@@ -4,6 +4,7 @@ zdm demo      embedded Postgres + bundled demo app + local shell (no Slack neede
 zdm shell     the local shell against the configured databases
 zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
 zdm check     validate settings and zdm.toml, then exit
+zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot.executor import TrackingExecutor
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
 from commands.adapters.clock import DemoClock, SystemClock
+from commands.backfill.service import BackfillService
 from commands.config import load_config
 from commands.errors import ConfigError
 from commands.ports import Clock
@@ -44,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
             return 0
+        if args.cmd == "backfill-worker":
+            return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
             local: dict[str, Any] = {"slack_bot_token": None, "slack_signing_secret": None}
             if args.cmd == "demo":
@@ -75,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
             "scripts; shell default 1",
         )
     sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode)")
+    worker = sub.add_parser("backfill-worker", help="execute one running backfill run here, in the foreground")
+    worker.add_argument("run_id", type=int)
     sub.add_parser("check", help="validate settings and zdm.toml")
     return parser
 
@@ -106,7 +112,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             user=settings.shell_user,
             ask=input if sys.stdin.isatty() and not scripted else None,
             release_channel=container.services.config.channels.release,
-            demo=_demo_controls(clock, metronome, traffic),
+            demo=_demo_controls(clock, metronome, traffic, container.services.backfills),
         )
         _after_restart(container)  # once the shell listens, so re-posted cards are shown
         if isinstance(clock, DemoClock):
@@ -127,8 +133,10 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
 
 
-def _demo_controls(clock: Clock, metronome: Metronome, traffic: DemoTraffic | None) -> DemoControls:
-    controls = DemoControls(tick=metronome.tick, now=clock.now)
+def _demo_controls(
+    clock: Clock, metronome: Metronome, traffic: DemoTraffic | None, backfills: BackfillService
+) -> DemoControls:
+    controls = DemoControls(tick=metronome.tick, now=clock.now, settle=backfills.wait)
     if isinstance(clock, DemoClock):
         controls.advance = clock.advance
     if traffic is not None:
@@ -158,6 +166,20 @@ def _serve(settings: Settings) -> int:
         executor.shutdown(wait=True)
         container.close()
     return 0
+
+
+def _backfill_worker(settings: Settings, run_id: int) -> int:
+    """Run one backfill in this process (the bot's scheduler normally does this in a thread)."""
+    container = build_container(settings)
+    try:
+        run = container.services.backfills.execute(run_id)
+    finally:
+        container.close()
+    if run is None:
+        print(f"zdm: there is no backfill run #{run_id}", file=sys.stderr)
+        return 2
+    print(f"backfill #{run.id}: {run.status.value}" + (f" ({run.reason})" if run.reason else ""))
+    return 0 if run.status.value in ("verified", "paused", "running") else 1
 
 
 def _after_restart(container: Container) -> None:

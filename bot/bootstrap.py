@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from contextlib import suppress
@@ -23,6 +24,7 @@ from bot.embedded import (
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
+from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
@@ -32,13 +34,14 @@ from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
+from commands.backfill.service import BackfillPorts, BackfillService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.store.migrator import migrate_state
-from scheduler.jobs import advance_rollouts, purge_request_ledger, resume_rollbacks
+from scheduler.jobs import advance_rollouts, purge_request_ledger, resume_rollbacks, tend_backfills
 from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class Services:
     rollbacks: RollbackService
     rollback_repo: PgRollbackRepository
     rollouts: RolloutService
+    backfills: BackfillService
     roles: SlackRoleDirectory
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
@@ -64,6 +68,7 @@ class Services:
             "purge_request_ledger": purge_request_ledger(self.ledger),
             "resume_rollbacks": resume_rollbacks(self.rollbacks),
             "advance_rollouts": advance_rollouts(self.rollouts),
+            "tend_backfills": tend_backfills(self.backfills),
         }
 
 
@@ -89,6 +94,7 @@ class Container:
         return self.emulator is not None
 
     def close(self) -> None:
+        self.services.backfills.shutdown()
         for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
                 close()
@@ -180,6 +186,17 @@ def build_container(
             repo=PgRolloutRepository(state_pool, locks=locks),
         ),
     )
+    backfills = BackfillService(
+        config=config,
+        ports=BackfillPorts(
+            clock=clock,
+            runs=PgBackfillRuns(state_pool, locks=locks),
+            checkpoints=_environment_databases(config, target_url),
+            notifier=notifier,
+            roles=roles,
+            audit=audit,
+        ),
+    )
     services = Services(
         config=config,
         clock=clock,
@@ -189,6 +206,7 @@ def build_container(
         rollbacks=rollbacks,
         rollback_repo=repo,
         rollouts=rollouts,
+        backfills=backfills,
         roles=roles,
     )
     return Container(
@@ -239,3 +257,15 @@ def _flag_store(
             env={"DATABASE_URL": target_url},
         )
     return PgFlagStore(pool, table=config.flag.table)
+
+
+def _environment_databases(config: RunbookConfig, target_url: str) -> dict[str, PgCheckpoints]:
+    """Each backfill environment's database: the URL in the variable it names, else the target database."""
+    found: dict[str, PgCheckpoints] = {}
+    for name, env in config.backfill.environments.items():
+        url = os.environ.get(env.database_url_env) if env.database_url_env else target_url
+        if url:
+            found[name] = PgCheckpoints(url)
+        else:
+            log.warning("backfill environment %s: %s is not set; it cannot be used", name, env.database_url_env)
+    return found

@@ -30,6 +30,7 @@ SHELL_HELP = """\
   as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals
   whoami             show who you are acting as
   history [#channel] show what was posted to a channel (default: the release channel)
+  wait               wait until background work (a running backfill) stops
   clock              show the bot's clock
   advance <dur>      demo: move the clock forward (e.g. `advance 12h`) and run the scheduler
   traffic <pct>      demo: set the demo app's error rate in percent (e.g. `traffic 5` to breach the gate)
@@ -45,6 +46,7 @@ class DemoControls:
     tick: Callable[[], object] | None = None
     set_error_rate: Callable[[float], None] | None = None
     now: Callable[[], datetime] | None = None
+    settle: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,10 @@ class Shell:
             self._press(rest.strip())
         elif word == "submit":
             self._submit(rest.strip())
+        elif word == "wait":
+            if self.demo.settle is not None:
+                self.demo.settle()
+            self._print("background work has stopped")
         elif word in ("clock", "advance", "traffic"):
             self._demo(word, rest.strip())
         elif word.startswith("/"):

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from commands.backfill.config import BackfillConfig
 from commands.errors import ConfigError
 from commands.rollout.config import RolloutConfig
 
@@ -81,6 +82,7 @@ class RunbookConfig(_Section):
     app: AppConfig = AppConfig()
     rollback: RollbackConfig = RollbackConfig()
     rollout: RolloutConfig = RolloutConfig()
+    backfill: BackfillConfig = BackfillConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

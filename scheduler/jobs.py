@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from commands.adapters.state_pg import PgRequestLedger
+from commands.backfill.service import BackfillService
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
 
@@ -34,5 +35,14 @@ def resume_rollbacks(rollbacks: RollbackService) -> Callable[[datetime], int]:
 
     def job(_now: datetime) -> int:
         return rollbacks.resume_unfinished()
+
+    return job
+
+
+def tend_backfills(backfills: BackfillService) -> Callable[[datetime], None]:
+    """Low-traffic windows open and close; running backfills nobody is executing (after a crash) continue."""
+
+    def job(now: datetime) -> None:
+        backfills.tend(now)
 
     return job

@@ -1,0 +1,16 @@
+"""``/zdm backfill …``: chunked, resumable backfills with live progress in the release channel."""
+
+from __future__ import annotations
+
+from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+
+
+def register(registry: CommandRegistry) -> None:
+    @registry.command("backfill", usage="start <env> [job] | status [#id] | pause | resume | cancel | set batch-size N")
+    def backfill_command(ctx: CommandContext) -> Reply:
+        """Backfill in keyset batches sized by time, each committed with its checkpoint (runbook §3). Progress is
+        one card in the release channel; error rate over 0.5 %, runtime over 30 min or a busy database pause the
+        run with its checkpoint, and `resume` continues. Production runs only inside its low-traffic window and
+        after the job has finished on staging."""
+        text, card, then = ctx.services.backfills.command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)

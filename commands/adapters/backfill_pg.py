@@ -1,0 +1,238 @@
+"""Backfill state: run records in the bot's state database, checkpoints in the *target* database.
+
+A checkpoint row is updated in the same transaction as the batch it describes, so a crash at any instant loses
+nothing and repeats nothing: after a restart each worker continues from the last key its committed batch reached.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from commands.adapters.locks import PgLocks
+from commands.backfill.config import BackfillJob
+from commands.backfill.model import BackfillRun, Progress, RunStatus, split_ranges
+from commands.errors import UsageError
+
+BACKFILL_LOCK_CLASS = 0x7A66
+CHECKPOINTS = """
+create schema if not exists zdm_backfill;
+create table if not exists zdm_backfill.checkpoints (
+    run_id    bigint not null,
+    worker    integer not null,
+    after_key bigint not null,
+    upto_key  bigint not null,
+    done      bigint not null default 0,
+    failed    bigint not null default 0,
+    batches   integer not null default 0,
+    finished  boolean not null default false,
+    primary key (run_id, worker)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    worker: int
+    after_key: int
+    upto_key: int
+    finished: bool
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    done: int
+    failed: int
+    finished: bool
+    took_ms: float
+
+
+class PgCheckpoints:
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._url)
+
+    def prepare(self, run_id: int, job: BackfillJob) -> list[Checkpoint]:
+        """Create this run's key ranges once (idempotent); return every worker's checkpoint."""
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            conn.execute("select pg_advisory_lock(%s, %s)", (BACKFILL_LOCK_CLASS, 0))
+            try:
+                conn.execute(CHECKPOINTS)
+                exists = conn.execute("select 1 from zdm_backfill.checkpoints where run_id = %s", (run_id,)).fetchone()
+                if not exists:
+                    schema, table = job.table.split(".", 1)
+                    bounds = sql.SQL("select min({k})::bigint, max({k})::bigint from {t}").format(
+                        k=sql.Identifier(job.key), t=sql.Identifier(schema, table)
+                    )
+                    low, high = conn.execute(bounds).fetchone() or (None, None)
+                    with conn.transaction():
+                        for worker, (after, upto) in enumerate(split_ranges(low, high, job.workers)):
+                            conn.execute(
+                                "insert into zdm_backfill.checkpoints (run_id, worker, after_key, upto_key, finished)"
+                                " values (%s, %s, %s, %s, %s)",
+                                (run_id, worker, after, upto, low is None),
+                            )
+            finally:
+                conn.execute("select pg_advisory_unlock(%s, %s)", (BACKFILL_LOCK_CLASS, 0))
+            rows = conn.execute(
+                "select worker, after_key, upto_key, finished from zdm_backfill.checkpoints"
+                " where run_id = %s order by worker",
+                (run_id,),
+            ).fetchall()
+        return [Checkpoint(int(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+    def progress(self, run_id: int) -> Progress:
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            exists = conn.execute("select to_regclass('zdm_backfill.checkpoints') is not null").fetchone()
+            if not (exists and exists[0]):
+                return Progress()
+            row = conn.execute(
+                "select coalesce(sum(done), 0), coalesce(sum(failed), 0), coalesce(sum(batches), 0), count(*),"
+                " count(*) filter (where finished) from zdm_backfill.checkpoints where run_id = %s",
+                (run_id,),
+            ).fetchone()
+        assert row is not None
+        return Progress(int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+
+    @staticmethod
+    def run_batch(
+        conn: psycopg.Connection[Any], job: BackfillJob, run_id: int, worker: int, *, limit: int, lock_timeout_ms: int
+    ) -> BatchResult:
+        """One batch and its checkpoint in one transaction (the checkpoint is read under a row lock)."""
+        started = time.perf_counter()
+        with conn.transaction():
+            conn.execute("select set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            after, upto = conn.execute(
+                "select after_key, upto_key from zdm_backfill.checkpoints where run_id = %s and worker = %s for update",
+                (run_id, worker),
+            ).fetchone() or (0, 0)
+            row = conn.execute(job.batch_sql.encode(), {"after": after, "upto": upto, "limit": limit}).fetchone()
+            done, failed, last_key = (int(row[0] or 0), int(row[1] or 0), row[2]) if row else (0, 0, None)
+            finished = last_key is None or int(last_key) >= upto
+            conn.execute(
+                "update zdm_backfill.checkpoints set after_key = coalesce(%s, after_key), done = done + %s,"
+                " failed = failed + %s, batches = batches + 1, finished = %s where run_id = %s and worker = %s",
+                (last_key, done, failed, finished, run_id, worker),
+            )
+        return BatchResult(done, failed, finished, (time.perf_counter() - started) * 1000)
+
+    def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
+        """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
+        with psycopg.connect(self._url, autocommit=True, options="-c default_transaction_read_only=on") as conn:
+            row = conn.execute(query.encode(), params or {}).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+
+_COLUMNS = (
+    "id, job, env, status, started_by, created_at, runtime_s, resumed_at, reason, batch_size, total, channel,"
+    " message_ts"
+)
+
+
+class PgBackfillRuns:
+    def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
+        self._pool = pool
+        self._locks = locks
+
+    def create(self, run: BackfillRun) -> BackfillRun:
+        try:
+            row = self._insert(run)
+        except psycopg.errors.UniqueViolation:
+            active = self.latest(job=run.job, env=run.env)
+            which = f" (#{active.id}, {active.status.value})" if active else ""
+            raise UsageError(
+                f"`{run.job}` already has an active run on `{run.env}`{which}; see `/zdm backfill status`, "
+                "then resume or cancel it."
+            ) from None
+        return replace(run, id=int(row[0]))
+
+    def _insert(self, run: BackfillRun) -> Any:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "insert into zdm.backfill_runs (job, env, status, started_by, created_at, resumed_at, reason, total)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s) returning id",
+                (
+                    run.job,
+                    run.env,
+                    run.status.value,
+                    run.started_by,
+                    run.created_at,
+                    run.resumed_at,
+                    run.reason,
+                    run.total,
+                ),
+            ).fetchone()
+        assert row is not None
+        return row
+
+    def save(self, run: BackfillRun) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "update zdm.backfill_runs set status = %s, runtime_s = %s, resumed_at = %s, reason = %s,"
+                " batch_size = %s, total = %s, channel = %s, message_ts = %s where id = %s",
+                (
+                    run.status.value,
+                    run.runtime.total_seconds(),
+                    run.resumed_at,
+                    run.reason,
+                    run.batch_size,
+                    run.total,
+                    run.channel,
+                    run.message_ts,
+                    run.id,
+                ),
+            )
+
+    def get(self, run_id: int) -> BackfillRun | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"select {_COLUMNS} from zdm.backfill_runs where id = %s", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def active(self) -> list[BackfillRun]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"select {_COLUMNS} from zdm.backfill_runs where status in ('running', 'paused') order by id"
+            ).fetchall()
+        return [_run(r) for r in rows]
+
+    def latest(
+        self, *, job: str | None = None, env: str | None = None, status: str | None = None
+    ) -> BackfillRun | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"select {_COLUMNS} from zdm.backfill_runs where (%(job)s::text is null or job = %(job)s)"
+                " and (%(env)s::text is null or env = %(env)s) and (%(status)s::text is null or status = %(status)s)"
+                " order by id desc limit 1",
+                {"job": job, "env": env, "status": status},
+            ).fetchone()
+        return _run(row) if row else None
+
+    def exclusive(self, run_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        return self._locks.hold((BACKFILL_LOCK_CLASS, run_id), wait_s=wait_s)
+
+
+def _run(row: Any) -> BackfillRun:
+    return BackfillRun(
+        id=int(row[0]),
+        job=row[1],
+        env=row[2],
+        status=RunStatus(row[3]),
+        started_by=row[4],
+        created_at=row[5],
+        runtime=timedelta(seconds=float(row[6])),
+        resumed_at=row[7],
+        reason=row[8],
+        batch_size=row[9],
+        total=row[10],
+        channel=row[11],
+        message_ts=row[12],
+    )

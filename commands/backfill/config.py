@@ -1,0 +1,103 @@
+"""``[backfill]`` in zdm.toml: backfill jobs, the environments they run in, and the engine's limits.
+
+A job is a keyset batch statement: it gets ``%(after)s`` (the last key done), ``%(upto)s`` (the end of this
+worker's key range) and ``%(limit)s`` (the batch size) and returns one row ``done, failed, last_key`` —
+``last_key`` NULL when its range has nothing left. The verification query returns how many rows are still to do.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from commands.rollout.config import Duration
+
+_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackfillJob(_Section):
+    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    key: str = Field(default="id", pattern=r"^[a-z_][a-z0-9_]*$")
+    batch_sql: str = Field(min_length=10)
+    verify_sql: str = Field(min_length=10)
+    workers: int = Field(default=1, ge=1, le=16)
+    audit_errors_sql: str | None = None  # anomalies since %(since)s, e.g. in tenant_migration_audit
+
+    @field_validator("batch_sql")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        for name in ("after", "upto", "limit"):
+            if f"%({name})s" not in value:
+                raise ValueError(f"batch_sql must use %({name})s")
+        return value
+
+
+class Environment(_Section):
+    """Where a job runs. ``database_url_env`` names an environment variable; unset means the target database."""
+
+    database_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    window: str | None = None  # e.g. "01:00-05:00": low-traffic hours; None = any time
+    timezone: str = "UTC"
+    requires_staging: bool = False  # production: the same job must have finished (verified) on staging first
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is not None and not _WINDOW.match(value):
+            raise ValueError(f"window {value!r}: write it as 'HH:MM-HH:MM', e.g. '01:00-05:00'")
+        return value
+
+    @property
+    def hours(self) -> tuple[time, time] | None:
+        if self.window is None:
+            return None
+        match = _WINDOW.match(self.window)
+        assert match
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        return time(h1, m1), time(h2, m2)
+
+
+class EngineConfig(_Section):
+    target_batch_ms: int = Field(default=100, ge=5, le=5000)  # batches aim at this; locks stay well under 200 ms
+    min_batch: int = Field(default=100, ge=1)
+    max_batch: int = Field(default=50_000, ge=1)
+    start_batch: int = Field(default=1000, ge=1)
+    lock_timeout_ms: int = Field(default=2000, ge=1)
+    lock_retries: int = Field(default=5, ge=0)
+    pause_between_ms: int = Field(default=0, ge=0)
+    error_rate_max: float = Field(default=0.005, ge=0, le=1)  # runbook: abort above 0.5 %
+    max_runtime: Duration = timedelta(minutes=30)  # runbook: abort after 30 minutes (paused, resumable)
+    load_sql: str | None = None  # one number, e.g. active queries or replication lag in seconds
+    load_throttle_at: float | None = None  # wait while the load is at or above this
+    load_stop_at: float | None = None  # pause the job (with its checkpoint) at or above this
+    progress_every_s: float = Field(default=2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EngineConfig:
+        if not self.min_batch <= self.start_batch <= self.max_batch:
+            raise ValueError("need min_batch <= start_batch <= max_batch")
+        return self
+
+
+class BackfillConfig(_Section):
+    default_job: str | None = None
+    jobs: dict[str, BackfillJob] = Field(default_factory=dict)
+    environments: dict[str, Environment] = Field(
+        default_factory=lambda: {
+            "staging": Environment(),
+            "production": Environment(window="01:00-05:00", requires_staging=True),
+        }
+    )
+    engine: EngineConfig = EngineConfig()
+
+    @model_validator(mode="after")
+    def _default(self) -> BackfillConfig:
+        if self.default_job is not None and self.default_job not in self.jobs:
+            raise ValueError(f"default_job {self.default_job!r} is not one of the jobs ({', '.join(self.jobs)})")
+        return self

@@ -1,0 +1,196 @@
+"""A backfill run as data, and the pure decisions the engine makes between batches.
+
+Batches are sized by time: each batch aims at ``target_batch_ms``, so row locks stay short whatever the rows cost.
+The runbook's abort rules (error rate over 0.5 %, runtime over 30 minutes) and the low-traffic window *pause* a run
+with its checkpoint; ``resume`` continues from there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shlex
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from commands.backfill.config import EngineConfig, Environment
+from commands.errors import UsageError
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    VERIFIED = "verified"  # every range done and the verification query returned 0
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (RunStatus.RUNNING, RunStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class BackfillRun:
+    id: int
+    job: str
+    env: str
+    status: RunStatus
+    started_by: str
+    created_at: datetime
+    runtime: timedelta = timedelta(0)  # time spent running, across resumes
+    resumed_at: datetime | None = None  # when the current running stretch began
+    reason: str | None = None  # why it is paused / failed / cancelled
+    batch_size: int | None = None  # `/zdm backfill set batch-size N`
+    total: int | None = None  # rows to do when it started (the verification query)
+    channel: str | None = None
+    message_ts: str | None = None
+
+    def runtime_at(self, now: datetime) -> timedelta:
+        return self.runtime + (now - self.resumed_at if self.resumed_at else timedelta(0))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The checkpoints of all workers of one run, summed."""
+
+    done: int = 0
+    failed: int = 0
+    batches: int = 0
+    ranges: int = 0
+    finished: int = 0
+
+    @property
+    def error_rate(self) -> float:
+        processed = self.done + self.failed
+        return self.failed / processed if processed else 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.ranges > 0 and self.finished == self.ranges
+
+
+def next_batch_size(current: int, took_ms: float, cfg: EngineConfig) -> int:
+    """Aim the next batch at ``target_batch_ms``: grow at most 2× and shrink at most 4× per step."""
+    wanted = current * 2 if took_ms <= 0 else int(current * cfg.target_batch_ms / took_ms)
+    wanted = max(current // 4, min(current * 2, wanted))
+    return max(cfg.min_batch, min(cfg.max_batch, wanted))
+
+
+def abort_reason(progress: Progress, audit_errors: int, runtime: timedelta, cfg: EngineConfig) -> str | None:
+    """The runbook's abort rules; a reason means: pause with the checkpoint and ask people to investigate."""
+    processed = progress.done + progress.failed
+    rate = (progress.failed + audit_errors) / processed if processed else 0.0
+    if processed and rate > cfg.error_rate_max:
+        return (
+            f"error rate {rate * 100:.2f} % is over {cfg.error_rate_max * 100:g} % "
+            f"({progress.failed} failed rows, {audit_errors} audit anomalies, {processed} processed)"
+        )
+    if runtime > cfg.max_runtime:
+        return f"runtime {_minutes(runtime)} is over {_minutes(cfg.max_runtime)}"
+    return None
+
+
+def load_decision(load: float | None, cfg: EngineConfig) -> str:
+    """``run``, ``wait`` (throttle: no batch now, try again shortly) or ``stop`` (pause the run)."""
+    if load is None:
+        return "run"
+    if cfg.load_stop_at is not None and load >= cfg.load_stop_at:
+        return "stop"
+    if cfg.load_throttle_at is not None and load >= cfg.load_throttle_at:
+        return "wait"
+    return "run"
+
+
+def window_open(env: Environment, now: datetime) -> bool:
+    hours = env.hours
+    if hours is None:
+        return True
+    local = now.astimezone(ZoneInfo(env.timezone)).time()
+    start, end = hours
+    return start <= local < end if start < end else local >= start or local < end
+
+
+def next_window_start(env: Environment, now: datetime) -> datetime:
+    """The next moment the window opens (``now`` itself if it is open)."""
+    hours = env.hours
+    if hours is None or window_open(env, now):
+        return now
+    zone = ZoneInfo(env.timezone)
+    local = now.astimezone(zone)
+    start = local.replace(hour=hours[0].hour, minute=hours[0].minute, second=0, microsecond=0)
+    if start <= local:
+        start += timedelta(days=1)
+    return start.astimezone(now.tzinfo)
+
+
+def split_ranges(low: int | None, high: int | None, workers: int) -> list[tuple[int, int]]:
+    """Disjoint ``(after, upto]`` key ranges covering ``[low, high]`` for the workers."""
+    if low is None or high is None:
+        return [(0, 0)]
+    start = low - 1
+    span = high - start
+    parts = max(1, min(workers, span))
+    bounds = [start + span * i // parts for i in range(parts + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def eta(progress: Progress, total: int | None, rows_per_s: float) -> str:
+    if not total or rows_per_s <= 0:
+        return "—"
+    left = max(total - progress.done, 0)
+    return _minutes(timedelta(seconds=left / rows_per_s))
+
+
+def _minutes(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+# --- /zdm backfill arguments --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    action: str
+    env: str | None = None
+    job: str | None = None
+    run_id: int | None = None
+    batch_size: int | None = None
+    reason: str = ""
+
+
+def parse_backfill_args(text: str) -> BackfillRequest:
+    """``start <env> [job] [--override REASON]``, ``status [#id]``, ``pause|resume|cancel [#id]``,
+    ``set batch-size N [#id]``."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"Could not read the arguments ({exc}); check your quotes.") from None
+    usage = "Use `/zdm backfill start <env> [job]`, `status`, `pause`, `resume`, `cancel` or `set batch-size N`."
+    if not words:
+        raise UsageError(usage)
+    action, rest = words[0].lower(), words[1:]
+    run_id = None
+    if rest and rest[-1].lstrip("#").isdigit() and rest[-1].startswith("#"):
+        run_id = int(rest.pop().lstrip("#"))
+    if action == "start":
+        reason = ""
+        if "--override" in rest:
+            at = rest.index("--override")
+            reason = " ".join(rest[at + 1 :])
+            rest = rest[:at]
+            if not reason:
+                raise UsageError("`--override` needs a reason, e.g. `--override staging was restored from prod`.")
+        if not rest or len(rest) > 2:
+            raise UsageError("Use `/zdm backfill start <env> [job]`, e.g. `/zdm backfill start staging`.")
+        return BackfillRequest("start", env=rest[0], job=rest[1] if len(rest) > 1 else None, reason=reason)
+    if action in ("status", "pause", "resume", "cancel"):
+        if rest:
+            raise UsageError(f"`/zdm backfill {action}` takes at most a run number, e.g. `#3`.")
+        return BackfillRequest(action, run_id=run_id)
+    if action == "set":
+        if len(rest) != 2 or rest[0] != "batch-size" or not rest[1].isdigit() or int(rest[1]) < 1:
+            raise UsageError("Use `/zdm backfill set batch-size N` with N a positive whole number.")
+        return BackfillRequest("set", run_id=run_id, batch_size=int(rest[1]))
+    raise UsageError(usage)

@@ -1,0 +1,242 @@
+"""Backfill service: ``/zdm backfill …``, the engine's runs, and the scheduler's low-traffic windows.
+
+A run is executed by whichever zdm process holds its lock (the bot's scheduler starts one for every running run
+nobody is executing), so a replica or a restart continues from the checkpoint after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.backfill.engine import BackfillEngine, Stats
+from commands.backfill.model import (
+    BackfillRun,
+    Progress,
+    RunStatus,
+    next_window_start,
+    parse_backfill_args,
+    window_open,
+)
+from commands.backfill.views import progress_card_lines, title
+from commands.cards import Card, MessageRef
+from commands.config import RunbookConfig
+from commands.errors import NotAuthorized, UsageError
+from commands.ports import AuditEvent, AuditLog, Clock, Notifier, RoleDirectory
+
+log = logging.getLogger(__name__)
+STARTERS = ("dba", "platform_lead")
+STOPPERS = ("oncall", "dba", "platform_lead")
+WINDOW_REASON = "outside the low-traffic window"
+
+
+@dataclass(frozen=True)
+class BackfillPorts:
+    clock: Clock
+    runs: PgBackfillRuns
+    checkpoints: Mapping[str, PgCheckpoints]  # per environment
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+
+
+class BackfillService:
+    def __init__(self, *, config: RunbookConfig, ports: BackfillPorts) -> None:
+        self._config = config
+        self._p = ports
+        self._threads: dict[int, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+
+    # --- /zdm backfill -----------------------------------------------------------------------------------------
+
+    def command(self, *, text: str, actor: str) -> tuple[str, Card | None, Callable[[], object] | None]:
+        request = parse_backfill_args(text)
+        if request.action == "start":
+            assert request.env
+            run = self.start(env=request.env, job=request.job, actor=actor, override=request.reason)
+            when = "now" if run.status == RunStatus.RUNNING else f"when the window opens ({run.reason})"
+            return f"Backfill #{run.id} of `{run.job}` on `{run.env}` starts {when}.", None, lambda: self.tend()
+        run = self._find(request.run_id)
+        if request.action == "status":
+            card = self.card(run)
+            return card.title, card, None
+        self._require(
+            actor, STOPPERS if request.action in ("pause", "cancel") else STARTERS, f"{request.action} backfills"
+        )
+        now = self._p.clock.now()
+        if request.action == "set":
+            assert request.batch_size
+            self._p.runs.save(replace(run, batch_size=request.batch_size))
+            said = f"Backfill #{run.id} uses batches of {request.batch_size:,} rows from its next batch on (fixed)."
+        elif request.action == "resume":
+            if run.status != RunStatus.PAUSED:
+                raise UsageError(f"Backfill #{run.id} is {run.status.value}, not paused; nothing to resume.")
+            self._p.runs.save(replace(run, status=RunStatus.RUNNING, reason=None, resumed_at=now))
+            said = f"Backfill #{run.id} resumes from its checkpoint."
+        else:
+            if not run.status.active:
+                raise UsageError(f"Backfill #{run.id} is already {run.status.value}.")
+            status = RunStatus.PAUSED if request.action == "pause" else RunStatus.CANCELLED
+            stopped = replace(run, status=status, reason=f"{request.action}d by <@{actor}>", resumed_at=None)
+            self._p.runs.save(replace(stopped, runtime=run.runtime_at(now) if run.resumed_at else run.runtime))
+            said = (
+                f"Backfill #{run.id} {request.action}d; its checkpoint is kept."
+                if status == RunStatus.PAUSED
+                else (f"Backfill #{run.id} cancelled; rows already done stay done.")
+            )
+        self._p.audit.record(AuditEvent(actor, f"backfill.{request.action}", run.job, "ok", {"run_id": run.id}), at=now)
+        return said, None, self.tend
+
+    def start(self, *, env: str, job: str | None, actor: str, override: str = "") -> BackfillRun:
+        self._require(actor, STARTERS, "start backfills")
+        settings = self._config.backfill
+        name = job or settings.default_job
+        if name is None or name not in settings.jobs:
+            known = ", ".join(settings.jobs) or "none configured"
+            raise UsageError(f"Name a backfill job from zdm.toml ({known}), e.g. `/zdm backfill start {env} <job>`.")
+        if env not in settings.environments or env not in self._p.checkpoints:
+            raise UsageError(
+                f"There is no environment `{env}` in zdm.toml; use one of {', '.join(settings.environments)}."
+            )
+        environment = settings.environments[env]
+        if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
+            if not override:
+                raise UsageError(
+                    f"`{name}` has not finished on staging yet; run `/zdm backfill start staging {name}` first, or "
+                    "override with `--override <reason>` (platform lead only)."
+                )
+            self._require(actor, ("platform_lead",), "override the staging-first rule")
+        now = self._p.clock.now()
+        total = self._p.checkpoints[env].scalar(settings.jobs[name].verify_sql)
+        is_open = window_open(environment, now)
+        reason = None if is_open else f"{WINDOW_REASON} ({environment.window} {environment.timezone})"
+        run = self._p.runs.create(
+            BackfillRun(
+                id=0,
+                job=name,
+                env=env,
+                status=RunStatus.RUNNING if is_open else RunStatus.PAUSED,
+                started_by=actor,
+                created_at=now,
+                resumed_at=now if is_open else None,
+                reason=reason,
+                total=int(total or 0),
+            )
+        )
+        detail = {"run_id": run.id, "env": env, "override": override or None}
+        self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
+        self._report(run, Progress(), None)
+        return run
+
+    def card(self, run: BackfillRun) -> Card:
+        progress = self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+        return Card(title=title(run), lines=progress_card_lines(run, progress, None, self._p.clock.now()))
+
+    # --- execution ---------------------------------------------------------------------------------------------
+
+    def execute(self, run_id: int) -> BackfillRun | None:
+        """Run the engine here until the run stops; None if another process is executing it."""
+        with self._p.runs.exclusive(run_id) as mine:
+            run = self._p.runs.get(run_id) if mine else None
+            if run is None or run.status != RunStatus.RUNNING:
+                return run
+            engine = BackfillEngine(
+                job=self._config.backfill.jobs[run.job],
+                cfg=self._config.backfill.engine,
+                checkpoints=self._p.checkpoints[run.env],
+                runs=self._p.runs,
+                clock=self._p.clock,
+                report=self._report,
+            )
+            done = engine.run(run_id, halt=self._halt)
+            if done.status == RunStatus.FAILED:
+                self._say(f"❌ Backfill #{done.id} `{done.job}` on `{done.env}` failed: {done.reason}. "
+                          f"Fix the cause, then `/zdm backfill start {done.env} {done.job}` again.")  # fmt: skip
+            elif done.status == RunStatus.PAUSED and done.reason and not done.reason.startswith(WINDOW_REASON):
+                self._say(f"⏸ Backfill #{done.id} `{done.job}` paused: {done.reason}. Investigate before retrying; "
+                          "`/zdm backfill resume` continues from the checkpoint.")  # fmt: skip
+            return done
+
+    def tend(self, now: datetime | None = None) -> None:
+        """Scheduler job: open and close low-traffic windows, and make sure every running run is executing."""
+        now = now or self._p.clock.now()
+        for run in self._p.runs.active():
+            env = self._config.backfill.environments.get(run.env)
+            if env is None:
+                continue
+            is_open = window_open(env, now)
+            if run.status == RunStatus.RUNNING and not is_open:
+                nxt = next_window_start(env, now)
+                reason = f"{WINDOW_REASON}; resumes at {nxt:%Y-%m-%d %H:%M} UTC"
+                self._p.runs.save(replace(run, status=RunStatus.PAUSED, reason=reason, runtime=run.runtime_at(now),
+                                          resumed_at=None))  # fmt: skip
+            elif run.status == RunStatus.PAUSED and is_open and (run.reason or "").startswith(WINDOW_REASON):
+                self._p.runs.save(replace(run, status=RunStatus.RUNNING, reason=None, resumed_at=now))
+                self._launch(run.id)
+            elif run.status == RunStatus.RUNNING:
+                self._launch(run.id)
+
+    def wait(self, timeout: float = 60) -> None:
+        """Wait for this process's engine threads to stop (tests and the shell's `wait`)."""
+        for thread in list(self._threads.values()):
+            thread.join(timeout)
+
+    def shutdown(self, timeout: float = 30) -> None:
+        """Stop executing here: running batches commit with their checkpoints; runs stay running for the next
+        process (or the next start) to continue."""
+        self._halt.set()
+        self.wait(timeout)
+
+    def _launch(self, run_id: int) -> None:
+        if self._halt.is_set():
+            return
+        with self._lock:
+            current = self._threads.get(run_id)
+            if current is not None and current.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._execute_logged, args=(run_id,), name=f"backfill-{run_id}", daemon=True
+            )
+            self._threads[run_id] = thread
+            thread.start()
+
+    def _execute_logged(self, run_id: int) -> None:
+        try:
+            self.execute(run_id)
+        except Exception:
+            log.exception("backfill run %s stopped with an error", run_id)
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+
+    def _report(self, run: BackfillRun, progress: Progress, stats: Stats | None) -> None:
+        card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, self._p.clock.now()))
+        if run.message_ts and run.channel:
+            self._p.notifier.update(MessageRef(run.channel, run.message_ts), card)
+            return
+        ref = self._p.notifier.post(self._config.channels.release, card)
+        fresh = self._p.runs.get(run.id) or run
+        self._p.runs.save(replace(fresh, channel=ref.channel, message_ts=ref.ts))
+
+    def _say(self, text: str) -> None:
+        try:
+            self._p.notifier.post(self._config.channels.release, Card(title=text))
+        except Exception:
+            log.warning("could not post to %s: %s", self._config.channels.release, text)
+
+    def _find(self, run_id: int | None) -> BackfillRun:
+        run = self._p.runs.get(run_id) if run_id is not None else self._p.runs.latest()
+        if run is None:
+            which = f"#{run_id}" if run_id is not None else "yet"
+            raise UsageError(f"There is no backfill run {which}. Start one with `/zdm backfill start staging`.")
+        return run
+
+    def _require(self, actor: str, roles: tuple[str, ...], action: str) -> None:
+        if not any(self._p.roles.has_role(actor, role) for role in roles):
+            now = self._p.clock.now()
+            self._p.audit.record(AuditEvent(actor, "backfill.refused", action, "refused", {"roles": roles}), at=now)
+            raise NotAuthorized(user=actor, role=roles, action=action)

@@ -1,0 +1,262 @@
+"""The backfill engine on real Postgres: exactly once under a concurrent writer and `kill -9`, pause/resume, the
+runbook's abort rules, windows and the staging-first rule."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.bootstrap import Container
+from bot.emulator import SlackEmulator
+from commands.backfill.model import RunStatus
+from commands.config import RunbookConfig, load_config
+from commands.errors import NotAuthorized, UsageError
+from tests.conftest import ONCALL, STRANGER, BotServer, Databases, write_config
+from tests.fakes import FakeClock
+
+ROWS = 20_000
+JOBS = """
+[backfill]
+default_job = "items"
+
+[backfill.engine]
+start_batch = 200
+min_batch = 50
+max_batch = 2000
+target_batch_ms = 20
+progress_every_s = 0.2
+
+[backfill.environments.staging]
+
+[backfill.environments.production]
+window = "01:00-05:00"
+timezone = "Europe/Berlin"
+requires_staging = true
+
+[backfill.jobs.items]
+table = "public.items"
+workers = 2
+batch_sql = '''
+with batch as (
+    select id from public.items where id > %(after)s and id <= %(upto)s order by id limit %(limit)s for update
+), done as (
+    update public.items i set touched = i.touched + 1, v = i.id * 2 from batch where i.id = batch.id
+    returning i.id, i.bad
+)
+select count(*) filter (where not bad), count(*) filter (where bad), max(id) from done
+'''
+verify_sql = "select count(*) from public.items where touched = 0"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    path = tmp_path / "zdm.toml"
+    write_config(path, app_root, extra=JOBS)
+    path.write_text(path.read_text().replace("[roles]\n", f'[roles]\ndba = ["{ONCALL}"]\n', 1))
+    return load_config(path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Real time at the start: the `kill -9` test's worker process runs on the system clock."""
+    return FakeClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def items(dbs: Databases) -> None:
+    with dbs.target() as conn:
+        conn.execute(
+            "create table public.items (id bigserial primary key, v bigint, touched integer not null default 0,"
+            " bad boolean not null default false, writes integer not null default 0)"
+        )
+        conn.execute("insert into public.items (bad) select false from generate_series(1, %s)", (ROWS,))
+
+
+def touched(dbs: Databases) -> dict[int, int]:
+    with dbs.target() as conn:
+        rows = conn.execute("select touched, count(*) from public.items group by 1").fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+class Writer(threading.Thread):
+    """Live traffic: single-row updates on random rows while the backfill runs."""
+
+    def __init__(self, dbs: Databases) -> None:
+        super().__init__(daemon=True)
+        self.dbs, self.stop, self.writes = dbs, threading.Event(), 0
+
+    def run(self) -> None:
+        rng = random.Random(7)
+        with self.dbs.target() as conn:
+            while not self.stop.is_set():
+                conn.execute("update public.items set writes = writes + 1 where id = %s", (rng.randint(1, ROWS),))
+                self.writes += 1
+
+
+def test_every_row_exactly_once_with_a_concurrent_writer(container: Container, dbs: Databases, items: None) -> None:
+    backfills = container.services.backfills
+    writer = Writer(dbs)
+    writer.start()
+    try:
+        run = backfills.start(env="staging", job=None, actor=ONCALL)
+        assert run.total == ROWS
+        done = backfills.execute(run.id)
+    finally:
+        writer.stop.set()
+        writer.join()
+    assert done is not None and done.status == RunStatus.VERIFIED
+    assert touched(dbs) == {1: ROWS} and writer.writes > 0
+    with dbs.target() as conn:
+        assert conn.execute("select count(*) from public.items where v <> id * 2").fetchone()[0] == 0
+        lost = conn.execute("select sum(writes) from public.items").fetchone()[0]
+    assert lost == writer.writes  # the writer's updates were never overwritten
+
+
+def test_kill_9_at_random_moments_then_resume_misses_and_repeats_nothing(
+    container: Container, dbs: Databases, items: None, slack: SlackEmulator, tmp_path: Path
+) -> None:
+    run = container.services.backfills.start(env="staging", job=None, actor=ONCALL)
+    env = {
+        **os.environ,
+        "ZDM_STATE_DATABASE_URL": dbs.state_url,
+        "ZDM_TARGET_DATABASE_URL": dbs.target_url,
+        "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"),
+        "ZDM_SLACK_BOT_TOKEN": slack.token,
+        "ZDM_SLACK_SIGNING_SECRET": "x",
+        "ZDM_SLACK_API_URL": slack.api_url,
+        "ZDM_DATA_DIR": str(tmp_path / "data"),
+    }
+    argv = [sys.executable, "-m", "bot", "backfill-worker", str(run.id)]
+    checkpoints = container.services.backfills._p.checkpoints["staging"]
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(3):
+        target = checkpoints.progress(run.id).done + rng.randint(1_000, 4_000)
+        worker = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while worker.poll() is None and checkpoints.progress(run.id).done < target:
+            threading.Event().wait(0.02)  # polling the checkpoint table, not waiting for a time to pass
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            kills += 1
+        worker.wait(30)
+    finish = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert "verified" in finish.stdout, finish.stdout + finish.stderr
+    assert kills >= 2
+    assert touched(dbs) == {1: ROWS}  # 0 rows missed, 0 done twice
+
+
+def test_error_rate_and_runtime_rules_pause_with_the_checkpoint(
+    container: Container, dbs: Databases, items: None, clock: FakeClock, slack: SlackEmulator
+) -> None:
+    backfills = container.services.backfills
+    with dbs.target() as conn:
+        conn.execute("update public.items set bad = true where id % 50 = 0")  # 2 % of rows fail
+    run = backfills.start(env="staging", job=None, actor=ONCALL)
+    paused = backfills.execute(run.id)
+    assert paused is not None and paused.status == RunStatus.PAUSED
+    assert paused.reason and paused.reason.startswith("error rate 2.")
+    assert any("Investigate before retrying" in m.text for m in slack.in_channel("#release"))
+    progress = backfills._p.checkpoints["staging"].progress(run.id)
+    assert 0 < progress.done < ROWS
+
+    with dbs.target() as conn:
+        conn.execute("update public.items set bad = false")
+        conn.execute("update zdm_backfill.checkpoints set failed = 0")  # the cause is fixed and accounted for
+    said, _, _ = backfills.command(text="resume", actor=ONCALL)
+    assert said == f"Backfill #{run.id} resumes from its checkpoint."
+    clock.advance(timedelta(minutes=31))  # the runbook's 30-minute limit
+    stopped = backfills.execute(run.id)
+    assert stopped is not None and stopped.status == RunStatus.PAUSED
+    assert stopped.reason and stopped.reason.startswith("runtime 31 min") and "over 30 min" in stopped.reason
+
+
+def test_pause_set_batch_size_resume_and_cancel_from_slack(container: Container, dbs: Databases, items: None) -> None:
+    backfills = container.services.backfills
+    run = backfills.start(env="staging", job=None, actor=ONCALL)
+    with pytest.raises(NotAuthorized, match="`oncall` or `dba` or `platform_lead` may pause backfills"):
+        backfills.command(text="pause", actor=STRANGER)
+    said, _, _ = backfills.command(text="pause", actor=ONCALL)
+    assert said == f"Backfill #{run.id} paused; its checkpoint is kept."
+    assert backfills.execute(run.id).status == RunStatus.PAUSED  # a paused run does nothing
+    backfills.command(text="set batch-size 10", actor=ONCALL)
+    backfills.command(text="resume", actor=ONCALL)
+    checkpoints = backfills._p.checkpoints["staging"]
+
+    # cancel from another thread once a few fixed-size batches have gone through
+    def cancel_soon() -> None:
+        while checkpoints.progress(run.id).batches < 20:
+            threading.Event().wait(0.01)
+        backfills.command(text="cancel", actor=ONCALL)
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    done = backfills.execute(run.id)
+    canceller.join()
+    assert done is not None and done.status == RunStatus.CANCELLED
+    progress = checkpoints.progress(run.id)
+    assert progress.done == 10 * progress.batches  # every batch was exactly the size set from Slack
+    assert touched(dbs).get(2, 0) == 0  # nothing twice
+    with pytest.raises(UsageError, match="already cancelled"):
+        backfills.command(text="cancel", actor=ONCALL)
+
+
+def test_production_waits_for_staging_and_runs_only_inside_its_window(
+    container: Container, dbs: Databases, items: None, clock: FakeClock
+) -> None:
+    backfills = container.services.backfills
+    with pytest.raises(UsageError, match="has not finished on staging yet"):
+        backfills.start(env="production", job=None, actor=ONCALL)
+    staging = backfills.start(env="staging", job=None, actor=ONCALL)
+    staged = backfills.execute(staging.id)
+    assert staged is not None and staged.status == RunStatus.VERIFIED, staged
+
+    clock.advance(_until(clock.now(), hour=0, minute=30))  # 00:30 Berlin: before the window
+    run = backfills.start(env="production", job=None, actor=ONCALL)
+    assert run.status == RunStatus.PAUSED and run.reason and run.reason.startswith("outside the low-traffic window")
+    backfills.tend(clock.now())
+    assert backfills._p.runs.get(run.id).status == RunStatus.PAUSED
+    clock.advance(timedelta(minutes=30))  # 01:00: the window opens, the scheduler starts it
+    backfills.tend(clock.now())
+    backfills.wait()
+    final = backfills._p.runs.get(run.id)
+    assert final is not None and final.status == RunStatus.VERIFIED, final
+
+
+def _until(now: datetime, *, hour: int, minute: int) -> timedelta:
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo("Europe/Berlin"))
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local:
+        target += timedelta(days=1)
+    return target.astimezone(UTC) - now
+
+
+def test_from_slack_one_progress_card_updated_in_place_until_verified(
+    bot: BotServer, container: Container, dbs: Databases, items: None
+) -> None:
+    ack = bot.command("backfill start staging").json()["text"]
+    assert ack == "Backfill #1 of `items` on `staging` starts now."
+    bot.settle()
+    container.services.backfills.wait()
+    [card] = bot.slack.in_channel("#release")
+    text = card.blocks[0]["text"]["text"] + card.blocks[1]["text"]["text"]
+    assert "Backfill #1 `items` on `staging`: ✅ done and verified" in text
+    assert f"Rows done: *{ROWS:,}* of ~{ROWS:,}" in text and card.updates >= 1
+    status = bot.command("backfill status").json()
+    assert status["text"].endswith("✅ done and verified") and "Ranges finished: 2/2" in str(status["blocks"])
+    assert (
+        bot.command("backfill start staging", user=STRANGER)
+        .json()["text"]
+        .startswith("Only members of `dba` or `platform_lead` may start backfills")
+    )
+    assert touched(dbs) == {1: ROWS}
