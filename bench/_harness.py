@@ -68,7 +68,7 @@ def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_th
     install_demo_app(pg.url("bench_target"), ROOT / "examples" / "icupa")
     config_path = work / "zdm.toml"
     config_path.write_text(
-        f'[roles]\noncall = ["{USER}"]\nrelease_approvers = ["{USER}", "{APPROVER}", "{APPROVER2}"]\n'
+        f'[roles]\noncall = ["{USER}"]\ndba = ["{USER}"]\nrelease_approvers = ["{USER}", "{APPROVER}", "{APPROVER2}"]\n'
         f'[app]\nroot = "{ROOT / "examples" / "icupa"}"\n'
         f'[rollback]\nsmoke_argv = ["true"]\nlog_path = "{work / "rollback-log.md"}"\n{extra_toml}'
     )
@@ -93,6 +93,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench_line(name: str, *, value: float, unit: str, baseline: float, target: str) -> str:
-    ratio = value / baseline if baseline else float("inf")
+def bench_line(name: str, *, value: float, unit: str, baseline: float | None, target: str) -> str:
+    """One `BENCH` line; a figure without a baseline (``None``) prints baseline=0 ratio=0."""
+    baseline = baseline or 0.0
+    ratio = value / baseline if baseline else 0.0
     return f"BENCH {name} value={value:.3f} unit={unit} baseline={baseline:.3f} ratio={ratio:.2f} target={target}"

@@ -57,6 +57,7 @@ class BackfillEngine:
         self._runs = runs
         self._clock = clock
         self._report = report
+        self.stats: Stats | None = None  # the last run's figures (longest batch, speed), for benchmarks and logs
 
     def run(self, run_id: int, *, halt: threading.Event | None = None) -> BackfillRun:
         """Work until the run is complete, paused or cancelled, or until ``halt`` (this process shuts down: the
@@ -67,7 +68,7 @@ class BackfillEngine:
             run = replace(run, resumed_at=self._clock.now())
             self._runs.save(run)
         halt = halt or threading.Event()
-        stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
+        stats = self.stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
         stop, wait = threading.Event(), threading.Event()
         workers = [
             threading.Thread(target=self._work, args=(run_id, cp.worker, stats, stop, wait), daemon=True)

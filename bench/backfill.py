@@ -1,0 +1,167 @@
+"""bench/backfill.py — zdm's backfill engine against the alternatives, on a 2 M-row table with live writes.
+
+One run on the embedded default, with a writer doing single-row updates on random rows throughout:
+- vs_single_update: zdm's rows/s ÷ one whole-table UPDATE's rows/s (same table, same writer);
+- vs_runbook_500_200: zdm's rows/s ÷ the runbook's fixed 500 rows + 200 ms sleep loop (sampled for 10 s);
+- writer_p95_ratio: the writer's p95 latency during zdm's backfill ÷ its p95 with nothing else running;
+- max_batch_lock_ms: the longest any zdm batch held its row locks (batch + checkpoint, one transaction).
+Prints the four `BENCH …` lines last.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import USER, BenchBot, bench_line, percentile, start_bench_bot
+
+from commands.backfill.engine import BackfillEngine
+
+ROWS = 2_000_000
+RUNBOOK_SAMPLE_S = 10.0
+JOB = """
+[backfill.engine]
+target_batch_ms = 40
+max_batch = 8000
+progress_every_s = 5
+
+[backfill.jobs.bench]
+table = "public.bench_items"
+workers = 2
+batch_sql = '''
+with batch as (
+    select id from public.bench_items where id > %(after)s and id <= %(upto)s order by id limit %(limit)s
+), done as (
+    update public.bench_items b set v = b.id * 2 from batch where b.id = batch.id returning b.id
+)
+select count(*), 0, max(id) from done
+'''
+verify_sql = "select count(*) from public.bench_items where v is null"
+"""
+
+
+class Writer(threading.Thread):
+    """Live traffic: single-row updates on random rows, each its own transaction; latencies in ms."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.latencies = url, threading.Event(), []
+
+    def run(self) -> None:
+        rng = random.Random(3)
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                conn.execute("update public.bench_items set writes = writes + 1 where id = %s", (rng.randint(1, ROWS),))
+                self.latencies.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.002)  # a steady trickle, not a second bulk load
+
+
+def with_writer(url: str, work: Callable[[], object]) -> tuple[float, list[float]]:
+    writer = Writer(url)
+    writer.start()
+    started = time.perf_counter()
+    try:
+        work()
+    finally:
+        elapsed = time.perf_counter() - started
+        writer.stop.set()
+        writer.join()
+    return elapsed, writer.latencies
+
+
+def prepare(bench: BenchBot) -> None:
+    with psycopg.connect(bench.target_url, autocommit=True) as conn:
+        conn.execute(
+            "create table public.bench_items (id bigserial primary key, v bigint, writes integer not null default 0,"
+            " payload text not null default repeat('x', 40))"
+        )
+        conn.execute("insert into public.bench_items (v) select null from generate_series(1, %s)", (ROWS,))
+        conn.execute("vacuum analyze public.bench_items")
+
+
+def reset(bench: BenchBot) -> None:
+    with psycopg.connect(bench.target_url, autocommit=True) as conn:
+        conn.execute("update public.bench_items set v = null")
+        conn.execute("vacuum analyze public.bench_items")
+
+
+def runbook_loop(url: str, stop: threading.Event, counter: list[int]) -> None:
+    """The runbook's `run_tenant_backfill(batch_size => 500, sleep_ms => 200)`, one committed chunk at a time."""
+    with psycopg.connect(url) as conn:
+        last = 0
+        while not stop.is_set():
+            row = conn.execute(
+                "with batch as (select id from public.bench_items where id > %s order by id limit 500)"
+                " update public.bench_items b set v = b.id * 2 from batch where b.id = batch.id"
+                " returning b.id",
+                (last,),
+            ).fetchall()
+            conn.commit()
+            counter[0] += len(row)
+            last = max((r[0] for r in row), default=last)
+            stop.wait(0.2)
+
+
+def main() -> None:
+    bench = start_bench_bot(extra_toml=JOB)
+    try:
+        prepare(bench)
+        _, idle = with_writer(bench.target_url, lambda: time.sleep(5))
+
+        stop, counter = threading.Event(), [0]
+        sampler = threading.Timer(RUNBOOK_SAMPLE_S, stop.set)
+        sampler.start()
+        runbook_s, _ = with_writer(bench.target_url, lambda: runbook_loop(bench.target_url, stop, counter))
+        runbook_rate = counter[0] / runbook_s
+        reset(bench)
+
+        backfills = bench.container.services.backfills
+        run = backfills.start(env="staging", job="bench", actor=USER)
+        engine = BackfillEngine(
+            job=bench.container.services.config.backfill.jobs["bench"],
+            cfg=bench.container.services.config.backfill.engine,
+            checkpoints=backfills._p.checkpoints["staging"],
+            runs=backfills._p.runs,
+            clock=bench.container.services.clock,
+            report=lambda *_: None,
+        )
+        outcome: list[str] = []
+        zdm_s, during = with_writer(bench.target_url, lambda: outcome.append(engine.run(run.id).status.value))
+        assert outcome == ["verified"], outcome
+        zdm_rate = ROWS / zdm_s
+        max_batch_ms = engine.stats.max_batch_ms if engine.stats else float("nan")
+        reset(bench)
+
+        def single_update() -> None:
+            with psycopg.connect(bench.target_url, autocommit=True) as conn:
+                conn.execute("update public.bench_items set v = id * 2")
+
+        update_s, under_update = with_writer(bench.target_url, single_update)
+        update_rate = ROWS / update_s
+    finally:
+        bench.close()
+    idle_p95, during_p95 = percentile(idle, 0.95), percentile(during, 0.95)
+    print(
+        f"{ROWS:,} rows: zdm {zdm_s:.1f} s ({zdm_rate:,.0f} rows/s, 2 workers, longest batch {max_batch_ms:.0f} ms); "
+        f"single UPDATE {update_s:.1f} s ({update_rate:,.0f} rows/s); runbook 500/200 {runbook_rate:,.0f} rows/s "
+        f"(sampled {RUNBOOK_SAMPLE_S:g} s); writer p95 idle {idle_p95:.2f} ms, during zdm {during_p95:.2f} ms "
+        f"({len(during)} writes); writer p95 during the single UPDATE {percentile(under_update, 0.95):.2f} ms, "
+        f"max {max(under_update, default=0):.0f} ms (it waits for the UPDATE's row locks)"
+    )
+    print(bench_line("vs_single_update", value=zdm_rate, unit="rows/s", baseline=update_rate, target=">=0.8"))
+    print(bench_line("vs_runbook_500_200", value=zdm_rate, unit="rows/s", baseline=runbook_rate, target=">=10"))
+    print(bench_line("writer_p95_ratio", value=during_p95, unit="ms", baseline=idle_p95, target="<=1.3"))
+    print(bench_line("max_batch_lock_ms", value=max_batch_ms, unit="ms", baseline=None, target="<200"))
+
+
+if __name__ == "__main__":
+    main()
