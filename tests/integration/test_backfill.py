@@ -163,7 +163,7 @@ def test_error_rate_and_runtime_rules_pause_with_the_checkpoint(
     run = backfills.start(env="staging", job=None, actor=ONCALL)
     paused = backfills.execute(run.id)
     assert paused is not None and paused.status == RunStatus.PAUSED
-    assert paused.reason and paused.reason.startswith("error rate 2.")
+    assert paused.reason and paused.reason.startswith("error rate ") and "% is over 0.5 %" in paused.reason
     assert any("Investigate before retrying" in m.text for m in slack.in_channel("#release"))
     progress = backfills._p.checkpoints["staging"].progress(run.id)
     assert 0 < progress.done < ROWS
