@@ -38,6 +38,10 @@ create table if not exists zdm_backfill.checkpoints (
 """
 
 
+class BatchOutOfRange(RuntimeError):
+    """The job's batch statement broke the keyset contract; fix batch_sql in zdm.toml."""
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     worker: int
@@ -117,6 +121,9 @@ class PgCheckpoints:
             ).fetchone() or (0, 0)
             row = conn.execute(job.batch_sql.encode(), {"after": after, "upto": upto, "limit": limit}).fetchone()
             done, failed, last_key = (int(row[0] or 0), int(row[1] or 0), row[2]) if row else (0, 0, None)
+            if last_key is not None and not after < int(last_key) <= upto:
+                # rolls the batch back: past `upto` is another worker's range, at or before `after` never ends
+                raise BatchOutOfRange(f"batch_sql returned last key {last_key}, outside ({after}, {upto}]")
             finished = last_key is None or int(last_key) >= upto
             conn.execute(
                 "update zdm_backfill.checkpoints set after_key = coalesce(%s, after_key), done = done + %s,"
@@ -128,14 +135,26 @@ class PgCheckpoints:
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
         with psycopg.connect(self._url, autocommit=True, options="-c default_transaction_read_only=on") as conn:
-            row = conn.execute(query.encode(), params or {}).fetchone()
+            row = conn.execute(query.encode(), params).fetchone()  # no params: a literal % stays a %
         return float(row[0]) if row and row[0] is not None else None
 
 
 _COLUMNS = (
     "id, job, env, status, started_by, created_at, runtime_s, resumed_at, reason, batch_size, total, channel,"
-    " message_ts"
+    " message_ts, base_done, base_failed"
 )
+_UPDATABLE = {
+    "status",
+    "runtime",
+    "resumed_at",
+    "reason",
+    "batch_size",
+    "total",
+    "channel",
+    "message_ts",
+    "base_done",
+    "base_failed",
+}
 
 
 class PgBackfillRuns:
@@ -174,23 +193,21 @@ class PgBackfillRuns:
         assert row is not None
         return row
 
-    def save(self, run: BackfillRun) -> None:
+    def update(self, run_id: int, *, expect: tuple[RunStatus, ...], **changes: Any) -> bool:
+        """Change some fields only while the run is in one of ``expect``; False (nothing changed) otherwise. Slack
+        commands, the scheduler and the engine never overwrite each other's decisions with a stale copy."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values: dict[str, Any] = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in changes.items()}
+        if "runtime" in values:
+            values["runtime_s"] = values.pop("runtime").total_seconds()
+        query = sql.SQL("update zdm.backfill_runs set {} where id = %(id)s and status = any(%(expect)s)").format(
+            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in values)
+        )
         with self._pool.connection() as conn:
-            conn.execute(
-                "update zdm.backfill_runs set status = %s, runtime_s = %s, resumed_at = %s, reason = %s,"
-                " batch_size = %s, total = %s, channel = %s, message_ts = %s where id = %s",
-                (
-                    run.status.value,
-                    run.runtime.total_seconds(),
-                    run.resumed_at,
-                    run.reason,
-                    run.batch_size,
-                    run.total,
-                    run.channel,
-                    run.message_ts,
-                    run.id,
-                ),
-            )
+            cur = conn.execute(query, {**values, "id": run_id, "expect": [e.value for e in expect]})
+            return bool(cur.rowcount == 1)
 
     def get(self, run_id: int) -> BackfillRun | None:
         with self._pool.connection() as conn:
@@ -235,4 +252,6 @@ def _run(row: Any) -> BackfillRun:
         total=row[10],
         channel=row[11],
         message_ts=row[12],
+        base_done=int(row[13]),
+        base_failed=int(row[14]),
     )

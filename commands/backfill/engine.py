@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import psycopg
 
@@ -26,7 +28,7 @@ POLL_S = 0.2
 
 @dataclass
 class Stats:
-    """What the progress card shows besides the checkpoints."""
+    """What the progress card shows besides the checkpoints; workers update it under its lock."""
 
     batch_size: int
     pinned: int | None = None  # `/zdm backfill set batch-size N`: fixed from the next batch on
@@ -35,6 +37,20 @@ class Stats:
     rows_per_s: float = 0.0
     lock_retries: int = 0
     errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def batch_took(self, took_ms: float, next_size: int) -> None:
+        with self.lock:
+            self.max_batch_ms = max(self.max_batch_ms, took_ms)
+            self.batch_size = next_size
+
+    def lock_retry(self) -> None:
+        with self.lock:
+            self.lock_retries += 1
+
+    def failed(self, why: str) -> None:
+        with self.lock:
+            self.errors.append(why)
 
 
 Reporter = Callable[[BackfillRun, Progress, Stats], None]
@@ -65,23 +81,29 @@ class BackfillEngine:
         run = self._runs.get(run_id)
         assert run is not None
         if run.resumed_at is None:  # continuing after a shutdown: the clock runs again from now
-            run = replace(run, resumed_at=self._clock.now())
-            self._runs.save(run)
+            now = self._clock.now()
+            self._runs.update(run_id, expect=(RunStatus.RUNNING,), resumed_at=now)
+            run = replace(run, resumed_at=now)
         halt = halt or threading.Event()
         stats = self.stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
         stop, wait = threading.Event(), threading.Event()
-        workers = [
-            threading.Thread(target=self._work, args=(run_id, cp.worker, stats, stop, wait), daemon=True)
-            for cp in self._cp.prepare(run_id, self._job)
-            if not cp.finished
-        ]
-        for worker in workers:
-            worker.start()
-        pause_reason = self._coordinate(run, workers, stats, stop, wait, halt)
-        stop.set()
-        for worker in workers:
-            worker.join()
-        return self._finish(run_id, stats, pause_reason, halted=halt.is_set())
+        workers: list[threading.Thread] = []
+        pause_reason: str | None = None
+        try:
+            for cp in self._cp.prepare(run_id, self._job):
+                if not cp.finished:
+                    args = (run_id, cp.worker, stats, stop, wait)
+                    workers.append(threading.Thread(target=self._work, args=args, daemon=True))
+            for worker in workers:
+                worker.start()
+            pause_reason = self._coordinate(run, workers, stats, stop, wait, halt)
+        except Exception as exc:  # whatever happens, the workers stop and the run pauses with its checkpoint
+            pause_reason = _unexpected(exc, f"backfill run {run_id}")
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join()
+        return self._finish(run_id, stats, pause_reason, halted=halt.is_set() and pause_reason is None)
 
     # --- coordinator -------------------------------------------------------------------------------------------
 
@@ -106,7 +128,10 @@ class BackfillEngine:
             if stats.errors:
                 return None
             progress = self._cp.progress(run.id)
-            reason = abort_reason(progress, self._audit_errors(run), fresh.runtime_at(self._clock.now()), self._cfg)
+            now = self._clock.now()
+            reason = abort_reason(
+                fresh.since_stretch(progress), self._audit_errors(run), fresh.stretch_at(now), self._cfg
+            )
             decision = load_decision(self._load(), self._cfg)
             if decision == "stop":
                 reason = f"database load reached {self._cfg.load_stop_at:g}, the configured critical level"
@@ -128,25 +153,42 @@ class BackfillEngine:
         fresh = self._runs.get(run_id)
         assert fresh is not None
         progress = self._cp.progress(run_id)
-        if halted and fresh.status == RunStatus.RUNNING and not progress.complete and not stats.errors:
-            fresh = replace(fresh, runtime=fresh.runtime_at(now), resumed_at=None)
-            self._runs.save(fresh)
-        elif fresh.status == RunStatus.RUNNING:
-            runtime = fresh.runtime_at(now)
-            if stats.errors:
-                fresh = replace(fresh, status=RunStatus.FAILED, reason=stats.errors[0])
-            elif pause_reason:
-                fresh = replace(fresh, status=RunStatus.PAUSED, reason=pause_reason)
-            elif progress.complete:
-                left = self._cp.scalar(self._job.verify_sql)
-                if left == 0:
-                    fresh = replace(fresh, status=RunStatus.VERIFIED, reason=None)
-                else:
-                    fresh = replace(fresh, status=RunStatus.FAILED, reason=f"verification found {left:g} rows left")
-            fresh = replace(fresh, runtime=runtime, resumed_at=None if fresh.status != RunStatus.RUNNING else now)
-            self._runs.save(fresh)
+        if fresh.status == RunStatus.RUNNING:
+            if halted and not progress.complete and not stats.errors:
+                self._runs.update(run_id, expect=(RunStatus.RUNNING,), runtime=fresh.runtime_at(now), resumed_at=None)
+            else:
+                status, reason = self._outcome(fresh, progress, stats, pause_reason, now)
+                self._runs.update(
+                    run_id,
+                    expect=(RunStatus.RUNNING,),
+                    status=status,
+                    reason=reason,
+                    runtime=fresh.runtime_at(now),
+                    resumed_at=None,
+                )
+            fresh = self._runs.get(run_id) or fresh
         self._safe_report(fresh, progress, stats)
         return fresh
+
+    def _outcome(
+        self, run: BackfillRun, progress: Progress, stats: Stats, pause_reason: str | None, now: datetime
+    ) -> tuple[RunStatus, str | None]:
+        """Paused (with why), verified, or failed verification. The abort rules are judged once more on the final
+        figures: workers can finish between two of the coordinator's looks."""
+        reason = stats.errors[0] if stats.errors else pause_reason
+        if reason is None:
+            reason = abort_reason(run.since_stretch(progress), self._audit_errors(run), run.stretch_at(now), self._cfg)
+        if reason is not None:
+            return RunStatus.PAUSED, reason
+        if not progress.complete:
+            return RunStatus.PAUSED, "its workers stopped before every key range was done"
+        try:
+            left = self._cp.scalar(self._job.verify_sql)
+        except Exception as exc:
+            return RunStatus.FAILED, _unexpected(exc, f"verification of backfill run {run.id}")
+        if left == 0:
+            return RunStatus.VERIFIED, None
+        return RunStatus.FAILED, f"every key range is done but the verification query still finds {left:g} rows"
 
     # --- workers -----------------------------------------------------------------------------------------------
 
@@ -168,23 +210,21 @@ class BackfillEngine:
                         )
                     except psycopg.errors.LockNotAvailable:
                         retries += 1
-                        stats.lock_retries += 1
+                        stats.lock_retry()
                         if retries > cfg.lock_retries:
                             raise
                         size = max(cfg.min_batch, size // 2)
                         continue
                     retries = 0
-                    stats.max_batch_ms = max(stats.max_batch_ms, result.took_ms)
                     if not stats.pinned:
                         size = next_batch_size(size, result.took_ms, cfg)
-                    stats.batch_size = size
+                    stats.batch_took(result.took_ms, size)
                     if result.finished:
                         return
                     if cfg.pause_between_ms:
                         stop.wait(cfg.pause_between_ms / 1000)
         except Exception as exc:
-            log.exception("backfill run %s worker %s failed", run_id, worker)
-            stats.errors.append(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            stats.failed(_unexpected(exc, f"backfill run {run_id} worker {worker}"))
             stop.set()
 
     # --- readings ----------------------------------------------------------------------------------------------
@@ -202,3 +242,10 @@ class BackfillEngine:
             self._report(run, progress, stats)
         except Exception:  # Slack trouble never stops a backfill
             log.warning("could not report progress of backfill run %s", run.id, exc_info=True)
+
+
+def _unexpected(exc: Exception, where: str) -> str:
+    """One plain sentence for Slack; the details go to the log under a reference."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("%s stopped (ref %s)", where, ref, exc_info=exc)
+    return f"a batch failed with {type(exc).__name__} (ref {ref}; the logs have details)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -45,9 +45,21 @@ class BackfillRun:
     total: int | None = None  # rows to do when it started (the verification query)
     channel: str | None = None
     message_ts: str | None = None
+    base_done: int = 0  # progress when the current stretch (start or resume) began
+    base_failed: int = 0
 
     def runtime_at(self, now: datetime) -> timedelta:
-        return self.runtime + (now - self.resumed_at if self.resumed_at else timedelta(0))
+        """Time spent running in total, across resumes."""
+        return self.runtime + self.stretch_at(now)
+
+    def stretch_at(self, now: datetime) -> timedelta:
+        """Time running since the last start or resume: what the runtime rule judges."""
+        return now - self.resumed_at if self.resumed_at else timedelta(0)
+
+    def since_stretch(self, progress: Progress) -> Progress:
+        """Progress since the last start or resume: what the error-rate rule judges (a resume after fixing the
+        cause must not be stopped again by the failures that caused the pause)."""
+        return replace(progress, done=progress.done - self.base_done, failed=progress.failed - self.base_failed)
 
 
 @dataclass(frozen=True)

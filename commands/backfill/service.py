@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
@@ -59,38 +59,60 @@ class BackfillService:
         if request.action == "start":
             assert request.env
             run = self.start(env=request.env, job=request.job, actor=actor, override=request.reason)
-            when = "now" if run.status == RunStatus.RUNNING else f"when the window opens ({run.reason})"
-            return f"Backfill #{run.id} of `{run.job}` on `{run.env}` starts {when}.", None, lambda: self.tend()
+            env = self._config.backfill.environments[run.env]
+            when = "now" if run.status == RunStatus.RUNNING else f"when its window opens ({env.window} {env.timezone})"
+            return f"Backfill #{run.id} of `{run.job}` on `{run.env}` starts {when}.", None, lambda: self.announce(run)
         run = self._find(request.run_id)
         if request.action == "status":
             card = self.card(run)
             return card.title, card, None
-        self._require(
-            actor, STOPPERS if request.action in ("pause", "cancel") else STARTERS, f"{request.action} backfills"
-        )
+        roles = STOPPERS if request.action in ("pause", "cancel") else STARTERS
+        self._require(actor, roles, f"{request.action} backfills")
+        said = self._control(run, request.action, actor=actor, batch_size=request.batch_size)
         now = self._p.clock.now()
-        if request.action == "set":
-            assert request.batch_size
-            self._p.runs.save(replace(run, batch_size=request.batch_size))
-            said = f"Backfill #{run.id} uses batches of {request.batch_size:,} rows from its next batch on (fixed)."
-        elif request.action == "resume":
-            if run.status != RunStatus.PAUSED:
-                raise UsageError(f"Backfill #{run.id} is {run.status.value}, not paused; nothing to resume.")
-            self._p.runs.save(replace(run, status=RunStatus.RUNNING, reason=None, resumed_at=now))
-            said = f"Backfill #{run.id} resumes from its checkpoint."
-        else:
-            if not run.status.active:
-                raise UsageError(f"Backfill #{run.id} is already {run.status.value}.")
-            status = RunStatus.PAUSED if request.action == "pause" else RunStatus.CANCELLED
-            stopped = replace(run, status=status, reason=f"{request.action}d by <@{actor}>", resumed_at=None)
-            self._p.runs.save(replace(stopped, runtime=run.runtime_at(now) if run.resumed_at else run.runtime))
-            said = (
-                f"Backfill #{run.id} {request.action}d; its checkpoint is kept."
-                if status == RunStatus.PAUSED
-                else (f"Backfill #{run.id} cancelled; rows already done stay done.")
-            )
         self._p.audit.record(AuditEvent(actor, f"backfill.{request.action}", run.job, "ok", {"run_id": run.id}), at=now)
         return said, None, self.tend
+
+    def _control(self, run: BackfillRun, action: str, *, actor: str, batch_size: int | None) -> str:
+        """pause / resume / cancel / set batch-size, each applied only from the states it makes sense in."""
+        now, runs, engine = self._p.clock.now(), self._p.runs, self._config.backfill.engine
+        if action == "set":
+            assert batch_size
+            size = max(engine.min_batch, min(engine.max_batch, batch_size))
+            if not runs.update(run.id, expect=(RunStatus.RUNNING, RunStatus.PAUSED), batch_size=size):
+                raise UsageError(f"Backfill #{run.id} is {run.status.value}; its batch size no longer matters.")
+            clamp = "" if size == batch_size else f" (kept within {engine.min_batch:,}–{engine.max_batch:,})"
+            return f"Backfill #{run.id} uses batches of {size:,} rows from its next batch on{clamp}."
+        if action == "resume":
+            progress = self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+            resumed = runs.update(
+                run.id,
+                expect=(RunStatus.PAUSED,),
+                status=RunStatus.RUNNING,
+                reason=None,
+                resumed_at=now,
+                base_done=progress.done,
+                base_failed=progress.failed,
+            )
+            if not resumed:
+                raise UsageError(f"Backfill #{run.id} is {run.status.value}, not paused; nothing to resume.")
+            return f"Backfill #{run.id} resumes from its checkpoint."
+        status = RunStatus.PAUSED if action == "pause" else RunStatus.CANCELLED
+        done_word = status.value
+        expect = (RunStatus.RUNNING,) if action == "pause" else (RunStatus.RUNNING, RunStatus.PAUSED)
+        stopped = runs.update(
+            run.id,
+            expect=expect,
+            status=status,
+            reason=f"{done_word} by <@{actor}>",
+            runtime=run.runtime_at(now),
+            resumed_at=None,
+        )
+        if not stopped:
+            raise UsageError(f"Backfill #{run.id} is {run.status.value}; it cannot be {done_word} now.")
+        if status == RunStatus.PAUSED:
+            return f"Backfill #{run.id} paused; its checkpoint is kept."
+        return f"Backfill #{run.id} cancelled; rows already done stay done."
 
     def start(self, *, env: str, job: str | None, actor: str, override: str = "") -> BackfillRun:
         self._require(actor, STARTERS, "start backfills")
@@ -112,7 +134,6 @@ class BackfillService:
                 )
             self._require(actor, ("platform_lead",), "override the staging-first rule")
         now = self._p.clock.now()
-        total = self._p.checkpoints[env].scalar(settings.jobs[name].verify_sql)
         is_open = window_open(environment, now)
         reason = None if is_open else f"{WINDOW_REASON} ({environment.window} {environment.timezone})"
         run = self._p.runs.create(
@@ -125,13 +146,24 @@ class BackfillService:
                 created_at=now,
                 resumed_at=now if is_open else None,
                 reason=reason,
-                total=int(total or 0),
             )
         )
         detail = {"run_id": run.id, "env": env, "override": override or None}
         self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
-        self._report(run, Progress(), None)
         return run
+
+    def announce(self, run: BackfillRun) -> None:
+        """After the ack: count what there is to do (a full scan may take a while), post the card, start work."""
+        self._report(self._count(run), Progress(), None)
+        self.tend()
+
+    def _count(self, run: BackfillRun) -> BackfillRun:
+        """The verification query at the start is the progress card's estimate of the rows to do."""
+        if run.total is not None:
+            return run
+        total = self._p.checkpoints[run.env].scalar(self._config.backfill.jobs[run.job].verify_sql)
+        self._p.runs.update(run.id, expect=tuple(RunStatus), total=int(total or 0))
+        return self._p.runs.get(run.id) or run
 
     def card(self, run: BackfillRun) -> Card:
         progress = self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
@@ -145,8 +177,15 @@ class BackfillService:
             run = self._p.runs.get(run_id) if mine else None
             if run is None or run.status != RunStatus.RUNNING:
                 return run
+            job = self._config.backfill.jobs.get(run.job)
+            if job is None or run.env not in self._p.checkpoints:
+                why = f"job `{run.job}` or environment `{run.env}` is no longer configured in zdm.toml"
+                self._p.runs.update(run_id, expect=(RunStatus.RUNNING,), status=RunStatus.PAUSED, reason=why)
+                self._say(f"⏸ Backfill #{run_id} paused: its {why}.")
+                return self._p.runs.get(run_id)
+            self._count(run)
             engine = BackfillEngine(
-                job=self._config.backfill.jobs[run.job],
+                job=job,
                 cfg=self._config.backfill.engine,
                 checkpoints=self._p.checkpoints[run.env],
                 runs=self._p.runs,
@@ -155,9 +194,12 @@ class BackfillService:
             )
             done = engine.run(run_id, halt=self._halt)
             if done.status == RunStatus.FAILED:
-                self._say(f"❌ Backfill #{done.id} `{done.job}` on `{done.env}` failed: {done.reason}. "
-                          f"Fix the cause, then `/zdm backfill start {done.env} {done.job}` again.")  # fmt: skip
-            elif done.status == RunStatus.PAUSED and done.reason and not done.reason.startswith(WINDOW_REASON):
+                self._say(f"❌ Backfill #{done.id} `{done.job}` on `{done.env}` failed: {done.reason}.")
+            elif (
+                done.status == RunStatus.PAUSED
+                and done.reason
+                and not done.reason.startswith((WINDOW_REASON, "paused by"))
+            ):
                 self._say(f"⏸ Backfill #{done.id} `{done.job}` paused: {done.reason}. Investigate before retrying; "
                           "`/zdm backfill resume` continues from the checkpoint.")  # fmt: skip
             return done
@@ -173,11 +215,20 @@ class BackfillService:
             if run.status == RunStatus.RUNNING and not is_open:
                 nxt = next_window_start(env, now)
                 reason = f"{WINDOW_REASON}; resumes at {nxt:%Y-%m-%d %H:%M} UTC"
-                self._p.runs.save(replace(run, status=RunStatus.PAUSED, reason=reason, runtime=run.runtime_at(now),
-                                          resumed_at=None))  # fmt: skip
+                self._p.runs.update(
+                    run.id,
+                    expect=(RunStatus.RUNNING,),
+                    status=RunStatus.PAUSED,
+                    reason=reason,
+                    runtime=run.runtime_at(now),
+                    resumed_at=None,
+                )
             elif run.status == RunStatus.PAUSED and is_open and (run.reason or "").startswith(WINDOW_REASON):
-                self._p.runs.save(replace(run, status=RunStatus.RUNNING, reason=None, resumed_at=now))
-                self._launch(run.id)
+                opened = self._p.runs.update(
+                    run.id, expect=(RunStatus.PAUSED,), status=RunStatus.RUNNING, reason=None, resumed_at=now
+                )
+                if opened:
+                    self._launch(run.id)
             elif run.status == RunStatus.RUNNING:
                 self._launch(run.id)
 
@@ -219,8 +270,7 @@ class BackfillService:
             self._p.notifier.update(MessageRef(run.channel, run.message_ts), card)
             return
         ref = self._p.notifier.post(self._config.channels.release, card)
-        fresh = self._p.runs.get(run.id) or run
-        self._p.runs.save(replace(fresh, channel=ref.channel, message_ts=ref.ts))
+        self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
 
     def _say(self, text: str) -> None:
         try:

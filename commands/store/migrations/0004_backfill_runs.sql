@@ -12,6 +12,8 @@ create table zdm.backfill_runs (
     reason      text,
     batch_size  integer,
     total       bigint,
+    base_done   bigint not null default 0,  -- progress when the current stretch began: the abort rules
+    base_failed bigint not null default 0,  -- judge what happened since the last start or resume
     channel     text,
     message_ts  text
 );
