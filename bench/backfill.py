@@ -29,8 +29,8 @@ ROWS = 2_000_000
 RUNBOOK_SAMPLE_S = 10.0
 JOB = """
 [backfill.engine]
-target_batch_ms = 40
-max_batch = 8000
+target_batch_ms = 30
+max_batch = 5000
 progress_every_s = 5
 
 [backfill.jobs.bench]

@@ -64,9 +64,9 @@ class Environment(_Section):
 
 
 class EngineConfig(_Section):
-    target_batch_ms: int = Field(default=100, ge=5, le=5000)  # batches aim at this; locks stay well under 200 ms
+    target_batch_ms: int = Field(default=40, ge=5, le=5000)  # batches aim at this; locks stay well under 200 ms
     min_batch: int = Field(default=100, ge=1)
-    max_batch: int = Field(default=50_000, ge=1)
+    max_batch: int = Field(default=10_000, ge=1)
     start_batch: int = Field(default=1000, ge=1)
     lock_timeout_ms: int = Field(default=2000, ge=1)
     lock_retries: int = Field(default=5, ge=0)
