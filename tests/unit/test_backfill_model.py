@@ -21,7 +21,7 @@ from commands.backfill.model import (
 )
 from commands.errors import UsageError
 
-CFG = EngineConfig()
+CFG = EngineConfig(target_batch_ms=100, max_batch=50_000)
 BERLIN = Environment(window="01:00-05:00", timezone="Europe/Berlin")
 
 
