@@ -172,6 +172,7 @@ def build_container(
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
+    backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
@@ -184,13 +185,14 @@ def build_container(
             audit=audit,
             log_file=log_file,
             repo=PgRolloutRepository(state_pool, locks=locks),
+            backfills=backfill_runs,
         ),
     )
     backfills = BackfillService(
         config=config,
         ports=BackfillPorts(
             clock=clock,
-            runs=PgBackfillRuns(state_pool, locks=locks),
+            runs=backfill_runs,
             checkpoints=_environment_databases(config, target_url),
             notifier=notifier,
             roles=roles,

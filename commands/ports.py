@@ -192,3 +192,9 @@ class RolloutRepository(Protocol):
         ...
 
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...
+
+
+class BackfillLedger(Protocol):
+    def latest(self, *, job: str | None = None, env: str | None = None, status: str | None = None) -> object | None:
+        """The newest backfill run matching all the given fields, if any."""
+        ...

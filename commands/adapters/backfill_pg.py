@@ -119,6 +119,7 @@ class PgCheckpoints:
                 "select after_key, upto_key from zdm_backfill.checkpoints where run_id = %s and worker = %s for update",
                 (run_id, worker),
             ).fetchone() or (0, 0)
+            assert job.batch_sql is not None
             row = conn.execute(job.batch_sql.encode(), {"after": after, "upto": upto, "limit": limit}).fetchone()
             done, failed, last_key = (int(row[0] or 0), int(row[1] or 0), row[2]) if row else (0, 0, None)
             if last_key is not None and not after < int(last_key) <= upto:
@@ -131,6 +132,13 @@ class PgCheckpoints:
                 (last_key, done, failed, finished, run_id, worker),
             )
         return BatchResult(done, failed, finished, (time.perf_counter() - started) * 1000)
+
+    def run_legacy(self, job: BackfillJob, *, timeout_ms: int) -> None:
+        """The runbook's one-shot function as it is, cut off at the runtime limit (raises QueryCanceled then)."""
+        assert job.legacy_sql is not None
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            conn.execute("select set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",))
+            conn.execute(job.legacy_sql.encode())
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""

@@ -22,20 +22,25 @@ class _Section(BaseModel):
 
 
 class BackfillJob(_Section):
-    table: str = Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    """A keyset job (``table``, ``key``, ``batch_sql``), or a legacy one-shot (``legacy_sql``, e.g. the runbook's
+    ``select run_tenant_backfill(...)``) run as one statement with ``statement_timeout`` = ``max_runtime``."""
+
+    table: str = Field(default="public.unused", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
     key: str = Field(default="id", pattern=r"^[a-z_][a-z0-9_]*$")
-    batch_sql: str = Field(min_length=10)
+    batch_sql: str | None = None
+    legacy_sql: str | None = None
     verify_sql: str = Field(min_length=10)
     workers: int = Field(default=1, ge=1, le=16)
     audit_errors_sql: str | None = None  # anomalies since %(since)s, e.g. in tenant_migration_audit
 
-    @field_validator("batch_sql")
-    @classmethod
-    def _placeholders(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _one_kind(self) -> BackfillJob:
+        if (self.batch_sql is None) == (self.legacy_sql is None):
+            raise ValueError("give a job either batch_sql (keyset batches) or legacy_sql (one statement)")
         for name in ("after", "upto", "limit"):
-            if f"%({name})s" not in value:
+            if self.batch_sql is not None and f"%({name})s" not in self.batch_sql:
                 raise ValueError(f"batch_sql must use %({name})s")
-        return value
+        return self
 
 
 class Environment(_Section):

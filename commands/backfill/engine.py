@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -85,6 +85,8 @@ class BackfillEngine:
             self._runs.update(run_id, expect=(RunStatus.RUNNING,), resumed_at=now)
             run = replace(run, resumed_at=now)
         halt = halt or threading.Event()
+        if self._job.legacy_sql is not None:
+            return self._run_legacy(run)
         stats = self.stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
         stop, wait = threading.Event(), threading.Event()
         workers: list[threading.Thread] = []
@@ -182,13 +184,43 @@ class BackfillEngine:
             return RunStatus.PAUSED, reason
         if not progress.complete:
             return RunStatus.PAUSED, "its workers stopped before every key range was done"
+        return self._verified(run)
+
+    def _run_legacy(self, run: BackfillRun) -> BackfillRun:
+        """Legacy mode: one statement, no checkpoint; the runtime limit is its statement_timeout."""
+        stats = self.stats = Stats(batch_size=0)
+        timeout_ms = int(max(self._cfg.max_runtime - run.runtime, timedelta(seconds=1)).total_seconds() * 1000)
+        reason: str | None = None
+        try:
+            self._cp.run_legacy(self._job, timeout_ms=timeout_ms)
+        except psycopg.errors.QueryCanceled:
+            limit = int(self._cfg.max_runtime.total_seconds() // 60)
+            reason = f"it reached the {limit}-minute runtime limit (statement_timeout) and was rolled back"
+        except Exception as exc:
+            reason = _unexpected(exc, f"legacy backfill run {run.id}")
+        now = self._clock.now()
+        status, reason = (RunStatus.PAUSED, reason) if reason else self._verified(run)
+        self._runs.update(
+            run.id,
+            expect=(RunStatus.RUNNING,),
+            status=status,
+            reason=reason,
+            runtime=run.runtime_at(now),
+            resumed_at=None,
+        )
+        fresh = self._runs.get(run.id) or run
+        done = fresh.total or 0 if status == RunStatus.VERIFIED else 0  # one statement: all or nothing
+        self._safe_report(fresh, Progress(done=done, ranges=1, finished=int(bool(done))), stats)
+        return fresh
+
+    def _verified(self, run: BackfillRun) -> tuple[RunStatus, str | None]:
         try:
             left = self._cp.scalar(self._job.verify_sql)
         except Exception as exc:
             return RunStatus.FAILED, _unexpected(exc, f"verification of backfill run {run.id}")
         if left == 0:
             return RunStatus.VERIFIED, None
-        return RunStatus.FAILED, f"every key range is done but the verification query still finds {left:g} rows"
+        return RunStatus.FAILED, f"the verification query still finds {left:g} rows to do"
 
     # --- workers -----------------------------------------------------------------------------------------------
 

@@ -145,6 +145,8 @@ class RolloutConfig(_Section):
     gates: GatesConfig = GatesConfig()
     remind_after: Duration = timedelta(hours=2)
     escalate_after: Duration = timedelta(hours=6)
+    requires_backfill: str | None = None  # a [backfill.jobs] name that must be verified before a rollout starts
+    requires_backfill_env: str = "production"
 
     @field_validator("plans")
     @classmethod

@@ -14,6 +14,7 @@ from commands.config import RunbookConfig
 from commands.ports import (
     AuditEvent,
     AuditLog,
+    BackfillLedger,
     Clock,
     FlagStore,
     KpiSource,
@@ -49,6 +50,7 @@ class RolloutPorts:
     audit: AuditLog
     log_file: RollbackLogFile
     repo: RolloutRepository
+    backfills: BackfillLedger | None = None
 
 
 Updated = Literal["ok", "gone", "failed"]

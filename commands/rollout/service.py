@@ -74,6 +74,12 @@ class RolloutService(RolloutApprovals):
         if plan_name not in settings.plans:
             raise UsageError(f"There is no plan `{plan_name}` in zdm.toml; plans: {', '.join(settings.plans)}.")
         steps = settings.plans[plan_name]
+        job, env = settings.requires_backfill, settings.requires_backfill_env
+        if job and (self._p.backfills is None or not self._p.backfills.latest(job=job, env=env, status="verified")):
+            raise UsageError(
+                f"The `{job}` backfill has not been verified on `{env}` yet, and zdm.toml requires it before a "
+                f"rollout; run `/zdm backfill start {env} {job}` first."
+            )
         now = self._p.clock.now()
         rollout = self._repo.create(
             Rollout(

@@ -24,6 +24,10 @@ from tests.fakes import FakeClock
 
 ROWS = 20_000
 JOBS = """
+[rollout]
+requires_backfill = "items"
+requires_backfill_env = "staging"
+
 [backfill]
 default_job = "items"
 
@@ -53,6 +57,14 @@ with batch as (
 )
 select count(*) filter (where not bad), count(*) filter (where bad), max(id) from done
 '''
+verify_sql = "select count(*) from public.items where touched = 0"
+
+[backfill.jobs.legacy_slow]
+legacy_sql = "select pg_sleep(5)"
+verify_sql = "select 0 as nothing_left"
+
+[backfill.jobs.legacy]
+legacy_sql = "update public.items set touched = touched + 1"
 verify_sql = "select count(*) from public.items where touched = 0"
 
 [backfill.jobs.sloppy]
@@ -298,3 +310,36 @@ def test_a_batch_statement_that_breaks_the_keyset_contract_pauses_and_changes_no
     assert done.reason and done.reason.startswith("a batch failed with BatchOutOfRange (ref ")
     assert "batch_sql" not in done.reason  # details are in the log, not in Slack
     assert touched(dbs).get(2, 0) == 0  # the batch that crossed into the other worker's range was rolled back
+
+
+def test_legacy_mode_runs_the_one_shot_statement_under_the_runtime_limit(
+    container: Container, dbs: Databases, items: None
+) -> None:
+    backfills = container.services.backfills
+    slow = backfills.start(env="staging", job="legacy_slow", actor=ONCALL)
+    runs = backfills._p.runs
+    runs.update(slow.id, expect=(RunStatus.RUNNING,), runtime=timedelta(minutes=29, seconds=59))  # 1 s left
+    stopped = backfills.execute(slow.id)
+    assert stopped is not None and stopped.status == RunStatus.PAUSED
+    assert stopped.reason == "it reached the 30-minute runtime limit (statement_timeout) and was rolled back"
+    whole = backfills.execute(backfills.start(env="staging", job="legacy", actor=ONCALL).id)
+    assert whole is not None and whole.status == RunStatus.VERIFIED and touched(dbs) == {1: ROWS}
+
+
+def test_names_from_slack_never_reach_sql(container: Container, dbs: Databases, items: None) -> None:
+    backfills = container.services.backfills
+    with pytest.raises(UsageError, match=r"There is no environment `staging; drop table public\.items`"):
+        backfills.command(text='start "staging; drop table public.items"', actor=ONCALL)
+    with pytest.raises(UsageError, match=r"Name a backfill job from zdm\.toml"):
+        backfills.command(text='start staging "items; --"', actor=ONCALL)
+    assert touched(dbs) == {0: ROWS}
+
+
+def test_a_rollout_can_require_the_backfill_to_be_verified_first(
+    container: Container, dbs: Databases, items: None
+) -> None:
+    rollouts, backfills = container.services.rollouts, container.services.backfills
+    with pytest.raises(UsageError, match="The `items` backfill has not been verified on `staging` yet"):
+        rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None)
+    backfills.execute(backfills.start(env="staging", job=None, actor=ONCALL).id)
+    assert rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None).id == 1
