@@ -7,6 +7,7 @@ nothing and repeats nothing: after a restart each worker continues from the last
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -36,6 +37,10 @@ create table if not exists zdm_backfill.checkpoints (
     primary key (run_id, worker)
 )
 """
+
+
+class LegacyStillRunning(RuntimeError):
+    """A previous legacy statement for this run has not finished in the database."""
 
 
 class BatchOutOfRange(RuntimeError):
@@ -133,11 +138,20 @@ class PgCheckpoints:
             )
         return BatchResult(done, failed, finished, (time.perf_counter() - started) * 1000)
 
-    def run_legacy(self, job: BackfillJob, *, timeout_ms: int) -> None:
-        """The runbook's one-shot function as it is, cut off at the runtime limit (raises QueryCanceled then)."""
+    def run_legacy(
+        self, job: BackfillJob, run_id: int, *, timeout_ms: int, started: Callable[[psycopg.Connection[Any]], None]
+    ) -> None:
+        """The runbook's one-shot function as it is, cut off at the runtime limit (raises QueryCanceled then).
+
+        The session holds the run's advisory lock while the statement runs, so an attempt still running in the
+        database (its client gone) blocks a second one. ``started`` gets the connection, to cancel it."""
         assert job.legacy_sql is not None
         with psycopg.connect(self._url, autocommit=True) as conn:
+            row = conn.execute("select pg_try_advisory_lock(%s, %s)", (BACKFILL_LOCK_CLASS, run_id)).fetchone()
+            if not (row and row[0]):
+                raise LegacyStillRunning("an earlier attempt of this statement is still running in the database")
             conn.execute("select set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",))
+            started(conn)
             conn.execute(job.legacy_sql.encode())
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
@@ -149,7 +163,7 @@ class PgCheckpoints:
 
 _COLUMNS = (
     "id, job, env, status, started_by, created_at, runtime_s, resumed_at, reason, batch_size, total, channel,"
-    " message_ts, base_done, base_failed"
+    " message_ts, base_done, base_failed, stretch_since"
 )
 _UPDATABLE = {
     "status",
@@ -162,6 +176,7 @@ _UPDATABLE = {
     "message_ts",
     "base_done",
     "base_failed",
+    "stretch_since",
 }
 
 
@@ -185,8 +200,9 @@ class PgBackfillRuns:
     def _insert(self, run: BackfillRun) -> Any:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "insert into zdm.backfill_runs (job, env, status, started_by, created_at, resumed_at, reason, total)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s) returning id",
+                "insert into zdm.backfill_runs"
+                " (job, env, status, started_by, created_at, resumed_at, reason, total, stretch_since)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
                 (
                     run.job,
                     run.env,
@@ -196,6 +212,7 @@ class PgBackfillRuns:
                     run.resumed_at,
                     run.reason,
                     run.total,
+                    run.created_at,
                 ),
             ).fetchone()
         assert row is not None
@@ -262,4 +279,5 @@ def _run(row: Any) -> BackfillRun:
         message_ts=row[12],
         base_done=int(row[13]),
         base_failed=int(row[14]),
+        stretch_since=row[15],
     )

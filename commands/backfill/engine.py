@@ -13,7 +13,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -54,6 +55,7 @@ class Stats:
 
 
 Reporter = Callable[[BackfillRun, Progress, Stats], None]
+CHANGED_ELSEWHERE = "the run was paused or cancelled from Slack"  # the command already recorded why
 
 
 class BackfillEngine:
@@ -86,7 +88,7 @@ class BackfillEngine:
             run = replace(run, resumed_at=now)
         halt = halt or threading.Event()
         if self._job.legacy_sql is not None:
-            return self._run_legacy(run)
+            return self._run_legacy(run, halt)
         stats = self.stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
         stop, wait = threading.Event(), threading.Event()
         workers: list[threading.Thread] = []
@@ -100,11 +102,15 @@ class BackfillEngine:
                 worker.start()
             pause_reason = self._coordinate(run, workers, stats, stop, wait, halt)
         except Exception as exc:  # whatever happens, the workers stop and the run pauses with its checkpoint
-            pause_reason = _unexpected(exc, f"backfill run {run_id}")
+            pause_reason = unexpected(exc, f"backfill run {run_id}")
         finally:
             stop.set()
             for worker in workers:
                 worker.join()
+        if pause_reason == CHANGED_ELSEWHERE:  # a quick resume may already have set it running again: leave it
+            fresh = self._runs.get(run_id) or run
+            self._safe_report(fresh, self._cp.progress(run_id), stats)
+            return fresh
         return self._finish(run_id, stats, pause_reason, halted=halt.is_set() and pause_reason is None)
 
     # --- coordinator -------------------------------------------------------------------------------------------
@@ -124,7 +130,7 @@ class BackfillEngine:
         while any(w.is_alive() for w in workers) and not halt.is_set():
             fresh = self._runs.get(run.id)
             if fresh is None or fresh.status != RunStatus.RUNNING:
-                return None  # paused or cancelled from Slack: its reason is already recorded
+                return CHANGED_ELSEWHERE
             if fresh.batch_size and fresh.batch_size != seen_override:
                 seen_override = stats.batch_size = stats.pinned = fresh.batch_size
             if stats.errors:
@@ -186,26 +192,55 @@ class BackfillEngine:
             return RunStatus.PAUSED, "its workers stopped before every key range was done"
         return self._verified(run)
 
-    def _run_legacy(self, run: BackfillRun) -> BackfillRun:
-        """Legacy mode: one statement, no checkpoint; the runtime limit is its statement_timeout."""
+    def _run_legacy(self, run: BackfillRun, halt: threading.Event) -> BackfillRun:
+        """Legacy mode: one statement, no checkpoint, cut off at the runtime limit (statement_timeout). Pause,
+        cancel and shutdown cancel it (rolled back); the statement is never left running behind a new attempt."""
         stats = self.stats = Stats(batch_size=0)
-        timeout_ms = int(max(self._cfg.max_runtime - run.runtime, timedelta(seconds=1)).total_seconds() * 1000)
-        reason: str | None = None
-        try:
-            self._cp.run_legacy(self._job, timeout_ms=timeout_ms)
-        except psycopg.errors.QueryCanceled:
+        sessions: list[psycopg.Connection[Any]] = []
+        outcome: list[BaseException] = []
+        timeout_ms = int(self._cfg.max_runtime.total_seconds() * 1000)
+
+        def statement() -> None:
+            try:
+                self._cp.run_legacy(self._job, run.id, timeout_ms=timeout_ms, started=sessions.append)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=statement, daemon=True)
+        worker.start()
+        stopped_here = False
+        while worker.is_alive():
+            worker.join(POLL_S)
+            fresh = self._runs.get(run.id)
+            if worker.is_alive() and (halt.is_set() or fresh is None or fresh.status != RunStatus.RUNNING):
+                stopped_here = True
+                for session in sessions:
+                    session.cancel_safe()
+                worker.join()
+        fresh = self._runs.get(run.id) or run
+        if stopped_here:
+            if halt.is_set() and fresh.status == RunStatus.RUNNING:  # shutting down: the next start runs it again
+                now = self._clock.now()
+                self._runs.update(run.id, expect=(RunStatus.RUNNING,), runtime=fresh.runtime_at(now), resumed_at=None)
+            return self._runs.get(run.id) or fresh
+        error = outcome[0] if outcome else None
+        status: RunStatus
+        reason: str | None
+        if isinstance(error, psycopg.errors.QueryCanceled):
             limit = int(self._cfg.max_runtime.total_seconds() // 60)
+            status = RunStatus.PAUSED
             reason = f"it reached the {limit}-minute runtime limit (statement_timeout) and was rolled back"
-        except Exception as exc:
-            reason = _unexpected(exc, f"legacy backfill run {run.id}")
+        elif isinstance(error, Exception):
+            status, reason = RunStatus.PAUSED, unexpected(error, f"legacy backfill run {run.id}")
+        else:
+            status, reason = self._verified(run)
         now = self._clock.now()
-        status, reason = (RunStatus.PAUSED, reason) if reason else self._verified(run)
         self._runs.update(
             run.id,
             expect=(RunStatus.RUNNING,),
             status=status,
             reason=reason,
-            runtime=run.runtime_at(now),
+            runtime=fresh.runtime_at(now),
             resumed_at=None,
         )
         fresh = self._runs.get(run.id) or run
@@ -217,7 +252,7 @@ class BackfillEngine:
         try:
             left = self._cp.scalar(self._job.verify_sql)
         except Exception as exc:
-            return RunStatus.FAILED, _unexpected(exc, f"verification of backfill run {run.id}")
+            return RunStatus.FAILED, unexpected(exc, f"verification of backfill run {run.id}")
         if left == 0:
             return RunStatus.VERIFIED, None
         return RunStatus.FAILED, f"the verification query still finds {left:g} rows to do"
@@ -256,15 +291,17 @@ class BackfillEngine:
                     if cfg.pause_between_ms:
                         stop.wait(cfg.pause_between_ms / 1000)
         except Exception as exc:
-            stats.failed(_unexpected(exc, f"backfill run {run_id} worker {worker}"))
+            stats.failed(unexpected(exc, f"backfill run {run_id} worker {worker}"))
             stop.set()
 
     # --- readings ----------------------------------------------------------------------------------------------
 
     def _audit_errors(self, run: BackfillRun) -> int:
+        """Anomalies since the current stretch began (so a resume after fixing the cause starts clean)."""
         if not self._job.audit_errors_sql:
             return 0
-        return int(self._cp.scalar(self._job.audit_errors_sql, {"since": run.created_at}) or 0)
+        since = run.stretch_since or run.created_at
+        return int(self._cp.scalar(self._job.audit_errors_sql, {"since": since}) or 0)
 
     def _load(self) -> float | None:
         return self._cp.scalar(self._cfg.load_sql) if self._cfg.load_sql else None
@@ -276,7 +313,7 @@ class BackfillEngine:
             log.warning("could not report progress of backfill run %s", run.id, exc_info=True)
 
 
-def _unexpected(exc: Exception, where: str) -> str:
+def unexpected(exc: Exception, where: str) -> str:
     """One plain sentence for Slack; the details go to the log under a reference."""
     ref = uuid.uuid4().hex[:8]
     log.error("%s stopped (ref %s)", where, ref, exc_info=exc)

@@ -45,8 +45,9 @@ class BackfillRun:
     total: int | None = None  # rows to do when it started (the verification query)
     channel: str | None = None
     message_ts: str | None = None
-    base_done: int = 0  # progress when the current stretch (start or resume) began
+    base_done: int = 0  # progress when the current stretch (start, resume, window opening) began
     base_failed: int = 0
+    stretch_since: datetime | None = None  # when it began: audit anomalies are counted from here
 
     def runtime_at(self, now: datetime) -> timedelta:
         """Time spent running in total, across resumes."""

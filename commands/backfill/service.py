@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
-from commands.backfill.engine import BackfillEngine, Stats
+from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
     BackfillRun,
     Progress,
@@ -84,7 +84,7 @@ class BackfillService:
             clamp = "" if size == batch_size else f" (kept within {engine.min_batch:,}–{engine.max_batch:,})"
             return f"Backfill #{run.id} uses batches of {size:,} rows from its next batch on{clamp}."
         if action == "resume":
-            progress = self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+            progress = self._progress(run)
             resumed = runs.update(
                 run.id,
                 expect=(RunStatus.PAUSED,),
@@ -93,6 +93,7 @@ class BackfillService:
                 resumed_at=now,
                 base_done=progress.done,
                 base_failed=progress.failed,
+                stretch_since=now,
             )
             if not resumed:
                 raise UsageError(f"Backfill #{run.id} is {run.status.value}, not paused; nothing to resume.")
@@ -166,7 +167,7 @@ class BackfillService:
         return self._p.runs.get(run.id) or run
 
     def card(self, run: BackfillRun) -> Card:
-        progress = self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+        progress = self._progress(run)
         return Card(title=title(run), lines=progress_card_lines(run, progress, None, self._p.clock.now()))
 
     # --- execution ---------------------------------------------------------------------------------------------
@@ -183,7 +184,13 @@ class BackfillService:
                 self._p.runs.update(run_id, expect=(RunStatus.RUNNING,), status=RunStatus.PAUSED, reason=why)
                 self._say(f"⏸ Backfill #{run_id} paused: its {why}.")
                 return self._p.runs.get(run_id)
-            self._count(run)
+            try:
+                self._count(run)
+            except Exception as exc:  # e.g. a broken verify_sql: pause and say so, rather than retry silently
+                why = unexpected(exc, f"counting the rows of backfill run {run_id}")
+                self._p.runs.update(run_id, expect=(RunStatus.RUNNING,), status=RunStatus.PAUSED, reason=why)
+                self._say(f"⏸ Backfill #{run_id} paused: {why}.")
+                return self._p.runs.get(run_id)
             engine = BackfillEngine(
                 job=job,
                 cfg=self._config.backfill.engine,
@@ -224,8 +231,18 @@ class BackfillService:
                     resumed_at=None,
                 )
             elif run.status == RunStatus.PAUSED and is_open and (run.reason or "").startswith(WINDOW_REASON):
+                progress = (
+                    self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+                )
                 opened = self._p.runs.update(
-                    run.id, expect=(RunStatus.PAUSED,), status=RunStatus.RUNNING, reason=None, resumed_at=now
+                    run.id,
+                    expect=(RunStatus.PAUSED,),
+                    status=RunStatus.RUNNING,
+                    reason=None,
+                    resumed_at=now,
+                    base_done=progress.done,
+                    base_failed=progress.failed,
+                    stretch_since=now,
                 )
                 if opened:
                     self._launch(run.id)
@@ -271,6 +288,9 @@ class BackfillService:
             return
         ref = self._p.notifier.post(self._config.channels.release, card)
         self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+
+    def _progress(self, run: BackfillRun) -> Progress:
+        return self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
 
     def _say(self, text: str) -> None:
         try:

@@ -60,8 +60,10 @@ select count(*) filter (where not bad), count(*) filter (where bad), max(id) fro
 verify_sql = "select count(*) from public.items where touched = 0"
 
 [backfill.jobs.legacy_slow]
-legacy_sql = "select pg_sleep(5)"
-verify_sql = "select 0 as nothing_left"
+legacy_sql = '''
+with u as (update public.items set touched = touched + 1 returning 1) select pg_sleep(1.5), count(*) from u
+'''
+verify_sql = "select count(*) from public.items where touched = 0"
 
 [backfill.jobs.legacy]
 legacy_sql = "update public.items set touched = touched + 1"
@@ -71,10 +73,10 @@ verify_sql = "select count(*) from public.items where touched = 0"
 table = "public.items"
 workers = 2
 batch_sql = '''
-with batch as (  -- forgets to stop at %(upto)s
-    select id from public.items where id > %(after)s order by id limit %(limit)s
+with batch as (
+    select id from public.items where id > %(after)s and id <= %(upto)s order by id limit %(limit)s
 ), done as (update public.items i set touched = i.touched + 1 from batch where i.id = batch.id returning i.id)
-select count(*), 0, max(id) from done
+select count(*), 0, %(upto)s + 1 from done  -- claims a key past its range
 '''
 verify_sql = "select count(*) from public.items where touched = 0"
 """
@@ -309,20 +311,30 @@ def test_a_batch_statement_that_breaks_the_keyset_contract_pauses_and_changes_no
     assert done is not None and done.status == RunStatus.PAUSED
     assert done.reason and done.reason.startswith("a batch failed with BatchOutOfRange (ref ")
     assert "batch_sql" not in done.reason  # details are in the log, not in Slack
-    assert touched(dbs).get(2, 0) == 0  # the batch that crossed into the other worker's range was rolled back
+    assert touched(dbs) == {0: ROWS}  # the batch that claimed the other worker's range was rolled back
 
 
-def test_legacy_mode_runs_the_one_shot_statement_under_the_runtime_limit(
+def test_legacy_mode_runs_one_statement_that_a_pause_cancels_and_rolls_back(
     container: Container, dbs: Databases, items: None
 ) -> None:
     backfills = container.services.backfills
-    slow = backfills.start(env="staging", job="legacy_slow", actor=ONCALL)
-    runs = backfills._p.runs
-    runs.update(slow.id, expect=(RunStatus.RUNNING,), runtime=timedelta(minutes=29, seconds=59))  # 1 s left
-    stopped = backfills.execute(slow.id)
+    run = backfills.start(env="staging", job="legacy_slow", actor=ONCALL)
+
+    def pause_once_running() -> None:
+        with dbs.target() as conn:  # the statement is in the database: pg_sleep shows it
+            while not conn.execute("select count(*) from pg_stat_activity where query like '%%pg_sleep(1.5)%%'"
+                                   " and pid <> pg_backend_pid()").fetchone()[0]:  # fmt: skip
+                threading.Event().wait(0.01)
+        backfills.command(text="pause", actor=ONCALL)
+
+    pauser = threading.Thread(target=pause_once_running)
+    pauser.start()
+    stopped = backfills.execute(run.id)
+    pauser.join()
     assert stopped is not None and stopped.status == RunStatus.PAUSED
-    assert stopped.reason == "it reached the 30-minute runtime limit (statement_timeout) and was rolled back"
-    whole = backfills.execute(backfills.start(env="staging", job="legacy", actor=ONCALL).id)
+    assert touched(dbs) == {0: ROWS}  # cancelled: the whole statement rolled back
+    backfills.command(text="resume", actor=ONCALL)
+    whole = backfills.execute(run.id)
     assert whole is not None and whole.status == RunStatus.VERIFIED and touched(dbs) == {1: ROWS}
 
 

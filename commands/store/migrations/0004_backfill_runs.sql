@@ -12,8 +12,9 @@ create table zdm.backfill_runs (
     reason      text,
     batch_size  integer,
     total       bigint,
-    base_done   bigint not null default 0,  -- progress when the current stretch began: the abort rules
-    base_failed bigint not null default 0,  -- judge what happened since the last start or resume
+    base_done   bigint not null default 0,  -- progress when the current stretch (start, resume, window opening)
+    base_failed bigint not null default 0,  -- began: the abort rules judge what happened since then
+    stretch_since timestamptz,
     channel     text,
     message_ts  text
 );
