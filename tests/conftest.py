@@ -184,12 +184,19 @@ class BotServer:
         assert self.executor.wait_idle(60), "background work did not finish"
 
 
+def _run_until_closed(server: Any) -> None:
+    try:
+        server.run()
+    except (OSError, ValueError):
+        pass  # close() pulled the sockets out from under select(): that is how the server stops
+
+
 @contextmanager
 def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
     """The real Bolt app behind a real HTTP server on a free port, for one container."""
     executor = TrackingExecutor()
     server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=_run_until_closed, args=(server,), daemon=True)
     thread.start()
     try:
         yield BotServer(f"http://127.0.0.1:{server.effective_port}", executor, slack)

@@ -84,18 +84,7 @@ class BackfillService:
             clamp = "" if size == batch_size else f" (kept within {engine.min_batch:,}–{engine.max_batch:,})"
             return f"Backfill #{run.id} uses batches of {size:,} rows from its next batch on{clamp}."
         if action == "resume":
-            progress = self._progress(run)
-            resumed = runs.update(
-                run.id,
-                expect=(RunStatus.PAUSED,),
-                status=RunStatus.RUNNING,
-                reason=None,
-                resumed_at=now,
-                base_done=progress.done,
-                base_failed=progress.failed,
-                stretch_since=now,
-            )
-            if not resumed:
+            if not self._new_stretch(run, now):
                 raise UsageError(f"Backfill #{run.id} is {run.status.value}, not paused; nothing to resume.")
             return f"Backfill #{run.id} resumes from its checkpoint."
         status = RunStatus.PAUSED if action == "pause" else RunStatus.CANCELLED
@@ -231,20 +220,7 @@ class BackfillService:
                     resumed_at=None,
                 )
             elif run.status == RunStatus.PAUSED and is_open and (run.reason or "").startswith(WINDOW_REASON):
-                progress = (
-                    self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
-                )
-                opened = self._p.runs.update(
-                    run.id,
-                    expect=(RunStatus.PAUSED,),
-                    status=RunStatus.RUNNING,
-                    reason=None,
-                    resumed_at=now,
-                    base_done=progress.done,
-                    base_failed=progress.failed,
-                    stretch_since=now,
-                )
-                if opened:
+                if self._new_stretch(run, now):
                     self._launch(run.id)
             elif run.status == RunStatus.RUNNING:
                 self._launch(run.id)
@@ -288,6 +264,20 @@ class BackfillService:
             return
         ref = self._p.notifier.post(self._config.channels.release, card)
         self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+
+    def _new_stretch(self, run: BackfillRun, now: datetime) -> bool:
+        """Paused → running (a resume, or the window opening). The abort rules judge what happens from here on."""
+        progress = self._progress(run)
+        return self._p.runs.update(
+            run.id,
+            expect=(RunStatus.PAUSED,),
+            status=RunStatus.RUNNING,
+            reason=None,
+            resumed_at=now,
+            base_done=progress.done,
+            base_failed=progress.failed,
+            stretch_since=now,
+        )
 
     def _progress(self, run: BackfillRun) -> Progress:
         return self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
