@@ -7,7 +7,7 @@ import itertools
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,10 +185,9 @@ class BotServer:
 
 
 def _run_until_closed(server: Any) -> None:
-    try:
+    # close() pulls the sockets out from under select(): that is how the server stops
+    with suppress(OSError, ValueError):
         server.run()
-    except (OSError, ValueError):
-        pass  # close() pulled the sockets out from under select(): that is how the server stops
 
 
 @contextmanager
