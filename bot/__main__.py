@@ -172,12 +172,16 @@ def _backfill_worker(settings: Settings, run_id: int) -> int:
     """Run one backfill in this process (the bot's scheduler normally does this in a thread)."""
     container = build_container(settings)
     try:
-        run = container.services.backfills.execute(run_id)
+        backfills = container.services.backfills
+        if backfills.get(run_id) is None:
+            print(f"zdm: there is no backfill run #{run_id}", file=sys.stderr)
+            return 2
+        run = backfills.execute(run_id)
     finally:
         container.close()
     if run is None:
-        print(f"zdm: there is no backfill run #{run_id}", file=sys.stderr)
-        return 2
+        print(f"zdm: another zdm process is executing backfill #{run_id}", file=sys.stderr)
+        return 3
     print(f"backfill #{run.id}: {run.status.value}" + (f" ({run.reason})" if run.reason else ""))
     return 0 if run.status.value in ("verified", "paused", "running") else 1
 

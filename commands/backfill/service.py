@@ -155,6 +155,9 @@ class BackfillService:
         self._p.runs.update(run.id, expect=tuple(RunStatus), total=int(total or 0))
         return self._p.runs.get(run.id) or run
 
+    def get(self, run_id: int) -> BackfillRun | None:
+        return self._p.runs.get(run_id)
+
     def card(self, run: BackfillRun) -> Card:
         progress = self._progress(run)
         return Card(title=title(run), lines=progress_card_lines(run, progress, None, self._p.clock.now()))
