@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.authz import require_role
 from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
     BackfillRun,
@@ -25,7 +26,7 @@ from commands.backfill.model import (
 from commands.backfill.views import progress_card_lines, title
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
-from commands.errors import NotAuthorized, UsageError
+from commands.errors import UsageError
 from commands.ports import AuditEvent, AuditLog, Clock, Notifier, RoleDirectory
 
 log = logging.getLogger(__name__)
@@ -299,7 +300,8 @@ class BackfillService:
         return run
 
     def _require(self, actor: str, roles: tuple[str, ...], action: str) -> None:
-        if not any(self._p.roles.has_role(actor, role) for role in roles):
-            now = self._p.clock.now()
-            self._p.audit.record(AuditEvent(actor, "backfill.refused", action, "refused", {"roles": roles}), at=now)
-            raise NotAuthorized(user=actor, role=roles, action=action)
+        p = self._p
+        require_role(
+            p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action, audit_action="backfill.refused",
+            subject=action,
+        )  # fmt: skip

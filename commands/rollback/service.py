@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from commands.argv import expand_argv
+from commands.authz import require_role
 from commands.cards import MessageRef
 from commands.config import RunbookConfig
-from commands.errors import NotAuthorized, RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -217,13 +218,11 @@ class RollbackService:
         return matches[0].name
 
     def _require_oncall(self, actor: str, *, action: str, subject: str, ref: str | None) -> None:
-        if self._p.roles.has_role(actor, ROLE):
-            return
-        self._p.audit.record(
-            AuditEvent(actor, "rollback.refused", subject, "refused", {"missing_role": ROLE}, ref),
-            at=self._p.clock.now(),
-        )
-        raise NotAuthorized(user=actor, role=ROLE, action=action)
+        p = self._p
+        require_role(
+            p.roles, p.audit, p.clock, actor=actor, any_of=ROLE, action=action, audit_action="rollback.refused",
+            subject=subject, correlation_id=ref,
+        )  # fmt: skip
 
     def _audit(
         self, rollback: Rollback, action: str, outcome: str, detail: Mapping[str, object], *, actor: str | None = None

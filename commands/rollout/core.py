@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from commands.authz import require_role
 from commands.config import RunbookConfig
-from commands.errors import NoSuchRollout, NotAuthorized, StalePrompt, UsageError, UserError
-from commands.ports import AuditEvent, RolloutRepository
+from commands.errors import NoSuchRollout, StalePrompt, UsageError, UserError
+from commands.ports import RolloutRepository
 from commands.rollout.effects import RolloutEffects, RolloutPorts
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus, next_wake
 
@@ -74,14 +75,12 @@ class RolloutCore:
         if rollout.status == RolloutStatus.PAUSED:
             raise UserError(f"Rollout #{rollout.id} is paused; `/zdm rollout resume` it first, then decide.")
 
-    def _require(self, actor: str, role: str, action: str) -> None:
-        if not self._p.roles.has_role(actor, role):
-            self._refused(actor, "rollout." + action.split()[0], action, role)
-            raise NotAuthorized(user=actor, role=role, action=action)
-
-    def _refused(self, actor: str, action: str, subject: str, role: str) -> None:
-        event = AuditEvent(actor, action, subject, "refused", {"missing_role": role})
-        self._p.audit.record(event, at=self._p.clock.now())
+    def _require(self, actor: str, roles: str | tuple[str, ...], action: str, *, subject: str | None = None) -> None:
+        p = self._p
+        require_role(
+            p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action,
+            audit_action="rollout." + action.split()[0], subject=subject or action,
+        )  # fmt: skip
 
     def _save(self, rollout: Rollout, now: datetime, *, announce: Sequence[str] = (), durable: bool = True) -> None:
         settings = self._config.rollout

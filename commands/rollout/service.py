@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from commands.cards import Card
-from commands.errors import NotAuthorized, UsageError, UserError
+from commands.errors import UsageError, UserError
 from commands.ports import AuditEvent
 from commands.rollout.approvals import RolloutApprovals
 from commands.rollout.config import format_duration, plan_digest
@@ -213,9 +213,7 @@ class RolloutService(RolloutApprovals):
     def _check_status_change(self, rollout: Rollout, action: str, *, actor: str, reason: str) -> Callable[[], str]:
         """Before the ack: who asks and whether the change applies now. Returns the work that makes it."""
         roles = ("oncall", APPROVERS) if action in ("pause", "abort") else (APPROVERS,)
-        if not any(self._p.roles.has_role(actor, role) for role in roles):
-            self._refused(actor, f"rollout.{action}", str(rollout.id), roles[-1])
-            raise NotAuthorized(user=actor, role=roles, action=f"{action} rollouts")
+        self._require(actor, roles, f"{action} rollouts", subject=str(rollout.id))
         reason = reason or "no reason given"
 
         def change(r: Rollout, now: datetime) -> Rollout:
