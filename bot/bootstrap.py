@@ -188,12 +188,13 @@ def build_container(
             backfills=backfill_runs,
         ),
     )
+    environments = _environment_databases(config, target_url)
     backfills = BackfillService(
         config=config,
         ports=BackfillPorts(
             clock=clock,
             runs=backfill_runs,
-            checkpoints=_environment_databases(config, target_url),
+            checkpoints=environments,
             notifier=notifier,
             roles=roles,
             audit=audit,
@@ -221,7 +222,7 @@ def build_container(
         emulator=emulator,
         embedded=embedded,
         _pools=[state_pool, target_pool, reader_pool],
-        _closers=[locks.close],
+        _closers=[*(env.close for env in environments.values()), locks.close],
     )
 
 

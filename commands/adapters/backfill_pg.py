@@ -6,6 +6,7 @@ nothing and repeats nothing: after a restart each worker continues from the last
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -64,8 +65,34 @@ class BatchResult:
 
 
 class PgCheckpoints:
+    """One environment's database. Reads (progress, verification, load, anomalies) go through a small read-only
+    pool opened on first use: the coordinator polls several times a second and must not connect every time."""
+
     def __init__(self, url: str) -> None:
         self._url = url
+        self._readers: ConnectionPool[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _reader(self) -> ConnectionPool[Any]:
+        with self._lock:
+            if self._readers is None:
+                self._readers = ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=4,
+                    name="zdm-backfill-read",
+                    open=False,
+                    kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
+                    check=ConnectionPool.check_connection,
+                )
+                self._readers.open(wait=True, timeout=30)
+            return self._readers
+
+    def close(self) -> None:
+        with self._lock:
+            if self._readers is not None:
+                self._readers.close()
+                self._readers = None
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._url)
@@ -100,7 +127,7 @@ class PgCheckpoints:
         return [Checkpoint(int(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in rows]
 
     def progress(self, run_id: int) -> Progress:
-        with psycopg.connect(self._url, autocommit=True) as conn:
+        with self._reader().connection() as conn:
             exists = conn.execute("select to_regclass('zdm_backfill.checkpoints') is not null").fetchone()
             if not (exists and exists[0]):
                 return Progress()
@@ -156,7 +183,7 @@ class PgCheckpoints:
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
-        with psycopg.connect(self._url, autocommit=True, options="-c default_transaction_read_only=on") as conn:
+        with self._reader().connection() as conn:
             row = conn.execute(query.encode(), params).fetchone()  # no params: a literal % stays a %
         return float(row[0]) if row and row[0] is not None else None
 
