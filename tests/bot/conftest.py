@@ -67,8 +67,10 @@ def thread_messages(slack: SlackEmulator) -> list[Message]:
     return [m for m in slack.in_channel("#release") if m.thread_ts]
 
 
-def prompts(slack: SlackEmulator) -> list[Message]:
-    return [m for m in thread_messages(slack) if any(b["type"] == "actions" for b in m.blocks) or "Step " in m.text]
+def step_prompts(slack: SlackEmulator, step: int | None = None) -> list[Message]:
+    """The approval prompts in the rollout threads: every one, or those of one step."""
+    head = "*Step " if step is None else f"*Step {step}/"
+    return [m for m in thread_messages(slack) if card_text(m).startswith(head)]
 
 
 def card_text(message: Message) -> str:
@@ -81,7 +83,7 @@ def card_text(message: Message) -> str:
 
 
 def prompt_for(slack: SlackEmulator, step: int) -> Message:
-    found = [m for m in thread_messages(slack) if card_text(m).startswith(f"*Step {step}/")]
+    found = step_prompts(slack, step)
     assert len(found) == 1, f"expected one prompt for step {step}, found {len(found)}"
     return found[0]
 

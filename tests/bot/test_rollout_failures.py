@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from commands.config import RunbookConfig
-from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, thread_messages
+from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, step_prompts, thread_messages
 from tests.conftest import APPROVER, BotServer, Databases, write_config
 
 BROKEN_PLAN = """
@@ -74,4 +74,4 @@ def test_a_step_that_keeps_failing_backs_off_and_says_so_once(bot: BotServer, ca
     for minutes in (61, 62, 66, 71):
         cadence.at(timedelta(minutes=minutes))
     assert len([m for m in thread_messages(bot.slack) if "could not advance" in card_text(m)]) == 1
-    assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
+    assert not step_prompts(bot.slack, 2)

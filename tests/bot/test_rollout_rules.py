@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.signing import sign, view_submission_body
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION
-from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, thread_messages
+from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, step_prompts, thread_messages
 from tests.conftest import APPROVER, APPROVER2, ONCALL, SECRET, STRANGER, BotServer, Databases
 
 H = timedelta(hours=1)
@@ -59,7 +59,7 @@ def test_deny_asks_for_a_reason_and_stops_the_rollout(bot: BotServer, cadence: C
 
     before = enabled(dbs)
     cadence.at(80 * H)
-    assert enabled(dbs) == before and not any(card_text(m).startswith("*Step 3/") for m in thread_messages(bot.slack))
+    assert enabled(dbs) == before and not step_prompts(bot.slack, 3)
 
     # the same dialog submitted again is stale, shown inside the dialog
     again = view_submission_body(user_id=APPROVER2, view=modal.view, values={"reason": {"reason_input": "again"}})
@@ -76,7 +76,7 @@ def test_pause_stops_the_clock_and_resume_shifts_later_steps(bot: BotServer, cad
     cadence.at(5 * H)
     assert then_said(bot, "rollout resume") == "Resuming rollout #1… / Rollout #1 is running."
     cadence.at(16 * H - timedelta(minutes=1))  # 12 h + 4 h paused
-    assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
+    assert not step_prompts(bot.slack, 2)
     cadence.at(16 * H)
     prompt_for(bot.slack, 2)
 
@@ -92,7 +92,7 @@ def test_a_kpi_breach_while_waiting_pauses_the_rollout(bot: BotServer, cadence: 
 
     cadence.traffic.error_rate = 0.0
     cadence.at(24 * H)  # paused: nothing becomes due however long it waits
-    assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
+    assert not step_prompts(bot.slack, 2)
 
 
 def test_no_kpi_data_blocks_the_flip_with_a_clear_message(bot: BotServer, cadence: Cadence, dbs: Databases) -> None:
@@ -127,7 +127,7 @@ def test_double_click_and_stale_buttons_flip_once(bot: BotServer, cadence: Caden
 
     assert then_said(bot, "rollout abort changed our minds") == "Aborting rollout #1… / Rollout #1 is aborted."
     cadence.at(12 * H)
-    assert not any(card_text(m).startswith("*Step 2/") for m in thread_messages(bot.slack))
+    assert not step_prompts(bot.slack, 2)
     bot.click(as_shown, APPROVE_ACTION, user=APPROVER)
     bot.settle()
     assert "This prompt is stale: rollout #1 is aborted" in bot.responses()[-1]

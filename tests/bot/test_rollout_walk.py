@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
-from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, thread_messages
+from tests.bot.conftest import Cadence, approve, card_text, enabled, prompt_for, step_prompts, thread_messages
 from tests.conftest import APPROVER, APPROVER2, ONCALL, BotServer, Databases
 
 H = timedelta(hours=1)
@@ -73,7 +73,7 @@ def test_runbook_plan_walks_four_steps_at_0_12_36_72_hours(
 
     # T+36h: tenants with fewer than 500 orders in the last 7 days (resolved now, by SQL)
     cadence.at(36 * H - timedelta(minutes=1))
-    assert len([m for m in thread_messages(bot.slack) if card_text(m).startswith("*Step")]) == 2
+    assert len(step_prompts(bot.slack)) == 2
     cadence.at(36 * H)
     prompt_for(bot.slack, 3)
     approve(bot, 3, APPROVER2)
