@@ -41,7 +41,7 @@ from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.store.migrator import migrate_state
-from scheduler.jobs import advance_rollouts, purge_request_ledger, resume_rollbacks, tend_backfills
+from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,12 @@ class Services:
         """What the metronome runs every tick (each job takes ``now``)."""
         return {
             "purge_request_ledger": purge_request_ledger(self.ledger),
-            "resume_rollbacks": resume_rollbacks(self.rollbacks),
-            "advance_rollouts": advance_rollouts(self.rollouts),
-            "tend_backfills": tend_backfills(self.backfills),
+            # rollbacks interrupted by a crash, and decisions recorded while another worker was busy
+            "resume_rollbacks": lambda _now: self.rollbacks.resume_unfinished(),
+            # prompts, reminders, KPI watching, unfinished flips; returns the next wake-up
+            "advance_rollouts": self.rollouts.advance_due,
+            # low-traffic windows, and running backfills nobody is executing (after a crash)
+            "tend_backfills": self.backfills.tend,
         }
 
 
