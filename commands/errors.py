@@ -118,3 +118,11 @@ class GateBlocked(UserError):
             f"KPI gate not met, so nothing was enabled: {why}. Approve again once the gate passes (the card shows "
             "the live figures)."
         )
+
+
+class OutsideServiceFailed(UserError):
+    """GitHub, PagerDuty or another outside service refused or did not answer (after retries)."""
+
+    def __init__(self, *, service: str, what: str, why: str) -> None:
+        super().__init__(f"{service} failed for {what}: {why.strip()}. Check zdm's {service} token and settings.")
+        self.service = service

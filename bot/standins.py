@@ -1,0 +1,184 @@
+"""Local stand-ins for outside HTTP APIs, speaking their wire formats: GitHub issues (and, for alerting,
+PagerDuty's Events API). ``zdm demo`` starts them when no real token is set; the tests use them as the network
+edge and read back every request they received.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class JsonStandIn:
+    """A threaded local HTTP server answering JSON; subclasses implement ``answer``."""
+
+    name = "stand-in"
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._queued: list[Reply] = []  # forced replies (e.g. a 429) served before normal handling
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> JsonStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        with self._lock:
+            self._queued.append(Reply(status, body, headers or {}))
+
+    def requests(self, method: str | None = None) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if method is None or r.method == method]
+
+    def handle(self, request: Received) -> Reply:
+        with self._lock:
+            self.received.append(request)
+            if self._queued:
+                return self._queued.pop(0)
+            return self.answer(request)
+
+    def answer(self, request: Received) -> Reply:
+        raise NotImplementedError
+
+
+class GitHubStandIn(JsonStandIn):
+    """Issues of one or more repositories: get, list (labels/state/pagination), create, and PATCH of the body."""
+
+    name = "github-stand-in"
+
+    def __init__(self, *, token: str = "ghp-local-stand-in") -> None:  # noqa: S107 - the stand-in's own token
+        super().__init__()
+        self.token = token
+        self.issues: dict[str, dict[int, dict[str, Any]]] = {}
+        self._ids = itertools.count(1000)
+
+    def add_issue(self, repo: str, *, title: str, body: str, labels: tuple[str, ...] = ()) -> dict[str, Any]:
+        with self._lock:
+            return self._create(repo, {"title": title, "body": body, "labels": list(labels)})
+
+    def issue(self, repo: str, number: int) -> dict[str, Any]:
+        with self._lock:
+            return dict(self.issues[repo][number])
+
+    def answer(self, request: Received) -> Reply:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+        parts = request.path.strip("/").split("/")
+        if len(parts) < 4 or parts[0] != "repos" or parts[3] != "issues":
+            return _not_found()
+        repo = f"{parts[1]}/{parts[2]}"
+        if len(parts) == 4 and request.method == "POST":
+            if not isinstance(request.body, dict) or not request.body.get("title"):
+                return Reply(422, {"message": "Validation Failed", "errors": [{"field": "title", "code": "missing"}]})
+            return Reply(201, self._create(repo, request.body))
+        if len(parts) == 4 and request.method == "GET":
+            return Reply(200, self._list(repo, request.query))
+        if len(parts) == 5 and parts[4].isdigit():
+            found = self.issues.get(repo, {}).get(int(parts[4]))
+            if found is None:
+                return _not_found()
+            if request.method == "GET":
+                return Reply(200, found)
+            if request.method == "PATCH" and isinstance(request.body, dict):
+                for key in ("body", "title", "state"):
+                    if key in request.body:
+                        found[key] = request.body[key]
+                return Reply(200, found)
+        return _not_found()
+
+    def _create(self, repo: str, body: dict[str, Any]) -> dict[str, Any]:
+        issues = self.issues.setdefault(repo, {})
+        number = len(issues) + 1
+        issue = {
+            "id": next(self._ids),
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body") or "",
+            "state": "open",
+            "labels": [{"name": name} for name in body.get("labels") or []],
+            "html_url": f"https://github.com/{repo}/issues/{number}",
+            "url": f"{self.url}/repos/{repo}/issues/{number}",
+        }
+        issues[number] = issue
+        return issue
+
+    def _list(self, repo: str, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        wanted = {name for value in query.get("labels", []) for name in value.split(",") if name}
+        state = (query.get("state") or ["open"])[0]
+        per_page, page = int((query.get("per_page") or ["30"])[0]), int((query.get("page") or ["1"])[0])
+        found = [
+            issue
+            for issue in self.issues.get(repo, {}).values()
+            if wanted <= {label["name"] for label in issue["labels"]} and state in ("all", issue["state"])
+        ]
+        found.sort(key=lambda issue: -int(issue["number"]))
+        return found[(page - 1) * per_page : page * per_page]
+
+
+def _not_found() -> Reply:
+    return Reply(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+
+
+def _handler(stand_in: JsonStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            return
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8") if length else ""
+            try:
+                body = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                self._send(Reply(400, {"message": "Problems parsing JSON"}))
+                return
+            split = urlsplit(self.path)
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self._send(stand_in.handle(Received(self.command, split.path, parse_qs(split.query), headers, body)))
+
+        do_GET = do_POST = do_PATCH = _serve
+
+        def _send(self, reply: Reply) -> None:
+            data = json.dumps(reply.body).encode("utf-8")
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
