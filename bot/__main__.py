@@ -5,6 +5,7 @@ zdm shell     the local shell against the configured databases
 zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
 zdm check     validate settings and zdm.toml, then exit
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
+zdm schema new "SUMMARY"     create a timestamped migration and its _rollback.sql pair in the app's migrations
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,10 @@ from bot.executor import TrackingExecutor
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
 from commands.adapters.clock import DemoClock, SystemClock
-from commands.backfill.service import BackfillService
 from commands.config import load_config
-from commands.errors import ConfigError
+from commands.errors import ConfigError, UserError
 from commands.ports import Clock
+from commands.schema.scaffold import new_migration
 from scheduler.runner import Metronome
 
 log = logging.getLogger("zdm")
@@ -46,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
             return 0
+        if args.cmd == "schema":
+            return _schema_new(settings, args.summary)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -82,7 +86,21 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("backfill-worker", help="execute one running backfill run here, in the foreground")
     worker.add_argument("run_id", type=int)
     sub.add_parser("check", help="validate settings and zdm.toml")
+    schema = sub.add_parser("schema", help="migration files").add_subparsers(dest="schema_cmd", required=True)
+    new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
+    new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
     return parser
+
+
+def _schema_new(settings: Settings, summary: str) -> int:
+    config = load_config(settings.config_path)
+    try:
+        forward, rollback = new_migration(config.migrations_path, summary, now=datetime.now(UTC))
+    except UserError as exc:
+        print(f"zdm: {exc}", file=sys.stderr)
+        return 2
+    print(f"created {forward}\ncreated {rollback}")
+    return 0
 
 
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,7 +130,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             user=settings.shell_user,
             ask=input if sys.stdin.isatty() and not scripted else None,
             release_channel=container.services.config.channels.release,
-            demo=_demo_controls(clock, metronome, traffic, container.services.backfills),
+            demo=_demo_controls(clock, metronome, traffic, container),
         )
         _after_restart(container)  # once the shell listens, so re-posted cards are shown
         if isinstance(clock, DemoClock):
@@ -134,9 +152,13 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo_controls(
-    clock: Clock, metronome: Metronome, traffic: DemoTraffic | None, backfills: BackfillService
+    clock: Clock, metronome: Metronome, traffic: DemoTraffic | None, container: Container
 ) -> DemoControls:
-    controls = DemoControls(tick=metronome.tick, now=clock.now, settle=backfills.wait)
+    controls = DemoControls(tick=metronome.tick, now=clock.now, settle=container.services.backfills.wait)
+    release, github = container.services.config.release, container.github
+    if github is not None and release.github_repo:
+        repo, number = release.github_repo, release.issue or 1
+        controls.release_issue = lambda: f"{repo}#{number}\n" + str(github.issue(repo, number)["body"])
     if isinstance(clock, DemoClock):
         controls.advance = clock.advance
     if traffic is not None:

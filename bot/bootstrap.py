@@ -24,22 +24,29 @@ from bot.embedded import (
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
+from bot.standins import GitHubStandIn
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
+from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.locks import PgLocks
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
+from commands.adapters.schema_deploys_pg import PgSchemaDeploys
+from commands.adapters.schema_pg import PgSchemaTarget
+from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
+from commands.alerts.failures import ReleaseChannelFailures
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
+from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.migrator import migrate_state
 from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
@@ -60,6 +67,7 @@ class Services:
     rollback_repo: PgRollbackRepository
     rollouts: RolloutService
     backfills: BackfillService
+    schema: SchemaService
     roles: SlackRoleDirectory
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
@@ -72,6 +80,8 @@ class Services:
             "advance_rollouts": self.rollouts.advance_due,
             # low-traffic windows, and running backfills nobody is executing (after a crash)
             "tend_backfills": self.backfills.tend,
+            # schema deploys a crash left half-applied (each file is atomic; the history says where it stopped)
+            "resume_schema_deploys": lambda _now: self.schema.resume_unfinished(),
         }
 
 
@@ -84,6 +94,7 @@ class Container:
     state_url: str
     target_url: str
     emulator: SlackEmulator | None = None
+    github: GitHubStandIn | None = None  # local mode without a GitHub token: the demo's release issue lives here
     embedded: EmbeddedPostgres | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -103,6 +114,8 @@ class Container:
                 close()
         if self.emulator:
             self.emulator.stop()
+        if self.github:
+            self.github.stop()
         if self.embedded:
             self.embedded.stop()
 
@@ -119,10 +132,10 @@ def database_urls(settings: Settings, config: RunbookConfig) -> tuple[str, str, 
         state = embedded.url(STATE_DB)
     target = settings.target_database_url
     if target is None:
-        ensure_database(admin, DEMO_DB)
         target = embedded.url(DEMO_DB)
-        applied = install_demo_app(target, config.app.root)
-        if applied:
+        # Installed once, when the database is created; migrations added later go through `/zdm schema deploy`
+        if ensure_database(admin, DEMO_DB):
+            applied = install_demo_app(target, config.app.root)
             log.info("demo app installed: migrations %s", ", ".join(applied))
     return state, target, embedded
 
@@ -203,6 +216,22 @@ def build_container(
             audit=audit,
         ),
     )
+    issues, github = _issue_tracker(settings, config, local=emulator is not None)
+    schema = SchemaService(
+        config=config,
+        ports=SchemaPorts(
+            clock=clock,
+            targets={env: PgSchemaTarget(url) for env, url in _schema_databases(config, target_url).items()},
+            deploys=PgSchemaDeploys(state_pool, locks=locks),
+            linter=SquawkLinter(config.schema_stage.lint),
+            notifier=notifier,
+            roles=roles,
+            audit=audit,
+            failures=ReleaseChannelFailures(notifier, channel=config.channels.release),
+            runner=runner,
+            issues=issues,
+        ),
+    )
     services = Services(
         config=config,
         clock=clock,
@@ -213,6 +242,7 @@ def build_container(
         rollback_repo=repo,
         rollouts=rollouts,
         backfills=backfills,
+        schema=schema,
         roles=roles,
     )
     return Container(
@@ -223,9 +253,10 @@ def build_container(
         state_url=state_url,
         target_url=target_url,
         emulator=emulator,
+        github=github,
         embedded=embedded,
         _pools=[state_pool, target_pool, reader_pool],
-        _closers=[*(env.close for env in environments.values()), locks.close],
+        _closers=[*(env.close for env in environments.values()), locks.close, *([issues.close] if issues else [])],
     )
 
 
@@ -275,3 +306,36 @@ def _environment_databases(config: RunbookConfig, target_url: str) -> dict[str, 
         else:
             log.warning("backfill environment %s: %s is not set; it cannot be used", name, env.database_url_env)
     return found
+
+
+def _schema_databases(config: RunbookConfig, target_url: str) -> dict[str, str]:
+    """Each schema environment's database URL: from the variable it names, else the target database."""
+    found: dict[str, str] = {}
+    for name, env in config.schema_stage.environments.items():
+        url = os.environ.get(env.database_url_env) if env.database_url_env else target_url
+        if url:
+            found[name] = url
+        else:
+            log.warning("schema environment %s: %s is not set; it cannot be used", name, env.database_url_env)
+    return found
+
+
+def _issue_tracker(
+    settings: Settings, config: RunbookConfig, *, local: bool
+) -> tuple[GitHubIssues | None, GitHubStandIn | None]:
+    """GitHub with the configured token; in local mode without one, a local stand-in holding the release issue."""
+    if settings.github_token is not None:
+        api = settings.github_api_url or config.release.github_api_url
+        return GitHubIssues(token=settings.github_token.get_secret_value(), api_url=api), None
+    if not local:
+        return None, None
+    stand_in = GitHubStandIn()
+    stand_in.start()
+    if config.release.github_repo:
+        for _ in range(config.release.issue or 1):
+            stand_in.add_issue(
+                config.release.github_repo,
+                title="Release: tenant profiles",
+                body="## Summary\n\nTenant profiles move to their own table.\n\n## DB Changes\n\n- none yet\n",
+            )
+    return GitHubIssues(token=stand_in.token, api_url=stand_in.url), stand_in

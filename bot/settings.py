@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(default=None, description="Slack Web API base URL override (tests, emulator)")
     state_database_url: str | None = Field(default=None, description="bot state; unset = embedded Postgres")
     target_database_url: str | None = Field(default=None, description="app being migrated; unset = embedded demo")
+    github_token: SecretStr | None = Field(default=None, description="release issue + incident tickets")
+    github_api_url: str | None = Field(default=None, description="GitHub API base URL override (tests, GHES)")
     config_path: Path = Path("zdm.toml")
     data_dir: Path = Path(".zdm")
     host: str = "127.0.0.1"

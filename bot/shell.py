@@ -34,6 +34,7 @@ SHELL_HELP = """\
   clock              show the bot's clock
   advance <dur>      demo: move the clock forward (e.g. `advance 12h`) and run the scheduler
   traffic <pct>      demo: set the demo app's error rate in percent (e.g. `traffic 5` to breach the gate)
+  release            demo: show the release issue (kept by the local GitHub stand-in)
   quit               leave (Ctrl-D works too)"""
 WORK_TIMEOUT_S = 900.0
 
@@ -47,6 +48,7 @@ class DemoControls:
     set_error_rate: Callable[[float], None] | None = None
     now: Callable[[], datetime] | None = None
     settle: Callable[[], None] | None = None
+    release_issue: Callable[[], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ class Shell:
             if self.demo.settle is not None:
                 self.demo.settle()
             self._print("background work has stopped")
+        elif word == "release":
+            show = self.demo.release_issue
+            self._print(show() if show else "The release issue is on GitHub; the shell only shows the demo's copy.")
         elif word in ("clock", "advance", "traffic"):
             self._demo(word, rest.strip())
         elif word.startswith("/"):

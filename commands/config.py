@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from commands.backfill.config import BackfillConfig
 from commands.errors import ConfigError
 from commands.rollout.config import RolloutConfig
+from commands.schema.config import ReleaseConfig, SchemaConfig
 
 SLACK_ID = re.compile(r"^[UWS][A-Z0-9_]{1,30}$")
 
@@ -76,6 +77,8 @@ class RollbackConfig(_Section):
 
 
 class RunbookConfig(_Section):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     flag: FlagConfig = FlagConfig()
     channels: ChannelsConfig = ChannelsConfig()
     roles: RolesConfig = RolesConfig()
@@ -83,6 +86,9 @@ class RunbookConfig(_Section):
     rollback: RollbackConfig = RollbackConfig()
     rollout: RolloutConfig = RolloutConfig()
     backfill: BackfillConfig = BackfillConfig()
+    # `[schema]` in the file; the attribute has another name because pydantic's BaseModel.schema() exists
+    schema_stage: SchemaConfig = Field(default=SchemaConfig(), alias="schema")
+    release: ReleaseConfig = ReleaseConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

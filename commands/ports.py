@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from commands.rollout.config import PlanStep
     from commands.rollout.gates import KpiReading
     from commands.rollout.model import Rollout
+    from commands.schema.history import MigrationFile
+    from commands.schema.lint import Finding
+    from commands.schema.model import BootstrapResult, Deploy
 
 
 class Clock(Protocol):
@@ -198,3 +201,59 @@ class BackfillLedger(Protocol):
     def latest(self, *, job: str | None = None, env: str | None = None, status: str | None = None) -> object | None:
         """The newest backfill run matching all the given fields, if any."""
         ...
+
+
+class IssueTracker(Protocol):
+    """Issues on GitHub (or a compatible API): the release issue's body, and incident tickets."""
+
+    def read_body(self, repo: str, number: int) -> str: ...
+
+    def write_body(self, repo: str, number: int, body: str) -> None:
+        """Replace the whole body (GitHub's PATCH semantics)."""
+        ...
+
+    def open_issue(self, repo: str, *, title: str, body: str, labels: list[str]) -> str:
+        """Create an issue; return its web URL."""
+        ...
+
+    def find_issue(self, repo: str, *, label: str, marker: str) -> str | None: ...
+
+
+class JobFailures(Protocol):
+    def report(self, *, what: str, where: str, error: str, next_command: str) -> None:
+        """Tell the release channel that a job failed: what, where, the error and the command to run next."""
+        ...
+
+
+class SchemaTarget(Protocol):
+    """One deploy environment's database."""
+
+    def applied(self) -> dict[str, str]:
+        """version → name from the Supabase CLI's history table (empty when it does not exist yet)."""
+        ...
+
+    def apply(self, files: Sequence[MigrationFile], *, lock_timeout_ms: int) -> list[str]: ...
+
+    def bootstrap(self, files: Sequence[MigrationFile], *, seed: Path | None, lock_timeout_ms: int) -> BootstrapResult:
+        """Apply every file from zero in a scratch database (dropped afterwards) and report the first failure."""
+        ...
+
+
+class Linter(Protocol):
+    def lint(self, files: Sequence[MigrationFile]) -> list[Finding]: ...
+
+
+class SchemaDeploys(Protocol):
+    def create(self, deploy: Deploy) -> Deploy: ...
+
+    def save(self, deploy: Deploy) -> None: ...
+
+    def get(self, deploy_id: int) -> Deploy | None: ...
+
+    def active(self, env: str) -> Deploy | None: ...
+
+    def applying(self) -> list[Deploy]: ...
+
+    def recent(self, *, limit: int, env: str | None = None) -> list[Deploy]: ...
+
+    def exclusive(self, env: str, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...

@@ -85,10 +85,12 @@ def app_root(tmp_path: Path) -> Path:
     return root
 
 
-def write_config(path: Path, app_root: Path, extra: str = "") -> RunbookConfig:
+def write_config(path: Path, app_root: Path, extra: str = "", *, roles: str = "") -> RunbookConfig:
+    """The tests' zdm.toml: the demo app copy at ``app_root``; ``roles`` adds lines to ``[roles]``."""
     path.write_text(
         f"""
 [roles]
+{roles}
 oncall = ["{ONCALL}", "{ONCALL_GROUP}"]
 release_approvers = ["{ONCALL}", "{APPROVER}", "{APPROVER2}"]
 

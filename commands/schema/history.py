@@ -8,6 +8,7 @@ files are pairs for going back and are never applied forward.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,18 @@ class MigrationFile:
     def is_rollback(self) -> bool:
         return self.name.endswith("_rollback")
 
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+    def text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
     def statements(self) -> list[str]:
-        return split_statements(self.path.read_text(encoding="utf-8"))
+        return split_statements(self.text())
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 def list_migrations(folder: Path) -> list[MigrationFile]:
@@ -49,7 +60,12 @@ def list_migrations(folder: Path) -> list[MigrationFile]:
 
 def split_statements(sql: str) -> list[str]:
     """Split a SQL script on top-level semicolons, honouring quotes, dollar quotes and comments."""
-    statements: list[str] = []
+    return [text for _, text in statement_spans(sql)]
+
+
+def statement_spans(sql: str) -> list[tuple[int, str]]:
+    """Like ``split_statements``, with each statement's offset in ``sql`` (to report file lines)."""
+    statements: list[tuple[int, str]] = []
     start = i = 0
     n = len(sql)
     while i < n:
@@ -74,19 +90,20 @@ def split_statements(sql: str) -> list[str]:
             close = sql.find(tag.group(0), i + len(tag.group(0)))
             i = n if close < 0 else close + len(tag.group(0))
         elif ch == ";":
-            _append_statement(statements, sql[start:i])
+            _append_statement(statements, sql, start, i)
             start = i = i + 1
         else:
             i += 1
-    _append_statement(statements, sql[start:])
+    _append_statement(statements, sql, start, n)
     return statements
 
 
-def _append_statement(statements: list[str], text: str) -> None:
+def _append_statement(statements: list[tuple[int, str]], sql: str, start: int, end: int) -> None:
+    text = sql[start:end]
     stripped = text.strip()
     lines = [ln for ln in stripped.splitlines() if ln.strip() and not ln.strip().startswith("--")]
     if lines:
-        statements.append(stripped)
+        statements.append((start + len(text) - len(text.lstrip()), stripped))
 
 
 def ensure_history_table(conn: psycopg.Connection[Any]) -> None:
@@ -95,10 +112,16 @@ def ensure_history_table(conn: psycopg.Connection[Any]) -> None:
 
 
 def applied_versions(conn: psycopg.Connection[Any]) -> set[str]:
+    return set(applied_history(conn))
+
+
+def applied_history(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """version → name of every applied migration (empty when the history table does not exist yet)."""
     exists = conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()
     if not exists or not exists[0]:
-        return set()
-    return {row[0] for row in conn.execute("select version from supabase_migrations.schema_migrations")}
+        return {}
+    rows = conn.execute("select version, coalesce(name, '') from supabase_migrations.schema_migrations")
+    return {str(version): str(name) for version, name in rows}
 
 
 def apply_migration(conn: psycopg.Connection[Any], migration: MigrationFile, *, lock_timeout_ms: int) -> None:

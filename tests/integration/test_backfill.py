@@ -17,7 +17,7 @@ import pytest
 from bot.bootstrap import Container
 from bot.emulator import SlackEmulator
 from commands.backfill.model import RunStatus
-from commands.config import RunbookConfig, load_config
+from commands.config import RunbookConfig
 from commands.errors import NotAuthorized, UsageError
 from tests.conftest import ONCALL, STRANGER, BotServer, Databases, write_config
 from tests.fakes import FakeClock
@@ -84,10 +84,7 @@ verify_sql = "select count(*) from public.items where touched = 0"
 
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
-    path = tmp_path / "zdm.toml"
-    write_config(path, app_root, extra=JOBS)
-    path.write_text(path.read_text().replace("[roles]\n", f'[roles]\ndba = ["{ONCALL}"]\n', 1))
-    return load_config(path)
+    return write_config(tmp_path / "zdm.toml", app_root, extra=JOBS, roles=f'dba = ["{ONCALL}"]')
 
 
 @pytest.fixture

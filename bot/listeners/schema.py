@@ -1,0 +1,38 @@
+"""``/zdm schema …`` and the Approve / Cancel buttons on a schema deploy card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.bootstrap import Services
+from bot.listeners.guard import AfterAck
+from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
+
+
+def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+    @registry.command(
+        "schema",
+        usage="plan <env> [--include-all] | deploy <env> [--include-all] [--release N] | status [#id] | cancel <env>",
+    )
+    def schema_command(ctx: CommandContext) -> Reply:
+        """Deploy migrations additive-first (runbook §2). `plan` lints pending files (squawk + no drops, renames or
+        type changes), applies every migration from zero in a scratch database and shows pending vs applied;
+        `deploy` asks one `dba` and one `platform_lead` to approve, applies each file in its own transaction with
+        the Supabase migration history, and records it in the release issue under "DB Changes"."""
+        text, card, then = ctx.services.schema.command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
+    @app.action(APPROVE_ACTION)
+    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+        after_ack(lambda: services.schema.approve(value=value, actor=user), respond=respond)
+
+    @app.action(CANCEL_ACTION)
+    def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+        after_ack(lambda: services.schema.cancel(value=value, actor=user), respond=respond)

@@ -1,0 +1,175 @@
+"""Schema plans and deploys: pure decisions, no I/O.
+
+A **plan** is what ``/zdm schema plan <env>`` shows: pending vs applied migrations, lint findings, the
+clean-bootstrap result and a hash over the files that will be applied. A **deploy** binds approvals to that hash:
+when any migration file changes, the hash changes and earlier approvals are void.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from commands.errors import StalePrompt, UserError
+from commands.schema.history import MigrationFile
+from commands.schema.lint import Finding
+
+APPROVER_ROLES = ("dba", "platform_lead")
+
+
+class MigrationFailed(Exception):
+    """A migration file failed; its own transaction was rolled back. ``applied`` lists the versions before it."""
+
+    def __init__(self, *, file: str, error: str, applied: list[str]) -> None:
+        super().__init__(f"{file}: {error}")
+        self.file = file
+        self.error = error
+        self.applied = applied
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    ok: bool
+    applied: int
+    file: str | None = None  # the first file that failed
+    error: str | None = None
+    seeded: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    env: str
+    pending: tuple[MigrationFile, ...]
+    applied: tuple[str, ...]  # versions already in the history
+    out_of_order: tuple[MigrationFile, ...]  # pending, but older than the newest applied version
+    findings: tuple[Finding, ...] = ()
+    bootstrap: BootstrapResult | None = None
+    include_all: bool = False
+
+    @property
+    def to_apply(self) -> tuple[MigrationFile, ...]:
+        if self.include_all:
+            return self.pending
+        late = {m.version for m in self.out_of_order}
+        return tuple(m for m in self.pending if m.version not in late)
+
+    @property
+    def plan_hash(self) -> str:
+        return plan_hash(self.env, self.to_apply)
+
+    @property
+    def blocking(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.blocking)
+
+    def problems(self) -> list[str]:
+        """Why this plan cannot be deployed, one sentence each (empty when it can)."""
+        found = []
+        if self.out_of_order and not self.include_all:
+            names = ", ".join(f"`{m.file_name}`" for m in self.out_of_order)
+            found.append(
+                f"{names} {'is' if len(self.out_of_order) == 1 else 'are'} older than the newest applied migration; "
+                "rename with a newer timestamp, or deploy with `--include-all` as `supabase db push` would"
+            )
+        if self.blocking:
+            first = self.blocking[0]
+            more = f" ({len(self.blocking)} blocking findings in all)" if len(self.blocking) > 1 else ""
+            found.append(f"lint blocks `{first.where}`{more}: {first.message}")
+        if self.bootstrap is not None and not self.bootstrap.ok:
+            found.append(f"clean bootstrap fails at `{self.bootstrap.file}`: {self.bootstrap.error}")
+        return found
+
+
+def plan_hash(env: str, files: tuple[MigrationFile, ...] | list[MigrationFile]) -> str:
+    """Short hash over the environment and each file to apply (name and content)."""
+    digest = hashlib.sha256(env.encode())
+    for migration in files:
+        digest.update(f"\0{migration.file_name}\0{migration.digest()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def out_of_order(pending: list[MigrationFile], applied: set[str]) -> tuple[MigrationFile, ...]:
+    newest = max((int(v) for v in applied if v.isdigit()), default=None)
+    if newest is None:
+        return ()
+    return tuple(m for m in pending if int(m.version) < newest)
+
+
+class DeployStatus(StrEnum):
+    AWAITING = "awaiting"  # approvals
+    APPLYING = "applying"
+    APPLIED = "applied"
+    FAILED = "failed"
+    VOID = "void"  # files changed after approval, or cancelled
+
+    @property
+    def active(self) -> bool:
+        return self in (DeployStatus.AWAITING, DeployStatus.APPLYING)
+
+
+@dataclass(frozen=True)
+class Approval:
+    role: str
+    user: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Deploy:
+    id: int
+    env: str
+    plan_hash: str
+    files: tuple[str, ...]  # file names to apply, in order
+    requester: str
+    requested_at: datetime
+    status: DeployStatus = DeployStatus.AWAITING
+    needs_approval: bool = True
+    include_all: bool = False
+    approvals: tuple[Approval, ...] = ()
+    applied: tuple[str, ...] = ()  # versions applied by this deploy
+    error: str | None = None
+    release: str | None = None  # "owner/repo#123" when recorded
+    channel: str | None = None
+    message_ts: str | None = None
+    finished_at: datetime | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def approved(self) -> bool:
+        if not self.needs_approval:
+            return True
+        return {a.role for a in self.approvals} >= set(APPROVER_ROLES)
+
+    def approver(self, role: str) -> Approval | None:
+        return next((a for a in self.approvals if a.role == role), None)
+
+
+def approve(deploy: Deploy, *, user: str, roles: set[str], current_hash: str, now: datetime) -> Deploy:
+    """Record ``user``'s approval in the first open role they hold; raise a ``UserError`` saying why not."""
+    if deploy.status is not DeployStatus.AWAITING:
+        why = f": {deploy.error}" if deploy.error else ""
+        raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}{why}")
+    if current_hash != deploy.plan_hash:
+        raise StalePrompt(what=f"the migration files changed since schema deploy #{deploy.id} was requested")
+    if user == deploy.requester:
+        raise UserError(
+            f"You requested schema deploy #{deploy.id}, so you cannot approve it; ask a `dba` and a `platform_lead`."
+        )
+    if any(a.user == user for a in deploy.approvals):
+        raise UserError(
+            f"You already approved schema deploy #{deploy.id}; its other approval must come from someone else."
+        )
+    open_roles = [r for r in APPROVER_ROLES if deploy.approver(r) is None and r in roles]
+    if not open_roles:
+        missing = [r for r in APPROVER_ROLES if deploy.approver(r) is None]
+        needed = " or ".join(f"`{r}`" for r in missing)
+        raise UserError(
+            f"Schema deploy #{deploy.id} still needs approval from {needed}, and you are not in that role; "
+            "ask someone who is."
+        )
+    return replace(deploy, approvals=(*deploy.approvals, Approval(open_roles[0], user, now)))
+
+
+def void(deploy: Deploy, *, why: str, now: datetime) -> Deploy:
+    return replace(deploy, status=DeployStatus.VOID, error=why, finished_at=now)

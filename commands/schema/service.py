@@ -1,0 +1,432 @@
+"""Schema stage (runbook §2): ``/zdm schema plan|deploy|status|cancel``, the approval buttons, the release record.
+
+Checks that need no database run before Slack's ack (role, environment, a deploy already in flight); linting,
+the scratch-database bootstrap and applying run after it. Every deploy is applied under a per-environment lock
+shared by all replicas, and applying skips versions already in the history, so a retry never applies twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from commands.authz import require_role
+from commands.cards import Card, MessageRef
+from commands.config import RunbookConfig
+from commands.errors import StalePrompt, UsageError, UserError
+from commands.ports import (
+    AuditEvent,
+    AuditLog,
+    Clock,
+    CommandRunner,
+    IssueTracker,
+    JobFailures,
+    Linter,
+    Notifier,
+    RoleDirectory,
+    SchemaDeploys,
+    SchemaTarget,
+)
+from commands.schema.history import MigrationFile, list_migrations
+from commands.schema.lint import additive_findings
+from commands.schema.model import (
+    APPROVER_ROLES,
+    Deploy,
+    DeployStatus,
+    MigrationFailed,
+    Plan,
+    approve,
+    out_of_order,
+    plan_hash,
+    void,
+)
+from commands.schema.release_record import upsert_entry
+from commands.schema.views import deploy_card, plan_card
+
+log = logging.getLogger(__name__)
+REQUESTERS = ("dba", "platform_lead", "release_approvers")
+USAGE = "Usage: `/zdm schema plan <env> [--include-all]`, `deploy <env> [--include-all] [--release N]`, `status`."
+
+Answer = tuple[str, Card | None, Callable[[], object] | None]
+
+
+@dataclass(frozen=True)
+class SchemaPorts:
+    clock: Clock
+    targets: Mapping[str, SchemaTarget]  # per environment that has a database
+    deploys: SchemaDeploys
+    linter: Linter
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    failures: JobFailures
+    runner: CommandRunner
+    issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
+
+
+@dataclass(frozen=True)
+class SchemaRequest:
+    action: str
+    env: str | None = None
+    include_all: bool = False
+    release: int | None = None
+    deploy_id: int | None = None
+
+
+class SchemaService:
+    def __init__(self, *, config: RunbookConfig, ports: SchemaPorts) -> None:
+        self._config = config
+        self._p = ports
+
+    # --- /zdm schema -------------------------------------------------------------------------------------------
+
+    def command(self, *, text: str, actor: str) -> Answer:
+        request = parse_schema_args(text)
+        if request.action == "status":
+            return self._status(request)
+        env = self._environment(request.env)
+        if request.action == "plan":
+            return (
+                f"Planning `{env}`: lint, clean bootstrap in a scratch database, pending vs applied. The card follows "
+                "in the release channel.",
+                None,
+                lambda: self.post_plan(env, include_all=request.include_all),
+            )
+        if request.action == "cancel":
+            return self.cancel(env=env, actor=actor), None, None
+        self._require(actor, REQUESTERS, "request schema deploys", env)
+        if (active := self._p.deploys.active(env)) is not None:
+            raise UserError(
+                f"`{env}` already has schema deploy #{active.id} {active.status.value}; approve or cancel it first."
+            )
+        return (
+            f"Checking `{env}` before asking for approval (lint, clean bootstrap). The deploy card follows in the "
+            "release channel.",
+            None,
+            lambda: self.request_deploy(env, actor=actor, include_all=request.include_all, release=request.release),
+        )
+
+    def plan(self, env: str, *, include_all: bool = False, bootstrap: bool = True) -> Plan:
+        target = self._target(env)
+        files = list_migrations(self._folder(env))
+        applied = target.applied()
+        pending = [m for m in files if m.version not in applied]
+        findings = [f for m in pending for f in additive_findings(m)] + self._p.linter.lint(pending)
+        result = None
+        if bootstrap:
+            seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
+            result = target.bootstrap(files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms)
+        return Plan(
+            env=env,
+            pending=tuple(pending),
+            applied=tuple(sorted(applied)),
+            out_of_order=out_of_order(pending, set(applied)),
+            findings=tuple(findings),
+            bootstrap=result,
+            include_all=include_all,
+        )
+
+    def post_plan(self, env: str, *, include_all: bool = False) -> str:
+        plan = self.plan(env, include_all=include_all)
+        self._p.notifier.post(self._config.channels.release, plan_card(plan))
+        if problems := self._report_problems(plan, f"Schema plan for `{env}`", f"`/zdm schema plan {env}` again"):
+            return f"The plan for `{env}` cannot be deployed: {problems[0]}."
+        if not plan.to_apply:
+            return f"`{env}` is up to date: nothing to deploy."
+        return f"The plan for `{env}` is ready: {len(plan.to_apply)} file(s), plan hash `{plan.plan_hash}`."
+
+    def request_deploy(self, env: str, *, actor: str, include_all: bool = False, release: int | None = None) -> str:
+        plan = self.plan(env, include_all=include_all)
+        then = f"`/zdm schema deploy {env}` again (`/zdm schema plan {env}` lists every finding)"
+        if problems := self._report_problems(plan, f"Schema deploy to `{env}`", then):
+            return f"Nothing was deployed to `{env}`: {problems[0]}."
+        if not plan.to_apply:
+            return f"`{env}` is up to date: nothing to deploy."
+        now = self._p.clock.now()
+        settings = self._config.schema_stage.environments[env]
+        deploy = self._p.deploys.create(
+            Deploy(
+                id=0,
+                env=env,
+                plan_hash=plan.plan_hash,
+                files=tuple(m.file_name for m in plan.to_apply),
+                requester=actor,
+                requested_at=now,
+                needs_approval=settings.approvals,
+                include_all=include_all,
+                release=self._release_ref(release),
+            )
+        )
+        self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
+        ref = self._p.notifier.post(self._config.channels.release, deploy_card(deploy))
+        deploy = replace(deploy, channel=ref.channel, message_ts=ref.ts)
+        self._p.deploys.save(deploy)
+        if deploy.needs_approval:
+            return f"Schema deploy #{deploy.id} to `{env}` awaits one `dba` and one `platform_lead` approval."
+        return self._apply(deploy)
+
+    def _report_problems(self, plan: Plan, what: str, then: str) -> list[str]:
+        """Post the plan's problems to the release channel as a job failure; return them."""
+        problems = plan.problems()
+        if problems:
+            self._p.failures.report(
+                what=what, where=_where(plan), error="; ".join(problems), next_command=f"fix the migration, then {then}"
+            )
+        return problems
+
+    # --- buttons -----------------------------------------------------------------------------------------------
+
+    def approve(self, *, value: str, actor: str) -> str:
+        deploy_id, value_hash = _parse_value(value)
+        with self._p.deploys.exclusive(self._env_of(deploy_id), wait_s=10) as held:
+            if not held:
+                raise UserError("Another zdm worker is busy with this deploy; try again in a minute.")
+            deploy = self._load(deploy_id)
+            if value_hash != deploy.plan_hash:
+                raise StalePrompt(what=f"schema deploy #{deploy.id} was re-planned")
+            current = self._current_hash(deploy)
+            if deploy.status is DeployStatus.AWAITING and current != deploy.plan_hash:
+                deploy = void(
+                    deploy,
+                    why="a migration file changed after the request; approvals are void",
+                    now=self._p.clock.now(),
+                )
+                self._p.deploys.save(deploy)
+                self._refresh(deploy)
+                self._audit(actor, "schema.deploy.void", deploy.env, "void", deploy_id=deploy.id, plan_hash=current)
+            roles = {r for r in APPROVER_ROLES if self._p.roles.has_role(actor, r)}
+            try:
+                deploy = approve(deploy, user=actor, roles=roles, current_hash=current, now=self._p.clock.now())
+            except UserError as exc:
+                self._audit(actor, "schema.deploy.approve", deploy.env, "refused", deploy_id=deploy.id, why=str(exc))
+                raise
+            role = deploy.approvals[-1].role
+            self._audit(actor, "schema.deploy.approve", deploy.env, "ok", deploy_id=deploy.id, role=role)
+            self._p.deploys.save(deploy)
+            self._refresh(deploy)
+            if not deploy.approved:
+                return f"Approved as `{role}`; schema deploy #{deploy.id} still needs the other approval."
+            return self._apply(deploy)
+
+    def cancel(self, *, value: str | None = None, env: str | None = None, actor: str) -> str:
+        deploy = self._load(_parse_value(value)[0]) if value else (self._p.deploys.active(env or "") or None)
+        if deploy is None:
+            raise UserError(f"`{env}` has no schema deploy awaiting approval.")
+        self._require(actor, (*REQUESTERS,), "cancel schema deploys", deploy.env)
+        with self._p.deploys.exclusive(deploy.env, wait_s=10) as held:
+            deploy = self._load(deploy.id)
+            if not held or deploy.status is not DeployStatus.AWAITING:
+                raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}")
+            deploy = void(deploy, why=f"cancelled by <@{actor}>", now=self._p.clock.now())
+            self._p.deploys.save(deploy)
+        self._refresh(deploy)
+        self._audit(actor, "schema.deploy.cancel", deploy.env, "ok", deploy_id=deploy.id)
+        return f"Schema deploy #{deploy.id} cancelled; nothing was applied."
+
+    # --- applying ----------------------------------------------------------------------------------------------
+
+    def resume_unfinished(self) -> None:
+        """Finish deploys left "applying" by a crash (scheduler); versions already in the history are skipped."""
+        for stuck in self._p.deploys.applying():
+            with self._p.deploys.exclusive(stuck.env) as held:
+                deploy = self._p.deploys.get(stuck.id) if held else None
+                if deploy is not None and deploy.status is DeployStatus.APPLYING:
+                    log.info("resuming schema deploy #%s to %s after a restart", deploy.id, deploy.env)
+                    self._apply(replace(deploy, notes=(*deploy.notes, "resumed after a zdm restart")))
+
+    def _apply(self, deploy: Deploy) -> str:
+        """Apply an approved deploy (caller holds the environment lock), then record it in the release issue."""
+        deploy = replace(deploy, status=DeployStatus.APPLYING)
+        self._p.deploys.save(deploy)
+        self._refresh(deploy)
+        files = self._files(deploy)
+        try:
+            applied = self._run_migrations(deploy.env, files)
+        except MigrationFailed as exc:
+            now = self._p.clock.now()
+            deploy = replace(
+                deploy,
+                status=DeployStatus.FAILED,
+                applied=tuple(exc.applied),
+                error=f"`{exc.file}`: {exc.error}",
+                finished_at=now,
+            )
+            self._p.deploys.save(deploy)
+            self._refresh(deploy)
+            self._audit("zdm", "schema.deploy.apply", deploy.env, "failed", deploy_id=deploy.id, file=exc.file)
+            self._p.failures.report(
+                what=f"Schema deploy #{deploy.id} to `{deploy.env}`",
+                where=f"`{exc.file}` (rolled back; the history is unchanged for it)",
+                error=exc.error,
+                next_command=f"fix the file, then `/zdm schema plan {deploy.env}` and deploy again",
+            )
+            return f"Schema deploy #{deploy.id} failed at `{exc.file}`: {exc.error}. That file was rolled back."
+        # the deploy owns all its files, including those a run before a restart applied
+        applied = [m.version for m in files]
+        deploy = replace(deploy, status=DeployStatus.APPLIED, applied=tuple(applied), finished_at=self._p.clock.now())
+        self._audit("zdm", "schema.deploy.apply", deploy.env, "ok", deploy_id=deploy.id, versions=list(applied))
+        deploy = self._record_release(deploy)
+        self._p.deploys.save(deploy)
+        self._refresh(deploy)
+        done = ", ".join(f"`{v}`" for v in applied) or "nothing new (already applied)"
+        return f"Schema deploy #{deploy.id} to `{deploy.env}` applied: {done}."
+
+    def _run_migrations(self, env: str, files: list[MigrationFile]) -> list[str]:
+        settings, target = self._config.schema_stage.environments[env], self._target(env)
+        if settings.mode == "native":
+            return target.apply(files, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms)
+        before = set(target.applied())
+        result = self._p.runner.run(settings.push_argv, timeout_s=settings.push_timeout_s, cwd=self._config.app.root)
+        after = set(target.applied())
+        applied = sorted(after - before)
+        missing = [m.file_name for m in files if m.version not in after]
+        if result.ok and missing:
+            raise MigrationFailed(file=missing[0], error="not in the migration history after the push", applied=applied)
+        if not result.ok:
+            why = "timed out" if result.timed_out else result.error or f"exit {result.exit_code}"
+            raise MigrationFailed(
+                file=shlex.join(settings.push_argv), error=f"{why}: {result.output_tail[-300:]}", applied=applied
+            )
+        return applied
+
+    def _record_release(self, deploy: Deploy) -> Deploy:
+        release = self._config.release
+        if deploy.release is None or self._p.issues is None:
+            note = "release issue not updated: set release.github_repo and release.issue (or `--release N`)"
+            return replace(deploy, notes=(*deploy.notes, note))
+        repo, _, number = deploy.release.partition("#")
+        approvals = ", ".join(f"{a.user} ({a.role})" for a in deploy.approvals) or "no approval required"
+        entry = (
+            f"`{deploy.env}` {self._p.clock.now():%Y-%m-%d %H:%M} UTC: "
+            + (", ".join(f"`{v}`" for v in deploy.applied) or "nothing new")
+            + f" — approved by {approvals}; requested by {deploy.requester} (zdm schema deploy #{deploy.id})"
+        )
+        try:
+            body = self._p.issues.read_body(repo, int(number))
+            updated = upsert_entry(body, section=release.section, marker=f"schema-deploy-{deploy.id}", entry=entry)
+            if updated != body:
+                self._p.issues.write_body(repo, int(number), updated)
+        except UserError as exc:
+            self._p.failures.report(
+                what=f"Release record for schema deploy #{deploy.id}",
+                where=f"GitHub issue {deploy.release}",
+                error=str(exc),
+                next_command=f'add the entry by hand under "{release.section}"',
+            )
+            return replace(deploy, notes=(*deploy.notes, f"release issue not updated: {exc}"))
+        return replace(deploy, notes=(*deploy.notes, f'recorded in {deploy.release} under "{release.section}"'))
+
+    # --- helpers -----------------------------------------------------------------------------------------------
+
+    def _status(self, request: SchemaRequest) -> Answer:
+        if request.deploy_id is not None:
+            card = deploy_card(self._load(request.deploy_id))
+            return card.title, card, None
+        deploys = self._p.deploys.recent(limit=5, env=request.env)
+        if not deploys:
+            return "No schema deploys yet. Start with `/zdm schema plan <env>`.", None, None
+        lines = [deploy_card(d).title for d in deploys]
+        return "\n".join(lines), None, None
+
+    def _environment(self, env: str | None) -> str:
+        known = self._config.schema_stage.environments
+        if env is None or env not in known:
+            names = ", ".join(f"`{n}`" for n in known)
+            said = f"`{env}` is not a schema environment" if env else "Name an environment"
+            raise UsageError(f"{said}; zdm.toml has {names}. {USAGE}")
+        if env not in self._p.targets:
+            var = known[env].database_url_env
+            raise UserError(f"Schema environment `{env}` has no database: set {var} for zdm, then try again.")
+        return env
+
+    def _target(self, env: str) -> SchemaTarget:
+        return self._p.targets[self._environment(env)]
+
+    def _folder(self, env: str) -> Path:
+        settings = self._config.schema_stage.environments[env]
+        return self._config.app.root / (settings.migrations_dir or self._config.app.migrations_dir)
+
+    def _files(self, deploy: Deploy) -> list[MigrationFile]:
+        by_name = {m.file_name: m for m in list_migrations(self._folder(deploy.env))}
+        return [by_name[name] for name in deploy.files if name in by_name]
+
+    def _current_hash(self, deploy: Deploy) -> str:
+        plan = self.plan(deploy.env, include_all=deploy.include_all, bootstrap=False)
+        return plan_hash(deploy.env, plan.to_apply)
+
+    def _load(self, deploy_id: int) -> Deploy:
+        deploy = self._p.deploys.get(deploy_id)
+        if deploy is None:
+            raise StalePrompt(what=f"there is no schema deploy #{deploy_id}")
+        return deploy
+
+    def _env_of(self, deploy_id: int) -> str:
+        return self._load(deploy_id).env
+
+    def _refresh(self, deploy: Deploy) -> None:
+        if deploy.channel and deploy.message_ts:
+            try:
+                self._p.notifier.update(MessageRef(deploy.channel, deploy.message_ts), deploy_card(deploy))
+            except Exception:
+                log.exception("could not update the card of schema deploy #%s", deploy.id)
+
+    def _release_ref(self, number: int | None) -> str | None:
+        release = self._config.release
+        issue = number or release.issue
+        return f"{release.github_repo}#{issue}" if release.github_repo and issue else None
+
+    def _require(self, actor: str, roles: tuple[str, ...], action: str, env: str) -> None:
+        require_role(
+            self._p.roles,
+            self._p.audit,
+            self._p.clock,
+            actor=actor,
+            any_of=roles,
+            action=action,
+            audit_action="schema.deploy.request",
+            subject=env,
+        )
+
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
+        self._p.audit.record(AuditEvent(actor, action, subject, outcome, detail), at=self._p.clock.now())
+
+
+def parse_schema_args(text: str) -> SchemaRequest:
+    words = text.split()
+    if not words or words[0] not in ("plan", "deploy", "status", "cancel"):
+        raise UsageError(USAGE)
+    action, rest = words[0], words[1:]
+    include_all = "--include-all" in rest
+    rest = [w for w in rest if w != "--include-all"]
+    release = None
+    if "--release" in rest:
+        i = rest.index("--release")
+        value = rest[i + 1].lstrip("#") if i + 1 < len(rest) else ""
+        if not value.isdigit():
+            raise UsageError(f"`--release` needs the release issue number, e.g. `--release 42`. {USAGE}")
+        release = int(value)
+        del rest[i : i + 2]
+    deploy_id = None
+    if rest and rest[0].startswith("#") and rest[0][1:].isdigit():
+        deploy_id = int(rest.pop(0)[1:])
+    if len(rest) > 1:
+        raise UsageError(f"Unexpected `{' '.join(rest[1:])[:40]}`. {USAGE}")
+    return SchemaRequest(action, rest[0] if rest else None, include_all, release, deploy_id)
+
+
+def _parse_value(value: str | None) -> tuple[int, str]:
+    deploy_id, _, digest = (value or "").partition(":")
+    if not deploy_id.isdigit():
+        raise StalePrompt(what="the button does not name a schema deploy")
+    return int(deploy_id), digest
+
+
+def _where(plan: Plan) -> str:
+    if plan.blocking:
+        return f"`{plan.blocking[0].where}`"
+    if plan.bootstrap is not None and not plan.bootstrap.ok:
+        return f"`{plan.bootstrap.file}` (clean bootstrap in a scratch database)"
+    return f"`{plan.env}`"

@@ -1,0 +1,385 @@
+"""`/zdm schema plan|deploy` through real Bolt requests, on real Postgres, with squawk and a local GitHub."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.bootstrap import Container, build_container
+from bot.emulator import Message, SlackEmulator
+from bot.standins import GitHubStandIn
+from commands.config import RunbookConfig
+from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
+from tests.bot.conftest import card_text
+from tests.conftest import ONCALL, STRANGER, BotServer, Databases, make_settings, write_config
+from tests.fakes import FakeClock
+
+DBA, LEAD, BOTH = "U0DBA", "U0LEAD", "U0BOTH"
+REPO = "icupa/app"
+RELEASE_BODY = "## Summary\nProfiles.\n\n## DB Changes\n\n- none yet\n\n## Notes\nWritten by a person.\n"
+ADDITIVE = "alter table public.tenants add column if not exists timezone text;\n"
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    extra = f"""
+[schema]
+bootstrap_seed = false
+lock_timeout_ms = 300
+
+[release]
+github_repo = "{REPO}"
+issue = 1
+"""
+    roles = f'dba = ["{DBA}", "{BOTH}"]\nplatform_lead = ["{LEAD}", "{BOTH}"]'
+    return write_config(tmp_path / "zdm.toml", app_root, extra=extra, roles=roles)
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    stand_in = GitHubStandIn(token="ghp-test")
+    stand_in.start()
+    stand_in.add_issue(REPO, title="Release 42", body=RELEASE_BODY)
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def container(
+    dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock, github: GitHubStandIn
+) -> Iterator[Container]:
+    settings = make_settings(dbs, slack, tmp_path).model_copy(
+        update={"github_token": SecretStr("ghp-test"), "github_api_url": github.url}
+    )
+    built = build_container(settings, config=config, clock=clock)
+    yield built
+    built.close()
+
+
+def add(app_root: Path, name: str, sql: str) -> Path:
+    path = app_root / "supabase" / "migrations" / name
+    path.write_text(sql, encoding="utf-8")
+    return path
+
+
+def history(dbs: Databases) -> dict[str, tuple[str, list[str]]]:
+    with dbs.target() as conn:
+        rows = conn.execute("select version, name, statements from supabase_migrations.schema_migrations").fetchall()
+    return {r[0]: (r[1], list(r[2])) for r in rows}
+
+
+def column_exists(dbs: Databases, table: str, column: str) -> bool:
+    with dbs.target() as conn:
+        row = conn.execute(
+            "select 1 from information_schema.columns where table_schema = 'public' and table_name = %s"
+            " and column_name = %s",
+            (table, column),
+        ).fetchone()
+    return row is not None
+
+
+def release_posts(slack: SlackEmulator, title: str) -> list[Message]:
+    return [m for m in slack.in_channel("#release") if card_text(m).startswith(title)]
+
+
+def run(bot: BotServer, text: str, *, user: str = ONCALL) -> str:
+    """A slash command; return its ack text after the work started by the ack has finished."""
+    ack = bot.command(f"schema {text}", user=user).json()["text"]
+    bot.settle()
+    return str(ack)
+
+
+def deploy_card(slack: SlackEmulator, deploy_id: int = 1) -> Message:
+    [card] = release_posts(slack, f"*Schema deploy #{deploy_id} ")
+    return card
+
+
+def press(bot: BotServer, card: Message, user: str, action: str = APPROVE_ACTION) -> str:
+    bot.click(card, action, user=user)
+    bot.settle()
+    return bot.responses()[-1]
+
+
+def test_additive_migration_planned_approved_by_two_roles_applied_and_recorded_once(
+    bot: BotServer, dbs: Databases, app_root: Path, github: GitHubStandIn
+) -> None:
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    add(app_root, "20260101000000_tenant_timezone_rollback.sql", "alter table public.tenants drop column timezone;")
+    applied_before = history(dbs)
+
+    assert run(bot, "plan preview").startswith("Planning `preview`")
+    [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ✅ ready to deploy*")
+    text = card_text(plan)
+    assert "*Pending (1):* `20260101000000_tenant_timezone.sql`" in text
+    assert f"*Applied:* {len(applied_before)} migrations" in text
+    assert "Clean bootstrap:* ✅ all 7 migrations apply from zero" in text
+    assert bot.responses()[-1].startswith("The plan for `preview` is ready: 1 file(s), plan hash")
+
+    run(bot, "deploy preview")
+    card = deploy_card(bot.slack)
+    assert "⏳ awaiting approval" in card_text(card) and not column_exists(dbs, "tenants", "timezone")
+    assert press(bot, card, DBA) == "Approved as `dba`; schema deploy #1 still needs the other approval."
+    assert not column_exists(dbs, "tenants", "timezone")
+    assert press(bot, card, LEAD) == "Schema deploy #1 to `preview` applied: `20260101000000`."
+
+    assert column_exists(dbs, "tenants", "timezone")
+    assert history(dbs)["20260101000000"] == ("tenant_timezone", [ADDITIVE.strip().rstrip(";")])
+    assert "20260101000000" in history(dbs) and len(history(dbs)) == len(applied_before) + 1  # rollback file never
+    final = card_text(deploy_card(bot.slack))
+    assert "✅ applied" in final and f"<@{DBA}>" in final and f"<@{LEAD}>" in final
+    assert 'recorded in icupa/app#1 under "DB Changes"' in final
+
+    body = github.issue(REPO, 1)["body"]
+    assert body.count("<!-- zdm:schema-deploy-1 -->") == 1 and "- none yet" not in body
+    assert "`preview` 2026-" in body and "`20260101000000`" in body
+    assert f"approved by {DBA} (dba), {LEAD} (platform_lead); requested by {ONCALL}" in body
+    assert body.endswith("## Notes\nWritten by a person.\n")
+    [patch] = github.requests("PATCH")
+    assert patch.headers["authorization"] == "Bearer ghp-test"
+    assert patch.headers["accept"] == "application/vnd.github+json" and patch.headers["x-github-api-version"]
+    assert set(patch.body) == {"body"}
+
+    assert run(bot, "deploy preview").startswith("Checking `preview`")
+    assert bot.responses()[-1] == "`preview` is up to date: nothing to deploy."
+    assert len(github.requests("PATCH")) == 1 and len(release_posts(bot.slack, "*Schema deploy #")) == 1
+
+
+def test_destructive_and_squawk_findings_block_with_file_line_and_advice(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    add(
+        app_root,
+        "20260101000000_cleanup.sql",
+        "alter table public.tenants add column if not exists note text;\n"
+        "create index tenants_note_idx on public.tenants (note);\n"
+        "alter table public.tenants\n  drop column contact_email cascade;\n"
+        "alter table public.orders add column currency text not null;\n",
+    )
+    run(bot, "plan preview")
+    [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ❌ cannot be deployed*")
+    text = card_text(plan)
+    assert "⛔ `20260101000000_cleanup.sql:4` zdm/additive-only: not additive: this statement drops a column" in text
+    assert "`alter table public.tenants drop column contact_email cascade`" in text
+    assert "⛔ `20260101000000_cleanup.sql:5` squawk/adding-required-field" in text
+    assert "⚠️ `20260101000000_cleanup.sql:2` squawk/require-concurrent-index-creation" in text
+    [failure] = release_posts(bot.slack, "*❌ Schema plan for `preview` failed*")
+    assert "20260101000000_cleanup.sql:4" in card_text(failure)
+
+    assert run(bot, "deploy preview").startswith("Checking")
+    assert bot.responses()[-1].startswith(
+        "Nothing was deployed to `preview`: lint blocks `20260101000000_cleanup.sql:4`"
+    )
+    assert release_posts(bot.slack, "*Schema deploy #") == []
+    assert column_exists(dbs, "tenants", "contact_email") and not column_exists(dbs, "tenants", "note")
+
+
+def test_a_broken_bootstrap_names_the_file_and_leaves_no_scratch_database(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    add(app_root, "20260101000000_views.sql", "create view public.active as select * from public.tenant_status;\n")
+    run(bot, "plan preview")
+    [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ❌ cannot be deployed*")
+    assert (
+        "*Clean bootstrap:* ❌ `20260101000000_views.sql` fails after 6 migrations: "
+        'relation "public.tenant_status" does not exist'
+    ) in card_text(plan)
+    with dbs.target() as conn:
+        left = conn.execute("select count(*) from pg_database where datname like 'zdm_scratch_%'").fetchone()
+    assert left == (0,)
+
+
+def test_wrong_role_requester_twice_and_changed_files_are_refused(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    path = add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    assert run(bot, "deploy preview", user=STRANGER).startswith("Only members of `dba` or `platform_lead` or")
+    run(bot, "deploy preview")
+    card = deploy_card(bot.slack)
+    assert press(bot, card, ONCALL).startswith("You requested schema deploy #1, so you cannot approve it")
+    assert press(bot, card, STRANGER).startswith("Schema deploy #1 still needs approval from `dba` or `platform_lead`")
+    assert press(bot, card, BOTH) == "Approved as `dba`; schema deploy #1 still needs the other approval."
+    assert press(bot, card, BOTH).startswith("You already approved schema deploy #1")
+    assert press(bot, card, DBA).startswith("Schema deploy #1 still needs approval from `platform_lead`")
+
+    path.write_text(ADDITIVE + "alter table public.tenants add column if not exists locale text;\n")
+    assert press(bot, card, LEAD).startswith(
+        "This prompt is stale: schema deploy #1 is void: a migration file changed after the request"
+    )
+    text = card_text(deploy_card(bot.slack))
+    assert "⛔ void" in text and "approvals are void" in text and APPROVE_ACTION not in str(card.blocks)
+    assert not column_exists(dbs, "tenants", "timezone")
+    with dbs.state() as conn:
+        outcomes = conn.execute(
+            "select actor, outcome from zdm.audit_log where action like 'schema.deploy.%%' order by id"
+        ).fetchall()
+    assert ("U0STRANGER", "refused") in outcomes and (ONCALL, "refused") in outcomes and (LEAD, "void") in outcomes
+
+    run(bot, "deploy preview")  # a new request for the changed files: fresh approvals
+    card = deploy_card(bot.slack, 2)
+    press(bot, card, DBA)
+    assert press(bot, card, LEAD, action=CANCEL_ACTION) == "Schema deploy #2 cancelled; nothing was applied."
+    assert "⛔ void" in card_text(deploy_card(bot.slack, 2)) and not column_exists(dbs, "tenants", "locale")
+
+
+def test_a_file_that_cannot_get_its_lock_rolls_back_alone_and_is_posted_to_release(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    add(
+        app_root,
+        "20260102000000_order_currency.sql",
+        "alter table public.tenants add column if not exists locale text;\n"
+        "alter table public.orders add column if not exists currency text;\n",
+    )
+    before = history(dbs)
+    run(bot, "deploy preview")
+    card = deploy_card(bot.slack)
+    press(bot, card, DBA)
+    with dbs.target() as reader, reader.transaction():  # a long report holds orders while the deploy runs
+        reader.execute("select count(*) from public.orders")
+        said = press(bot, card, LEAD)
+    assert said.startswith("Schema deploy #1 failed at `20260102000000_order_currency.sql`: canceling statement")
+    assert "lock_timeout" in said
+    assert column_exists(dbs, "tenants", "timezone")  # the file before it stays applied
+    assert not column_exists(dbs, "tenants", "locale")  # the failing file's first statement was rolled back
+    assert set(history(dbs)) - set(before) == {"20260101000000"}
+    text = card_text(deploy_card(bot.slack))
+    assert "❌ failed" in text and "*Applied:* `20260101000000`" in text
+    [failure] = release_posts(bot.slack, "*❌ Schema deploy #1 to `preview` failed*")
+    assert "`20260102000000_order_currency.sql` (rolled back" in card_text(failure)
+
+    run(bot, "deploy preview")  # once the lock is gone, a new deploy applies only what is left
+    card = deploy_card(bot.slack, 2)
+    assert "`20260102000000_order_currency.sql`" in card_text(card) and "tenant_timezone" not in card_text(card)
+    press(bot, card, DBA)
+    assert press(bot, card, LEAD) == "Schema deploy #2 to `preview` applied: `20260102000000`."
+
+
+def test_an_older_pending_file_is_refused_unless_include_all(bot: BotServer, dbs: Databases, app_root: Path) -> None:
+    add(app_root, "20250102000000_forgotten.sql", "create table if not exists public.forgotten (id bigint);\n")
+    run(bot, "deploy preview")
+    assert "`20250102000000_forgotten.sql` is older than the newest applied migration" in bot.responses()[-1]
+    run(bot, "deploy preview --include-all")
+    card = deploy_card(bot.slack)
+    press(bot, card, DBA)
+    assert press(bot, card, LEAD) == "Schema deploy #1 to `preview` applied: `20250102000000`."
+
+
+def test_history_table_has_the_supabase_cli_shape(bot: BotServer, dbs: Databases) -> None:
+    with dbs.target() as conn:
+        columns = conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'supabase_migrations' and table_name = 'schema_migrations' order by ordinal_position"
+        ).fetchall()
+        key = conn.execute(
+            "select a.attname from pg_index i"
+            " join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)"
+            " where i.indrelid = 'supabase_migrations.schema_migrations'::regclass and i.indisprimary"
+        ).fetchall()
+    assert columns == [("version", "text"), ("statements", "ARRAY"), ("name", "text")] and key == [("version",)]
+
+
+def test_supabase_mode_runs_the_push_argv_and_reports_what_it_applied(
+    tmp_path: Path,
+    dbs: Databases,
+    slack: SlackEmulator,
+    app_root: Path,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stand-in for the Supabase CLI (an outside tool): it applies the file and writes the history row."""
+    cli = tmp_path / "supabase_cli.py"
+    cli.write_text(
+        "import os, psycopg, sys\n"
+        "with psycopg.connect(os.environ['PUSH_URL'], autocommit=True) as c:\n"
+        "    c.execute('create table if not exists public.pushed (id int)')\n"
+        '    c.execute("insert into supabase_migrations.schema_migrations"\n'
+        "              \" values ('20260101000000', '{}', 'pushed')\")\n"
+        "print('Applying migration 20260101000000_pushed.sql...')\n"
+    )
+    add(app_root, "20260101000000_pushed.sql", "create table if not exists public.pushed (id int);\n")
+    extra = (
+        "[schema.environments.preview]\napprovals = false\n"
+        f'mode = "supabase"\npush_argv = ["{sys.executable}", "{cli}"]\n'
+    )
+    config = write_config(tmp_path / "zdm.toml", app_root, extra=extra)
+    monkeypatch.setenv("PUSH_URL", dbs.target_url)
+    built = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
+    try:
+        said = built.services.schema.request_deploy("preview", actor=ONCALL)
+    finally:
+        built.close()
+    assert said == "Schema deploy #1 to `preview` applied: `20260101000000`."
+
+
+def test_schema_new_on_the_command_line(tmp_path: Path, app_root: Path) -> None:
+    write_config(tmp_path / "zdm.toml", app_root)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "schema", "new", "Add tenant locale"],
+        env={"ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    created = sorted(p.name for p in (app_root / "supabase" / "migrations").glob("*_add_tenant_locale*.sql"))
+    assert len(created) == 2 and created[1].endswith("_add_tenant_locale_rollback.sql")
+    assert done.stdout.count("created ") == 2
+
+
+def test_a_deploy_left_applying_by_a_crash_is_finished_by_the_scheduler_once(
+    container: Container, dbs: Databases, app_root: Path, slack: SlackEmulator
+) -> None:
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    add(app_root, "20260102000000_tenant_locale.sql", "alter table public.tenants add column locale text;\n")
+    schema = container.services.schema
+    schema.request_deploy("preview", actor=ONCALL)
+    schema.approve(value=button_value(deploy_card(slack), APPROVE_ACTION), actor=DBA)
+    with dbs.state() as conn:  # the process died after the first file, with the deploy marked applying
+        conn.execute(
+            "update zdm.schema_deploys set status = 'applying', doc = jsonb_set(doc, '{status}', '\"applying\"')"
+        )
+    with dbs.target() as conn, conn.transaction():
+        conn.execute(ADDITIVE)
+        conn.execute(
+            "insert into supabase_migrations.schema_migrations values ('20260101000000', '{}', 'tenant_timezone')"
+        )
+    container.services.scheduled_jobs()["resume_schema_deploys"](container.services.clock.now())
+    container.services.scheduled_jobs()["resume_schema_deploys"](container.services.clock.now())
+    assert column_exists(dbs, "tenants", "locale")
+    text = card_text(deploy_card(slack))
+    assert "✅ applied" in text and "*Applied:* `20260101000000`, `20260102000000`" in text
+    assert "resumed after a zdm restart" in text
+
+
+def button_value(message: Message, action: str) -> str:
+    return str(
+        next(
+            e["value"]
+            for b in message.blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == action
+        )
+    )
+
+
+def test_a_release_issue_github_refuses_leaves_the_deploy_applied_and_says_so(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    run(bot, "deploy preview --release 9")
+    card = deploy_card(bot.slack)
+    press(bot, card, DBA)
+    assert press(bot, card, LEAD) == "Schema deploy #1 to `preview` applied: `20260101000000`."
+    assert column_exists(dbs, "tenants", "timezone")
+    assert "release issue not updated: GitHub failed for icupa/app#9: HTTP 404 Not Found" in card_text(
+        deploy_card(bot.slack)
+    )
+    [failure] = release_posts(bot.slack, "*❌ Release record for schema deploy #1 failed*")
+    assert 'add the entry by hand under "DB Changes"' in card_text(failure)
