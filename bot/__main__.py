@@ -119,7 +119,9 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
         jobs = {"demo_traffic": traffic, **jobs}
     tick_s = 1.0 if demo else settings.scheduler_tick_s
-    metronome = Metronome(clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale)
+    metronome = Metronome(
+        clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
+    )
     try:
         assert container.emulator is not None
         shell = Shell(
@@ -132,6 +134,10 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             release_channel=container.services.config.channels.release,
             demo=_demo_controls(clock, metronome, traffic, container),
         )
+        if container.pagerduty is not None:
+            container.pagerduty.subscribers.append(
+                lambda event: shell.outside("PagerDuty (local stand-in)", _page(event))
+            )
         _after_restart(container)  # once the shell listens, so re-posted cards are shown
         if isinstance(clock, DemoClock):
             clock.start()
@@ -151,6 +157,12 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
 
 
+def _page(event: dict[str, Any]) -> str:
+    payload = event.get("payload") or {}
+    text = f"{event.get('event_action')} {event.get('dedup_key')}"
+    return text + (f" [{payload.get('severity')}]: {payload.get('summary')}" if payload else "")
+
+
 def _demo_controls(
     clock: Clock, metronome: Metronome, traffic: DemoTraffic | None, container: Container
 ) -> DemoControls:
@@ -162,7 +174,7 @@ def _demo_controls(
     if isinstance(clock, DemoClock):
         controls.advance = clock.advance
     if traffic is not None:
-        controls.set_error_rate = lambda rate: setattr(traffic, "error_rate", rate)
+        controls.set_error_rate = traffic.set_error_rate
     return controls
 
 
@@ -171,7 +183,12 @@ def _serve(settings: Settings) -> int:
     executor = TrackingExecutor()
     app = build_app(container, executor=executor)
     services = container.services
-    metronome = Metronome(clock=services.clock, tick_s=settings.scheduler_tick_s, jobs=services.scheduled_jobs())
+    metronome = Metronome(
+        clock=services.clock,
+        tick_s=settings.scheduler_tick_s,
+        jobs=services.scheduled_jobs(),
+        on_error=services.report_job_error,
+    )
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "

@@ -10,7 +10,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
-from bot.listeners import backfill, general, rollback, rollout, schema, zdm
+from bot.listeners import alerts, backfill, general, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, internal_error_text, new_ref
 from bot.listeners.registry import CommandRegistry
 
@@ -34,6 +34,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     registry = CommandRegistry()
     general.register(registry)
     backfill.register(registry)
+    alerts.register(registry)
     after_ack = AfterAck(executor)
     rollback.register(app, registry, services, after_ack)
     rollout.register(app, registry, services, after_ack)

@@ -24,7 +24,8 @@ from bot.embedded import (
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
-from bot.standins import GitHubStandIn
+from bot.standins import GitHubStandIn, PagerDutyStandIn
+from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
@@ -32,6 +33,7 @@ from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.locks import PgLocks
+from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
@@ -39,7 +41,7 @@ from commands.adapters.schema_pg import PgSchemaTarget
 from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
-from commands.alerts.failures import ReleaseChannelFailures
+from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
@@ -68,7 +70,18 @@ class Services:
     rollouts: RolloutService
     backfills: BackfillService
     schema: SchemaService
+    alerts: AlertService
+    failures: FoldedJobFailures
     roles: SlackRoleDirectory
+
+    def report_job_error(self, name: str, exc: Exception) -> None:
+        """A scheduled job raised: one folded message in the release channel (the same error every tick is one)."""
+        self.failures.report(
+            what=f"Scheduled job `{name}`",
+            where="the zdm scheduler",
+            error=f"{type(exc).__name__}: {str(exc)[:300]}",
+            next_command="the zdm logs have the traceback; the job runs again on the next tick",
+        )
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -82,6 +95,8 @@ class Services:
             "tend_backfills": self.backfills.tend,
             # schema deploys a crash left half-applied (each file is atomic; the history says where it stopped)
             "resume_schema_deploys": lambda _now: self.schema.resume_unfinished(),
+            # alert rules with "for" semantics: page, #release card, pause rollouts; returns the next evaluation
+            "evaluate_alerts": self.alerts.evaluate_due,
         }
 
 
@@ -95,6 +110,7 @@ class Container:
     target_url: str
     emulator: SlackEmulator | None = None
     github: GitHubStandIn | None = None  # local mode without a GitHub token: the demo's release issue lives here
+    pagerduty: PagerDutyStandIn | None = None  # local mode without a routing key: pages land here
     embedded: EmbeddedPostgres | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -114,8 +130,9 @@ class Container:
                 close()
         if self.emulator:
             self.emulator.stop()
-        if self.github:
-            self.github.stop()
+        for stand_in in (self.github, self.pagerduty):
+            if stand_in:
+                stand_in.stop()
         if self.embedded:
             self.embedded.stop()
 
@@ -172,6 +189,9 @@ def build_container(
     repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
     notifier = SlackNotifier(slack)
+    failures = FoldedJobFailures(
+        state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
+    )
     log_file = MarkdownRollbackLog(config.rollback_log_path)
     rollbacks = RollbackService(
         config=config,
@@ -185,17 +205,19 @@ def build_container(
             audit=audit,
             log_file=log_file,
             repo=repo,
+            failures=failures,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
+    kpis = SqlKpiSource(reader_pool, query=config.rollout.gates.query)
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
             clock=clock,
             flags=flags,
             target=target,
-            kpis=SqlKpiSource(reader_pool, query=config.rollout.gates.query),
+            kpis=kpis,
             notifier=notifier,
             roles=roles,
             audit=audit,
@@ -214,6 +236,7 @@ def build_container(
             notifier=notifier,
             roles=roles,
             audit=audit,
+            failures=failures,
         ),
     )
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
@@ -227,9 +250,24 @@ def build_container(
             notifier=notifier,
             roles=roles,
             audit=audit,
-            failures=ReleaseChannelFailures(notifier, channel=config.channels.release),
+            failures=failures,
             runner=runner,
             issues=issues,
+        ),
+    )
+    pager, pagerduty = _pager(settings, config, local=emulator is not None)
+    alerts = AlertService(
+        config=config,
+        ports=AlertPorts(
+            clock=clock,
+            kpis=kpis,
+            target=target,
+            flags=flags,
+            store=PgAlertStore(state_pool, locks=locks),
+            pager=pager,
+            notifier=notifier,
+            rollouts=rollouts,
+            audit=audit,
         ),
     )
     services = Services(
@@ -243,6 +281,8 @@ def build_container(
         rollouts=rollouts,
         backfills=backfills,
         schema=schema,
+        alerts=alerts,
+        failures=failures,
         roles=roles,
     )
     return Container(
@@ -254,9 +294,10 @@ def build_container(
         target_url=target_url,
         emulator=emulator,
         github=github,
+        pagerduty=pagerduty,
         embedded=embedded,
         _pools=[state_pool, target_pool, reader_pool],
-        _closers=[*(env.close for env in environments.values()), locks.close, *([issues.close] if issues else [])],
+        _closers=[*(env.close for env in environments.values()), locks.close, *(c.close for c in (issues, pager) if c)],
     )
 
 
@@ -339,3 +380,20 @@ def _issue_tracker(
                 body="## Summary\n\nTenant profiles move to their own table.\n\n## DB Changes\n\n- none yet\n",
             )
     return GitHubIssues(token=stand_in.token, api_url=stand_in.url), stand_in
+
+
+def _pager(
+    settings: Settings, config: RunbookConfig, *, local: bool
+) -> tuple[PagerDutyEvents | None, PagerDutyStandIn | None]:
+    """PagerDuty with the configured routing key; in local mode without one, a local stand-in that shows pages."""
+    source = config.alerts.pagerduty.source
+    if settings.pagerduty_routing_key is not None:
+        url = settings.pagerduty_events_url or config.alerts.pagerduty.events_url
+        return PagerDutyEvents(
+            routing_key=settings.pagerduty_routing_key.get_secret_value(), events_url=url, source=source
+        ), None
+    if not local:
+        return None, None
+    stand_in = PagerDutyStandIn()
+    stand_in.start()
+    return PagerDutyEvents(routing_key=stand_in.ROUTING_KEY, events_url=stand_in.events_url, source=source), stand_in

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 CLOCK_FILE = "demo-clock"
@@ -28,7 +29,16 @@ class DemoTraffic:
         self._flag = flag
         self._table = sql.Identifier(schema, name)
         self.error_rate = error_rate
+        self.tenant_error_rates: dict[str, float] = {}  # an error burst for one tenant (`traffic 5 pilot_a`)
         self._last: datetime | None = None
+
+    def set_error_rate(self, rate: float, tenant: str | None = None) -> None:
+        """For every tenant (clearing per-tenant bursts), or for one tenant."""
+        if tenant is None:
+            self.error_rate = rate
+            self.tenant_error_rates.clear()
+        else:
+            self.tenant_error_rates[tenant] = rate
 
     def __call__(self, now: datetime) -> int:
         """Write the requests between the previous call and ``now`` (at most an hour's worth); return how many."""
@@ -38,17 +48,19 @@ class DemoTraffic:
         if minutes <= 0:
             return 0
         query = sql.SQL(
-            "with on_flag as (select array_agg(tenant_slug) as slugs from {t} where flag = %(flag)s and enabled)"
-            " insert into public.request_metrics (tenant_slug, at, route, status, latency_ms, guardrail_breach)"
-            " select slugs[1 + floor(random() * cardinality(slugs))::int],"
-            "  %(since)s + (%(now)s - %(since)s) * random(), '/orders',"
-            "  case when random() < %(error_rate)s then 500 else 200 end,"
-            "  (40 + random() * 220)::int, false"
-            " from on_flag,"
+            "with on_flag as (select array_agg(tenant_slug) as slugs from {t} where flag = %(flag)s and enabled),"
+            " picks as (select slugs[1 + floor(random() * cardinality(slugs))::int] as slug from on_flag,"
             "  generate_series(1, (least(%(per_tenant)s * cardinality(slugs), %(cap)s) * %(minutes)s)::int)"
-            " where cardinality(slugs) > 0"
+            "  where cardinality(slugs) > 0)"
+            " insert into public.request_metrics (tenant_slug, at, route, status, latency_ms, guardrail_breach)"
+            " select slug, %(since)s + (%(now)s - %(since)s) * random(), '/orders',"
+            "  case when random() < coalesce((%(rates)s::jsonb ->> slug)::float8, %(error_rate)s)"
+            "   then 500 else 200 end,"
+            "  (40 + random() * 220)::int, false"
+            " from picks"
         ).format(t=self._table)
         params = {"flag": self._flag, "since": since, "now": now, "error_rate": self.error_rate}
+        params["rates"] = Jsonb(self.tenant_error_rates)
         params |= {"per_tenant": PER_TENANT_PER_MINUTE, "cap": MAX_PER_MINUTE, "minutes": minutes}
         with self._pool.connection() as conn:
             return int(conn.execute(query, params).rowcount)

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     target_database_url: str | None = Field(default=None, description="app being migrated; unset = embedded demo")
     github_token: SecretStr | None = Field(default=None, description="release issue + incident tickets")
     github_api_url: str | None = Field(default=None, description="GitHub API base URL override (tests, GHES)")
+    pagerduty_routing_key: SecretStr | None = Field(default=None, description="Events API v2 integration key")
+    pagerduty_events_url: str | None = Field(default=None, description="Events API URL override (tests)")
     config_path: Path = Path("zdm.toml")
     data_dir: Path = Path(".zdm")
     host: str = "127.0.0.1"

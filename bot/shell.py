@@ -33,7 +33,7 @@ SHELL_HELP = """\
   wait               wait until background work (a running backfill) stops
   clock              show the bot's clock
   advance <dur>      demo: move the clock forward (e.g. `advance 12h`) and run the scheduler
-  traffic <pct>      demo: set the demo app's error rate in percent (e.g. `traffic 5` to breach the gate)
+  traffic <pct> [t]  demo: the demo app's error rate in percent, for all tenants or tenant t (`traffic 5 pilot_a`)
   release            demo: show the release issue (kept by the local GitHub stand-in)
   quit               leave (Ctrl-D works too)"""
 WORK_TIMEOUT_S = 900.0
@@ -45,7 +45,7 @@ class DemoControls:
 
     advance: Callable[[timedelta], datetime] | None = None
     tick: Callable[[], object] | None = None
-    set_error_rate: Callable[[float], None] | None = None
+    set_error_rate: Callable[[float, str | None], None] | None = None
     now: Callable[[], datetime] | None = None
     settle: Callable[[], None] | None = None
     release_issue: Callable[[], str] | None = None
@@ -190,15 +190,19 @@ class Shell:
             if demo.set_error_rate is None:
                 self._print("Synthetic traffic only runs in `zdm demo`.")
                 return
+            words = arg.split()
             try:
-                percent = float(arg.rstrip("%"))
+                percent = float(words[0].rstrip("%")) if words else -1.0
             except ValueError:
                 percent = -1.0
-            if not 0 <= percent <= 100:
-                self._print("Give the demo's error rate in percent, e.g. `traffic 5` or `traffic 0.2`.")
+            if not 0 <= percent <= 100 or len(words) > 2:
+                self._print(
+                    "Give the demo's error rate in percent, e.g. `traffic 5`, `traffic 0.2` or `traffic 5 pilot_a`."
+                )
                 return
-            demo.set_error_rate(percent / 100)
-            self._print(f"demo traffic: {percent:g} % errors from now on")
+            tenant = words[1] if len(words) == 2 else None
+            demo.set_error_rate(percent / 100, tenant)
+            self._print(f"demo traffic: {percent:g} % errors {f'for {tenant} ' if tenant else ''}from now on")
             return
         if word == "advance":
             if demo.advance is None:
@@ -285,6 +289,10 @@ class Shell:
             self._print(f"Nothing posted in {channel} yet.")
         for message in messages:
             self._print_message(channel, message.text, message.blocks, message)
+
+    def outside(self, service: str, text: str) -> None:
+        """Show what the bot sent to an outside service's local stand-in (a page, a ticket)."""
+        self._print(f"── {service} ──\n{text}")
 
     def _print(self, text: str) -> None:
         with self._lock:

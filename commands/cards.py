@@ -6,6 +6,7 @@ shell prints the same structure. Keeping this neutral is what lets ``commands`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,3 +51,8 @@ class MessageRef:
 
     channel: str
     ts: str
+
+
+def mention(actor: str) -> str:
+    """``<@U123>`` for a Slack user id; zdm itself (an alert, the scheduler) is named as it is."""
+    return f"<@{actor}>" if re.fullmatch(r"[UW][A-Z0-9]{1,30}", actor) else actor

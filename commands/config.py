@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from commands.alerts.config import AlertsConfig
 from commands.backfill.config import BackfillConfig
 from commands.errors import ConfigError
 from commands.rollout.config import RolloutConfig
@@ -89,6 +90,7 @@ class RunbookConfig(_Section):
     # `[schema]` in the file; the attribute has another name because pydantic's BaseModel.schema() exists
     schema_stage: SchemaConfig = Field(default=SchemaConfig(), alias="schema")
     release: ReleaseConfig = ReleaseConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

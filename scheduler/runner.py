@@ -27,8 +27,17 @@ MIN_WAKE_S = 1.0  # a wake-up asked for "now" (or the past) is a retry, not a re
 
 
 class Metronome:
-    def __init__(self, *, clock: Clock, tick_s: float, jobs: dict[str, TickJob], time_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        tick_s: float,
+        jobs: dict[str, TickJob],
+        time_scale: float = 1.0,
+        on_error: Callable[[str, Exception], object] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_error = on_error  # e.g. tell the release channel (folded, so a job failing every tick is one post)
         self._jobs = dict(jobs)
         self._tick_s = tick_s
         self._time_scale = time_scale  # clock seconds per real second (the demo's sped-up clock)
@@ -62,8 +71,9 @@ class Metronome:
         for name, job in self._jobs.items():
             try:
                 result = job(now)
-            except Exception:  # one failing job must not stop the others or the metronome
+            except Exception as exc:  # one failing job must not stop the others or the metronome
                 log.exception("scheduled job %s failed", name)
+                self._report(name, exc)
                 continue
             if isinstance(result, datetime):
                 wakes.append(result)
@@ -72,6 +82,14 @@ class Metronome:
         if wake is not None and self._scheduler.running:
             self._schedule_wake(wake, now)
         return wake
+
+    def _report(self, name: str, exc: Exception) -> None:
+        if self._on_error is None:
+            return
+        try:
+            self._on_error(name, exc)
+        except Exception:
+            log.exception("could not report the failure of scheduled job %s", name)
 
     def _schedule_wake(self, wake: datetime, now: datetime) -> None:
         if self._time_scale <= 0:

@@ -27,7 +27,7 @@ from commands.backfill.views import progress_card_lines, title
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
 from commands.errors import UsageError
-from commands.ports import AuditEvent, AuditLog, Clock, Notifier, RoleDirectory
+from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
 
 log = logging.getLogger(__name__)
 STARTERS = ("dba", "platform_lead")
@@ -43,6 +43,7 @@ class BackfillPorts:
     notifier: Notifier
     roles: RoleDirectory
     audit: AuditLog
+    failures: JobFailures | None = None
 
 
 class BackfillService:
@@ -194,7 +195,7 @@ class BackfillService:
             )
             done = engine.run(run_id, halt=self._halt)
             if done.status == RunStatus.FAILED:
-                self._say(f"❌ Backfill #{done.id} `{done.job}` on `{done.env}` failed: {done.reason}.")
+                self._failed(done)
             elif (
                 done.status == RunStatus.PAUSED
                 and done.reason
@@ -285,6 +286,18 @@ class BackfillService:
 
     def _progress(self, run: BackfillRun) -> Progress:
         return self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
+
+    def _failed(self, run: BackfillRun) -> None:
+        if self._p.failures is None:
+            self._say(f"❌ Backfill #{run.id} `{run.job}` on `{run.env}` failed: {run.reason}.")
+            return
+        self._p.failures.report(
+            what=f"Backfill `{run.job}` on `{run.env}`",
+            where=f"run #{run.id}, from its last checkpoint",
+            error=run.reason or "unknown",
+            next_command=f"`/zdm backfill status #{run.id}`; fix the cause, then "
+            f"`/zdm backfill start {run.env} {run.job}`",
+        )
 
     def _say(self, text: str) -> None:
         try:

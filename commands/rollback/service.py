@@ -21,6 +21,7 @@ from commands.ports import (
     Clock,
     CommandRunner,
     FlagStore,
+    JobFailures,
     Notifier,
     RoleDirectory,
     RollbackLogFile,
@@ -56,6 +57,7 @@ class RollbackPorts:
     audit: AuditLog
     log_file: RollbackLogFile
     repo: RollbackRepository
+    failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
 
 
 class RollbackService:
@@ -192,6 +194,13 @@ class RollbackService:
         else:
             detail = f"failed with exit code {result.exit_code} after {result.duration_s:.1f} s"
         status = StepStatus.OK if result.ok else StepStatus.FAILED
+        if not result.ok and self._p.failures is not None:
+            self._p.failures.report(
+                what=f"Smoke tests after the rollback of `{rollback.tenant}`",
+                where=f"`{' '.join(argv)[:120]}` in the app checkout",
+                error=detail,
+                next_command=f"check `{rollback.tenant}` by hand (the rollback card has the test output)",
+            )
         return StepResult(Step.SMOKE_TESTS, status, detail, self._p.clock.now(), result.output_tail)
 
     def _schema(self, rollback: Rollback) -> StepResult:

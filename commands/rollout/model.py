@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from commands.cards import mention
 from commands.errors import UsageError
 from commands.rollout.config import GatesConfig, PlanStep
 
@@ -201,8 +202,8 @@ def _gates_due(rollout: Rollout, now: datetime) -> bool:
 def paused(rollout: Rollout, now: datetime, *, actor: str, reason: str) -> Rollout:
     if rollout.status != RolloutStatus.RUNNING:
         raise UsageError(f"Rollout #{rollout.id} is {rollout.status.value}, not running; nothing to pause.")
-    changed = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"{reason} (<@{actor}>)")
-    return changed.noted(now, f"paused by <@{actor}>: {reason}")
+    changed = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"{reason} ({mention(actor)})")
+    return changed.noted(now, f"paused by {mention(actor)}: {reason}")
 
 
 def resumed(rollout: Rollout, now: datetime, *, actor: str) -> Rollout:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from commands.cards import Card
+from commands.cards import Card, mention
 from commands.errors import UsageError, UserError
 from commands.ports import AuditEvent
 from commands.rollout.approvals import RolloutApprovals
@@ -33,6 +33,7 @@ from commands.rollout.model import (
 from commands.rollout.views import list_line, status_card
 
 log = logging.getLogger(__name__)
+ALERT_ACTOR = "zdm"
 BACKOFF = timedelta(minutes=5)
 
 
@@ -210,6 +211,26 @@ class RolloutService(RolloutApprovals):
         except Exception:
             log.exception("could not record the failure of rollout %s", rollout_id)
 
+    def pause_for_alert(self, *, flag: str, reason: str) -> list[int]:
+        """Pause the running rollouts of ``flag`` because an alert fired (said in each rollout's thread); return
+        their ids. A rollout that is already paused or finished is left as it is."""
+        done = []
+        for rollout in self._repo.active():
+            if rollout.flag != flag or rollout.status != RolloutStatus.RUNNING:
+                continue
+            try:
+                changed = self._change_status(
+                    rollout.id,
+                    "pause",
+                    lambda r, now: paused(r, now, actor=ALERT_ACTOR, reason=reason),
+                    actor=ALERT_ACTOR,
+                    reason=reason,
+                )
+            except UserError:
+                continue  # paused or finished meanwhile
+            done.append(changed.id)
+        return done
+
     def _check_status_change(self, rollout: Rollout, action: str, *, actor: str, reason: str) -> Callable[[], str]:
         """Before the ack: who asks and whether the change applies now. Returns the work that makes it."""
         roles = ("oncall", APPROVERS) if action in ("pause", "abort") else (APPROVERS,)
@@ -254,5 +275,5 @@ class RolloutService(RolloutApprovals):
             self._fx.refresh_prompt(changed, changed.current, now)
         verb = {"pause": "⏸ paused", "resume": "▶️ resumed", "abort": "⛔ aborted"}[action]
         said = "" if action == "resume" else f": {reason}"
-        self._fx.say(changed, f"Rollout #{changed.id} {verb} by <@{actor}>{said}")
+        self._fx.say(changed, f"Rollout #{changed.id} {verb} by {mention(actor)}{said}")
         return changed

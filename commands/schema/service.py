@@ -166,7 +166,10 @@ class SchemaService:
         self._p.deploys.save(deploy)
         if deploy.needs_approval:
             return f"Schema deploy #{deploy.id} to `{env}` awaits one `dba` and one `platform_lead` approval."
-        return self._apply(deploy)
+        with self._p.deploys.exclusive(env, wait_s=10) as held:
+            if not held:  # the scheduler's resume job is applying it already
+                return f"Schema deploy #{deploy.id} to `{env}` is being applied; its card follows progress."
+            return self._apply(deploy)
 
     def _report_problems(self, plan: Plan, what: str, then: str) -> list[str]:
         """Post the plan's problems to the release channel as a job failure; return them."""

@@ -176,9 +176,11 @@ def test_failing_smoke_test_is_reported_and_the_flag_stays_off(
     bot.command("rollback tenant pilot_a smoke failing")
     bot.settle()
     assert flag_enabled(dbs, "pilot_a") is False
-    [message] = release_messages(bot)
+    message, failure = release_messages(bot)
     text = "\n".join(b.get("text", {}).get("text", "") for b in message.blocks if b["type"] == "section")
     assert "Rollback finished with failures" in text
+    assert failure.text == "❌ Smoke tests after the rollback of `pilot_a` failed"
+    assert "failed with exit code 3" in str(failure.blocks)
     assert "❌ *Smoke tests* — failed with exit code 3" in text
     assert "checkout e2e: FAILED" in text
     log_text = config.rollback_log_path.read_text()
