@@ -26,6 +26,8 @@ from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.checklist_pg import PgChecklistTicks
+from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
@@ -41,6 +43,8 @@ from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRe
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.failures import ReleaseChannelFailures
 from commands.backfill.service import BackfillPorts, BackfillService
+from commands.checklist.service import ChecklistPorts, ChecklistService
+from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
 from commands.rollback.service import RollbackPorts, RollbackService
@@ -69,6 +73,8 @@ class Services:
     backfills: BackfillService
     schema: SchemaService
     roles: SlackRoleDirectory
+    checklist: ChecklistService
+    cleanup: CleanupService
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -189,19 +195,28 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
+    linter = SquawkLinter(config.schema_stage.lint)
+    kpis = SqlKpiSource(reader_pool, query=config.rollout.gates.query)
+    checklist = ChecklistService(
+        config=config,
+        ports=ChecklistPorts(
+            clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
+        ),
+    )
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
             clock=clock,
             flags=flags,
             target=target,
-            kpis=SqlKpiSource(reader_pool, query=config.rollout.gates.query),
+            kpis=kpis,
             notifier=notifier,
             roles=roles,
             audit=audit,
             log_file=log_file,
             repo=PgRolloutRepository(state_pool, locks=locks),
             backfills=backfill_runs,
+            checklist=checklist,
         ),
     )
     environments = _environment_databases(config, target_url)
@@ -223,15 +238,25 @@ def build_container(
             clock=clock,
             targets={env: PgSchemaTarget(url) for env, url in _schema_databases(config, target_url).items()},
             deploys=PgSchemaDeploys(state_pool, locks=locks),
-            linter=SquawkLinter(config.schema_stage.lint),
+            linter=linter,
             notifier=notifier,
             roles=roles,
             audit=audit,
             failures=ReleaseChannelFailures(notifier, channel=config.channels.release),
             runner=runner,
             issues=issues,
+            checklist=checklist,
         ),
     )
+    deploys = PgSchemaDeploys(state_pool, locks=locks)
+    facts = PgReleaseFacts(state_pool, rollbacks=repo, deploys=deploys, runs=backfill_runs)
+    cleanup = CleanupService(
+        config=config,
+        ports=CleanupPorts(
+            clock=clock, kpis=kpis, facts=facts, cleanups=PgCleanups(state_pool), notifier=notifier, roles=roles,
+            audit=audit,
+        ),
+    )  # fmt: skip
     services = Services(
         config=config,
         clock=clock,
@@ -244,6 +269,8 @@ def build_container(
         backfills=backfills,
         schema=schema,
         roles=roles,
+        checklist=checklist,
+        cleanup=cleanup,
     )
     return Container(
         settings=settings,
