@@ -47,6 +47,7 @@ from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
+from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
@@ -75,6 +76,7 @@ class Services:
     roles: SlackRoleDirectory
     checklist: ChecklistService
     cleanup: CleanupService
+    records: RecordsService
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -271,6 +273,7 @@ def build_container(
         roles=roles,
         checklist=checklist,
         cleanup=cleanup,
+        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
     )
     return Container(
         settings=settings,

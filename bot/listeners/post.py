@@ -22,6 +22,21 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         text, card, then = ctx.services.cleanup.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
+    @registry.command("notes", usage="<release>")
+    def notes_command(ctx: CommandContext) -> Reply:
+        """Draft the release's deployment notes (runbook §7) from what zdm recorded — schema deploys applied,
+        backfill runs, rollout cohorts and dates, rollbacks — as a marked block in `CHANGELOG.md` and the RFC;
+        running it again replaces only that block."""
+        text, card, then = ctx.services.records.notes_command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
+    @registry.command("archive", usage="<release> | verify <release>")
+    def archive_command(ctx: CommandContext) -> Reply:
+        """Archive the release for audit (runbook §7): coverage and Lighthouse reports and zdm's audit export go
+        to `artifacts/<release>/` with a sha256 `manifest.json`; `verify` checks every file against it."""
+        text, card, then = ctx.services.records.archive_command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
     @app.action(APPROVE_ACTION)
     def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
