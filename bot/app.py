@@ -10,7 +10,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
-from bot.listeners import alerts, backfill, general, rollback, rollout, schema, zdm
+from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, internal_error_text, new_ref
 from bot.listeners.registry import CommandRegistry
 
@@ -39,6 +39,8 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     rollback.register(app, registry, services, after_ack)
     rollout.register(app, registry, services, after_ack)
     schema.register(app, registry, services, after_ack)
+    checklist.register(app, registry, services, after_ack)
+    post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
 
     @app.error

@@ -27,6 +27,8 @@ from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.checklist_pg import PgChecklistTicks
+from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
@@ -43,8 +45,11 @@ from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRe
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.service import BackfillPorts, BackfillService
+from commands.checklist.service import ChecklistPorts, ChecklistService
+from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.ports import Clock, FlagStore
+from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
@@ -73,6 +78,9 @@ class Services:
     alerts: AlertService
     failures: FoldedJobFailures
     roles: SlackRoleDirectory
+    checklist: ChecklistService
+    cleanup: CleanupService
+    records: RecordsService
 
     def report_job_error(self, name: str, exc: Exception) -> None:
         """A scheduled job raised: one folded message in the release channel (the same error every tick is one)."""
@@ -210,7 +218,14 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
+    linter = SquawkLinter(config.schema_stage.lint)
     kpis = SqlKpiSource(reader_pool, query=config.rollout.gates.query)
+    checklist = ChecklistService(
+        config=config,
+        ports=ChecklistPorts(
+            clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
+        ),
+    )
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
@@ -224,6 +239,7 @@ def build_container(
             log_file=log_file,
             repo=PgRolloutRepository(state_pool, locks=locks),
             backfills=backfill_runs,
+            checklist=checklist,
         ),
     )
     environments = _environment_databases(config, target_url)
@@ -239,20 +255,22 @@ def build_container(
             failures=failures,
         ),
     )
+    deploys = PgSchemaDeploys(state_pool, locks=locks)
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
     schema = SchemaService(
         config=config,
         ports=SchemaPorts(
             clock=clock,
             targets={env: PgSchemaTarget(url) for env, url in _schema_databases(config, target_url).items()},
-            deploys=PgSchemaDeploys(state_pool, locks=locks),
-            linter=SquawkLinter(config.schema_stage.lint),
+            deploys=deploys,
+            linter=linter,
             notifier=notifier,
             roles=roles,
             audit=audit,
             failures=failures,
             runner=runner,
             issues=issues,
+            checklist=checklist,
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
@@ -270,6 +288,14 @@ def build_container(
             audit=audit,
         ),
     )
+    facts = PgReleaseFacts(state_pool, rollbacks=repo, deploys=deploys, runs=backfill_runs)
+    cleanup = CleanupService(
+        config=config,
+        ports=CleanupPorts(
+            clock=clock, kpis=kpis, facts=facts, cleanups=PgCleanups(state_pool), notifier=notifier, roles=roles,
+            audit=audit,
+        ),
+    )  # fmt: skip
     services = Services(
         config=config,
         clock=clock,
@@ -284,6 +310,9 @@ def build_container(
         alerts=alerts,
         failures=failures,
         roles=roles,
+        checklist=checklist,
+        cleanup=cleanup,
+        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
     )
     return Container(
         settings=settings,

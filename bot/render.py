@@ -8,13 +8,16 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ConfirmObject,
     ContextBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextObject,
     SectionBlock,
 )
 
-from commands.cards import Card
+from commands.cards import Card, Checkboxes
 
 SECTION_LIMIT = 3000
 
@@ -27,6 +30,8 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f"*{k}*\n{v}") for k, v in card.fields[:10]]))
     if card.code:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"```{card.code}```"))))
+    if card.checkboxes and card.checkboxes.options:
+        blocks.append(_checkboxes(card.checkboxes))
     if card.buttons:
         elements = []
         for button in card.buttons:
@@ -51,6 +56,21 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
     if card.footer:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=card.footer)]))
     return [block.to_dict() for block in blocks]
+
+
+def _checkboxes(group: Checkboxes) -> ActionsBlock:
+    """Slack requires ``initial_options`` to repeat the checked options exactly, and omitted when none is."""
+    options = [
+        Option(
+            value=o.value,
+            text=MarkdownTextObject(text=o.label[:150]),
+            description=PlainTextObject(text=o.description[:75]) if o.description else None,
+        )
+        for o in group.options[:10]
+    ]
+    checked = [option for option, o in zip(options, group.options, strict=False) if o.checked]
+    element = CheckboxesElement(action_id=group.action_id, options=options, initial_options=checked or None)
+    return ActionsBlock(block_id=group.block_id[:255], elements=[element])
 
 
 def _clip(text: str) -> str:

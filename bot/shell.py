@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -20,12 +20,19 @@ from slack_bolt import App, BoltRequest
 
 from bot.emulator import Message, SlackEmulator, channel_id
 from bot.executor import TrackingExecutor
-from bot.signing import block_action_body, sign, slash_command_body, view_submission_body
+from bot.signing import (
+    block_action_body,
+    checkboxes_action_body,
+    sign,
+    slash_command_body,
+    view_submission_body,
+)
 from commands.rollout.config import format_duration, parse_duration
 
 SHELL_HELP = """\
   /zdm <command> …   run a zdm command (try /zdm help)
   press N            press button [N] (asks before confirm dialogs)
+  tick N             tick or untick checkbox [N] (e.g. on a /zdm checklist card)
   submit <text>      answer the open dialog (e.g. the reason asked for by a Deny button)
   as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals
   whoami             show who you are acting as
@@ -59,6 +66,8 @@ class ShownButton:
     value: str
     label: str
     confirm: dict[str, Any] | None
+    block_id: str = ""
+    checked: tuple[dict[str, Any], ...] | None = None  # a checkbox: the options checked on the card as shown
 
 
 class Shell:
@@ -117,7 +126,7 @@ class Shell:
             self._print(f"now acting as {self.user}")
         elif word == "history":
             self._history(rest.strip() or self.release_channel)
-        elif word == "press":
+        elif word in ("press", "tick"):
             self._press(rest.strip())
         elif word == "submit":
             self._submit(rest.strip())
@@ -149,6 +158,9 @@ class Shell:
         if button is None:
             self._print(f"There is no button [{number}]. Buttons are shown in brackets next to messages.")
             return
+        if button.checked is not None:
+            self._tick(button)
+            return
         if button.confirm and self.ask is not None:
             title = button.confirm.get("title", {}).get("text", "Are you sure?")
             text = button.confirm.get("text", {}).get("text", "")
@@ -165,6 +177,34 @@ class Shell:
             response_url=self.emulator.response_url(uuid.uuid4().hex),
         )
         self._show_ack(self._dispatch(body))
+
+    def _tick(self, box: ShownButton) -> None:
+        assert box.checked is not None
+        values = [o.get("value") for o in box.checked]
+        if box.value in values:
+            selected = [o for o in box.checked if o.get("value") != box.value]
+        else:
+            option = next(o for o in self._options(box) if o.get("value") == box.value)
+            selected = [*box.checked, option]
+        body = checkboxes_action_body(
+            user_id=self.user,
+            action_id=box.action_id,
+            block_id=box.block_id,
+            selected=selected,
+            channel_id=box.channel,
+            message_ts=box.message_ts,
+            response_url=self.emulator.response_url(uuid.uuid4().hex),
+        )
+        self._show_ack(self._dispatch(body))
+
+    def _options(self, box: ShownButton) -> list[dict[str, Any]]:
+        for message in self.emulator.messages:
+            if message.channel == box.channel and message.ts == box.message_ts:
+                for block in message.blocks:
+                    for element in block.get("elements", []):
+                        if element.get("action_id") == box.action_id:
+                            return list(element.get("options", []))
+        return []
 
     def _submit(self, text: str) -> None:
         modal = self.modal
@@ -271,7 +311,11 @@ class Shell:
         key = (channel, ts, str(element.get("action_id", "")), str(element.get("value", "")))
         with self._lock:
             if key in self._numbers:
-                return self._numbers[key]
+                number = self._numbers[key]
+                if "checked" in element:  # the card was redrawn: remember what is checked now
+                    shown = self.buttons[number]
+                    self.buttons[number] = replace(shown, checked=tuple(element["checked"]))
+                return number
             number = self._numbers[key] = len(self.buttons) + 1
             self.buttons[number] = ShownButton(
                 channel=channel,
@@ -280,6 +324,8 @@ class Shell:
                 value=element.get("value", ""),
                 label=element.get("text", {}).get("text", ""),
                 confirm=element.get("confirm"),
+                block_id=str(element.get("block_id", "")),
+                checked=tuple(element["checked"]) if "checked" in element else None,
             )
         return number
 
@@ -317,8 +363,37 @@ def render_blocks(
         elif kind == "context":
             lines.append("  " + " · ".join(e.get("text", "") for e in block.get("elements", [])))
         elif kind == "actions":
-            shown = [f"[{register(message, e)}] {e.get('text', {}).get('text', '')}" for e in block["elements"]]
-            lines.append("  " + "   ".join(shown))
+            buttons = [e for e in block["elements"] if e.get("type") != "checkboxes"]
+            for box in (e for e in block["elements"] if e.get("type") == "checkboxes"):
+                lines += _checkbox_lines(block, box, register, message)
+            if buttons:
+                shown = [f"[{register(message, e)}] {e.get('text', {}).get('text', '')}" for e in buttons]
+                lines.append("  " + "   ".join(shown))
+    return lines
+
+
+def _checkbox_lines(
+    block: dict[str, Any],
+    box: dict[str, Any],
+    register: Callable[[Message | None, dict[str, Any]], int],
+    message: Message | None,
+) -> list[str]:
+    """One line per option: ``[N] ☑ label — description``; ``tick N`` toggles it."""
+    checked = list(box.get("initial_options") or [])
+    values = {o.get("value") for o in checked}
+    lines = []
+    for option in box.get("options", []):
+        entry = {
+            "action_id": box.get("action_id", ""),
+            "value": option.get("value", ""),
+            "text": option.get("text", {}),
+            "block_id": block.get("block_id", ""),
+            "checked": checked,
+        }
+        mark = "☑" if option.get("value") in values else "☐"
+        note = option.get("description", {}).get("text")
+        label = option.get("text", {}).get("text", "")
+        lines.append(f"  [{register(message, entry)}] {mark} {label}" + (f" — {note}" if note else ""))
     return lines
 
 

@@ -111,6 +111,38 @@ def block_action_body(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def checkboxes_action_body(
+    *,
+    user_id: str,
+    action_id: str,
+    block_id: str,
+    selected: list[dict[str, Any]],
+    channel_id: str,
+    message_ts: str,
+    response_url: str,
+) -> str:
+    """A click on a checkboxes element: Slack reports every option checked after the click."""
+    payload = {
+        "type": "block_actions",
+        **_interaction_envelope(user_id),
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
+        "trigger_id": new_trigger_id(),
+        "channel": {"id": channel_id, "name": channel_id.lower()},
+        "message": {"type": "message", "ts": message_ts, "text": ""},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "checkboxes",
+                "action_id": action_id,
+                "block_id": block_id,
+                "selected_options": selected,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def view_submission_body(*, user_id: str, view: dict[str, Any], values: dict[str, dict[str, str]]) -> str:
     """A modal's submission; ``values`` maps block id → action id → the typed text."""
     state = {

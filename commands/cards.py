@@ -29,8 +29,26 @@ class Button:
 
 
 @dataclass(frozen=True)
+class CheckOption:
+    value: str
+    label: str  # mrkdwn
+    checked: bool
+    description: str | None = None  # plain text under the label
+
+
+@dataclass(frozen=True)
+class Checkboxes:
+    """A group of checkboxes; a click reports every option checked after it, with ``block_id`` (which names the
+    subject, since an empty selection carries no option value)."""
+
+    action_id: str
+    block_id: str
+    options: tuple[CheckOption, ...]
+
+
+@dataclass(frozen=True)
 class Card:
-    """Title line, body lines (Slack mrkdwn), optional key/value fields, buttons and a footer."""
+    """Title line, body lines (Slack mrkdwn), optional key/value fields, checkboxes, buttons and a footer."""
 
     title: str
     lines: tuple[str, ...] = ()
@@ -38,6 +56,7 @@ class Card:
     buttons: tuple[Button, ...] = ()
     footer: str | None = None
     code: str | None = None
+    checkboxes: Checkboxes | None = None
 
     @property
     def fallback_text(self) -> str:

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commands.alerts.config import AlertsConfig
 from commands.backfill.config import BackfillConfig
+from commands.checklist.config import ChecklistConfig, ReleaseSpec, check_release_names
+from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
+from commands.records.config import ArchiveConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
@@ -47,6 +50,7 @@ class RolesConfig(_Section):
     dba: tuple[str, ...] = ()
     platform_lead: tuple[str, ...] = ()
     release_approvers: tuple[str, ...] = ()
+    security: tuple[str, ...] = ()  # tick the checklist's security review (RLS impact)
 
     @field_validator("*")
     @classmethod
@@ -91,6 +95,20 @@ class RunbookConfig(_Section):
     schema_stage: SchemaConfig = Field(default=SchemaConfig(), alias="schema")
     release: ReleaseConfig = ReleaseConfig()
     alerts: AlertsConfig = AlertsConfig()
+    releases: dict[str, ReleaseSpec] = Field(default_factory=dict)
+    checklist: ChecklistConfig = ChecklistConfig()
+    cleanup: CleanupConfig = CleanupConfig()
+    notes: NotesConfig = NotesConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+
+    @model_validator(mode="after")
+    def _release_names(self) -> RunbookConfig:
+        check_release_names(self.releases)
+        known = set(RolesConfig.model_fields)
+        for item in self.checklist.confirm:
+            if unknown := [r for r in item.roles if r not in known]:
+                raise ValueError(f"checklist.confirm {item.key!r}: unknown role {unknown[0]!r}; roles: {sorted(known)}")
+        return self
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

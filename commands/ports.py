@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from commands.cards import Card, MessageRef
 
 if TYPE_CHECKING:
+    from commands.backfill.model import BackfillRun
+    from commands.checklist.model import Tick
+    from commands.cleanup.model import Cleanup
     from commands.rollback.model import Rollback
     from commands.rollout.config import PlanStep
     from commands.rollout.gates import KpiReading
@@ -257,3 +260,61 @@ class SchemaDeploys(Protocol):
     def recent(self, *, limit: int, env: str | None = None) -> list[Deploy]: ...
 
     def exclusive(self, env: str, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
+
+
+class ChecklistTicks(Protocol):
+    """Checklist items confirmed by people, in the bot's state database (history kept, latest wins)."""
+
+    def record(self, *, release: str, item: str, ticked: bool, actor: str, at: datetime) -> None: ...
+
+    def latest(self, release: str) -> dict[str, Tick]: ...
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """A release whose pre-migration checklist is incomplete, found when its schema deploy or rollout starts."""
+
+    release: str
+    blockers: tuple[str, ...]
+    refuse: bool  # checklist.enforce = "refuse"
+
+    def sentence(self) -> str:
+        more = f" (and {len(self.blockers) - 1} more)" if len(self.blockers) > 1 else ""
+        return (
+            f"the pre-migration checklist of release `{self.release}` is incomplete: {self.blockers[0]}{more}; "
+            f"see `/zdm checklist {self.release}`"
+        )
+
+
+class ReleaseGate(Protocol):
+    def preflight(self, *, migrations: Sequence[str] = (), flag: str | None = None) -> Preflight | None:
+        """The first release that ``migrations`` (file names) or ``flag`` belong to whose checklist is incomplete."""
+        ...
+
+
+class CleanupRepository(Protocol):
+    def create(self, cleanup: Cleanup) -> Cleanup: ...
+
+    def save(self, cleanup: Cleanup) -> None: ...
+
+    def get(self, cleanup_id: int) -> Cleanup | None: ...
+
+    def awaiting(self, release: str) -> Cleanup | None: ...
+
+
+class ReleaseFacts(Protocol):
+    """What zdm recorded about a flag, migrations and a backfill job (read-only, the bot's state database)."""
+
+    def rollout_for(self, flag: str) -> Rollout | None:
+        """The newest rollout of ``flag`` (any status)."""
+        ...
+
+    def rollbacks(self, flag: str, *, since: datetime | None = None) -> list[Rollback]: ...
+
+    def schema_deploys(self, files: Sequence[str]) -> list[Deploy]:
+        """Applied schema deploys that applied any of ``files``, oldest first."""
+        ...
+
+    def backfill_runs(self, job: str) -> list[BackfillRun]: ...
+
+    def audit_rows(self, *, subjects: Sequence[str], since: datetime | None) -> list[dict[str, Any]]: ...

@@ -20,6 +20,7 @@ from commands.ports import (
     KpiSource,
     MessageGone,
     Notifier,
+    ReleaseGate,
     RoleDirectory,
     RollbackLogFile,
     RolloutRepository,
@@ -51,6 +52,7 @@ class RolloutPorts:
     log_file: RollbackLogFile
     repo: RolloutRepository
     backfills: BackfillLedger | None = None
+    checklist: ReleaseGate | None = None  # warns (or refuses) while the flag's release checklist is incomplete
 
 
 Updated = Literal["ok", "gone", "failed"]

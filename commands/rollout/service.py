@@ -49,9 +49,15 @@ class RolloutService(RolloutApprovals):
         to run after Slack's ack."""
         request = parse_rollout_args(text)
         if request.action == "start":
+            flag = request.flag or self._config.flag.name
+            gate = self._p.checklist.preflight(flag=flag) if self._p.checklist else None
+            if gate is not None and gate.refuse:
+                self._require(actor, APPROVERS, "start rollouts")
+                raise UserError(f"No rollout was started: {gate.sentence()}.")
             rollout = self.start(flag=request.flag, plan=request.plan, actor=actor, correlation_id=correlation_id)
             where = self._config.channels.release
             text = f"Started rollout #{rollout.id} of `{rollout.flag}`; approval prompts follow in {where}."
+            text += f" Warning: {gate.sentence()}." if gate else ""
             return text, None, lambda: self.after_start(rollout.id)
         if request.action == "list":
             rollouts = self._repo.recent(limit=10)

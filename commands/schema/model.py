@@ -12,11 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from commands.errors import StalePrompt, UserError
+from commands.approvals import DBA_AND_LEAD, Approval, add_approval, fully_approved
+from commands.approvals import approver as find_approver
+from commands.errors import StalePrompt
 from commands.schema.history import MigrationFile
 from commands.schema.lint import Finding
 
-APPROVER_ROLES = ("dba", "platform_lead")
+APPROVER_ROLES = DBA_AND_LEAD
 
 
 class MigrationFailed(Exception):
@@ -109,13 +111,6 @@ class DeployStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class Approval:
-    role: str
-    user: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class Deploy:
     id: int
     env: str
@@ -139,10 +134,10 @@ class Deploy:
     def approved(self) -> bool:
         if not self.needs_approval:
             return True
-        return {a.role for a in self.approvals} >= set(APPROVER_ROLES)
+        return fully_approved(self.approvals, APPROVER_ROLES)
 
     def approver(self, role: str) -> Approval | None:
-        return next((a for a in self.approvals if a.role == role), None)
+        return find_approver(self.approvals, role)
 
 
 def approve(deploy: Deploy, *, user: str, roles: set[str], current_hash: str, now: datetime) -> Deploy:
@@ -152,23 +147,9 @@ def approve(deploy: Deploy, *, user: str, roles: set[str], current_hash: str, no
         raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}{why}")
     if current_hash != deploy.plan_hash:
         raise StalePrompt(what=f"the migration files changed since schema deploy #{deploy.id} was requested")
-    if user == deploy.requester:
-        raise UserError(
-            f"You requested schema deploy #{deploy.id}, so you cannot approve it; ask a `dba` and a `platform_lead`."
-        )
-    if any(a.user == user for a in deploy.approvals):
-        raise UserError(
-            f"You already approved schema deploy #{deploy.id}; its other approval must come from someone else."
-        )
-    open_roles = [r for r in APPROVER_ROLES if deploy.approver(r) is None and r in roles]
-    if not open_roles:
-        missing = [r for r in APPROVER_ROLES if deploy.approver(r) is None]
-        needed = " or ".join(f"`{r}`" for r in missing)
-        raise UserError(
-            f"Schema deploy #{deploy.id} still needs approval from {needed}, and you are not in that role; "
-            "ask someone who is."
-        )
-    return replace(deploy, approvals=(*deploy.approvals, Approval(open_roles[0], user, now)))
+    subject, requester = f"schema deploy #{deploy.id}", deploy.requester
+    approvals = add_approval(deploy.approvals, subject=subject, requester=requester, user=user, roles=roles, now=now)
+    return replace(deploy, approvals=approvals)
 
 
 def void(deploy: Deploy, *, why: str, now: datetime) -> Deploy:

@@ -26,6 +26,7 @@ from commands.ports import (
     JobFailures,
     Linter,
     Notifier,
+    ReleaseGate,
     RoleDirectory,
     SchemaDeploys,
     SchemaTarget,
@@ -65,6 +66,7 @@ class SchemaPorts:
     failures: JobFailures
     runner: CommandRunner
     issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
+    checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,11 @@ class SchemaService:
             return f"Nothing was deployed to `{env}`: {problems[0]}."
         if not plan.to_apply:
             return f"`{env}` is up to date: nothing to deploy."
+        names = [m.file_name for m in plan.to_apply]
+        gate = self._p.checklist.preflight(migrations=names) if self._p.checklist else None
+        if gate is not None and gate.refuse:
+            self._audit(actor, "schema.deploy.request", env, "refused", release=gate.release, why="checklist")
+            return f"Nothing was deployed to `{env}`: {gate.sentence()}."
         now = self._p.clock.now()
         settings = self._config.schema_stage.environments[env]
         deploy = self._p.deploys.create(
@@ -158,18 +165,20 @@ class SchemaService:
                 needs_approval=settings.approvals,
                 include_all=include_all,
                 release=self._release_ref(release),
+                notes=(f"⚠️ requested while {gate.sentence()}",) if gate else (),
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
         ref = self._p.notifier.post(self._config.channels.release, deploy_card(deploy))
         deploy = replace(deploy, channel=ref.channel, message_ts=ref.ts)
         self._p.deploys.save(deploy)
+        warning = f" Warning: {gate.sentence()}." if gate else ""
         if deploy.needs_approval:
-            return f"Schema deploy #{deploy.id} to `{env}` awaits one `dba` and one `platform_lead` approval."
+            return f"Schema deploy #{deploy.id} to `{env}` awaits one `dba` and one `platform_lead` approval.{warning}"
         with self._p.deploys.exclusive(env, wait_s=10) as held:
             if not held:  # the scheduler's resume job is applying it already
-                return f"Schema deploy #{deploy.id} to `{env}` is being applied; its card follows progress."
-            return self._apply(deploy)
+                return f"Schema deploy #{deploy.id} to `{env}` is being applied; its card follows progress.{warning}"
+            return self._apply(deploy) + warning
 
     def _report_problems(self, plan: Plan, what: str, then: str) -> list[str]:
         """Post the plan's problems to the release channel as a job failure; return them."""

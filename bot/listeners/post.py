@@ -1,0 +1,44 @@
+"""Post-migration commands (runbook §7): ``/zdm cleanup plan``, ``/zdm notes``, ``/zdm archive``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.bootstrap import Services
+from bot.listeners.guard import AfterAck
+from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.cleanup.views import APPROVE_ACTION
+
+
+def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+    @registry.command("cleanup", usage="plan <release>")
+    def cleanup_command(ctx: CommandContext) -> Reply:
+        """Decide whether the release's destructive cleanup (dropping legacy columns and views) may be scheduled
+        (runbook §7): the rollout reached all tenants, then KPIs within thresholds for 7 consecutive days (shown day
+        by day) with no rollback, and the cleanup migration has its `_rollback.sql` pair. Before that it says the
+        earliest date; once allowed, one `dba` and one `platform_lead` (not the requester) approve."""
+        text, card, then = ctx.services.cleanup.command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
+    @registry.command("notes", usage="<release>")
+    def notes_command(ctx: CommandContext) -> Reply:
+        """Draft the release's deployment notes (runbook §7) from what zdm recorded — schema deploys applied,
+        backfill runs, rollout cohorts and dates, rollbacks — as a marked block in `CHANGELOG.md` and the RFC;
+        running it again replaces only that block."""
+        text, card, then = ctx.services.records.notes_command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
+    @registry.command("archive", usage="<release> | verify <release>")
+    def archive_command(ctx: CommandContext) -> Reply:
+        """Archive the release for audit (runbook §7): coverage and Lighthouse reports and zdm's audit export go
+        to `artifacts/<release>/` with a sha256 `manifest.json`; `verify` checks every file against it."""
+        text, card, then = ctx.services.records.archive_command(text=ctx.args, actor=ctx.user)
+        return Reply(text=text, card=card, then=then)
+
+    @app.action(APPROVE_ACTION)
+    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+        after_ack(lambda: services.cleanup.approve(value=value, actor=user), respond=respond)

@@ -1,0 +1,134 @@
+"""``/zdm checklist <release>``, the checkbox clicks on its card, and the preflight the schema and rollout stages
+call before they start something for a release whose checklist is incomplete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatch
+
+from commands.cards import Card, MessageRef
+from commands.checklist.checks import check_checkout
+from commands.checklist.config import ReleaseSpec
+from commands.checklist.model import Checklist, UnknownRelease, authorise_tick, changed_ticks, confirmations
+from commands.checklist.views import checklist_card
+from commands.config import RunbookConfig
+from commands.errors import UsageError, UserError
+from commands.ports import (
+    AuditEvent,
+    AuditLog,
+    ChecklistTicks,
+    Clock,
+    Linter,
+    Notifier,
+    Preflight,
+    RoleDirectory,
+)
+
+Answer = tuple[str, Card | None, Callable[[], object] | None]
+USAGE = "Usage: `/zdm checklist <release>`."
+
+
+@dataclass(frozen=True)
+class ChecklistPorts:
+    clock: Clock
+    ticks: ChecklistTicks
+    linter: Linter
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+
+
+class ChecklistService:
+    def __init__(self, *, config: RunbookConfig, ports: ChecklistPorts) -> None:
+        self._config = config
+        self._p = ports
+
+    def command(self, *, text: str, actor: str) -> Answer:
+        words = text.split()
+        if len(words) != 1:
+            raise UsageError(USAGE)
+        release = self.release(words[0])[0]
+        channel = self._config.channels.release
+        return (
+            f"Checking the checkout for release `{release}`; the checklist card follows in {channel}.",
+            None,
+            lambda: self.post(release),
+        )
+
+    def release(self, name: str) -> tuple[str, ReleaseSpec]:
+        spec = self._config.releases.get(name)
+        if spec is None:
+            raise UnknownRelease(release=name, known=self._config.releases)
+        return name, spec
+
+    def evaluate(self, release: str) -> Checklist:
+        name, spec = self.release(release)
+        settings = self._config.checklist
+        facts = check_checkout(
+            root=self._config.app.root,
+            migrations_dir=self._config.app.migrations_dir,
+            release=name,
+            spec=spec,
+            flag=spec.flag or self._config.flag.name,
+            settings=settings,
+            linter=self._p.linter,
+        )
+        ticks = self._p.ticks.latest(name)
+        return Checklist(
+            release=name,
+            title=spec.title or name,
+            checks=facts.checks,
+            confirmations=confirmations(settings.confirm, ticks, high_volume=facts.high_volume),
+        )
+
+    def card(self, release: str) -> Card:
+        return checklist_card(self.evaluate(release), enforce=self._config.checklist.enforce)
+
+    def post(self, release: str) -> str:
+        checklist = self.evaluate(release)
+        self._p.notifier.post(self._config.channels.release, checklist_card(checklist, enforce=self._enforce))
+        if checklist.complete:
+            return f"The checklist of `{release}` is complete."
+        return f"The checklist of `{release}` has {len(checklist.blockers)} open item(s): {checklist.blockers[0]}."
+
+    def tick(self, *, release: str, selected: Collection[str], actor: str, message: MessageRef | None) -> str:
+        """A click on the card's checkboxes: record each changed item as ticked or unticked by ``actor``, who must
+        hold one of its roles; the card is redrawn either way (a refused click is undone on screen too)."""
+        checklist = self.evaluate(release)
+        changes = changed_ticks(checklist, selected)
+        held = {role for item, _ in changes for role in item.roles if self._p.roles.has_role(actor, role)}
+        now = self._p.clock.now()
+        try:
+            for item, _ in changes:
+                try:
+                    authorise_tick(item, actor=actor, roles=held)
+                except UserError:
+                    self._audit(actor, "checklist.tick", release, "refused", item=item.key)
+                    raise
+            for item, ticked in changes:
+                self._p.ticks.record(release=release, item=item.key, ticked=ticked, actor=actor, at=now)
+                self._audit(actor, "checklist.tick" if ticked else "checklist.untick", release, "ok", item=item.key)
+        finally:
+            if message is not None:
+                self._p.notifier.update(message, self.card(release))
+        if not changes:
+            return f"Nothing changed on the checklist of `{release}`."
+        done = "; ".join(f"{'ticked' if t else 'unticked'} “{i.text}”" for i, t in changes)
+        return f"Recorded for `{release}`: {done}, by <@{actor}> at {now:%Y-%m-%d %H:%M} UTC."
+
+    def preflight(self, *, migrations: Sequence[str] = (), flag: str | None = None) -> Preflight | None:
+        for name, spec in self._config.releases.items():
+            mine = any(fnmatch(f, glob) for f in migrations for glob in spec.migrations)
+            if mine or (flag is not None and flag == (spec.flag or self._config.flag.name)):
+                checklist = self.evaluate(name)
+                if not checklist.complete:
+                    return Preflight(name, checklist.blockers, refuse=self._enforce == "refuse")
+        return None
+
+    @property
+    def _enforce(self) -> str:
+        return self._config.checklist.enforce
+
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
+        self._p.audit.record(AuditEvent(actor, action, subject, outcome, detail), at=self._p.clock.now())

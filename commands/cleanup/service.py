@@ -1,0 +1,189 @@
+"""``/zdm cleanup plan <release>`` and its Approve button (runbook §7)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
+from commands.cards import Card, MessageRef
+from commands.checklist.model import UnknownRelease
+from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
+from commands.cleanup.views import cleanup_card
+from commands.config import RunbookConfig
+from commands.errors import StalePrompt, UsageError, UserError
+from commands.ports import (
+    AuditEvent,
+    AuditLog,
+    CleanupRepository,
+    Clock,
+    KpiSource,
+    Notifier,
+    ReleaseFacts,
+    RoleDirectory,
+)
+from commands.rollout.gates import evaluate
+from commands.rollout.model import RolloutStatus
+
+Answer = tuple[str, Card | None, Callable[[], object] | None]
+USAGE = "Usage: `/zdm cleanup plan <release>`."
+
+
+@dataclass(frozen=True)
+class CleanupPorts:
+    clock: Clock
+    kpis: KpiSource
+    facts: ReleaseFacts
+    cleanups: CleanupRepository
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+
+
+class CleanupService:
+    def __init__(self, *, config: RunbookConfig, ports: CleanupPorts) -> None:
+        self._config = config
+        self._p = ports
+
+    def command(self, *, text: str, actor: str) -> Answer:
+        words = text.split()
+        if len(words) != 2 or words[0] != "plan":
+            raise UsageError(USAGE)
+        release = self._release(words[1])
+        where = self._config.channels.release
+        return (
+            f"Checking the {self._config.cleanup.stable_days} stable days of `{release}`; the card follows in {where}.",
+            None,
+            lambda: self.plan(release, actor=actor),
+        )
+
+    def gate(self, release: str, now: datetime) -> GateDecision:
+        """The decision with its evidence: KPIs one window per day since the rollout reached all tenants."""
+        spec = self._config.releases[release]
+        flag = spec.flag or self._config.flag.name
+        problems = self._pair_problems(release)
+        rollout = self._p.facts.rollout_for(flag)
+        reached = rollout.finished_at if rollout and rollout.status is RolloutStatus.DONE else None
+        if rollout is None or reached is None:
+            state = f"is {rollout.status.value}" if rollout else "has not been started"
+            problems.insert(0, f"the rollout of `{flag}` {state}, so it has not reached all tenants")
+            return GateDecision(False, tuple(problems), (), None)
+        windows = day_windows(reached, now)
+        tenants = rollout.exposed()
+        readings = self._p.kpis.read(tenants, windows) if windows and tenants else []
+        since_reached = self._p.facts.rollbacks(flag, since=reached)
+        rolled = rollback_days(reached, [(r.tenant, r.created_at) for r in since_reached])
+        gates = self._config.rollout.gates
+        days = []
+        for (since, until), reading in zip(windows, readings, strict=True):
+            number = round((since - reached) / DAY) + 1
+            report = evaluate([reading], gates, tenants=len(tenants))
+            days.append(Day(number, since, until, report, rolled.get(number, ())))
+        current = len(windows) + 1
+        if current in rolled:
+            days.append(Day(current, reached + DAY * (current - 1), reached + DAY * current, None, rolled[current]))
+        return decide(
+            reached_at=reached, now=now, days=days, stable_days=self._config.cleanup.stable_days, problems=problems
+        )
+
+    def plan(self, release: str, *, actor: str) -> str:
+        now = self._p.clock.now()
+        decision = self.gate(release, now)
+        cleanup = self._p.cleanups.awaiting(release)
+        if decision.allowed and cleanup is None:
+            file, digest = self._files(release)
+            cleanup = self._p.cleanups.create(
+                Cleanup(id=0, release=release, file=file, files_hash=digest, requester=actor, requested_at=now)
+            )
+            self._audit(actor, "cleanup.request", release, "ok", cleanup_id=cleanup.id, files_hash=digest)
+        ref = self._p.notifier.post(self._config.channels.release, self._card(release, decision, cleanup))
+        if cleanup is not None and decision.allowed:
+            self._p.cleanups.save(replace(cleanup, channel=ref.channel, message_ts=ref.ts))
+            return f"Cleanup of `{release}` is allowed; cleanup #{cleanup.id} awaits one `dba` and one `platform_lead`."
+        return f"Cleanup of `{release}` is not allowed yet: {decision.reasons[0]}."
+
+    def approve(self, *, value: str, actor: str) -> str:
+        cleanup_id, _, digest = value.partition(":")
+        cleanup = self._p.cleanups.get(int(cleanup_id)) if cleanup_id.isdigit() else None
+        if cleanup is None or cleanup.status is not CleanupStatus.AWAITING or digest != cleanup.files_hash:
+            raise StalePrompt(what="that cleanup is no longer awaiting approval")
+        now = self._p.clock.now()
+        problem = None
+        try:
+            current = self._files(cleanup.release)[1]
+        except UserError as exc:
+            current, problem = "", str(exc)
+        decision = self.gate(cleanup.release, now)
+        if current != cleanup.files_hash or not decision.allowed:
+            why = problem or ("the cleanup migration or its pair changed" if current != cleanup.files_hash else "")
+            cleanup = replace(cleanup, status=CleanupStatus.VOID, reason=why or decision.reasons[0])
+            self._p.cleanups.save(cleanup)
+            self._refresh(cleanup, decision)
+            self._audit(actor, "cleanup.void", cleanup.release, "void", cleanup_id=cleanup.id, why=cleanup.reason)
+            raise UserError(f"Cleanup #{cleanup.id} is void: {cleanup.reason}. Run `/zdm cleanup plan` again.")
+        roles = {r for r in DBA_AND_LEAD if self._p.roles.has_role(actor, r)}
+        subject = f"cleanup #{cleanup.id}"
+        try:
+            approvals = add_approval(
+                cleanup.approvals, subject=subject, requester=cleanup.requester, user=actor, roles=roles, now=now
+            )
+        except UserError as exc:
+            self._audit(actor, "cleanup.approve", cleanup.release, "refused", cleanup_id=cleanup.id, why=str(exc))
+            raise
+        done = fully_approved(approvals)
+        cleanup = replace(cleanup, approvals=approvals, status=CleanupStatus.APPROVED if done else cleanup.status)
+        self._p.cleanups.save(cleanup)
+        self._audit(actor, "cleanup.approve", cleanup.release, "ok", cleanup_id=cleanup.id, role=approvals[-1].role)
+        self._refresh(cleanup, decision)
+        if not done:
+            return f"Approved as `{approvals[-1].role}`; cleanup #{cleanup.id} still needs the other approval."
+        return f"Cleanup #{cleanup.id} of `{cleanup.release}` is approved: `{cleanup.file}` may be scheduled."
+
+    def _card(self, release: str, decision: GateDecision, cleanup: Cleanup | None) -> Card:
+        file = self._config.releases[release].cleanup
+        pair = _pair(file) if file else None
+        return cleanup_card(
+            release=release, decision=decision, file=str(file) if file else None,
+            pair=pair.name if pair and (self._config.app.root / pair).is_file() else None, cleanup=cleanup,
+        )  # fmt: skip
+
+    def _refresh(self, cleanup: Cleanup, decision: GateDecision) -> None:
+        if cleanup.channel and cleanup.message_ts:
+            card = self._card(cleanup.release, decision, cleanup)
+            self._p.notifier.update(MessageRef(cleanup.channel, cleanup.message_ts), card)
+
+    def _pair_problems(self, release: str) -> list[str]:
+        try:
+            self._files(release)
+        except UserError as exc:
+            return [str(exc).rstrip(".")]
+        return []
+
+    def _files(self, release: str) -> tuple[str, str]:
+        """The cleanup migration (relative to app.root) and the hash of it and its ``_rollback.sql`` pair."""
+        file = self._config.releases[release].cleanup
+        if file is None:
+            raise UserError(f"release `{release}` names no cleanup migration (`cleanup = …` in zdm.toml)")
+        root = self._config.app.root
+        if not (root / file).is_file():
+            raise UserError(f"the cleanup migration `{file}` does not exist")
+        pair = _pair(file)
+        if not (root / pair).is_file():
+            raise UserError(f"the cleanup migration has no `{pair.name}` pair; add it before any destructive change")
+        digest = hashlib.sha256((root / file).read_bytes() + b"\0" + (root / pair).read_bytes()).hexdigest()[:16]
+        return str(file), digest
+
+    def _release(self, name: str) -> str:
+        if name not in self._config.releases:
+            raise UnknownRelease(release=name, known=self._config.releases)
+        return name
+
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
+        self._p.audit.record(AuditEvent(actor, action, subject, outcome, detail), at=self._p.clock.now())
+
+
+def _pair(file: Path) -> Path:
+    return file.with_name(file.stem + "_rollback.sql")

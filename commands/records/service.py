@@ -1,0 +1,111 @@
+"""``/zdm notes <release>`` and ``/zdm archive <release> | verify <release>`` (runbook §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from commands.cards import Card
+from commands.checklist.checks import release_migrations
+from commands.checklist.model import UnknownRelease
+from commands.config import RunbookConfig
+from commands.errors import UsageError, UserError
+from commands.ports import AuditEvent, AuditLog, Clock, ReleaseFacts
+from commands.records.archive import build_archive, verify_archive
+from commands.records.notes import Recorded, notes_lines, upsert_block
+
+Answer = tuple[str, Card | None, Callable[[], object] | None]
+
+
+@dataclass(frozen=True)
+class RecordsPorts:
+    clock: Clock
+    facts: ReleaseFacts
+    audit: AuditLog
+
+
+class RecordsService:
+    def __init__(self, *, config: RunbookConfig, ports: RecordsPorts) -> None:
+        self._config = config
+        self._p = ports
+
+    def notes_command(self, *, text: str, actor: str) -> Answer:
+        words = text.split()
+        if len(words) != 1:
+            raise UsageError("Usage: `/zdm notes <release>`.")
+        release = self._release(words[0])
+        return f"Drafting the notes of `{release}`…", None, lambda: self.write_notes(release, actor=actor)
+
+    def archive_command(self, *, text: str, actor: str) -> Answer:
+        words = text.split()
+        if len(words) == 2 and words[0] == "verify":
+            release = self._release(words[1])
+            return self.verify(release), None, None
+        if len(words) != 1:
+            raise UsageError("Usage: `/zdm archive <release>` or `/zdm archive verify <release>`.")
+        release = self._release(words[0])
+        return f"Archiving `{release}`…", None, lambda: self.archive(release, actor=actor)
+
+    def recorded(self, release: str) -> Recorded:
+        spec = self._config.releases[release]
+        flag = spec.flag or self._config.flag.name
+        files = [m.file_name for m in release_migrations(self._config.migrations_path, spec)]
+        return Recorded(
+            release=release,
+            title=spec.title or release,
+            flag=flag,
+            deploys=self._p.facts.schema_deploys(files),
+            backfills=self._p.facts.backfill_runs(spec.backfill_job) if spec.backfill_job else [],
+            rollout=self._p.facts.rollout_for(flag),
+            rollbacks=self._p.facts.rollbacks(flag),
+        )
+
+    def write_notes(self, release: str, *, actor: str) -> str:
+        now = self._p.clock.now()
+        block = notes_lines(self.recorded(release), now=now)
+        root = self._config.app.root
+        targets = ((self._config.notes.changelog, "Unreleased"), (self._config.checklist.rfc, None))
+        written = []
+        for relative, heading in targets:
+            path = root / relative
+            before = path.read_text(encoding="utf-8") if path.is_file() else ""
+            use = heading if heading is not None else self._config.notes.rfc_heading
+            after = upsert_block(before, release=release, block=block, heading=use)
+            if after != before:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(after, encoding="utf-8")
+            written.append(f"`{relative}`")
+        self._audit(actor, "notes.write", release, "ok", files=[str(t[0]) for t in targets])
+        return f"Drafted the notes of `{release}` in {' and '.join(written)} (a marked block; review and commit it)."
+
+    def archive(self, release: str, *, actor: str) -> str:
+        spec = self._config.releases[release]
+        flag = spec.flag or self._config.flag.name
+        tenants = sorted({rb.tenant for rb in self._p.facts.rollbacks(flag)})
+        rows = self._p.facts.audit_rows(subjects=[release, flag, spec.schema_env, *tenants], since=None)
+        target, files = build_archive(
+            root=self._config.app.root,
+            folder=self._config.archive.folder,
+            release=release,
+            reports=self._config.archive.reports,
+            audit=rows,
+            now=self._p.clock.now(),
+        )
+        self._audit(actor, "archive.write", release, "ok", files=len(files))
+        shown = target.relative_to(self._config.app.root)
+        return f"Archived {len(files)} file(s) for `{release}` in `{shown}` with `manifest.json` (sha256)."
+
+    def verify(self, release: str) -> str:
+        target = self._config.app.root / self._config.archive.folder / release
+        problems = verify_archive(target)
+        if problems:
+            raise UserError(f"The archive of `{release}` does not verify: {'; '.join(problems[:3])}.")
+        return f"The archive of `{release}` verifies: every file matches its sha256 in `manifest.json`."
+
+    def _release(self, name: str) -> str:
+        if name not in self._config.releases:
+            raise UnknownRelease(release=name, known=self._config.releases)
+        return name
+
+    def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
+        self._p.audit.record(AuditEvent(actor, action, subject, outcome, detail), at=self._p.clock.now())
