@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.executor import TrackingExecutor
+from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
+from bot.shutdown import drain
 from commands.adapters.clock import DemoClock, SystemClock
 from commands.backfill.service import BackfillService
 from commands.config import load_config
@@ -36,12 +39,11 @@ log = logging.getLogger("zdm")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.cmd == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.cmd in ("serve", "backfill-worker") else logging.WARNING
+    configure_logging(fmt="text", level=level)
     try:
         settings = load_settings()
+        configure_logging(fmt=settings.log_format, level=level)
         if args.cmd == "check":
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
@@ -149,22 +151,39 @@ def _serve(settings: Settings) -> int:
     executor = TrackingExecutor()
     app = build_app(container, executor=executor)
     services = container.services
-    metronome = Metronome(clock=services.clock, tick_s=settings.scheduler_tick_s, jobs=services.scheduled_jobs())
+    metronome = Metronome(
+        clock=services.clock,
+        tick_s=settings.scheduler_tick_s,
+        jobs=services.scheduled_jobs(),
+        observe=container.metrics.tick,
+    )
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
             "this server; use `zdm shell` or `zdm demo` to try zdm locally"
         )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    close_transport = (
+        _serve_http(app, container, stop) if not settings.slack_app_token else _serve_socket_mode(app, settings)
+    )
     threading.Thread(target=_after_restart, args=(container,), name="resume", daemon=True).start()
     metronome.start()
-    stop = _serve_http(app, container) if not settings.slack_app_token else _serve_socket_mode(app, settings)
-    try:
-        stop.wait()
-    finally:
-        metronome.shutdown()
-        executor.wait_idle(30)
-        executor.shutdown(wait=True)
-        container.close()
+    stop.wait()
+    log.info("shutting down: finishing in-flight work (at most %g s)", settings.shutdown_grace_s)
+    drained = drain(
+        container=container,
+        executor=executor,
+        metronome=metronome,
+        close_transport=close_transport,
+        grace_s=settings.shutdown_grace_s,
+    )
+    if not drained:  # threads still busy would keep the interpreter alive past the grace period
+        log.error("shutdown grace period (%g s) is over with work still running; exiting", settings.shutdown_grace_s)
+        logging.shutdown()
+        os._exit(1)
+    log.info("stopped")
     return 0
 
 
@@ -195,7 +214,7 @@ def _after_restart(container: Container) -> None:
         log.exception("could not resume work after start-up")
 
 
-def _serve_http(app: Any, container: Container) -> threading.Event:
+def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:
     from bot.server import create_server
 
     server = create_server(
@@ -203,40 +222,31 @@ def _serve_http(app: Any, container: Container) -> threading.Event:
         host=container.settings.host,
         port=container.settings.port,
         threads=container.settings.http_threads,
+        metrics=container.metrics,
+        ready=container.readiness.reason_not_ready if container.readiness else None,
     )
-    stop = threading.Event()
-
-    def shutdown(_signum: int, _frame: Any) -> None:
-        log.info("shutting down")
-        server.close()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 
     def run() -> None:
         try:
             server.run()
         except (OSError, ValueError):
-            pass  # the server's sockets were closed by the signal handler
+            pass  # the server's sockets were closed by the shutdown
         finally:
             stop.set()
 
     threading.Thread(target=run, name="http", daemon=True).start()
-    return stop
+    return cast(Callable[[], None], server.close)  # waits (≤ 5 s) for requests being answered
 
 
-def _serve_socket_mode(app: Any, settings: Settings) -> threading.Event:
+def _serve_socket_mode(app: Any, settings: Settings) -> Callable[[], None]:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     handler.connect()  # type: ignore[no-untyped-call]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("zdm connected to Slack in Socket Mode")
-    return stop
+    return cast(Callable[[], None], handler.close)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from bot.embedded import (
     start_embedded,
 )
 from bot.emulator import BOT_TOKEN, SlackEmulator
+from bot.health import Readiness
+from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
@@ -59,6 +61,7 @@ class Services:
     rollbacks: RollbackService
     rollback_repo: PgRollbackRepository
     rollouts: RolloutService
+    rollout_repo: PgRolloutRepository
     backfills: BackfillService
     roles: SlackRoleDirectory
 
@@ -74,6 +77,14 @@ class Services:
             "tend_backfills": self.backfills.tend,
         }
 
+    def state_figures(self) -> StateFigures:
+        """Rollouts by state and the rows of active backfills, for ``/metrics``."""
+        backfills = [
+            BackfillFigure(run.id, run.job, run.env, run.status.value, progress.done, progress.failed)
+            for run, progress in self.backfills.active_progress()
+        ]
+        return StateFigures(rollouts=self.rollout_repo.count_by_status(), backfills=backfills)
+
 
 @dataclass
 class Container:
@@ -85,6 +96,8 @@ class Container:
     target_url: str
     emulator: SlackEmulator | None = None
     embedded: EmbeddedPostgres | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -96,8 +109,8 @@ class Container:
     def local_mode(self) -> bool:
         return self.emulator is not None
 
-    def close(self) -> None:
-        self.services.backfills.shutdown()
+    def close(self, *, timeout: float = 30) -> None:
+        self.services.backfills.shutdown(timeout)
         for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
                 close()
@@ -176,6 +189,7 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
+    rollout_repo = PgRolloutRepository(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
@@ -187,7 +201,7 @@ def build_container(
             roles=roles,
             audit=audit,
             log_file=log_file,
-            repo=PgRolloutRepository(state_pool, locks=locks),
+            repo=rollout_repo,
             backfills=backfill_runs,
         ),
     )
@@ -212,9 +226,12 @@ def build_container(
         rollbacks=rollbacks,
         rollback_repo=repo,
         rollouts=rollouts,
+        rollout_repo=rollout_repo,
         backfills=backfills,
         roles=roles,
     )
+    metrics = Metrics()
+    metrics.watch_state(services.state_figures)
     return Container(
         settings=settings,
         services=services,
@@ -224,6 +241,8 @@ def build_container(
         target_url=target_url,
         emulator=emulator,
         embedded=embedded,
+        metrics=metrics,
+        readiness=Readiness(state_url),
         _pools=[state_pool, target_pool, reader_pool],
         _closers=[*(env.close for env in environments.values()), locks.close],
     )

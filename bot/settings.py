@@ -6,6 +6,7 @@ Secrets and URLs live here; the runbook itself (roles, channels, steps) lives in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,8 @@ class Settings(BaseSettings):
     http_threads: int = Field(default=16, ge=1, le=256)
     scheduler_tick_s: float = Field(default=30.0, gt=0)
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
 
     @property
     def slack_configured(self) -> bool:

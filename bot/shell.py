@@ -46,7 +46,7 @@ class DemoControls:
     tick: Callable[[], object] | None = None
     set_error_rate: Callable[[float], None] | None = None
     now: Callable[[], datetime] | None = None
-    settle: Callable[[], None] | None = None
+    settle: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -159,6 +160,10 @@ class BackfillService:
     def get(self, run_id: int) -> BackfillRun | None:
         return self._p.runs.get(run_id)
 
+    def active_progress(self) -> list[tuple[BackfillRun, Progress]]:
+        """Every running or paused run with its checkpoints summed (for the metrics endpoint)."""
+        return [(run, self._progress(run)) for run in self._p.runs.active()]
+
     def card(self, run: BackfillRun) -> Card:
         progress = self._progress(run)
         return Card(title=title(run), lines=progress_card_lines(run, progress, None, self._p.clock.now()))
@@ -229,16 +234,21 @@ class BackfillService:
             elif run.status == RunStatus.RUNNING:
                 self._launch(run.id)
 
-    def wait(self, timeout: float = 60) -> None:
-        """Wait for this process's engine threads to stop (tests and the shell's `wait`)."""
+    def wait(self, timeout: float = 60) -> bool:
+        """Wait (at most ``timeout`` in all) for this process's engine threads to stop; True if they did."""
+        deadline = time.monotonic() + timeout
         for thread in list(self._threads.values()):
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return not any(thread.is_alive() for thread in self._threads.values())
 
-    def shutdown(self, timeout: float = 30) -> None:
-        """Stop executing here: running batches commit with their checkpoints; runs stay running for the next
-        process (or the next start) to continue."""
+    def halt(self) -> None:
+        """Stop executing here, without waiting: running batches commit with their checkpoints; runs stay running
+        for another process (or the next start) to continue."""
         self._halt.set()
-        self.wait(timeout)
+
+    def shutdown(self, timeout: float = 30) -> bool:
+        self.halt()
+        return self.wait(timeout)
 
     def _launch(self, run_id: int) -> None:
         if self._halt.is_set():
