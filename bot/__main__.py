@@ -4,6 +4,7 @@ zdm demo      embedded Postgres + bundled demo app + local shell (no Slack neede
 zdm shell     the local shell against the configured databases
 zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
 zdm check     validate settings and zdm.toml, then exit
+zdm install-demo   install the bundled demo app (migrations + seed) into ZDM_TARGET_DATABASE_URL
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
 """
 
@@ -22,6 +23,7 @@ from typing import Any, cast
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
+from bot.embedded import install_demo_app
 from bot.executor import TrackingExecutor
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
@@ -48,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
             return 0
+        if args.cmd == "install-demo":
+            return _install_demo(settings)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -84,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("backfill-worker", help="execute one running backfill run here, in the foreground")
     worker.add_argument("run_id", type=int)
     sub.add_parser("check", help="validate settings and zdm.toml")
+    sub.add_parser("install-demo", help="install the demo app into ZDM_TARGET_DATABASE_URL (compose, trials)")
     return parser
 
 
@@ -203,6 +208,18 @@ def _backfill_worker(settings: Settings, run_id: int) -> int:
         return 3
     print(f"backfill #{run.id}: {run.status.value}" + (f" ({run.reason})" if run.reason else ""))
     return 0 if run.status.value in ("verified", "paused", "running") else 1
+
+
+def _install_demo(settings: Settings) -> int:
+    """The demo app (app.root in zdm.toml: migrations, then seed; both idempotent) into the target database, for
+    a zdm that runs on real database URLs (compose) rather than the embedded Postgres."""
+    if not settings.target_database_url:
+        print("zdm: set ZDM_TARGET_DATABASE_URL to the database to install the demo app into", file=sys.stderr)
+        return 2
+    config = load_config(settings.config_path)
+    applied = install_demo_app(settings.target_database_url, config.app.root)
+    print("demo app installed: " + (", ".join(applied) if applied else "already up to date"))
+    return 0
 
 
 def _after_restart(container: Container) -> None:

@@ -15,7 +15,8 @@ from commands.errors import ConfigError
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ZDM_", env_file=".env", extra="ignore")
+    # an empty variable (``ZDM_SLACK_APP_TOKEN=`` in .env, ``${X:-}`` in compose) means unset
+    model_config = SettingsConfigDict(env_prefix="ZDM_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
