@@ -12,7 +12,7 @@ from slack_bolt import App, BoltResponse
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
 from bot.listeners import backfill, general, rollback, rollout, zdm
-from bot.listeners.guard import AfterAck, internal_error_text, request_ref
+from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
 from bot.logs import start_request_ref
 from bot.metrics import Metrics
@@ -48,7 +48,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
         ref = request_ref()
         log.error("unhandled error (ref %s) for %s", ref, body.get("type") or body.get("command"), exc_info=error)
-        return BoltResponse(status=200, body=internal_error_text(ref))
+        return BoltResponse(status=200, body=failure_text(error, ref))
 
     return app
 

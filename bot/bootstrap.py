@@ -47,6 +47,10 @@ from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
+# How long a caller waits for a pooled connection before PoolTimeout. Healthy, a connection is free within
+# milliseconds; while a database is down this bounds how long a command or a scheduled job waits before it is told
+# "database unavailable" (the pool keeps reconnecting in the background).
+POOL_WAIT_S = 5.0
 
 
 @dataclass
@@ -263,7 +267,8 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
         name=name,
         open=False,
         kwargs=kwargs,
-        check=ConnectionPool.check_connection,
+        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
+        timeout=POOL_WAIT_S,
     )
     pool.open(wait=True, timeout=30)
     return pool

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from slack_bolt import Respond
 
 from bot.logs import bound_ref, current_ref, new_ref
@@ -17,6 +19,27 @@ log = logging.getLogger("zdm.errors")
 def request_ref() -> str:
     """The reference of the Slack request being handled (set as it arrived, see ``bot.app``), else a new one."""
     return current_ref() or new_ref()
+
+
+def database_down(exc: BaseException) -> bool:
+    """The database did not answer (down, restarting, unreachable), as opposed to a bug or a bad query."""
+    return isinstance(exc, (psycopg.OperationalError, PoolTimeout))
+
+
+def unavailable_text(ref: str, *, after_ack: bool = False) -> str:
+    if after_ack:
+        return (
+            f"zdm lost its database while working on this (ref {ref}); its progress so far is kept and the release "
+            "channel shows where it stopped. zdm keeps retrying the connection; try again in a minute."
+        )
+    return f"The database is unavailable, retrying (ref {ref}); nothing was changed. Try again in a minute."
+
+
+def failure_text(exc: BaseException, ref: str, *, after_ack: bool = False) -> str:
+    """What the person sees for an exception that is not a ``UserError``."""
+    if database_down(exc):
+        return unavailable_text(ref, after_ack=after_ack)
+    return internal_error_text(ref, after_ack=after_ack)
 
 
 def internal_error_text(ref: str, *, after_ack: bool = False) -> str:
@@ -39,9 +62,9 @@ def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None
                 _respond(respond, result)
         except UserError as exc:
             _respond(respond, str(exc))
-        except Exception:
+        except Exception as exc:
             log.exception("internal error (ref %s)", ref)
-            _respond(respond, internal_error_text(ref, after_ack=True))
+            _respond(respond, failure_text(exc, ref, after_ack=True))
 
 
 class AfterAck:
