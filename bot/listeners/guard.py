@@ -6,11 +6,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 
-import psycopg
-from psycopg_pool import PoolTimeout
 from slack_bolt import Respond
 
 from bot.logs import bound_ref, current_ref, new_ref
+from commands.adapters.pg_errors import connection_lost
 from commands.errors import UserError
 
 log = logging.getLogger("zdm.errors")
@@ -23,7 +22,7 @@ def request_ref() -> str:
 
 def database_down(exc: BaseException) -> bool:
     """The database did not answer (down, restarting, unreachable), as opposed to a bug or a bad query."""
-    return isinstance(exc, (psycopg.OperationalError, PoolTimeout))
+    return connection_lost(exc)
 
 
 def unavailable_text(ref: str, *, after_ack: bool = False) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
 from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
@@ -185,6 +186,9 @@ class BackfillService:
             try:
                 self._count(run)
             except Exception as exc:  # e.g. a broken verify_sql: pause and say so, rather than retry silently
+                if connection_lost(exc):  # an outage: stay running; the next tick after it tries again
+                    log.warning("backfill run %s waits for its database: %s", run_id, exc)
+                    return run
                 why = unexpected(exc, f"counting the rows of backfill run {run_id}")
                 self._p.runs.update(run_id, expect=(RunStatus.RUNNING,), status=RunStatus.PAUSED, reason=why)
                 self._say(f"⏸ Backfill #{run_id} paused: {why}.")
@@ -266,8 +270,11 @@ class BackfillService:
     def _execute_logged(self, run_id: int) -> None:
         try:
             self.execute(run_id)
-        except Exception:
-            log.exception("backfill run %s stopped with an error", run_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                log.exception("backfill run %s stopped with an error", run_id)
+                return
+            log.warning("backfill run %s: database unavailable (%s); the next tick continues it", run_id, exc)
 
     # --- helpers -----------------------------------------------------------------------------------------------
 
