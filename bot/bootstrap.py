@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 from slack_sdk import WebClient
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
 
 from bot.embedded import (
     DEMO_DB,
@@ -165,7 +166,7 @@ def build_container(
     else:
         emulator = SlackEmulator().start()
         token, secret, api_url = BOT_TOKEN, secrets.token_hex(16), emulator.api_url
-    slack = WebClient(token=token, base_url=api_url, timeout=10)
+    slack = WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries())
 
     clock = clock or SystemClock()
     runner = SubprocessRunner()
@@ -250,6 +251,12 @@ def build_container(
         _pools=[state_pool, target_pool, reader_pool],
         _closers=[*(env.close for env in environments.values()), locks.close],
     )
+
+
+def slack_retries() -> list[RetryHandler]:
+    """Slack Web API calls retry a dropped connection, and a 429 after its ``Retry-After``. Not a 5xx: the call
+    may have been carried out, and a second card would be worse than a missing one (the next update mends it)."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
 def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:

@@ -87,3 +87,4 @@ def configure_logging(*, fmt: Literal["text", "json"], level: int, stream: TextI
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))  # two INFO lines per tick otherwise
