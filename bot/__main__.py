@@ -4,6 +4,7 @@ zdm demo      embedded Postgres + bundled demo app + local shell (no Slack neede
 zdm shell     the local shell against the configured databases
 zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode when an app token is set
 zdm check     validate settings and zdm.toml, then exit
+zdm install-demo   install the bundled demo app (migrations + seed) into ZDM_TARGET_DATABASE_URL
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
 zdm schema new "SUMMARY"     create a timestamped migration and its _rollback.sql pair in the app's migrations
 """
@@ -12,20 +13,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
+from bot.embedded import install_demo_app
 from bot.executor import TrackingExecutor
+from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
+from bot.shutdown import drain
 from commands.adapters.clock import DemoClock, SystemClock
 from commands.config import load_config
 from commands.errors import ConfigError, UserError
@@ -38,18 +43,19 @@ log = logging.getLogger("zdm")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.cmd == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.cmd in ("serve", "backfill-worker") else logging.WARNING
+    configure_logging(fmt="text", level=level)
     try:
         settings = load_settings()
+        configure_logging(fmt=settings.log_format, level=level)
         if args.cmd == "check":
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
             return 0
         if args.cmd == "schema":
             return _schema_new(settings, args.summary)
+        if args.cmd == "install-demo":
+            return _install_demo(settings)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -89,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="migration files").add_subparsers(dest="schema_cmd", required=True)
     new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
     new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
+    sub.add_parser("install-demo", help="install the demo app into ZDM_TARGET_DATABASE_URL (compose, trials)")
     return parser
 
 
@@ -188,22 +195,35 @@ def _serve(settings: Settings) -> int:
         tick_s=settings.scheduler_tick_s,
         jobs=services.scheduled_jobs(),
         on_error=services.report_job_error,
+        observe=container.metrics.tick,
     )
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
             "this server; use `zdm shell` or `zdm demo` to try zdm locally"
         )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    close_transport = (
+        _serve_http(app, container, stop) if not settings.slack_app_token else _serve_socket_mode(app, settings)
+    )
     threading.Thread(target=_after_restart, args=(container,), name="resume", daemon=True).start()
     metronome.start()
-    stop = _serve_http(app, container) if not settings.slack_app_token else _serve_socket_mode(app, settings)
-    try:
-        stop.wait()
-    finally:
-        metronome.shutdown()
-        executor.wait_idle(30)
-        executor.shutdown(wait=True)
-        container.close()
+    stop.wait()
+    log.info("shutting down: finishing in-flight work (at most %g s)", settings.shutdown_grace_s)
+    drained = drain(
+        container=container,
+        executor=executor,
+        metronome=metronome,
+        close_transport=close_transport,
+        grace_s=settings.shutdown_grace_s,
+    )
+    if not drained:  # threads still busy would keep the interpreter alive past the grace period
+        log.error("shutdown grace period (%g s) is over with work still running; exiting", settings.shutdown_grace_s)
+        logging.shutdown()
+        os._exit(1)
+    log.info("stopped")
     return 0
 
 
@@ -225,6 +245,18 @@ def _backfill_worker(settings: Settings, run_id: int) -> int:
     return 0 if run.status.value in ("verified", "paused", "running") else 1
 
 
+def _install_demo(settings: Settings) -> int:
+    """The demo app (app.root in zdm.toml: migrations, then seed; both idempotent) into the target database, for
+    a zdm that runs on real database URLs (compose) rather than the embedded Postgres."""
+    if not settings.target_database_url:
+        print("zdm: set ZDM_TARGET_DATABASE_URL to the database to install the demo app into", file=sys.stderr)
+        return 2
+    config = load_config(settings.config_path)
+    applied = install_demo_app(settings.target_database_url, config.app.root)
+    print("demo app installed: " + (", ".join(applied) if applied else "already up to date"))
+    return 0
+
+
 def _after_restart(container: Container) -> None:
     """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts."""
     try:
@@ -234,7 +266,7 @@ def _after_restart(container: Container) -> None:
         log.exception("could not resume work after start-up")
 
 
-def _serve_http(app: Any, container: Container) -> threading.Event:
+def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:
     from bot.server import create_server
 
     server = create_server(
@@ -242,40 +274,31 @@ def _serve_http(app: Any, container: Container) -> threading.Event:
         host=container.settings.host,
         port=container.settings.port,
         threads=container.settings.http_threads,
+        metrics=container.metrics,
+        ready=container.readiness.reason_not_ready if container.readiness else None,
     )
-    stop = threading.Event()
-
-    def shutdown(_signum: int, _frame: Any) -> None:
-        log.info("shutting down")
-        server.close()
-
-    signal.signal(signal.SIGTERM, shutdown)
-    signal.signal(signal.SIGINT, shutdown)
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 
     def run() -> None:
         try:
             server.run()
         except (OSError, ValueError):
-            pass  # the server's sockets were closed by the signal handler
+            pass  # the server's sockets were closed by the shutdown
         finally:
             stop.set()
 
     threading.Thread(target=run, name="http", daemon=True).start()
-    return stop
+    return cast(Callable[[], None], server.close)  # waits (≤ 5 s) for requests being answered
 
 
-def _serve_socket_mode(app: Any, settings: Settings) -> threading.Event:
+def _serve_socket_mode(app: Any, settings: Settings) -> Callable[[], None]:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     handler.connect()  # type: ignore[no-untyped-call]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("zdm connected to Slack in Socket Mode")
-    return stop
+    return cast(Callable[[], None], handler.close)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,8 +12,10 @@ from slack_bolt import App, BoltResponse
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
 from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
-from bot.listeners.guard import AfterAck, internal_error_text, new_ref
+from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
+from bot.logs import start_request_ref
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
         listener_executor=executor,
         raise_error_for_unhandled_request=False,
     )
+    app.use(_request_ref)  # first: every log line about this request carries its ref
+    app.use(_count_request(container.metrics))
     app.use(dedup_middleware(services.ledger, services.clock))
 
     registry = CommandRegistry()
@@ -45,8 +50,23 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        ref = new_ref()
+        ref = request_ref()
         log.error("unhandled error (ref %s) for %s", ref, body.get("type") or body.get("command"), exc_info=error)
-        return BoltResponse(status=200, body=internal_error_text(ref))
+        return BoltResponse(status=200, body=failure_text(error, ref))
 
     return app
+
+
+def _request_ref(next: Callable[[], BoltResponse]) -> BoltResponse:
+    """A fresh log reference per Slack request (HTTP mode scopes it to the request: see ``bot.server``)."""
+    start_request_ref()
+    return next()
+
+
+def _count_request(metrics: Metrics) -> Callable[..., BoltResponse]:
+    def count(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+        kind = body.get("type") or ("slash_command" if body.get("command") else "other")
+        metrics.slack_requests.labels(kind=str(kind)).inc()
+        return next()
+
+    return count

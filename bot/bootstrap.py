@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 from slack_sdk import WebClient
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
 
 from bot.embedded import (
     DEMO_DB,
@@ -22,6 +23,8 @@ from bot.embedded import (
     start_embedded,
 )
 from bot.emulator import BOT_TOKEN, SlackEmulator
+from bot.health import Readiness
+from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
@@ -59,6 +62,10 @@ from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
+# How long a caller waits for a pooled connection before PoolTimeout. Healthy, a connection is free within
+# milliseconds; while a database is down this bounds how long a command or a scheduled job waits before it is told
+# "database unavailable" (the pool keeps reconnecting in the background).
+POOL_WAIT_S = 5.0
 
 
 @dataclass
@@ -73,6 +80,7 @@ class Services:
     rollbacks: RollbackService
     rollback_repo: PgRollbackRepository
     rollouts: RolloutService
+    rollout_repo: PgRolloutRepository
     backfills: BackfillService
     schema: SchemaService
     alerts: AlertService
@@ -107,6 +115,15 @@ class Services:
             "evaluate_alerts": self.alerts.evaluate_due,
         }
 
+    def state_figures(self) -> StateFigures:
+        """Rollouts by state, the rows of active backfills and each alert rule's state, for ``/metrics``."""
+        backfills = [
+            BackfillFigure(run.id, run.job, run.env, run.status.value, progress.done, progress.failed)
+            for run, progress in self.backfills.active_progress()
+        ]
+        alerts = {state.rule: state.status.value for state in self.alerts.states()}
+        return StateFigures(rollouts=self.rollout_repo.count_by_status(), backfills=backfills, alerts=alerts)
+
 
 @dataclass
 class Container:
@@ -120,6 +137,8 @@ class Container:
     github: GitHubStandIn | None = None  # local mode without a GitHub token: the demo's release issue lives here
     pagerduty: PagerDutyStandIn | None = None  # local mode without a routing key: pages land here
     embedded: EmbeddedPostgres | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness | None = None
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -131,8 +150,8 @@ class Container:
     def local_mode(self) -> bool:
         return self.emulator is not None
 
-    def close(self) -> None:
-        self.services.backfills.shutdown()
+    def close(self, *, timeout: float = 30) -> None:
+        self.services.backfills.shutdown(timeout)
         for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
                 close()
@@ -186,7 +205,7 @@ def build_container(
     else:
         emulator = SlackEmulator().start()
         token, secret, api_url = BOT_TOKEN, secrets.token_hex(16), emulator.api_url
-    slack = WebClient(token=token, base_url=api_url, timeout=10)
+    slack = WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries())
 
     clock = clock or SystemClock()
     runner = SubprocessRunner()
@@ -226,6 +245,7 @@ def build_container(
             clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
         ),
     )
+    rollout_repo = PgRolloutRepository(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
@@ -237,7 +257,7 @@ def build_container(
             roles=roles,
             audit=audit,
             log_file=log_file,
-            repo=PgRolloutRepository(state_pool, locks=locks),
+            repo=rollout_repo,
             backfills=backfill_runs,
             checklist=checklist,
         ),
@@ -305,6 +325,7 @@ def build_container(
         rollbacks=rollbacks,
         rollback_repo=repo,
         rollouts=rollouts,
+        rollout_repo=rollout_repo,
         backfills=backfills,
         schema=schema,
         alerts=alerts,
@@ -314,6 +335,8 @@ def build_container(
         cleanup=cleanup,
         records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
     )
+    metrics = Metrics()
+    metrics.watch_state(services.state_figures)
     return Container(
         settings=settings,
         services=services,
@@ -325,9 +348,17 @@ def build_container(
         github=github,
         pagerduty=pagerduty,
         embedded=embedded,
+        metrics=metrics,
+        readiness=Readiness(state_url),
         _pools=[state_pool, target_pool, reader_pool],
         _closers=[*(env.close for env in environments.values()), locks.close, *(c.close for c in (issues, pager) if c)],
     )
+
+
+def slack_retries() -> list[RetryHandler]:
+    """Slack Web API calls retry a dropped connection, and a 429 after its ``Retry-After``. Not a 5xx: the call
+    may have been carried out, and a second card would be worse than a missing one (the next update mends it)."""
+    return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
 def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:
@@ -345,7 +376,8 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
         name=name,
         open=False,
         kwargs=kwargs,
-        check=ConnectionPool.check_connection,
+        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
+        timeout=POOL_WAIT_S,
     )
     pool.open(wait=True, timeout=30)
     return pool

@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_bolt import BoltResponse
 
+from bot.listeners.guard import database_down, request_ref, unavailable_text
 from commands.adapters.state_pg import PgRequestLedger
 from commands.ports import Clock
 
@@ -40,7 +41,15 @@ def dedup_middleware(ledger: PgRequestLedger, clock: Clock) -> Callable[..., Any
         if identity is None:
             return next()
         kind, key = identity
-        if ledger.first_time(key=key, kind=kind, at=clock.now()):
+        try:
+            first = ledger.first_time(key=key, kind=kind, at=clock.now())
+        except Exception as exc:
+            if not database_down(exc):
+                raise
+            ref = request_ref()
+            log.warning("state database unavailable; answered %s with 'retrying' (ref %s): %s", key, ref, exc)
+            return BoltResponse(status=200, body=unavailable_text(ref))
+        if first:
             return next()
         log.info("ignoring duplicate Slack request %s", key)
         return BoltResponse(status=200, body="")

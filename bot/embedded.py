@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commands.errors import ConfigError
 from commands.schema.history import apply_pending, split_statements
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,13 @@ def start_embedded(data_dir: Path) -> EmbeddedPostgres:
     with warnings.catch_warnings():
         # pgserver asks platformdirs for a runtime dir; its fallback to /tmp is fine for us
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        from pgserver import postgres_server  # imported lazily: production never needs it loaded
+        try:
+            from pgserver import postgres_server  # imported lazily: production never needs it loaded
+        except ImportError as exc:
+            raise ConfigError(
+                "ZDM_STATE_DATABASE_URL and ZDM_TARGET_DATABASE_URL are not both set, and the embedded Postgres "
+                "is not installed (pip install 'zdm[embedded]')"
+            ) from exc
 
         return EmbeddedPostgres(postgres_server.get_server(pgdata, cleanup_mode="stop"))
 

@@ -52,6 +52,8 @@ class SlackEmulator:
         self._cond = threading.Condition()
         self._subscribers: list[Callable[[Message, str], None]] = []
         self._ts = itertools.count(1)
+        self._rate_limited = 0
+        self.rate_limited_answers = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
 
@@ -63,6 +65,19 @@ class SlackEmulator:
     @property
     def api_url(self) -> str:
         return self.url + "/api/"
+
+    def rate_limit_next(self, calls: int) -> None:
+        """Answer the next ``calls`` Web API calls with HTTP 429 and ``Retry-After: 1``, as Slack does."""
+        with self._cond:
+            self._rate_limited = calls
+
+    def _take_rate_limit(self) -> bool:
+        with self._cond:
+            if self._rate_limited <= 0:
+                return False
+            self._rate_limited -= 1
+            self.rate_limited_answers += 1
+            return True
 
     def response_url(self, key: str) -> str:
         return f"{self.url}/response/{key}"
@@ -217,7 +232,9 @@ def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length).decode("utf-8")
             ctype = self.headers.get("Content-Type", "")
             body: dict[str, Any] = json.loads(raw or "{}") if "json" in ctype else dict(parse_qsl(raw))
-            if self.path.startswith("/api/"):
+            if self.path.startswith("/api/") and emulator._take_rate_limit():
+                self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}), headers={"Retry-After": "1"})
+            elif self.path.startswith("/api/"):
                 result = emulator.handle_api(self.path[5:].split("?")[0], body, self.headers.get("Authorization"))
                 self._reply(200, json.dumps(result))
             elif self.path.startswith("/response/"):
@@ -226,10 +243,19 @@ def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
             else:
                 self._reply(404, "not found", ctype="text/plain")
 
-        def _reply(self, status: int, text: str, *, ctype: str = "application/json; charset=utf-8") -> None:
+        def _reply(
+            self,
+            status: int,
+            text: str,
+            *,
+            ctype: str = "application/json; charset=utf-8",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             data = text.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", ctype)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -6,6 +6,7 @@ Secrets and URLs live here; the runbook itself (roles, channels, steps) lives in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,7 +15,8 @@ from commands.errors import ConfigError
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ZDM_", env_file=".env", extra="ignore")
+    # an empty variable (``ZDM_SLACK_APP_TOKEN=`` in .env, ``${X:-}`` in compose) means unset
+    model_config = SettingsConfigDict(env_prefix="ZDM_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -33,6 +35,8 @@ class Settings(BaseSettings):
     http_threads: int = Field(default=16, ge=1, le=256)
     scheduler_tick_s: float = Field(default=30.0, gt=0)
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
 
     @property
     def slack_configured(self) -> bool:

@@ -54,7 +54,7 @@ class DemoControls:
     tick: Callable[[], object] | None = None
     set_error_rate: Callable[[float, str | None], None] | None = None
     now: Callable[[], datetime] | None = None
-    settle: Callable[[], None] | None = None
+    settle: Callable[[], object] | None = None
     release_issue: Callable[[], str] | None = None
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -21,6 +22,7 @@ from commands.ports import Clock
 
 log = logging.getLogger(__name__)
 TickJob = Callable[[datetime], object]
+TickObserver = Callable[[float], None]  # called after each scheduled tick with how late it started, in seconds
 TICK_ID = "zdm-tick"
 WAKE_ID = "zdm-wake"
 MIN_WAKE_S = 1.0  # a wake-up asked for "now" (or the past) is a retry, not a reason to spin
@@ -35,6 +37,7 @@ class Metronome:
         jobs: dict[str, TickJob],
         time_scale: float = 1.0,
         on_error: Callable[[str, Exception], object] | None = None,
+        observe: TickObserver | None = None,
     ) -> None:
         self._clock = clock
         self._on_error = on_error  # e.g. tell the release channel (folded, so a job failing every tick is one post)
@@ -43,10 +46,13 @@ class Metronome:
         self._time_scale = time_scale  # clock seconds per real second (the demo's sped-up clock)
         self._scheduler = BackgroundScheduler(timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)})
         self.ticks = 0
+        self._observe = observe
+        self._started: datetime | None = None
+        self._scheduler.add_listener(self._ran, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
     def start(self) -> None:
         self._scheduler.add_job(
-            self.tick,
+            self._scheduled_tick,
             IntervalTrigger(seconds=self._tick_s, timezone=UTC),
             id=TICK_ID,
             coalesce=True,
@@ -63,6 +69,20 @@ class Metronome:
     def shutdown(self, *, wait: bool = True) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+
+    def _scheduled_tick(self) -> None:
+        self._started = datetime.now(UTC)
+        self.tick()
+
+    def _ran(self, event: JobExecutionEvent) -> None:
+        """After a scheduled tick (same worker thread): report how late it started against its due time."""
+        started, self._started = self._started, None
+        if self._observe is None or started is None:
+            return
+        try:
+            self._observe((started - event.scheduled_run_time).total_seconds())
+        except Exception:
+            log.exception("tick observer failed")
 
     def tick(self) -> datetime | None:
         """Run every job once with the clock's ``now``; return the earliest wake-up any job asked for."""
@@ -99,5 +119,5 @@ class Metronome:
             return  # the regular tick comes first
         run_at = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(
-            self.tick, DateTrigger(run_date=run_at, timezone=UTC), id=WAKE_ID, replace_existing=True
+            self._scheduled_tick, DateTrigger(run_date=run_at, timezone=UTC), id=WAKE_ID, replace_existing=True
         )

@@ -196,7 +196,14 @@ def _run_until_closed(server: Any) -> None:
 def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
     """The real Bolt app behind a real HTTP server on a free port, for one container."""
     executor = TrackingExecutor()
-    server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=8)
+    server = create_server(
+        build_app(container, executor=executor),
+        host="127.0.0.1",
+        port=0,
+        threads=8,
+        metrics=container.metrics,
+        ready=container.readiness.reason_not_ready if container.readiness else None,
+    )
     thread = threading.Thread(target=_run_until_closed, args=(server,), daemon=True)
     thread.start()
     try:

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 
 from slack_bolt import Respond
 
+from bot.logs import bound_ref, current_ref, new_ref
+from commands.adapters.pg_errors import connection_lost
 from commands.errors import UserError
 
 log = logging.getLogger("zdm.errors")
 
 
-def new_ref() -> str:
-    return uuid.uuid4().hex[:8]
+def request_ref() -> str:
+    """The reference of the Slack request being handled (set as it arrived, see ``bot.app``), else a new one."""
+    return current_ref() or new_ref()
+
+
+def database_down(exc: BaseException) -> bool:
+    """The database did not answer (down, restarting, unreachable), as opposed to a bug or a bad query."""
+    return connection_lost(exc)
+
+
+def unavailable_text(ref: str, *, after_ack: bool = False) -> str:
+    if after_ack:
+        return (
+            f"zdm lost its database while working on this (ref {ref}); its progress so far is kept and the release "
+            "channel shows where it stopped. zdm keeps retrying the connection; try again in a minute."
+        )
+    return f"The database is unavailable, retrying (ref {ref}); nothing was changed. Try again in a minute."
+
+
+def failure_text(exc: BaseException, ref: str, *, after_ack: bool = False) -> str:
+    """What the person sees for an exception that is not a ``UserError``."""
+    if database_down(exc):
+        return unavailable_text(ref, after_ack=after_ack)
+    return internal_error_text(ref, after_ack=after_ack)
 
 
 def internal_error_text(ref: str, *, after_ack: bool = False) -> str:
@@ -30,16 +53,17 @@ def internal_error_text(ref: str, *, after_ack: bool = False) -> str:
 def run_guarded(work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
     """Run work after the ack. A sentence it returns is sent to the person; a ``UserError`` is shown as is,
     anything else as an internal error with a ref."""
-    ref = ref or new_ref()
-    try:
-        result = work()
-        if isinstance(result, str) and result:
-            _respond(respond, result)
-    except UserError as exc:
-        _respond(respond, str(exc))
-    except Exception:
-        log.exception("internal error (ref %s)", ref)
-        _respond(respond, internal_error_text(ref, after_ack=True))
+    ref = ref or request_ref()
+    with bound_ref(ref):
+        try:
+            result = work()
+            if isinstance(result, str) and result:
+                _respond(respond, result)
+        except UserError as exc:
+            _respond(respond, str(exc))
+        except Exception as exc:
+            log.exception("internal error (ref %s)", ref)
+            _respond(respond, failure_text(exc, ref, after_ack=True))
 
 
 class AfterAck:
@@ -53,18 +77,19 @@ class AfterAck:
         self._executor = executor
 
     def __call__(self, work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
-        self._executor.submit(run_guarded, work, respond=respond, ref=ref)
+        self._executor.submit(run_guarded, work, respond=respond, ref=ref or current_ref())
 
     def submit(self, work: Callable[[], object]) -> None:
         """Work that reports its own outcome (no response URL, e.g. after a dialog)."""
-        self._executor.submit(_logged, work)
+        self._executor.submit(_logged, work, current_ref())
 
 
-def _logged(work: Callable[[], object]) -> None:
-    try:
-        work()
-    except Exception:
-        log.exception("internal error after the ack")
+def _logged(work: Callable[[], object], ref: str | None) -> None:
+    with bound_ref(ref):
+        try:
+            work()
+        except Exception:
+            log.exception("internal error after the ack")
 
 
 def _respond(respond: Respond, text: str) -> None:

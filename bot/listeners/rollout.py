@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.bootstrap import Services
-from bot.listeners.guard import AfterAck, internal_error_text, new_ref, run_guarded
+from bot.listeners.guard import AfterAck, failure_text, request_ref, run_guarded
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import UserError
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
@@ -56,15 +56,15 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         view, user = body["view"], body["user"]["id"]
         value, _, channel = str(view.get("private_metadata", "")).partition("|")
         reason = view["state"]["values"][REASON_BLOCK][REASON_INPUT].get("value") or ""
-        ref = new_ref()
+        ref = request_ref()
         try:
             services.rollouts.check_decidable(value=value, actor=user)  # a stale dialog says so inside it
         except UserError as exc:
             ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
             return
-        except Exception:
+        except Exception as exc:
             log.exception("internal error checking a denial of %s (ref %s)", value, ref)
-            ack(response_action="errors", errors={REASON_BLOCK: internal_error_text(ref)})
+            ack(response_action="errors", errors={REASON_BLOCK: failure_text(exc, ref)})
             return
         ack()
 
@@ -73,9 +73,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                 said = services.rollouts.deny(value=value, actor=user, reason=reason)
             except UserError as exc:
                 said = str(exc)
-            except Exception:
+            except Exception as exc:
                 log.exception("internal error denying %s (ref %s)", value, ref)
-                said = internal_error_text(ref, after_ack=True)
+                said = failure_text(exc, ref, after_ack=True)
             if channel:
                 client.chat_postEphemeral(channel=channel, user=user, text=said)
 

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.bootstrap import Services
-from bot.listeners.guard import AfterAck, internal_error_text, new_ref
+from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
 from commands.errors import UserError
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @app.command("/zdm")
     def zdm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        ref = new_ref()
+        ref = request_ref()
         try:
             entry, args = registry.resolve(command.get("text", ""))
             reply = entry.handler(
@@ -34,9 +34,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         except UserError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return
-        except Exception:
+        except Exception as exc:
             log.exception("internal error in /zdm %s (ref %s)", command.get("text", "")[:60], ref)
-            ack(response_type="ephemeral", text=internal_error_text(ref))
+            ack(response_type="ephemeral", text=failure_text(exc, ref))
             return
         ack(**_ack_payload(reply))
         if reply.then is not None:

@@ -72,6 +72,12 @@ class PgRolloutRepository:
             ).fetchall()
         return [from_doc(int(r[0]), r[1]) for r in rows]
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many rollouts are in each state (for the metrics endpoint)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("select status, count(*) from zdm.rollouts group by status").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def due(self, now: datetime) -> list[int]:
         with self._pool.connection() as conn:
             rows = conn.execute(

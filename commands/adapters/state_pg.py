@@ -66,12 +66,14 @@ class PgAuditLog:
 class PgRequestLedger:
     """Remembers Slack requests already acted on, shared by every replica through Postgres."""
 
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, wait_s: float = 2.0) -> None:
         self._pool = pool
+        self._wait_s = wait_s  # the first database call of every Slack request: give up before Slack's 3 s
 
     def first_time(self, *, key: str, kind: str, at: datetime) -> bool:
-        """Record ``key``; True the first time it is seen, False for any retry or duplicate."""
-        with self._pool.connection() as conn:
+        """Record ``key``; True the first time it is seen, False for any retry or duplicate. Raises
+        ``PoolTimeout`` when no connection can be had within ``wait_s`` (the database is down)."""
+        with self._pool.connection(timeout=self._wait_s) as conn:
             row = conn.execute(
                 "insert into zdm.slack_requests (request_key, kind, received_at) values (%s, %s, %s)"
                 " on conflict (request_key) do update set retries = zdm.slack_requests.retries + 1"

@@ -185,5 +185,8 @@ class AlertService:
             return every
         return sorted(self._p.flags.enabled_among(flag=self._config.flag.name, tenants=every))
 
+    def states(self) -> list[AlertState]:
+        return self._p.store.all()
+
     def state(self, rule: str) -> AlertState | None:
         return self._p.store.get(rule)

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.pg_errors import connection_lost
 from commands.backfill.config import BackfillJob, EngineConfig
 from commands.backfill.model import BackfillRun, Progress, RunStatus, abort_reason, load_decision, next_batch_size
 from commands.ports import Clock
@@ -38,6 +39,7 @@ class Stats:
     rows_per_s: float = 0.0
     lock_retries: int = 0
     errors: list[str] = field(default_factory=list)
+    lost: str | None = None  # a worker lost its database connection (an outage, not a failure of the job)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def batch_took(self, took_ms: float, next_size: int) -> None:
@@ -52,6 +54,10 @@ class Stats:
     def failed(self, why: str) -> None:
         with self.lock:
             self.errors.append(why)
+
+    def connection_lost(self, why: str) -> None:
+        with self.lock:
+            self.lost = self.lost or why
 
 
 Reporter = Callable[[BackfillRun, Progress, Stats], None]
@@ -102,11 +108,16 @@ class BackfillEngine:
                 worker.start()
             pause_reason = self._coordinate(run, workers, stats, stop, wait, halt)
         except Exception as exc:  # whatever happens, the workers stop and the run pauses with its checkpoint
-            pause_reason = unexpected(exc, f"backfill run {run_id}")
+            if connection_lost(exc):
+                stats.connection_lost(f"{type(exc).__name__}: {exc}")
+            else:
+                pause_reason = unexpected(exc, f"backfill run {run_id}")
         finally:
             stop.set()
             for worker in workers:
                 worker.join()
+        if stats.lost is not None and not stats.errors:
+            return self._interrupted(run, stats.lost)
         if pause_reason == CHANGED_ELSEWHERE:  # a quick resume may already have set it running again: leave it
             fresh = self._runs.get(run_id) or run
             self._safe_report(fresh, self._cp.progress(run_id), stats)
@@ -133,7 +144,7 @@ class BackfillEngine:
                 return CHANGED_ELSEWHERE
             if fresh.batch_size and fresh.batch_size != seen_override:
                 seen_override = stats.batch_size = stats.pinned = fresh.batch_size
-            if stats.errors:
+            if stats.errors or stats.lost:
                 return None
             progress = self._cp.progress(run.id)
             now = self._clock.now()
@@ -155,6 +166,21 @@ class BackfillEngine:
             for worker in workers:
                 worker.join(POLL_S / len(workers))
         return None
+
+    def _interrupted(self, run: BackfillRun, why: str) -> BackfillRun:
+        """A database went away: every committed batch is in the checkpoints. The run stays *running*, so the
+        scheduler's next tick after the outage continues it (nothing to resume by hand)."""
+        log.warning("backfill run %s interrupted, database unavailable (%s); it continues when it is back", run.id, why)
+        try:
+            fresh = self._runs.get(run.id) or run
+            if fresh.status == RunStatus.RUNNING:
+                now = self._clock.now()
+                self._runs.update(run.id, expect=(RunStatus.RUNNING,), runtime=fresh.runtime_at(now), resumed_at=None)
+            return self._runs.get(run.id) or fresh
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            return run  # the state database is the one away: the run record is as it was
 
     def _finish(self, run_id: int, stats: Stats, pause_reason: str | None, *, halted: bool) -> BackfillRun:
         now = self._clock.now()
@@ -291,7 +317,10 @@ class BackfillEngine:
                     if cfg.pause_between_ms:
                         stop.wait(cfg.pause_between_ms / 1000)
         except Exception as exc:
-            stats.failed(unexpected(exc, f"backfill run {run_id} worker {worker}"))
+            if connection_lost(exc):
+                stats.connection_lost(f"{type(exc).__name__}: {exc}")
+            else:
+                stats.failed(unexpected(exc, f"backfill run {run_id} worker {worker}"))
             stop.set()
 
     # --- readings ----------------------------------------------------------------------------------------------

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
 from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
@@ -160,6 +162,10 @@ class BackfillService:
     def get(self, run_id: int) -> BackfillRun | None:
         return self._p.runs.get(run_id)
 
+    def active_progress(self) -> list[tuple[BackfillRun, Progress]]:
+        """Every running or paused run with its checkpoints summed (for the metrics endpoint)."""
+        return [(run, self._progress(run)) for run in self._p.runs.active()]
+
     def card(self, run: BackfillRun) -> Card:
         progress = self._progress(run)
         return Card(title=title(run), lines=progress_card_lines(run, progress, None, self._p.clock.now()))
@@ -181,6 +187,9 @@ class BackfillService:
             try:
                 self._count(run)
             except Exception as exc:  # e.g. a broken verify_sql: pause and say so, rather than retry silently
+                if connection_lost(exc):  # an outage: stay running; the next tick after it tries again
+                    log.warning("backfill run %s waits for its database: %s", run_id, exc)
+                    return run
                 why = unexpected(exc, f"counting the rows of backfill run {run_id}")
                 self._p.runs.update(run_id, expect=(RunStatus.RUNNING,), status=RunStatus.PAUSED, reason=why)
                 self._say(f"⏸ Backfill #{run_id} paused: {why}.")
@@ -230,16 +239,21 @@ class BackfillService:
             elif run.status == RunStatus.RUNNING:
                 self._launch(run.id)
 
-    def wait(self, timeout: float = 60) -> None:
-        """Wait for this process's engine threads to stop (tests and the shell's `wait`)."""
+    def wait(self, timeout: float = 60) -> bool:
+        """Wait (at most ``timeout`` in all) for this process's engine threads to stop; True if they did."""
+        deadline = time.monotonic() + timeout
         for thread in list(self._threads.values()):
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        return not any(thread.is_alive() for thread in self._threads.values())
 
-    def shutdown(self, timeout: float = 30) -> None:
-        """Stop executing here: running batches commit with their checkpoints; runs stay running for the next
-        process (or the next start) to continue."""
+    def halt(self) -> None:
+        """Stop executing here, without waiting: running batches commit with their checkpoints; runs stay running
+        for another process (or the next start) to continue."""
         self._halt.set()
-        self.wait(timeout)
+
+    def shutdown(self, timeout: float = 30) -> bool:
+        self.halt()
+        return self.wait(timeout)
 
     def _launch(self, run_id: int) -> None:
         if self._halt.is_set():
@@ -257,8 +271,11 @@ class BackfillService:
     def _execute_logged(self, run_id: int) -> None:
         try:
             self.execute(run_id)
-        except Exception:
-            log.exception("backfill run %s stopped with an error", run_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                log.exception("backfill run %s stopped with an error", run_id)
+                return
+            log.warning("backfill run %s: database unavailable (%s); the next tick continues it", run_id, exc)
 
     # --- helpers -----------------------------------------------------------------------------------------------
 

@@ -108,6 +108,7 @@ def test_error_rate_over_1_percent_for_5_minutes_pages_once_pauses_the_rollout_a
         ).fetchone()
     assert status == "paused" and reason.startswith("alert `error_rate` fired: error rate 3.00 %")
     assert any("paused by zdm: alert `error_rate` fired" in card_text(m) for m in slack.in_channel("#release"))
+    assert container.services.state_figures().alerts == {"error_rate": "firing"}  # zdm_alert_firing in /metrics
     [card] = cards(slack, "*🔥 Alert `error_rate`")
     assert f"*Paused:* rollout #{rollout.id}" in card_text(card) and "*Paged:* on-call" in card_text(card)
 

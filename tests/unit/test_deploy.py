@@ -1,0 +1,141 @@
+"""deploy/: the Kubernetes manifests, the compose file and the Dockerfile agree with each other and with the
+settings zdm reads (bot/settings.py), and the ConfigMap's zdm.toml is a valid runbook configuration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.settings import Settings
+from commands.config import load_config
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+SETTINGS = {f"ZDM_{name.upper()}" for name in Settings.model_fields}
+
+
+def k8s_docs() -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs.extend(doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc)
+    return docs
+
+
+def one(kind: str) -> dict[str, Any]:
+    found = [d for d in k8s_docs() if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture
+def container() -> dict[str, Any]:
+    containers = one("Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def env_value(container: dict[str, Any], name: str) -> str:
+    return str(next(e["value"] for e in container["env"] if e["name"] == name))
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text(encoding="utf-8"))
+    listed = set(kustomization["resources"])
+    assert listed == {p.name for p in (DEPLOY / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    assert {d["kind"] for d in k8s_docs()} == {"Kustomization", "Deployment", "Service", "Secret", "ConfigMap"}
+
+
+def test_deployment_runs_two_replicas_with_probes_on_the_health_endpoints(container: dict[str, Any]) -> None:
+    deployment = one("Deployment")
+    assert deployment["apiVersion"] == "apps/v1" and deployment["spec"]["replicas"] == 2
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    port = next(p for p in container["ports"] if p["name"] == "http")
+    assert port["containerPort"] == int(env_value(container, "ZDM_PORT"))
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert pod["spec"]["terminationGracePeriodSeconds"] > float(env_value(container, "ZDM_SHUTDOWN_GRACE_S"))
+    assert env_value(container, "ZDM_LOG_FORMAT") == "json"
+
+
+def test_every_env_name_is_a_zdm_setting_and_secrets_come_from_the_secret(container: dict[str, Any]) -> None:
+    names = [e["name"] for e in container["env"]]
+    assert set(names) <= SETTINGS, set(names) - SETTINGS
+    secret = one("Secret")
+    from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert set(from_secret) == {
+        "ZDM_SLACK_BOT_TOKEN",
+        "ZDM_SLACK_SIGNING_SECRET",
+        "ZDM_STATE_DATABASE_URL",
+        "ZDM_TARGET_DATABASE_URL",
+    }
+    for ref in from_secret.values():
+        assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
+
+
+def test_the_configmap_holds_a_valid_zdm_toml_where_the_deployment_reads_it(
+    container: dict[str, Any], tmp_path: Path
+) -> None:
+    configmap = one("ConfigMap")
+    volumes = one("Deployment")["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v.get("configMap", {}).get("name") == configmap["metadata"]["name"])
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    assert env_value(container, "ZDM_CONFIG_PATH") == f"{mount['mountPath']}/zdm.toml"
+    path = tmp_path / "zdm.toml"
+    path.write_text(configmap["data"]["zdm.toml"], encoding="utf-8")
+    config = load_config(path)  # raises ConfigError naming the key on any mistake
+    assert str(config.app.root) == "/app/examples/icupa"  # where deploy/Dockerfile puts the demo app
+
+
+def test_the_service_sends_traffic_to_the_pods_http_port() -> None:
+    service, pod = one("Service"), one("Deployment")["spec"]["template"]
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+
+
+def test_compose_starts_postgres_installs_the_demo_app_then_serves_http() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == {"db", "install-demo", "bot"}
+    assert services["db"]["image"].startswith("postgres:")
+    assert services["install-demo"]["command"] == ["zdm", "install-demo"]
+    assert services["install-demo"]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    assert services["install-demo"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    bot = services["bot"]
+    assert bot["command"] == ["zdm", "serve"] and bot["image"] == services["install-demo"]["image"]
+    assert bot["depends_on"] == {"install-demo": {"condition": "service_completed_successfully"}}
+    env = bot["environment"]
+    assert set(env) <= SETTINGS, set(env) - SETTINGS
+    for key in ("ZDM_STATE_DATABASE_URL", "ZDM_TARGET_DATABASE_URL"):
+        assert re.fullmatch(r"postgresql://zdm:[^@]+@db:5432/\w+", env[key])
+    init = next(v for v in services["db"]["volumes"] if "docker-entrypoint-initdb.d" in v)
+    assert (DEPLOY / init.split(":")[0]).read_text(encoding="utf-8").count("create database icupa;") == 1
+
+
+def test_dockerfile_is_slim_non_root_pinned_and_health_checked() -> None:
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.\d+-slim$", text, re.M)
+    assert "pip install -c requirements.lock ." in text
+    user = re.findall(r"^USER (\S+)$", text, re.M)
+    assert user and user[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", text, re.M)
+    env_block = text[text.index("ENV PATH") :].split("\nRUN", 1)[0]
+    names = set(re.findall(r"\b(ZDM_[A-Z_]+)=", env_block))
+    assert "ZDM_LOG_FORMAT" in names and names <= SETTINGS, names - SETTINGS
+    assert "ZDM_LOG_FORMAT=json" in env_block and "ZDM_HOST=0.0.0.0" in env_block
+
+
+def test_env_example_names_only_settings_zdm_reads() -> None:
+    lines = (DEPLOY / ".env.example").read_text(encoding="utf-8").splitlines()
+    names = {line.split("=", 1)[0] for line in lines if re.match(r"^ZDM_\w+=", line)}
+    assert names and names <= SETTINGS, names - SETTINGS
+
+
+def test_slack_app_manifest_points_slack_at_the_events_endpoint() -> None:
+    manifest = yaml.safe_load((DEPLOY / "slack-app-manifest.yml").read_text(encoding="utf-8"))
+    assert manifest["features"]["slash_commands"][0]["url"].endswith("/slack/events")
+    assert manifest["settings"]["interactivity"]["request_url"].endswith("/slack/events")
