@@ -30,6 +30,7 @@ from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
+from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.locks import PgLocks
 from commands.adapters.rollback_log import MarkdownRollbackLog
@@ -42,7 +43,7 @@ from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.failures import ReleaseChannelFailures
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.config import RunbookConfig, load_config
-from commands.ports import Clock, FlagStore
+from commands.ports import Clock, FlagStore, KpiSource
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
@@ -189,13 +190,14 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
+    kpis, close_kpis = _kpi_source(config, reader_pool)
     rollouts = RolloutService(
         config=config,
         ports=RolloutPorts(
             clock=clock,
             flags=flags,
             target=target,
-            kpis=SqlKpiSource(reader_pool, query=config.rollout.gates.query),
+            kpis=kpis,
             notifier=notifier,
             roles=roles,
             audit=audit,
@@ -256,7 +258,12 @@ def build_container(
         github=github,
         embedded=embedded,
         _pools=[state_pool, target_pool, reader_pool],
-        _closers=[*(env.close for env in environments.values()), locks.close, *([issues.close] if issues else [])],
+        _closers=[
+            *(env.close for env in environments.values()),
+            locks.close,
+            *([issues.close] if issues else []),
+            *([close_kpis] if close_kpis else []),
+        ],
     )
 
 
@@ -294,6 +301,15 @@ def _flag_store(
             env={"DATABASE_URL": target_url},
         )
     return PgFlagStore(pool, table=config.flag.table)
+
+
+def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tuple[KpiSource, Callable[[], None] | None]:
+    """The rollout gates' KPI source from ``[kpi]``: SQL on the target database, or the Prometheus HTTP API."""
+    if config.kpi.source == "prometheus":
+        assert config.kpi.prometheus is not None  # the config validator requires the section
+        source = PrometheusKpiSource(config.kpi.prometheus)
+        return source, source.close
+    return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
 
 
 def _environment_databases(config: RunbookConfig, target_url: str) -> dict[str, PgCheckpoints]:

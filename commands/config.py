@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commands.backfill.config import BackfillConfig
 from commands.errors import ConfigError
+from commands.kpi_config import KpiConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
@@ -89,6 +90,7 @@ class RunbookConfig(_Section):
     # `[schema]` in the file; the attribute has another name because pydantic's BaseModel.schema() exists
     schema_stage: SchemaConfig = Field(default=SchemaConfig(), alias="schema")
     release: ReleaseConfig = ReleaseConfig()
+    kpi: KpiConfig = KpiConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:
