@@ -6,6 +6,7 @@ zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode w
 zdm check     validate settings and zdm.toml, then exit
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
 zdm schema new "SUMMARY"     create a timestamped migration and its _rollback.sql pair in the app's migrations
+zdm lighthouse ingest REPORT  archive a Lighthouse JSON report, record its scores, open a ticket on a > 5-point drop
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.cmd == "schema":
             return _schema_new(settings, args.summary)
+        if args.cmd == "lighthouse":
+            return _lighthouse_ingest(settings, args.report)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -89,7 +92,32 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="migration files").add_subparsers(dest="schema_cmd", required=True)
     new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
     new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
+    lighthouse = sub.add_parser("lighthouse", help="Lighthouse reports").add_subparsers(dest="lh_cmd", required=True)
+    ingest = lighthouse.add_parser(
+        "ingest", help="archive a report, record its scores, and open an incident ticket on a drop of more than 5"
+    )
+    ingest.add_argument("report", type=Path, help="a Lighthouse JSON report (lighthouse --output=json)")
     return parser
+
+
+def _lighthouse_ingest(settings: Settings, report: Path) -> int:
+    """``zdm lighthouse ingest REPORT``: the same ingest as the watched folder and the shell's ``lighthouse``."""
+    container = build_container(settings)
+    try:
+        if container.local_mode:
+            print(
+                "zdm: no Slack tokens set: the release-channel message stays local"
+                + ("" if settings.github_token else ", and tickets go to a local GitHub stand-in"),
+                file=sys.stderr,
+            )
+        result = container.services.lighthouse.ingest(report, now=container.services.clock.now())
+    except UserError as exc:
+        print(f"zdm: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        container.close()
+    print(result.describe())
+    return 0
 
 
 def _schema_new(settings: Settings, summary: str) -> int:
@@ -163,7 +191,28 @@ def _demo_controls(
         controls.advance = clock.advance
     if traffic is not None:
         controls.set_error_rate = lambda rate: setattr(traffic, "error_rate", rate)
+    controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls
+
+
+def shell_lighthouse(container: Container, clock: Clock, path: str) -> str:
+    """The shell's ``lighthouse <path>``: a path relative to the current folder, else to app.root."""
+    report = Path(path).expanduser()
+    if not report.is_absolute() and not report.exists():
+        report = container.services.config.app.root / report
+    try:
+        result = container.services.lighthouse.ingest(report, now=clock.now())
+    except UserError as exc:
+        return str(exc)
+    lines = [result.describe()]
+    github = container.github
+    for ticket in result.tickets:
+        repo, _, number = ticket.url.removeprefix("https://github.com/").partition("/issues/")
+        if github is not None and ticket.opened and number.isdigit():
+            issue = github.issue(repo, int(number))
+            labels = ", ".join(label["name"] for label in issue["labels"])
+            lines.append(f"── GitHub {repo}#{number} [{labels}] ──\n{issue['title']}\n{issue['body']}")
+    return "\n".join(lines)
 
 
 def _serve(settings: Settings) -> int:

@@ -32,6 +32,7 @@ from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
+from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
@@ -43,6 +44,7 @@ from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.failures import ReleaseChannelFailures
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.config import RunbookConfig, load_config
+from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.ports import Clock, FlagStore, KpiSource
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
@@ -70,6 +72,7 @@ class Services:
     backfills: BackfillService
     schema: SchemaService
     roles: SlackRoleDirectory
+    lighthouse: LighthouseService
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -83,6 +86,8 @@ class Services:
             "tend_backfills": self.backfills.tend,
             # schema deploys a crash left half-applied (each file is atomic; the history says where it stopped)
             "resume_schema_deploys": lambda _now: self.schema.resume_unfinished(),
+            # Lighthouse reports dropped into lighthouse.watch_dir
+            "watch_lighthouse": self.lighthouse.poll_watch_dir,
         }
 
 
@@ -219,6 +224,7 @@ def build_container(
         ),
     )
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
+    failures = ReleaseChannelFailures(notifier, channel=config.channels.release)
     schema = SchemaService(
         config=config,
         ports=SchemaPorts(
@@ -229,7 +235,7 @@ def build_container(
             notifier=notifier,
             roles=roles,
             audit=audit,
-            failures=ReleaseChannelFailures(notifier, channel=config.channels.release),
+            failures=failures,
             runner=runner,
             issues=issues,
         ),
@@ -246,6 +252,12 @@ def build_container(
         backfills=backfills,
         schema=schema,
         roles=roles,
+        lighthouse=LighthouseService(
+            config=config,
+            ports=LighthousePorts(
+                runs=PgLighthouseRuns(state_pool), issues=issues, notifier=notifier, failures=failures
+            ),
+        ),
     )
     return Container(
         settings=settings,

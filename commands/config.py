@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from commands.backfill.config import BackfillConfig
 from commands.errors import ConfigError
 from commands.kpi_config import KpiConfig
+from commands.lighthouse.config import LighthouseConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
@@ -91,6 +92,7 @@ class RunbookConfig(_Section):
     schema_stage: SchemaConfig = Field(default=SchemaConfig(), alias="schema")
     release: ReleaseConfig = ReleaseConfig()
     kpi: KpiConfig = KpiConfig()
+    lighthouse: LighthouseConfig = LighthouseConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:
