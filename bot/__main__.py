@@ -25,6 +25,7 @@ from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.executor import TrackingExecutor
+from bot.lighthouse import lighthouse_ingest, shell_lighthouse
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
 from commands.adapters.clock import DemoClock, SystemClock
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "schema":
             return _schema_new(settings, args.summary)
         if args.cmd == "lighthouse":
-            return _lighthouse_ingest(settings, args.report)
+            return lighthouse_ingest(settings, args.report)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -98,26 +99,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("report", type=Path, help="a Lighthouse JSON report (lighthouse --output=json)")
     return parser
-
-
-def _lighthouse_ingest(settings: Settings, report: Path) -> int:
-    """``zdm lighthouse ingest REPORT``: the same ingest as the watched folder and the shell's ``lighthouse``."""
-    container = build_container(settings)
-    try:
-        if container.local_mode:
-            print(
-                "zdm: no Slack tokens set: the release-channel message stays local"
-                + ("" if settings.github_token else ", and tickets go to a local GitHub stand-in"),
-                file=sys.stderr,
-            )
-        result = container.services.lighthouse.ingest(report, now=container.services.clock.now())
-    except UserError as exc:
-        print(f"zdm: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        container.close()
-    print(result.describe())
-    return 0
 
 
 def _schema_new(settings: Settings, summary: str) -> int:
@@ -193,26 +174,6 @@ def _demo_controls(
         controls.set_error_rate = lambda rate: setattr(traffic, "error_rate", rate)
     controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls
-
-
-def shell_lighthouse(container: Container, clock: Clock, path: str) -> str:
-    """The shell's ``lighthouse <path>``: a path relative to the current folder, else to app.root."""
-    report = Path(path).expanduser()
-    if not report.is_absolute() and not report.exists():
-        report = container.services.config.app.root / report
-    try:
-        result = container.services.lighthouse.ingest(report, now=clock.now())
-    except UserError as exc:
-        return str(exc)
-    lines = [result.describe()]
-    github = container.github
-    for ticket in result.tickets:
-        repo, _, number = ticket.url.removeprefix("https://github.com/").partition("/issues/")
-        if github is not None and ticket.opened and number.isdigit():
-            issue = github.issue(repo, int(number))
-            labels = ", ".join(label["name"] for label in issue["labels"])
-            lines.append(f"── GitHub {repo}#{number} [{labels}] ──\n{issue['title']}\n{issue['body']}")
-    return "\n".join(lines)
 
 
 def _serve(settings: Settings) -> int:

@@ -92,7 +92,7 @@ class LighthouseService:
         tickets = tuple(self._ticket(report, baseline, drop) for drop in found) if baseline else ()
         recorded = self._p.runs.record(
             report,
-            archive_path=str(archived.relative_to(self._root)),
+            archive_path=str(archived.relative_to(self._root) if archived.is_relative_to(self._root) else archived),
             sha256=hashlib.sha256(data).hexdigest(),
             at=now,
             tickets=tickets,

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from bot.__main__ import shell_lighthouse
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
+from bot.lighthouse import shell_lighthouse
 from bot.shell import DemoControls, Shell
 from bot.standins import GitHubStandIn
 from commands.config import RunbookConfig
