@@ -4,8 +4,9 @@ One PromQL query per figure (samples, errors, p95_ms, guardrail_breaches) from `
 ``$tenants`` and ``$window`` filled in (``commands.adapters.promql``). Several consecutive windows of equal length
 — what the rollout gates ask for — are read with one range query per figure (``/api/v1/query_range``, step = the
 window length, one point at each window's end); anything else with instant queries (``/api/v1/query`` at each
-window's end). An empty result is no data (0 samples); NaN latency is no latency. Timeouts, 429 and 5xx are
-retried; what still fails becomes one plain sentence (``OutsideServiceFailed``).
+window's end). Queries are POSTed as forms (the API takes GET or POST), so a cohort of thousands of tenants
+fits. An empty result is no data (0 samples); NaN latency is no latency. Timeouts, 429 and 5xx are retried;
+what still fails becomes one plain sentence (``OutsideServiceFailed``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class PrometheusKpiSource:
         for since, until in windows:
             values = {}
             for name in FIGURES:
-                payload = self._get("/api/v1/query", name, self._params(name, tenants, since, until))
+                payload = self._post("/api/v1/query", name, self._params(name, tenants, since, until))
                 try:
                     values[name] = parse_instant(payload)
                 except PromResponseError as exc:
@@ -87,7 +88,7 @@ class PrometheusKpiSource:
                 "step": prom_duration(step),
                 "timeout": f"{self._timeout_s:g}s",
             }
-            payload = self._get("/api/v1/query_range", name, params)
+            payload = self._post("/api/v1/query_range", name, params)
             try:
                 series[name] = parse_range(payload)
             except PromResponseError as exc:
@@ -105,15 +106,16 @@ class PrometheusKpiSource:
             "timeout": f"{self._timeout_s:g}s",
         }
 
-    def _get(self, path: str, name: str, params: dict[str, str]) -> Any:
+    def _post(self, path: str, name: str, params: dict[str, str]) -> Any:
+        # POST with a form body, as the API allows: a cohort of thousands of tenants makes a long query
         try:
             response = send_with_retry(
                 self._client,
-                "GET",
+                "POST",
                 path,
                 attempts=self._attempts,
                 base_delay_s=self._base_delay_s,
-                params=params,
+                data=params,
             )
         except httpx.TimeoutException as exc:
             raise _failed(name, f"no answer within {self._timeout_s:g} s") from exc

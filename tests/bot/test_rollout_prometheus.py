@@ -29,12 +29,13 @@ class PrometheusStandIn(JsonStandIn):
     def answer(self, request: Received) -> Reply:
         if request.path != "/api/v1/query_range":
             return Reply(400, {"status": "error", "errorType": "bad_data", "error": "only range queries here"})
-        query = request.query["query"][0]
+        form = request.body
+        query = form["query"][0]
         figure = next(name for name in ("guardrail", "p95", "samples") if name in query)
         if 'status=~"5.."' in query:
             figure = "errors"
-        start, end = float(request.query["start"][0]), float(request.query["end"][0])
-        step = parse_duration(request.query["step"][0]).total_seconds()
+        start, end = float(form["start"][0]), float(form["end"][0])
+        step = parse_duration(form["step"][0]).total_seconds()
         points: list[list[Any]] = []
         at = start
         while at <= end + 1e-6:
@@ -81,7 +82,7 @@ def test_gates_read_prometheus_and_a_breach_there_pauses_the_rollout(
     said = [card_text(m) for m in thread_messages(bot.slack)]
     assert any("paused automatically: KPI breach — error rate 5.00 % (needs < 1 %)" in text for text in said)
 
-    queries = [r.query for r in prometheus.requests("GET")]
+    queries = [r.body for r in prometheus.requests("POST")]
     assert queries and all(q["step"] == ["5m"] for q in queries)
     assert {q["query"][0] for q in queries} >= {
         'sum(increase(samples_total{tenant=~"demo_icupa"}[5m]))',

@@ -90,7 +90,7 @@ def test_kpi_config_validates_placeholders_and_needs_a_url(tmp_path: Path) -> No
 
 
 class PrometheusStandIn(JsonStandIn):
-    """Answers /api/v1/query and /api/v1/query_range with a recorded answer per KPI figure."""
+    """Answers /api/v1/query and /api/v1/query_range (form POSTs) with a recorded answer per KPI figure."""
 
     name = "prometheus-stand-in"
 
@@ -99,7 +99,7 @@ class PrometheusStandIn(JsonStandIn):
         self.answers = answers
 
     def answer(self, request: Received) -> Reply:
-        query = request.query["query"][0]
+        query = request.body["query"][0]
         figure = next(name for name in ("errors", "guardrail", "p95", "samples") if name in query)
         if figure in self.answers:
             return Reply(200, self.answers[figure])
@@ -131,9 +131,9 @@ def test_instant_queries_at_each_window_end(prom: PrometheusStandIn) -> None:
     prom.answers = {"samples": recorded("scalar"), "p95": recorded("instant_p95"), "errors": recorded("instant_nan")}
     [reading] = source(prom).read(["pilot_a"], [(NINE - FIVE, NINE)])
     assert (reading.samples, reading.errors, reading.p95_ms, reading.guardrail_breaches) == (7, 0, 312.5, 0)
-    requests = prom.requests("GET")
+    requests = prom.requests("POST")
     assert [r.path for r in requests] == ["/api/v1/query"] * 4
-    assert requests[0].query == {
+    assert requests[0].body == {
         "query": ['samples{tenant=~"pilot_a"}[5m]'],
         "time": ["1764061200.000"],
         "timeout": ["10s"],
@@ -149,9 +149,9 @@ def test_consecutive_windows_use_one_range_query_per_figure(prom: PrometheusStan
         (NINE - 2 * FIVE, NINE - FIVE, 300, None),  # no p95 point at this step: no latency
         (NINE - FIVE, NINE, 41, float("inf")),
     ]
-    requests = prom.requests("GET")
+    requests = prom.requests("POST")
     assert {r.path for r in requests} == {"/api/v1/query_range"} and len(requests) == 4
-    assert requests[0].query == {
+    assert requests[0].body == {
         "query": ['samples{tenant=~"pilot_a|pilot_b"}[5m]'],
         "start": ["1764060600.000"],
         "end": ["1764061200.000"],
