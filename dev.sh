@@ -19,6 +19,23 @@ setup() {
         .venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
         touch .venv/.zdm-installed
     fi
+    setup_prometheus
+}
+
+# Debian's prometheus package, unpacked (no root needed) for the real-Prometheus integration test of the KPI source.
+# Optional: without it that one test is skipped.
+setup_prometheus() {
+    [ -x .venv/prometheus/usr/bin/prometheus ] && return 0
+    local tmp
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) \
+        && dpkg-deb -x "$tmp"/prometheus_*.deb .venv/prometheus 2>/dev/null \
+        && [ -x .venv/prometheus/usr/bin/prometheus ]; then
+        echo "Installed Prometheus $(.venv/prometheus/usr/bin/prometheus --version 2>&1 | head -n1 | awk '{print $3}') into .venv/prometheus" >&2
+    else
+        echo "warning: could not install Debian's prometheus package into .venv/prometheus; its integration test will be skipped" >&2
+    fi
+    rm -rf "$tmp"
 }
 
 cmd=${1:-demo}

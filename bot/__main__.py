@@ -7,6 +7,7 @@ zdm check     validate settings and zdm.toml, then exit
 zdm install-demo   install the bundled demo app (migrations + seed) into ZDM_TARGET_DATABASE_URL
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
 zdm schema new "SUMMARY"     create a timestamped migration and its _rollback.sql pair in the app's migrations
+zdm lighthouse ingest REPORT  archive a Lighthouse JSON report, record its scores, open a ticket on a > 5-point drop
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.embedded import install_demo_app
 from bot.executor import TrackingExecutor
+from bot.lighthouse import lighthouse_ingest, shell_lighthouse
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _schema_new(settings, args.summary)
         if args.cmd == "install-demo":
             return _install_demo(settings)
+        if args.cmd == "lighthouse":
+            return lighthouse_ingest(settings, args.report)
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
@@ -96,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
     new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
     sub.add_parser("install-demo", help="install the demo app into ZDM_TARGET_DATABASE_URL (compose, trials)")
+    lighthouse = sub.add_parser("lighthouse", help="Lighthouse reports").add_subparsers(dest="lh_cmd", required=True)
+    ingest = lighthouse.add_parser(
+        "ingest", help="archive a report, record its scores, and open an incident ticket on a drop of more than 5"
+    )
+    ingest.add_argument("report", type=Path, help="a Lighthouse JSON report (lighthouse --output=json)")
     return parser
 
 
@@ -182,6 +191,7 @@ def _demo_controls(
         controls.advance = clock.advance
     if traffic is not None:
         controls.set_error_rate = traffic.set_error_rate
+    controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls
 
 

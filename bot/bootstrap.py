@@ -36,7 +36,9 @@ from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
+from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
+from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.rollback_log import MarkdownRollbackLog
@@ -51,7 +53,8 @@ from commands.backfill.service import BackfillPorts, BackfillService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
-from commands.ports import Clock, FlagStore
+from commands.lighthouse.service import LighthousePorts, LighthouseService
+from commands.ports import Clock, FlagStore, KpiSource
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
@@ -99,6 +102,8 @@ class Services:
             next_command="the zdm logs have the traceback; the job runs again on the next tick",
         )
 
+    lighthouse: LighthouseService
+
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
         return {
@@ -113,6 +118,8 @@ class Services:
             "resume_schema_deploys": lambda _now: self.schema.resume_unfinished(),
             # alert rules with "for" semantics: page, #release card, pause rollouts; returns the next evaluation
             "evaluate_alerts": self.alerts.evaluate_due,
+            # Lighthouse reports dropped into lighthouse.watch_dir
+            "watch_lighthouse": self.lighthouse.poll_watch_dir,
         }
 
     def state_figures(self) -> StateFigures:
@@ -238,7 +245,7 @@ def build_container(
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     linter = SquawkLinter(config.schema_stage.lint)
-    kpis = SqlKpiSource(reader_pool, query=config.rollout.gates.query)
+    kpis, close_kpis = _kpi_source(config, reader_pool)
     checklist = ChecklistService(
         config=config,
         ports=ChecklistPorts(
@@ -334,6 +341,12 @@ def build_container(
         checklist=checklist,
         cleanup=cleanup,
         records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
+        lighthouse=LighthouseService(
+            config=config,
+            ports=LighthousePorts(
+                runs=PgLighthouseRuns(state_pool), issues=issues, notifier=notifier, failures=failures
+            ),
+        ),
     )
     metrics = Metrics()
     metrics.watch_state(services.state_figures)
@@ -351,7 +364,12 @@ def build_container(
         metrics=metrics,
         readiness=Readiness(state_url),
         _pools=[state_pool, target_pool, reader_pool],
-        _closers=[*(env.close for env in environments.values()), locks.close, *(c.close for c in (issues, pager) if c)],
+        _closers=[
+            *(env.close for env in environments.values()),
+            locks.close,
+            *(c.close for c in (issues, pager) if c),
+            *([close_kpis] if close_kpis else []),
+        ],
     )
 
 
@@ -396,6 +414,15 @@ def _flag_store(
             env={"DATABASE_URL": target_url},
         )
     return PgFlagStore(pool, table=config.flag.table)
+
+
+def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tuple[KpiSource, Callable[[], None] | None]:
+    """The rollout gates' KPI source from ``[kpi]``: SQL on the target database, or the Prometheus HTTP API."""
+    if config.kpi.source == "prometheus":
+        assert config.kpi.prometheus is not None  # the config validator requires the section
+        source = PrometheusKpiSource(config.kpi.prometheus)
+        return source, source.close
+    return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
 
 
 def _environment_databases(config: RunbookConfig, target_url: str) -> dict[str, PgCheckpoints]:

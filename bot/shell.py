@@ -42,6 +42,7 @@ SHELL_HELP = """\
   advance <dur>      demo: move the clock forward (e.g. `advance 12h`) and run the scheduler
   traffic <pct> [t]  demo: the demo app's error rate in percent, for all tenants or tenant t (`traffic 5 pilot_a`)
   release            demo: show the release issue (kept by the local GitHub stand-in)
+  lighthouse <path>  ingest a Lighthouse JSON report: archive it, compare with the baseline, ticket a drop > 5
   quit               leave (Ctrl-D works too)"""
 WORK_TIMEOUT_S = 900.0
 
@@ -56,6 +57,7 @@ class DemoControls:
     now: Callable[[], datetime] | None = None
     settle: Callable[[], object] | None = None
     release_issue: Callable[[], str] | None = None
+    lighthouse: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ class Shell:
         elif word == "release":
             show = self.demo.release_issue
             self._print(show() if show else "The release issue is on GitHub; the shell only shows the demo's copy.")
+        elif word == "lighthouse":
+            if not rest.strip() or self.demo.lighthouse is None:
+                self._print("Give a Lighthouse JSON report, e.g. `lighthouse lighthouse/menu-perf-drop.json`.")
+            else:
+                self._print(self.demo.lighthouse(rest.strip()))
         elif word in ("clock", "advance", "traffic"):
             self._demo(word, rest.strip())
         elif word.startswith("/"):

@@ -228,7 +228,8 @@ def _handler(stand_in: JsonStandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode("utf-8") if length else ""
             try:
-                body = json.loads(raw) if raw else None
+                form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+                body = parse_qs(raw) if form else json.loads(raw) if raw else None
             except json.JSONDecodeError:
                 self._send(Reply(400, {"message": "Problems parsing JSON"}))
                 return

@@ -19,6 +19,8 @@ from commands.backfill.config import BackfillConfig
 from commands.checklist.config import ChecklistConfig, ReleaseSpec, check_release_names
 from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
+from commands.kpi_config import KpiConfig
+from commands.lighthouse.config import LighthouseConfig
 from commands.records.config import ArchiveConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
@@ -109,6 +111,9 @@ class RunbookConfig(_Section):
             if unknown := [r for r in item.roles if r not in known]:
                 raise ValueError(f"checklist.confirm {item.key!r}: unknown role {unknown[0]!r}; roles: {sorted(known)}")
         return self
+
+    kpi: KpiConfig = KpiConfig()
+    lighthouse: LighthouseConfig = LighthouseConfig()
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

@@ -124,5 +124,5 @@ class OutsideServiceFailed(UserError):
     """GitHub, PagerDuty or another outside service refused or did not answer (after retries)."""
 
     def __init__(self, *, service: str, what: str, why: str) -> None:
-        super().__init__(f"{service} failed for {what}: {why.strip()}. Check zdm's {service} token and settings.")
+        super().__init__(f"{service} failed for {what}: {why.strip()}. Check zdm's settings for {service}.")
         self.service = service

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from commands.cards import Card, MessageRef
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from commands.backfill.model import BackfillRun
     from commands.checklist.model import Tick
     from commands.cleanup.model import Cleanup
+    from commands.lighthouse.report import Report, Ticketed
     from commands.rollback.model import Rollback
     from commands.rollout.config import PlanStep
     from commands.rollout.gates import KpiReading
@@ -219,7 +220,25 @@ class IssueTracker(Protocol):
         """Create an issue; return its web URL."""
         ...
 
-    def find_issue(self, repo: str, *, label: str, marker: str) -> str | None: ...
+    def find_issue(
+        self, repo: str, *, label: str, marker: str, state: Literal["open", "closed", "all"] = "all"
+    ) -> str | None:
+        """The web URL of an issue in ``state`` with ``label`` whose body contains ``marker``, if any."""
+        ...
+
+
+class LighthouseRuns(Protocol):
+    """Ingested Lighthouse reports in the bot's state database."""
+
+    def previous(self, page: str, *, before: datetime) -> Report | None:
+        """The newest recorded run of ``page`` fetched before ``before``."""
+        ...
+
+    def record(
+        self, report: Report, *, archive_path: str, sha256: str, at: datetime, tickets: Sequence[Ticketed]
+    ) -> bool:
+        """Store the run (once per page and fetch time) with its drops; False when it was already recorded."""
+        ...
 
 
 class JobFailures(Protocol):

@@ -7,7 +7,7 @@ with ``Retry-After``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -51,15 +51,18 @@ class GitHubIssues:
         )
         return str(created["html_url"])
 
-    def find_issue(self, repo: str, *, label: str, marker: str) -> str | None:
-        """The web URL of an issue (open or closed) with ``label`` whose body contains ``marker``, if any."""
+    def find_issue(
+        self, repo: str, *, label: str, marker: str, state: Literal["open", "closed", "all"] = "all"
+    ) -> str | None:
+        """The web URL of an issue in ``state`` (default: open or closed) with ``label`` whose body contains
+        ``marker``, if any."""
         page = 1
         while page <= 10:
             issues = self._call(
                 "GET",
                 f"/repos/{repo}/issues",
                 what=repo,
-                params={"labels": label, "state": "all", "per_page": 100, "page": page},
+                params={"labels": label, "state": state, "per_page": 100, "page": page},
             )
             for issue in issues:
                 if marker in str(issue.get("body") or ""):

@@ -74,7 +74,7 @@ def test_archive_copies_reports_and_the_audit_export_with_a_manifest_that_verifi
     (app_root / "coverage/coverage-summary.json").write_text('{"total": {"lines": {"pct": 86}}}', encoding="utf-8")
     lighthouse = app_root / "artifacts/lighthouse/2026-11-20"
     lighthouse.mkdir(parents=True)
-    shutil.copyfile(DEMO_APP / "artifacts/lighthouse/2026-11-20/orders.json", lighthouse / "orders.json")
+    shutil.copyfile(DEMO_APP / "lighthouse/menu-baseline.json", lighthouse / "menu.json")
     bot.command("rollback tenant pilot_b slow", user=ONCALL)  # an audited event for the export
     bot.settle()
 
@@ -84,7 +84,7 @@ def test_archive_copies_reports_and_the_audit_export_with_a_manifest_that_verifi
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {
         "reports/coverage/coverage-summary.json",
-        "reports/artifacts/lighthouse/2026-11-20/orders.json",
+        "reports/artifacts/lighthouse/2026-11-20/menu.json",
         "audit.json",
     }
     audit = json.loads((target / "audit.json").read_text(encoding="utf-8"))
