@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from commands.cards import Card, MessageRef
 
 if TYPE_CHECKING:
+    from commands.alerts.model import AlertEvent
     from commands.backfill.model import BackfillRun
     from commands.checklist.model import Tick
     from commands.cleanup.model import Cleanup
@@ -337,3 +338,7 @@ class ReleaseFacts(Protocol):
     def backfill_runs(self, job: str) -> list[BackfillRun]: ...
 
     def audit_rows(self, *, subjects: Sequence[str], since: datetime | None) -> list[dict[str, Any]]: ...
+
+    def alert_events(self, *, since: datetime | None) -> list[AlertEvent]:
+        """Alerts that fired or resolved since then, oldest first."""
+        ...

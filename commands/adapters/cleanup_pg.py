@@ -16,6 +16,7 @@ from commands.adapters.backfill_pg import PgBackfillRuns
 from commands.adapters.rollout_pg import from_doc
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.state_pg import PgRollbackRepository
+from commands.alerts.model import AlertEvent
 from commands.backfill.model import BackfillRun
 from commands.cleanup.model import Cleanup
 from commands.errors import UserError
@@ -103,6 +104,15 @@ class PgReleaseFacts:
             )
             names = [c.name for c in cur.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def alert_events(self, *, since: datetime | None) -> list[AlertEvent]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "select rule, kind, at, value, detail from zdm.alert_events where kind in ('firing', 'resolved')"
+                " and (%s::timestamptz is null or at >= %s) order by at, id",
+                (since, since),
+            ).fetchall()
+        return [AlertEvent(r[0], r[1], r[2], r[3], dict(r[4])) for r in rows]
 
 
 def _dump(cleanup: Cleanup) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Recorded:
     backfills: Sequence[BackfillRun]
     rollout: Rollout | None
     rollbacks: Sequence[Rollback]
+    alerts: Sequence[str] = ()  # "`error_rate` firing 2026-11-25 18:17 UTC at 1.50 %", oldest first
 
 
 def notes_lines(facts: Recorded, *, now: datetime) -> list[str]:
@@ -62,7 +63,7 @@ def notes_lines(facts: Recorded, *, now: datetime) -> list[str]:
         )
     if not facts.rollbacks:
         lines.append("- Rollbacks: none")
-    lines.append("- Alerts: none recorded by zdm")
+    lines += [f"- Alert {alert}" for alert in facts.alerts] or ["- Alerts: none fired"]
     return lines
 
 

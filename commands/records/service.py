@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from commands.alerts.model import format_metric
 from commands.cards import Card
 from commands.checklist.checks import release_migrations
 from commands.checklist.model import UnknownRelease
@@ -50,14 +51,22 @@ class RecordsService:
         spec = self._config.releases[release]
         flag = spec.flag or self._config.flag.name
         files = [m.file_name for m in release_migrations(self._config.migrations_path, spec)]
+        rollout = self._p.facts.rollout_for(flag)
+        rules = {rule.name: rule for rule in self._config.alerts.rules}
+        alerts = [
+            f"`{e.rule}` {e.kind} {e.at:%Y-%m-%d %H:%M} UTC"
+            + (f" at {format_metric(rules[e.rule], e.value)}" if e.rule in rules else "")
+            for e in self._p.facts.alert_events(since=rollout.started_at if rollout else None)
+        ]
         return Recorded(
             release=release,
             title=spec.title or release,
             flag=flag,
             deploys=self._p.facts.schema_deploys(files),
             backfills=self._p.facts.backfill_runs(spec.backfill_job) if spec.backfill_job else [],
-            rollout=self._p.facts.rollout_for(flag),
+            rollout=rollout,
             rollbacks=self._p.facts.rollbacks(flag),
+            alerts=alerts,
         )
 
     def write_notes(self, release: str, *, actor: str) -> str:

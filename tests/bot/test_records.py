@@ -41,6 +41,13 @@ def test_notes_contain_the_recorded_facts_and_never_overwrite_other_text(
     finished_rollout(dbs, config, reached)
     bot.command("rollback tenant pilot_a checkout errors", user=ONCALL)
     bot.settle()
+    fired = reached - timedelta(days=1)
+    with dbs.state() as conn:  # what the alert evaluator records when a rule fires and resolves
+        conn.execute(
+            "insert into zdm.alert_events (rule, kind, at, value) values ('error_rate', 'firing', %s, 0.015),"
+            " ('error_rate', 'resolved', %s, 0.002)",
+            (fired, fired + timedelta(minutes=12)),
+        )
     (app_root / "CHANGELOG.md").write_text(CHANGELOG, encoding="utf-8")
     rfc = app_root / "docs/rfc-001-repo-refactor.md"
     rfc.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +63,8 @@ def test_notes_contain_the_recorded_facts_and_never_overwrite_other_text(
     assert f"  - demo tenant: 3 tenant(s) enabled {reached:%Y-%m-%d %H:%M} UTC" in changelog
     assert f"- Rollback of `pilot_a` on {clock.now():%Y-%m-%d %H:%M} UTC by {ONCALL}: checkout errors" in changelog
     assert "- Schema: no schema deploy of this release recorded by zdm" in changelog
+    assert f"- Alert `error_rate` firing {fired:%Y-%m-%d %H:%M} UTC at 1.50 %" in changelog
+    assert f"- Alert `error_rate` resolved {fired + timedelta(minutes=12):%Y-%m-%d %H:%M} UTC at 0.20 %" in changelog
     # the block sits under "Unreleased", the person's lines stay as they were
     assert changelog.index("<!-- zdm:notes:profiles -->") < changelog.index("- Written by a person.")
     assert changelog.endswith("## 1.0.0\n\n- Older.\n")

@@ -58,7 +58,10 @@ def test_deployment_runs_two_replicas_with_probes_on_the_health_endpoints(contai
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert pod["spec"]["terminationGracePeriodSeconds"] > float(env_value(container, "ZDM_SHUTDOWN_GRACE_S"))
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"  # the Service drops the pod before SIGTERM closes the listener
+    grace = float(pre_stop[1]) + float(env_value(container, "ZDM_SHUTDOWN_GRACE_S"))
+    assert pod["spec"]["terminationGracePeriodSeconds"] > grace
     assert env_value(container, "ZDM_LOG_FORMAT") == "json"
 
 
@@ -72,6 +75,8 @@ def test_every_env_name_is_a_zdm_setting_and_secrets_come_from_the_secret(contai
         "ZDM_SLACK_SIGNING_SECRET",
         "ZDM_STATE_DATABASE_URL",
         "ZDM_TARGET_DATABASE_URL",
+        "ZDM_GITHUB_TOKEN",
+        "ZDM_PAGERDUTY_ROUTING_KEY",
     }
     for ref in from_secret.values():
         assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
