@@ -41,6 +41,7 @@ from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
 from commands.adapters.pagerduty import PagerDutyEvents
+from commands.adapters.pg_errors import connection_lost
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
@@ -93,14 +94,19 @@ class Services:
     cleanup: CleanupService
     records: RecordsService
 
-    def report_job_error(self, name: str, exc: Exception) -> None:
-        """A scheduled job raised: one folded message in the release channel (the same error every tick is one)."""
+    def report_job_error(self, name: str, exc: Exception) -> bool:
+        """A scheduled job raised: one folded message in the release channel (the same error every tick is one).
+        A database outage is not posted (folding needs the database) and ends the tick: return True."""
+        if connection_lost(exc):
+            log.warning("scheduled job %s: database unavailable (%s)", name, type(exc).__name__)
+            return True
         self.failures.report(
             what=f"Scheduled job `{name}`",
             where="the zdm scheduler",
             error=f"{type(exc).__name__}: {str(exc)[:300]}",
             next_command="the zdm logs have the traceback; the job runs again on the next tick",
         )
+        return False
 
     lighthouse: LighthouseService
 
@@ -219,7 +225,7 @@ def build_container(
     roles = SlackRoleDirectory(config.roles, slack)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
-    locks = PgLocks(state_url)
+    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
     repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
     notifier = SlackNotifier(slack)

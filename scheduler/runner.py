@@ -93,7 +93,9 @@ class Metronome:
                 result = job(now)
             except Exception as exc:  # one failing job must not stop the others or the metronome
                 log.exception("scheduled job %s failed", name)
-                self._report(name, exc)
+                if self._report(name, exc):
+                    log.warning("skipping the rest of this tick after %s failed; the next tick tries again", name)
+                    break
                 continue
             if isinstance(result, datetime):
                 wakes.append(result)
@@ -103,13 +105,16 @@ class Metronome:
             self._schedule_wake(wake, now)
         return wake
 
-    def _report(self, name: str, exc: Exception) -> None:
+    def _report(self, name: str, exc: Exception) -> bool:
+        """Hand the failure to ``on_error``; its truthy answer ends this tick (e.g. the database is down, so the
+        other jobs would only wait for it in turn)."""
         if self._on_error is None:
-            return
+            return False
         try:
-            self._on_error(name, exc)
+            return bool(self._on_error(name, exc))
         except Exception:
             log.exception("could not report the failure of scheduled job %s", name)
+            return False
 
     def _schedule_wake(self, wake: datetime, now: datetime) -> None:
         if self._time_scale <= 0:

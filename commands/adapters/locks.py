@@ -19,7 +19,9 @@ class PgLocks:
     connection is closed, which releases the lock and makes the pool discard it.
     """
 
-    def __init__(self, url: str, *, max_size: int = 16) -> None:
+    def __init__(self, url: str, *, max_size: int = 16, connect_wait_s: float = 5.0) -> None:
+        # how long `hold` waits for a session: bounded, so a database outage fails fast instead of stalling a tick
+        self._connect_wait_s = connect_wait_s
         self._pool: ConnectionPool[Any] = ConnectionPool(
             url,
             min_size=1,
@@ -37,7 +39,7 @@ class PgLocks:
     @contextmanager
     def hold(self, key: tuple[int, int], *, wait_s: float = 0) -> Iterator[bool]:
         """Hold the two-key advisory lock for the ``with`` block; yields False if another session holds it."""
-        with self._pool.connection() as conn:
+        with self._pool.connection(timeout=self._connect_wait_s + max(wait_s, 0)) as conn:
             try:
                 got = _acquire(conn, key, wait_s)
             except BaseException:

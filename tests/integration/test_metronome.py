@@ -44,3 +44,28 @@ def test_ticks_run_jobs_with_now_and_survive_a_failing_job(dbs: Databases) -> No
             metronome.shutdown()
     assert seen[1] - seen[0] == timedelta(days=2)
     assert purged == [0, 1]  # the day-old retry record went at the second tick
+
+
+def test_an_on_error_that_answers_true_ends_the_tick_early() -> None:
+    """The bot answers True for a database outage: the jobs after the failing one would only wait for it."""
+    ran: list[str] = []
+    reported: list[str] = []
+
+    def down(now: datetime) -> None:
+        raise RuntimeError("database unavailable")
+
+    def after(now: datetime) -> None:
+        ran.append("after")
+
+    clock = FakeClock()
+    metronome = Metronome(
+        clock=clock,
+        tick_s=3600,
+        jobs={"down": down, "after": after},
+        on_error=lambda name, _exc: reported.append(name) or True,
+    )
+    metronome.tick()
+    assert (reported, ran, metronome.ticks) == (["down"], [], 1)
+    quiet = Metronome(clock=clock, tick_s=3600, jobs={"down": down, "after": after}, on_error=lambda _n, _e: False)
+    quiet.tick()
+    assert ran == ["after"]
