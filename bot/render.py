@@ -20,12 +20,13 @@ from slack_sdk.models.blocks import (
 from commands.cards import Card, Checkboxes
 
 SECTION_LIMIT = 3000
+MAX_SECTIONS = 40  # of Slack's 50 blocks per message, leaving room for fields, buttons and a footer
 
 
 def card_blocks(card: Card) -> list[dict[str, Any]]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(f"*{card.title}*")))]
-    if card.lines:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip("\n".join(card.lines)))))
+    for chunk in _chunks(card.lines):  # a section holds 3000 characters; long cards (help) take several
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(chunk))))
     if card.fields:
         blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f"*{k}*\n{v}") for k, v in card.fields[:10]]))
     if card.code:
@@ -71,6 +72,20 @@ def _checkboxes(group: Checkboxes) -> ActionsBlock:
     checked = [option for option, o in zip(options, group.options, strict=False) if o.checked]
     element = CheckboxesElement(action_id=group.action_id, options=options, initial_options=checked or None)
     return ActionsBlock(block_id=group.block_id[:255], elements=[element])
+
+
+def _chunks(lines: tuple[str, ...]) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return chunks[:MAX_SECTIONS]
 
 
 def _clip(text: str) -> str:

@@ -163,10 +163,17 @@ def test_usage_errors_and_unknown_commands(bot: BotServer) -> None:
 
 
 def test_help_lists_commands_from_their_docstrings(bot: BotServer) -> None:
-    text = bot.command("help").json()["text"]
+    answer = bot.command("help").json()
+    text = answer["text"]
     assert "`/zdm rollback tenant <slug> [--schema VERSION] [reason…]`" in text
     assert "turn its flag off, restore the legacy views" in text
     assert "`/zdm tenants <pattern>`" in text
+    sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and "text" in b]
+    assert len(sections) > 2 and all(len(t) <= 3000 for t in sections)  # more than one section's worth of help
+    shown = "\n".join(sections)
+    for name in ("alerts", "archive", "backfill", "checklist", "cleanup", "notes", "rollback", "rollout", "schema"):
+        assert f"`/zdm {name}" in shown, name
+    assert "`/zdm tenants <pattern>`" in shown and "…" not in shown[-5:]
 
 
 def test_failing_smoke_test_is_reported_and_the_flag_stays_off(
