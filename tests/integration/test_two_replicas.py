@@ -243,8 +243,13 @@ def test_two_serve_processes_run_one_rollout_and_the_survivor_finishes_it_after_
         assert killed_at < datetime.fromisoformat(doc["started_at"]) + STEP2_AT, "A was killed after step 2 was due"
 
         # --- B alone: prompts steps 2 and 3, takes their approvals, finishes ---------------------------------
+        # the press for step 2 is first sent to A, which is gone; Slack retries it and the retry lands on B,
+        # which has never seen it: a retry header alone is no reason to drop a request
         step2 = one_prompt(slack, 2)
-        assert b.post(approval(slack, step2, user=APPROVER2, reply_to="approve-2")).status_code == 200
+        press2 = approval(slack, step2, user=APPROVER2, reply_to="approve-2")
+        with pytest.raises(httpx.TransportError):
+            a.post(press2)
+        assert b.post(retried(press2, 1)).status_code == 200
         eventually(lambda: step_status(dbs, 1) == "done", what="step 2 to flip on B")
 
         step3 = one_prompt(slack, 3)
