@@ -325,10 +325,15 @@ def build_container(
     cleanup = CleanupService(
         config=config,
         ports=CleanupPorts(
-            clock=clock, kpis=kpis, facts=facts, cleanups=PgCleanups(state_pool), notifier=notifier, roles=roles,
+            clock=clock,
+            kpis=kpis,
+            facts=facts,
+            cleanups=PgCleanups(state_pool, locks=locks),
+            notifier=notifier,
+            roles=roles,
             audit=audit,
         ),
-    )  # fmt: skip
+    )
     services = Services(
         config=config,
         clock=clock,
@@ -350,7 +355,7 @@ def build_container(
         lighthouse=LighthouseService(
             config=config,
             ports=LighthousePorts(
-                runs=PgLighthouseRuns(state_pool), issues=issues, notifier=notifier, failures=failures
+                runs=PgLighthouseRuns(state_pool, locks=locks), issues=issues, notifier=notifier, failures=failures
             ),
         ),
     )

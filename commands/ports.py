@@ -241,6 +241,14 @@ class LighthouseRuns(Protocol):
         """Store the run (once per page and fetch time) with its drops; False when it was already recorded."""
         ...
 
+    def known(self, report: Report) -> bool:
+        """Whether this page's run of this fetch time was ingested before."""
+        ...
+
+    def exclusive(self) -> AbstractContextManager[bool]:
+        """One ingester at a time across replicas (try-lock)."""
+        ...
+
 
 class JobFailures(Protocol):
     def report(self, *, what: str, where: str, error: str, next_command: str) -> None:
@@ -320,6 +328,10 @@ class CleanupRepository(Protocol):
     def get(self, cleanup_id: int) -> Cleanup | None: ...
 
     def awaiting(self, release: str) -> Cleanup | None: ...
+
+    def exclusive(self, cleanup_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        """A cross-replica lock on one cleanup, so two approvals at once are both kept."""
+        ...
 
 
 class ReleaseFacts(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import timedelta
@@ -18,6 +19,7 @@ from commands.alerts.model import AlertEvent, AlertState
 from commands.cards import MessageRef
 from commands.ports import Clock, MessageGone, Notifier
 
+log = logging.getLogger(__name__)
 ALERTS_LOCK = (0x7A61, 1)  # one evaluator at a time across replicas
 _STATE = TypeAdapter(AlertState)
 
@@ -79,6 +81,13 @@ class FoldedJobFailures:
         self._fold_for = fold_for
 
     def report(self, *, what: str, where: str, error: str, next_command: str) -> None:
+        """Best effort: a failure to tell the channel is logged and never breaks the work that failed."""
+        try:
+            self._report(what=what, where=where, error=error, next_command=next_command)
+        except Exception:
+            log.exception("could not post a job failure to %s: %s — %s", self._channel, what, error)
+
+    def _report(self, *, what: str, where: str, error: str, next_command: str) -> None:
         key = hashlib.sha256(f"{what}\0{where}\0{error}".encode()).hexdigest()[:32]
         now = self._clock.now()
         card = failure_card(what=what, where=where, error=error, next_command=next_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import TypeAdapter
 
 from commands.adapters.backfill_pg import PgBackfillRuns
+from commands.adapters.locks import PgLocks
 from commands.adapters.rollout_pg import from_doc
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.state_pg import PgRollbackRepository
@@ -27,9 +29,16 @@ from commands.schema.model import Deploy
 _DOC = TypeAdapter(Cleanup)
 
 
+CLEANUP_LOCK_CLASS = 0x7A63
+
+
 class PgCleanups:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
         self._pool = pool
+        self._locks = locks
+
+    def exclusive(self, cleanup_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
+        return self._locks.hold((CLEANUP_LOCK_CLASS, cleanup_id), wait_s=wait_s)
 
     def create(self, cleanup: Cleanup) -> Cleanup:
         try:

@@ -45,9 +45,14 @@ class GitHubIssues:
         self._call("PATCH", f"/repos/{repo}/issues/{number}", what=f"{repo}#{number}", json={"body": body})
 
     def open_issue(self, repo: str, *, title: str, body: str, labels: list[str]) -> str:
-        """Create an issue; return its web URL."""
+        """Create an issue; return its web URL. Not repeated after a 5xx or a timeout, which may come after GitHub
+        created it (the caller finds it again by its marker next time)."""
         created = self._call(
-            "POST", f"/repos/{repo}/issues", what=repo, json={"title": title, "body": body, "labels": labels}
+            "POST",
+            f"/repos/{repo}/issues",
+            what=repo,
+            idempotent=False,
+            json={"title": title, "body": body, "labels": labels},
         )
         return str(created["html_url"])
 

@@ -24,19 +24,24 @@ def send_with_retry(
     base_delay_s: float = 0.5,
     max_delay_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    idempotent: bool = True,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send once, then retry retryable failures up to ``attempts`` times in all; return the last response
-    (the caller decides what a non-2xx means) or raise the last transport error."""
+    (the caller decides what a non-2xx means) or raise the last transport error.
+
+    ``idempotent=False`` (e.g. creating a GitHub issue) retries only what surely did not happen: a refused
+    connection and 429. A 5xx or a read timeout may come after the server acted, so it is not repeated."""
     for attempt in range(1, attempts + 1):
         try:
             response = client.request(method, url, **kwargs)
-        except httpx.TransportError:
-            if attempt == attempts:
+        except httpx.TransportError as exc:
+            if attempt == attempts or (not idempotent and not isinstance(exc, httpx.ConnectError)):
                 raise
             delay = min(max_delay_s, base_delay_s * 2 ** (attempt - 1))
         else:
-            if response.status_code not in RETRYABLE or attempt == attempts:
+            retryable = response.status_code in RETRYABLE and (idempotent or response.status_code == 429)
+            if not retryable or attempt == attempts:
                 return response
             delay = retry_after_s(response) or min(max_delay_s, base_delay_s * 2 ** (attempt - 1))
             delay = min(delay, max_delay_s)

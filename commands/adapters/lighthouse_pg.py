@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.locks import PgLocks
 from commands.lighthouse.report import Report, Ticketed
+
+LIGHTHOUSE_LOCK = (0x7A6C, 1)
 
 
 class PgLighthouseRuns:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
         self._pool = pool
+        self._locks = locks
+
+    def exclusive(self) -> AbstractContextManager[bool]:
+        return self._locks.hold(LIGHTHOUSE_LOCK)
+
+    def known(self, report: Report) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "select 1 from zdm.lighthouse_runs where page = %s and fetched_at = %s",
+                (report.page, report.fetched_at),
+            ).fetchone()
+        return row is not None
 
     def previous(self, page: str, *, before: datetime) -> Report | None:
         with self._pool.connection() as conn:

@@ -8,12 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from commands.adapters.command_runner import child_environment
+from commands.errors import UserError
 from commands.schema.config import LintConfig
 from commands.schema.history import MigrationFile
 from commands.schema.lint import Finding, squawk_findings
 
 
-class SquawkUnavailable(Exception):
+class SquawkUnavailable(UserError):
     """squawk is not installed or did not produce its report; the sentence says what to do."""
 
 
@@ -33,14 +35,26 @@ class SquawkLinter:
             *(str(m.path) for m in files),
         ]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=self._config.timeout_s, check=False)
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=self._config.timeout_s,
+                check=False,
+                env=child_environment(),
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SquawkUnavailable(f"squawk could not run ({exc}); install `squawk-cli` or set schema.lint") from exc
         if done.returncode not in (0, 1) or (done.returncode == 1 and not done.stdout.strip()):
             why = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
             raise SquawkUnavailable(f"squawk failed: {why[0][:200]}")
         names = {str(m.path): m.file_name for m in files}
-        return squawk_findings(done.stdout, names=names, blocking=self._config.squawk_blocking)
+        try:
+            return squawk_findings(done.stdout, names=names, blocking=self._config.squawk_blocking)
+        except ValueError as exc:
+            raise SquawkUnavailable(
+                f"squawk's report could not be read ({exc}); check schema.lint.squawk_argv"
+            ) from exc
 
     def _program(self) -> list[str]:
         argv = list(self._config.squawk_argv)

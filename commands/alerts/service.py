@@ -21,7 +21,7 @@ from commands.alerts.model import AlertEvent, AlertState, Transition, describe, 
 from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
-from commands.errors import UsageError
+from commands.errors import UsageError, UserError
 from commands.ports import AuditEvent, AuditLog, Clock, FlagStore, KpiSource, MessageGone, Notifier, TargetDatabase
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,15 @@ class AlertService:
                 return None  # another replica is evaluating
             tenants: dict[str, list[str]] = {}
             for rule in self._config.alerts.rules:
-                state = self._p.store.get(rule.name) or AlertState(rule.name)
-                if state.evaluated_at is None or now - state.evaluated_at >= every:
-                    scope = tenants.get(rule.scope) or tenants.setdefault(rule.scope, self._scope(rule))
-                    state = self._evaluate(rule, state, scope, now)
-                if state.undelivered:
-                    self._deliver(rule, state)
+                try:
+                    state = self._p.store.get(rule.name) or AlertState(rule.name)
+                    if state.evaluated_at is None or now - state.evaluated_at >= every:
+                        scope = tenants.get(rule.scope) or tenants.setdefault(rule.scope, self._scope(rule))
+                        state = self._evaluate(rule, state, scope, now)
+                    if state.undelivered:
+                        self._deliver(rule, state)
+                except UserError as exc:  # e.g. the KPI source refused: the other rules still run
+                    log.warning("alert %s not evaluated this tick: %s", rule.name, exc)
         return now + every
 
     def _evaluate(self, rule: AlertRule, state: AlertState, scope: Sequence[str], now: datetime) -> AlertState:

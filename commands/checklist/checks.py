@@ -14,6 +14,7 @@ from pathlib import Path
 
 from commands.checklist.config import ChecklistConfig, ReleaseSpec
 from commands.checklist.model import Check
+from commands.errors import UserError
 from commands.ports import Linter
 from commands.schema.history import MigrationFile, list_migrations
 from commands.schema.lint import additive_findings
@@ -63,7 +64,11 @@ def _additive(files: list[MigrationFile], linter: Linter) -> Check:
     text = "Migration is additive (no drops, renames or type changes; squawk)"
     if not files:
         return Check("additive", text, False, ("no migration to lint",))
-    findings = [f for m in files for f in additive_findings(m)] + list(linter.lint(files))
+    findings = [f for m in files for f in additive_findings(m)]
+    try:
+        findings += linter.lint(files)
+    except UserError as exc:  # squawk missing or broken: the check fails with the reason, nothing crashes
+        return Check("additive", text, False, (str(exc),))
     blocking = [f for f in findings if f.blocking]
     if blocking:
         return Check(

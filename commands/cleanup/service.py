@@ -106,6 +106,16 @@ class CleanupService:
         return f"Cleanup of `{release}` is not allowed yet: {decision.reasons[0]}."
 
     def approve(self, *, value: str, actor: str) -> str:
+        """Under the cleanup's lock: a `dba` and a `platform_lead` clicking at once are both recorded."""
+        cleanup_id = value.partition(":")[0]
+        if not cleanup_id.isdigit():
+            raise StalePrompt(what="that cleanup is no longer awaiting approval")
+        with self._p.cleanups.exclusive(int(cleanup_id), wait_s=10) as held:
+            if not held:
+                raise UserError("Another zdm worker is busy with this cleanup; press Approve again in a minute.")
+            return self._approve(value=value, actor=actor)
+
+    def _approve(self, *, value: str, actor: str) -> str:
         cleanup_id, _, digest = value.partition(":")
         cleanup = self._p.cleanups.get(int(cleanup_id)) if cleanup_id.isdigit() else None
         if cleanup is None or cleanup.status is not CleanupStatus.AWAITING or digest != cleanup.files_hash:

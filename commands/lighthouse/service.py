@@ -64,7 +64,11 @@ class Ingested:
             verb = "opened" if t.opened else "already open"
             lines.append(f"{t.drop.title} dropped {t.drop.points:g} points: incident ticket {verb}: {t.url}")
         if self.baseline is not None and not self.tickets:
-            lines.append("no category dropped by more than the threshold")
+            lines.append(
+                "no category dropped by more than the threshold"
+                if self.recorded
+                else "ingested before: its drops were handled then, so no ticket is opened again"
+            )
         return "\n".join(lines)
 
 
@@ -88,7 +92,8 @@ class LighthouseService:
         report = parse_report(data, name=path.name)
         archived = self._archive(report, data)
         baseline = self._baseline(report)
-        found = drops(report, baseline, more_than=self._lh.drop_points) if baseline else []
+        seen = self._p.runs.known(report)  # ingested before: archived again, compared, but no ticket or post again
+        found = drops(report, baseline, more_than=self._lh.drop_points) if baseline and not seen else []
         tickets = tuple(self._ticket(report, baseline, drop) for drop in found) if baseline else ()
         recorded = self._p.runs.record(
             report,
@@ -98,7 +103,7 @@ class LighthouseService:
             tickets=tickets,
         )
         if move and path.resolve() != archived.resolve():
-            path.unlink()
+            path.unlink(missing_ok=True)
         return Ingested(report, archived, baseline, tickets, recorded)
 
     def poll_watch_dir(self, now: datetime) -> None:
@@ -106,6 +111,11 @@ class LighthouseService:
         folder = self.watch_dir
         if folder is None or not folder.is_dir():
             return
+        with self._p.runs.exclusive() as held:
+            if held:  # else another replica is ingesting this folder right now
+                self._poll(folder, now)
+
+    def _poll(self, folder: Path, now: datetime) -> None:
         for path in sorted(folder.glob("*.json")):
             try:
                 self.ingest(path, now=now, move=True)
@@ -146,6 +156,8 @@ class LighthouseService:
                 pinned = parse_report(path.read_bytes(), name=str(relative))
             except OSError as exc:
                 raise UserError(f"The pinned Lighthouse baseline `{relative}` cannot be read: {exc.strerror}.") from exc
+            except InvalidReport as exc:  # the pinned file is at fault, not the report being ingested
+                raise UserError(f"The pinned Lighthouse baseline `{relative}` is not a usable report: {exc}") from exc
             if pinned.page == report.page:
                 return pinned
         return None

@@ -176,7 +176,7 @@ class SchemaService:
         if deploy.needs_approval:
             return f"Schema deploy #{deploy.id} to `{env}` awaits one `dba` and one `platform_lead` approval.{warning}"
         with self._p.deploys.exclusive(env, wait_s=10) as held:
-            if not held:  # the scheduler's resume job is applying it already
+            if not held:  # another worker holds the environment (a resumed or approved deploy is applying)
                 return f"Schema deploy #{deploy.id} to `{env}` is being applied; its card follows progress.{warning}"
             return self._apply(deploy) + warning
 
@@ -224,13 +224,17 @@ class SchemaService:
             return self._apply(deploy)
 
     def cancel(self, *, value: str | None = None, env: str | None = None, actor: str) -> str:
-        deploy = self._load(_parse_value(value)[0]) if value else (self._p.deploys.active(env or "") or None)
+        deploy = self._load(_parse_value(value)[0]) if value else self._p.deploys.active(env or "")
         if deploy is None:
             raise UserError(f"`{env}` has no schema deploy awaiting approval.")
-        self._require(actor, (*REQUESTERS,), "cancel schema deploys", deploy.env)
-        with self._p.deploys.exclusive(deploy.env, wait_s=10) as held:
+        self._require(actor, REQUESTERS, "cancel schema deploys", deploy.env, audit_action="schema.deploy.cancel")
+        if deploy.status is not DeployStatus.AWAITING:
+            raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}")
+        with self._p.deploys.exclusive(deploy.env, wait_s=2) as held:  # short: this may run before Slack's ack
+            if not held:
+                raise UserError(f"Schema deploy #{deploy.id} is busy (being approved or applied); try again shortly.")
             deploy = self._load(deploy.id)
-            if not held or deploy.status is not DeployStatus.AWAITING:
+            if deploy.status is not DeployStatus.AWAITING:
                 raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}")
             deploy = void(deploy, why=f"cancelled by <@{actor}>", now=self._p.clock.now())
             self._p.deploys.save(deploy)
@@ -256,7 +260,12 @@ class SchemaService:
         self._refresh(deploy)
         files = self._files(deploy)
         try:
-            applied = self._run_migrations(deploy.env, files)
+            if len(files) != len(deploy.files) or plan_hash(deploy.env, files) != deploy.plan_hash:
+                # e.g. resumed after a crash, and someone edited or removed a file meanwhile: not what was approved
+                raise MigrationFailed(
+                    file=", ".join(deploy.files), error="the files changed since they were approved", applied=[]
+                )
+            self._run_migrations(deploy.env, files)
         except MigrationFailed as exc:
             now = self._p.clock.now()
             deploy = replace(
@@ -275,16 +284,14 @@ class SchemaService:
                 error=exc.error,
                 next_command=f"fix the file, then `/zdm schema plan {deploy.env}` and deploy again",
             )
-            return f"Schema deploy #{deploy.id} failed at `{exc.file}`: {exc.error}. That file was rolled back."
-        # the deploy owns all its files, including those a run before a restart applied
-        applied = [m.version for m in files]
+            return f"Schema deploy #{deploy.id} failed at `{exc.file}`: {exc.error}. Nothing of that file was applied."
+        applied = [m.version for m in files]  # all its files, including those a run before a restart applied
         deploy = replace(deploy, status=DeployStatus.APPLIED, applied=tuple(applied), finished_at=self._p.clock.now())
         self._audit("zdm", "schema.deploy.apply", deploy.env, "ok", deploy_id=deploy.id, versions=list(applied))
         deploy = self._record_release(deploy)
         self._p.deploys.save(deploy)
         self._refresh(deploy)
-        done = ", ".join(f"`{v}`" for v in applied) or "nothing new (already applied)"
-        return f"Schema deploy #{deploy.id} to `{deploy.env}` applied: {done}."
+        return f"Schema deploy #{deploy.id} to `{deploy.env}` applied: {', '.join(f'`{v}`' for v in applied)}."
 
     def _run_migrations(self, env: str, files: list[MigrationFile]) -> list[str]:
         settings, target = self._config.schema_stage.environments[env], self._target(env)
@@ -312,15 +319,20 @@ class SchemaService:
         repo, _, number = deploy.release.partition("#")
         approvals = ", ".join(f"{a.user} ({a.role})" for a in deploy.approvals) or "no approval required"
         entry = (
-            f"`{deploy.env}` {self._p.clock.now():%Y-%m-%d %H:%M} UTC: "
+            f"`{deploy.env}` {deploy.finished_at or self._p.clock.now():%Y-%m-%d %H:%M} UTC: "
             + (", ".join(f"`{v}`" for v in deploy.applied) or "nothing new")
             + f" — approved by {approvals}; requested by {deploy.requester} (zdm schema deploy #{deploy.id})"
         )
         try:
-            body = self._p.issues.read_body(repo, int(number))
-            updated = upsert_entry(body, section=release.section, marker=f"schema-deploy-{deploy.id}", entry=entry)
-            if updated != body:
-                self._p.issues.write_body(repo, int(number), updated)
+            # GitHub replaces the whole body: deploys to two environments must not read-edit-write it at once
+            with self._p.deploys.exclusive(f"release-issue {deploy.release}", wait_s=30) as held:
+                if not held:
+                    raise UserError("another zdm worker kept the release issue busy for 30 s")
+                body = self._p.issues.read_body(repo, int(number))
+                marker = f"schema-deploy-{deploy.id}"
+                updated = upsert_entry(body, section=release.section, marker=marker, entry=entry)
+                if updated != body:
+                    self._p.issues.write_body(repo, int(number), updated)
         except UserError as exc:
             self._p.failures.report(
                 what=f"Release record for schema deploy #{deploy.id}",
@@ -366,8 +378,11 @@ class SchemaService:
         return [by_name[name] for name in deploy.files if name in by_name]
 
     def _current_hash(self, deploy: Deploy) -> str:
-        plan = self.plan(deploy.env, include_all=deploy.include_all, bootstrap=False)
-        return plan_hash(deploy.env, plan.to_apply)
+        """The hash of what would be applied now (no lint, no bootstrap: only which files and their bytes)."""
+        applied = self._target(deploy.env).applied()
+        pending = [m for m in list_migrations(self._folder(deploy.env)) if m.version not in applied]
+        plan = Plan(deploy.env, tuple(pending), (), out_of_order(pending, set(applied)), include_all=deploy.include_all)
+        return plan.plan_hash
 
     def _load(self, deploy_id: int) -> Deploy:
         deploy = self._p.deploys.get(deploy_id)
@@ -390,7 +405,9 @@ class SchemaService:
         issue = number or release.issue
         return f"{release.github_repo}#{issue}" if release.github_repo and issue else None
 
-    def _require(self, actor: str, roles: tuple[str, ...], action: str, env: str) -> None:
+    def _require(
+        self, actor: str, roles: tuple[str, ...], action: str, env: str, *, audit_action: str = "schema.deploy.request"
+    ) -> None:
         require_role(
             self._p.roles,
             self._p.audit,
@@ -398,7 +415,7 @@ class SchemaService:
             actor=actor,
             any_of=roles,
             action=action,
-            audit_action="schema.deploy.request",
+            audit_action=audit_action,
             subject=env,
         )
 

@@ -63,7 +63,7 @@ def deploy_card(deploy: Deploy) -> Card:
         lines.append(f"*Why:* {deploy.error}")
     lines += [f"• {note}" for note in deploy.notes]
     buttons: tuple[Button, ...] = ()
-    if deploy.status is DeployStatus.AWAITING:
+    if deploy.status is DeployStatus.AWAITING and deploy.needs_approval:
         value = f"{deploy.id}:{deploy.plan_hash}"
         buttons = (
             Button(APPROVE_ACTION, "Approve", value, style="primary"),
@@ -82,7 +82,7 @@ def deploy_card(deploy: Deploy) -> Card:
         buttons=buttons,
         footer="Needs one `dba` and one `platform_lead`, two people other than the requester; any change to a "
         "migration file voids the approvals."
-        if deploy.status is DeployStatus.AWAITING
+        if deploy.status is DeployStatus.AWAITING and deploy.needs_approval
         else None,
     )
 

@@ -49,3 +49,15 @@ def test_incident_tickets_are_created_with_labels_and_found_again_by_marker(gith
     assert client.find_issue(REPO, label="incident", marker="<!-- zdm:lh-1 -->") == url
     assert client.find_issue(REPO, label="incident", marker="<!-- zdm:lh-2 -->") is None
     assert client.find_issue(REPO, label="other", marker="<!-- zdm:lh-1 -->") is None
+
+
+def test_creating_an_issue_is_not_repeated_after_a_server_error_but_is_after_a_rate_limit(
+    github: GitHubStandIn,
+) -> None:
+    client = GitHubIssues(token="ghp-test", api_url=github.url, base_delay_s=0)
+    github.fail_next(502, {"message": "Server Error"})  # GitHub may have created it before failing
+    with pytest.raises(OutsideServiceFailed, match="HTTP 502"):
+        client.open_issue(REPO, title="t", body="b", labels=[])
+    github.fail_next(429, {"message": "API rate limit exceeded"}, {"Retry-After": "0"})
+    client.open_issue(REPO, title="t", body="b", labels=[])
+    assert [r.method for r in github.requests()] == ["POST", "POST", "POST"] and len(github.issues[REPO]) == 1
