@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from commands.checklist.config import ConfirmItem
+from commands.checklist.config import ConfirmItem, ReleaseSpec
 from commands.errors import NotAuthorized, UserError
 
 
@@ -84,3 +84,11 @@ class UnknownRelease(UserError):
         names = ", ".join(f"`{n}`" for n in sorted(known)) or "none yet"
         super().__init__(f"There is no release `{release[:40]}` in zdm.toml (`[releases.<name>]`); releases: {names}.")
         self.release = release
+
+
+def named_release(releases: Mapping[str, ReleaseSpec], name: str) -> ReleaseSpec:
+    """The ``[releases.<name>]`` section, or ``UnknownRelease`` listing the ones zdm.toml has."""
+    spec = releases.get(name)
+    if spec is None:
+        raise UnknownRelease(release=name, known=releases)
+    return spec

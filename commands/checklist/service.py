@@ -9,8 +9,7 @@ from fnmatch import fnmatch
 
 from commands.cards import Card, MessageRef
 from commands.checklist.checks import check_checkout
-from commands.checklist.config import ReleaseSpec
-from commands.checklist.model import Checklist, UnknownRelease, authorise_tick, changed_ticks, confirmations
+from commands.checklist.model import Checklist, authorise_tick, changed_ticks, confirmations, named_release
 from commands.checklist.views import checklist_card
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
@@ -48,7 +47,8 @@ class ChecklistService:
         words = text.split()
         if len(words) != 1:
             raise UsageError(USAGE)
-        release = self.release(words[0])[0]
+        release = words[0]
+        named_release(self._config.releases, release)
         channel = self._config.channels.release
         return (
             f"Checking the checkout for release `{release}`; the checklist card follows in {channel}.",
@@ -56,28 +56,22 @@ class ChecklistService:
             lambda: self.post(release),
         )
 
-    def release(self, name: str) -> tuple[str, ReleaseSpec]:
-        spec = self._config.releases.get(name)
-        if spec is None:
-            raise UnknownRelease(release=name, known=self._config.releases)
-        return name, spec
-
     def evaluate(self, release: str) -> Checklist:
-        name, spec = self.release(release)
+        spec = named_release(self._config.releases, release)
         settings = self._config.checklist
         facts = check_checkout(
             root=self._config.app.root,
             migrations_dir=self._config.app.migrations_dir,
-            release=name,
+            release=release,
             spec=spec,
             flag=spec.flag or self._config.flag.name,
             settings=settings,
             linter=self._p.linter,
         )
-        ticks = self._p.ticks.latest(name)
+        ticks = self._p.ticks.latest(release)
         return Checklist(
-            release=name,
-            title=spec.title or name,
+            release=release,
+            title=spec.title or release,
             checks=facts.checks,
             confirmations=confirmations(settings.confirm, ticks, high_volume=facts.high_volume),
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
 from commands.cards import Card, MessageRef
-from commands.checklist.model import UnknownRelease
+from commands.checklist.model import named_release
 from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
 from commands.cleanup.views import cleanup_card
 from commands.config import RunbookConfig
@@ -52,7 +52,7 @@ class CleanupService:
         words = text.split()
         if len(words) != 2 or words[0] != "plan":
             raise UsageError(USAGE)
-        release = self._release(words[1])
+        release = self._known(words[1])
         where = self._config.channels.release
         return (
             f"Checking the {self._config.cleanup.stable_days} stable days of `{release}`; the card follows in {where}.",
@@ -186,9 +186,8 @@ class CleanupService:
         digest = hashlib.sha256((root / file).read_bytes() + b"\0" + (root / pair).read_bytes()).hexdigest()[:16]
         return str(file), digest
 
-    def _release(self, name: str) -> str:
-        if name not in self._config.releases:
-            raise UnknownRelease(release=name, known=self._config.releases)
+    def _known(self, name: str) -> str:
+        named_release(self._config.releases, name)
         return name
 
     def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:

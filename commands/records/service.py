@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from commands.alerts.model import format_metric
 from commands.cards import Card
 from commands.checklist.checks import release_migrations
-from commands.checklist.model import UnknownRelease
+from commands.checklist.model import named_release
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
 from commands.ports import AuditEvent, AuditLog, Clock, ReleaseFacts
@@ -34,17 +34,17 @@ class RecordsService:
         words = text.split()
         if len(words) != 1:
             raise UsageError("Usage: `/zdm notes <release>`.")
-        release = self._release(words[0])
+        release = self._known(words[0])
         return f"Drafting the notes of `{release}`…", None, lambda: self.write_notes(release, actor=actor)
 
     def archive_command(self, *, text: str, actor: str) -> Answer:
         words = text.split()
         if len(words) == 2 and words[0] == "verify":
-            release = self._release(words[1])
+            release = self._known(words[1])
             return self.verify(release), None, None
         if len(words) != 1:
             raise UsageError("Usage: `/zdm archive <release>` or `/zdm archive verify <release>`.")
-        release = self._release(words[0])
+        release = self._known(words[0])
         return f"Archiving `{release}`…", None, lambda: self.archive(release, actor=actor)
 
     def recorded(self, release: str) -> Recorded:
@@ -111,9 +111,8 @@ class RecordsService:
             raise UserError(f"The archive of `{release}` does not verify: {'; '.join(problems[:3])}.")
         return f"The archive of `{release}` verifies: every file matches its sha256 in `manifest.json`."
 
-    def _release(self, name: str) -> str:
-        if name not in self._config.releases:
-            raise UnknownRelease(release=name, known=self._config.releases)
+    def _known(self, name: str) -> str:
+        named_release(self._config.releases, name)
         return name
 
     def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
