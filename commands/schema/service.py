@@ -111,25 +111,29 @@ class SchemaService:
             lambda: self.request_deploy(env, actor=actor, include_all=request.include_all, release=request.release),
         )
 
-    def plan(self, env: str, *, include_all: bool = False, bootstrap: bool = True) -> Plan:
-        target = self._target(env)
+    def plan(self, env: str, *, include_all: bool = False) -> Plan:
+        """Pending vs applied, lint of the pending files, and the clean bootstrap in a scratch database."""
+        base, files = self._pending(env, include_all=include_all)
+        findings = [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
+        seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
+        bootstrap = self._target(env).bootstrap(
+            files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms
+        )
+        return replace(base, findings=tuple(findings), bootstrap=bootstrap)
+
+    def _pending(self, env: str, *, include_all: bool) -> tuple[Plan, list[MigrationFile]]:
+        """Which files are pending (no lint, no bootstrap), and every forward file."""
         files = list_migrations(self._folder(env))
-        applied = target.applied()
+        applied = self._target(env).applied()
         pending = [m for m in files if m.version not in applied]
-        findings = [f for m in pending for f in additive_findings(m)] + self._p.linter.lint(pending)
-        result = None
-        if bootstrap:
-            seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
-            result = target.bootstrap(files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms)
-        return Plan(
+        plan = Plan(
             env=env,
             pending=tuple(pending),
             applied=tuple(sorted(applied)),
             out_of_order=out_of_order(pending, set(applied)),
-            findings=tuple(findings),
-            bootstrap=result,
             include_all=include_all,
         )
+        return plan, files
 
     def post_plan(self, env: str, *, include_all: bool = False) -> str:
         plan = self.plan(env, include_all=include_all)
@@ -378,11 +382,8 @@ class SchemaService:
         return [by_name[name] for name in deploy.files if name in by_name]
 
     def _current_hash(self, deploy: Deploy) -> str:
-        """The hash of what would be applied now (no lint, no bootstrap: only which files and their bytes)."""
-        applied = self._target(deploy.env).applied()
-        pending = [m for m in list_migrations(self._folder(deploy.env)) if m.version not in applied]
-        plan = Plan(deploy.env, tuple(pending), (), out_of_order(pending, set(applied)), include_all=deploy.include_all)
-        return plan.plan_hash
+        """The hash of what would be applied now (only which files and their bytes: no lint, no bootstrap)."""
+        return self._pending(deploy.env, include_all=deploy.include_all)[0].plan_hash
 
     def _load(self, deploy_id: int) -> Deploy:
         deploy = self._p.deploys.get(deploy_id)
