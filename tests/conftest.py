@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
@@ -24,6 +25,7 @@ from bot.executor import TrackingExecutor
 from bot.server import create_server
 from bot.settings import Settings
 from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
+from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.config import RunbookConfig, load_config
 from commands.store.migrator import migrate_state
 from tests.fakes import FakeClock
@@ -124,7 +126,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_settings(dbs: Databases, slack: SlackEmulator, tmp_path: Path) -> Settings:
+def make_settings(
+    dbs: Databases,
+    slack: SlackEmulator,
+    tmp_path: Path,
+    *,
+    github: GitHubStandIn | None = None,
+    pagerduty: PagerDutyStandIn | None = None,
+) -> Settings:
+    """Settings pointing at the test's databases and Slack emulator, and at the GitHub / PagerDuty stand-ins given."""
+    edges: dict[str, Any] = {}
+    if github is not None:
+        edges |= {"github_token": SecretStr(github.token), "github_api_url": github.url}
+    if pagerduty is not None:
+        edges |= {
+            "pagerduty_routing_key": SecretStr(pagerduty.ROUTING_KEY),
+            "pagerduty_events_url": pagerduty.events_url,
+        }
     return Settings(
         slack_bot_token=slack.token,  # type: ignore[arg-type]
         slack_signing_secret=SECRET,  # type: ignore[arg-type]
@@ -133,7 +151,26 @@ def make_settings(dbs: Databases, slack: SlackEmulator, tmp_path: Path) -> Setti
         target_database_url=dbs.target_url,
         data_dir=tmp_path / "data",
         config_path=tmp_path / "zdm.toml",
+        **edges,
     )
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    """A local server speaking GitHub's issues API (token ``ghp-test``)."""
+    stand_in = GitHubStandIn(token="ghp-test")
+    stand_in.start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def pagerduty() -> Iterator[PagerDutyStandIn]:
+    """A local server validating PagerDuty Events API v2 events."""
+    stand_in = PagerDutyStandIn()
+    stand_in.start()
+    yield stand_in
+    stand_in.stop()
 
 
 @pytest.fixture

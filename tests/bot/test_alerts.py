@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from bot.bootstrap import Container, build_container
 from bot.emulator import Message, SlackEmulator
@@ -27,21 +26,10 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
     return write_config(tmp_path / "zdm.toml", app_root, extra='[alerts]\nevaluate_every = "1s"\n')
 
 
-@pytest.fixture
-def pagerduty() -> Iterator[PagerDutyStandIn]:
-    stand_in = PagerDutyStandIn()
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
-
-
 def build(
     dbs: Databases, slack: SlackEmulator, tmp_path: Path, config: RunbookConfig, clock: FakeClock, pd: PagerDutyStandIn
 ) -> Container:
-    settings = make_settings(dbs, slack, tmp_path).model_copy(
-        update={"pagerduty_routing_key": SecretStr(pd.ROUTING_KEY), "pagerduty_events_url": pd.events_url}
-    )
-    return build_container(settings, config=config, clock=clock)
+    return build_container(make_settings(dbs, slack, tmp_path, pagerduty=pd), config=config, clock=clock)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
@@ -46,20 +45,10 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    stand_in = GitHubStandIn(token="ghp-test")
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
-
-
-@pytest.fixture
 def container(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock, github: GitHubStandIn
 ) -> Iterator[Container]:
-    settings = make_settings(dbs, slack, tmp_path).model_copy(
-        update={"github_token": SecretStr("ghp-test"), "github_api_url": github.url}
-    )
+    settings = make_settings(dbs, slack, tmp_path, github=github)
     built = build_container(settings, config=config, clock=clock)
     yield built
     built.close()
@@ -155,9 +144,7 @@ def test_a_pinned_baseline_keeps_one_ticket_until_it_is_closed(
 ) -> None:
     pinned = report(app_root, "baselines/menu.json", day=1, performance=0.91, seo=0.92)
     config = lighthouse_config(tmp_path, app_root, 'baseline = "pinned"\npinned_reports = ["baselines/menu.json"]')
-    settings = make_settings(dbs, slack, tmp_path).model_copy(
-        update={"github_token": SecretStr("ghp-test"), "github_api_url": github.url}
-    )
+    settings = make_settings(dbs, slack, tmp_path, github=github)
     container = build_container(settings, config=config, clock=clock)
     try:
         lighthouse = container.services.lighthouse

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from bot.bootstrap import Container, build_container
 from bot.emulator import Message, SlackEmulator
@@ -41,21 +40,17 @@ issue = 1
 
 
 @pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    stand_in = GitHubStandIn(token="ghp-test")
-    stand_in.start()
-    stand_in.add_issue(REPO, title="Release 42", body=RELEASE_BODY)
-    yield stand_in
-    stand_in.stop()
+def github(github: GitHubStandIn) -> GitHubStandIn:
+    """The shared GitHub stand-in, holding the release issue."""
+    github.add_issue(REPO, title="Release 42", body=RELEASE_BODY)
+    return github
 
 
 @pytest.fixture
 def container(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock, github: GitHubStandIn
 ) -> Iterator[Container]:
-    settings = make_settings(dbs, slack, tmp_path).model_copy(
-        update={"github_token": SecretStr("ghp-test"), "github_api_url": github.url}
-    )
+    settings = make_settings(dbs, slack, tmp_path, github=github)
     built = build_container(settings, config=config, clock=clock)
     yield built
     built.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.standins import GitHubStandIn
@@ -11,14 +9,6 @@ from commands.adapters.github import GitHubIssues
 from commands.errors import OutsideServiceFailed
 
 REPO = "icupa/app"
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    stand_in = GitHubStandIn(token="ghp-test")
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
 
 
 def test_rate_limits_are_waited_out_as_retry_after_says(github: GitHubStandIn) -> None:

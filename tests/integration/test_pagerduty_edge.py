@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,14 +11,6 @@ from commands.adapters.pagerduty import PagerDutyEvents
 from commands.errors import OutsideServiceFailed
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def pagerduty() -> Iterator[PagerDutyStandIn]:
-    stand_in = PagerDutyStandIn()
-    stand_in.start()
-    yield stand_in
-    stand_in.stop()
 
 
 def trigger(client: PagerDutyEvents, **changes: object) -> None:
