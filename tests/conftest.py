@@ -28,6 +28,7 @@ from bot.signing import SignedRequest, block_action_body, sign, slash_command_bo
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.config import RunbookConfig, load_config
 from commands.store.migrator import migrate_state
+from tests.edge.tcp_proxy import PgOutageProxy
 from tests.fakes import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,6 +134,7 @@ def make_settings(
     *,
     github: GitHubStandIn | None = None,
     pagerduty: PagerDutyStandIn | None = None,
+    state_url: str | None = None,
 ) -> Settings:
     """Settings pointing at the test's databases and Slack emulator, and at the GitHub / PagerDuty stand-ins given."""
     edges: dict[str, Any] = {}
@@ -147,7 +149,7 @@ def make_settings(
         slack_bot_token=slack.token,  # type: ignore[arg-type]
         slack_signing_secret=SECRET,  # type: ignore[arg-type]
         slack_api_url=slack.api_url,
-        state_database_url=dbs.state_url,
+        state_database_url=state_url or dbs.state_url,
         target_database_url=dbs.target_url,
         data_dir=tmp_path / "data",
         config_path=tmp_path / "zdm.toml",
@@ -162,6 +164,14 @@ def github() -> Iterator[GitHubStandIn]:
     stand_in.start()
     yield stand_in
     stand_in.stop()
+
+
+@pytest.fixture
+def proxy(dbs: Databases) -> Iterator[PgOutageProxy]:
+    """A TCP proxy in front of the state database that a test can cut and restore (an outage at the network edge)."""
+    proxy = PgOutageProxy(dbs.state_url)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.logs import JsonFormatter
-from commands.config import RunbookConfig, load_config
+from commands.config import RunbookConfig
 from tests.conftest import ONCALL, BotServer, write_config
 
 BROKEN_JOB = """
@@ -30,10 +30,7 @@ verify_sql = "select count(*) from public.no_such_table"
 
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
-    path = tmp_path / "zdm.toml"
-    write_config(path, app_root, extra=BROKEN_JOB)
-    path.write_text(path.read_text().replace("[roles]\n", f'[roles]\ndba = ["{ONCALL}"]\n', 1))
-    return load_config(path)
+    return write_config(tmp_path / "zdm.toml", app_root, extra=BROKEN_JOB, roles=f'dba = ["{ONCALL}"]')
 
 
 @pytest.fixture

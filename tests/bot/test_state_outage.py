@@ -24,18 +24,10 @@ RETRYING = re.compile(r"The database is unavailable, retrying \(ref [0-9a-f]{8}\
 
 
 @pytest.fixture
-def proxy(dbs: Databases) -> Iterator[PgOutageProxy]:
-    proxy = PgOutageProxy(dbs.state_url)
-    yield proxy
-    proxy.close()
-
-
-@pytest.fixture
 def container(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock, proxy: PgOutageProxy
 ) -> Iterator[Container]:
-    settings = make_settings(dbs, slack, tmp_path).model_copy(update={"state_database_url": proxy.url})
-    built = build_container(settings, config=config, clock=clock)
+    built = build_container(make_settings(dbs, slack, tmp_path, state_url=proxy.url), config=config, clock=clock)
     yield built
     built.close()
 

@@ -13,7 +13,7 @@ import pytest
 from bot.bootstrap import Container, build_container
 from bot.emulator import SlackEmulator
 from commands.backfill.model import RunStatus
-from commands.config import RunbookConfig, load_config
+from commands.config import RunbookConfig
 from tests.conftest import ONCALL, Databases, make_settings, write_config
 from tests.edge.tcp_proxy import PgOutageProxy
 from tests.fakes import FakeClock
@@ -26,25 +26,14 @@ __all__ = ["items"]  # the fixture, shared with test_backfill
 
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
-    path = tmp_path / "zdm.toml"
-    write_config(path, app_root, extra=SLOW_JOBS)
-    path.write_text(path.read_text().replace("[roles]\n", f'[roles]\ndba = ["{ONCALL}"]\n', 1))
-    return load_config(path)
-
-
-@pytest.fixture
-def proxy(dbs: Databases) -> Iterator[PgOutageProxy]:
-    proxy = PgOutageProxy(dbs.state_url)
-    yield proxy
-    proxy.close()
+    return write_config(tmp_path / "zdm.toml", app_root, extra=SLOW_JOBS, roles=f'dba = ["{ONCALL}"]')
 
 
 @pytest.fixture
 def container(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock, proxy: PgOutageProxy
 ) -> Iterator[Container]:
-    settings = make_settings(dbs, slack, tmp_path).model_copy(update={"state_database_url": proxy.url})
-    built = build_container(settings, config=config, clock=clock)
+    built = build_container(make_settings(dbs, slack, tmp_path, state_url=proxy.url), config=config, clock=clock)
     yield built
     built.close()
 

@@ -18,7 +18,7 @@ import pytest
 from bot.emulator import SlackEmulator
 from bot.signing import sign, slash_command_body
 from commands.adapters.backfill_pg import PgCheckpoints
-from commands.config import RunbookConfig, load_config
+from commands.config import RunbookConfig
 from tests.bot.test_operations_http import sample
 from tests.conftest import ONCALL, SECRET, Databases, write_config
 from tests.integration.test_backfill import JOBS, ROWS, items, touched
@@ -32,10 +32,7 @@ __all__ = ["items"]  # the fixture, shared with test_backfill
 
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
-    path = tmp_path / "zdm.toml"
-    write_config(path, app_root, extra=SLOW_JOBS)
-    path.write_text(path.read_text().replace("[roles]\n", f'[roles]\ndba = ["{ONCALL}"]\n', 1))
-    return load_config(path)
+    return write_config(tmp_path / "zdm.toml", app_root, extra=SLOW_JOBS, roles=f'dba = ["{ONCALL}"]')
 
 
 def run_status(dbs: Databases, run_id: int) -> tuple[str, object]:
