@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from commands.config import RunbookConfig
 from tests.bot.test_operations_http import sample
 from tests.conftest import ONCALL, SECRET, Databases, write_config
 from tests.integration.test_backfill import JOBS, ROWS, items, touched
-from tests.integration.test_serve_process import REPO, free_port, wait_healthy
+from tests.integration.test_serve_process import REPO, free_port, serve_env, wait_healthy
 
 GRACE_S = 20
 # small batches with a pause between them: the run is still going when the signal arrives
@@ -47,19 +46,15 @@ def test_sigterm_mid_backfill_keeps_the_checkpoint_and_a_restart_completes_exact
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "ZDM_SLACK_BOT_TOKEN": slack.token,
-        "ZDM_SLACK_SIGNING_SECRET": SECRET,
-        "ZDM_SLACK_API_URL": slack.api_url,
-        "ZDM_STATE_DATABASE_URL": dbs.state_url,
-        "ZDM_TARGET_DATABASE_URL": dbs.target_url,
-        "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"),
-        "ZDM_DATA_DIR": str(tmp_path / "data"),
-        "ZDM_PORT": str(port),
-        "ZDM_LOG_FORMAT": "json",
-        "ZDM_SHUTDOWN_GRACE_S": str(GRACE_S),
-    }
+    env = serve_env(
+        dbs,
+        slack,
+        tmp_path,
+        ZDM_DATA_DIR=str(tmp_path / "data"),
+        ZDM_PORT=str(port),
+        ZDM_LOG_FORMAT="json",
+        ZDM_SHUTDOWN_GRACE_S=str(GRACE_S),
+    )
     url = f"http://127.0.0.1:{port}"
     checkpoints = PgCheckpoints(dbs.target_url)
     proc = subprocess.Popen(

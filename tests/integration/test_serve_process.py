@@ -25,6 +25,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_env(dbs: Databases, slack: SlackEmulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``zdm serve`` subprocess on the test's databases and Slack emulator (``extra``: more
+    ``ZDM_*`` settings, e.g. ``ZDM_PORT``)."""
+    return {
+        **os.environ,
+        "ZDM_SLACK_BOT_TOKEN": slack.token,
+        "ZDM_SLACK_SIGNING_SECRET": SECRET,
+        "ZDM_SLACK_API_URL": slack.api_url,
+        "ZDM_STATE_DATABASE_URL": dbs.state_url,
+        "ZDM_TARGET_DATABASE_URL": dbs.target_url,
+        "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"),
+        **extra,
+    }
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     with httpx.Client(timeout=1) as client:
         for _ in range(300):  # bounded: start-up is a couple of seconds
@@ -46,16 +61,7 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "ZDM_SLACK_BOT_TOKEN": slack.token,
-        "ZDM_SLACK_SIGNING_SECRET": SECRET,
-        "ZDM_SLACK_API_URL": slack.api_url,
-        "ZDM_STATE_DATABASE_URL": dbs.state_url,
-        "ZDM_TARGET_DATABASE_URL": dbs.target_url,
-        "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"),
-        "ZDM_PORT": str(port),
-    }
+    env = serve_env(dbs, slack, tmp_path, ZDM_PORT=str(port))
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )

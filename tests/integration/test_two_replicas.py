@@ -12,7 +12,6 @@ so every wait below polls for an outcome with a deadline.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import FLAG, card_text, enabled, step_prompts, thread_messages
 from tests.conftest import APPROVER, APPROVER2, ONCALL, SECRET, Databases, write_config
-from tests.integration.test_serve_process import REPO, free_port, wait_healthy
+from tests.integration.test_serve_process import REPO, free_port, serve_env, wait_healthy
 
 T = TypeVar("T")
 STEP2_AT = timedelta(seconds=6)  # room for start → prompt → approval → flip → kill on a busy machine
@@ -202,18 +201,7 @@ def all_at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
 def test_two_serve_processes_run_one_rollout_and_the_survivor_finishes_it_after_a_kill(
     dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "ZDM_SLACK_BOT_TOKEN": slack.token,
-        "ZDM_SLACK_SIGNING_SECRET": SECRET,
-        "ZDM_SLACK_API_URL": slack.api_url,
-        "ZDM_STATE_DATABASE_URL": dbs.state_url,
-        "ZDM_TARGET_DATABASE_URL": dbs.target_url,
-        "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"),
-        "ZDM_SCHEDULER_TICK_S": "0.5",
-        "ZDM_LOG_FORMAT": "json",
-        "ZDM_SHUTDOWN_GRACE_S": "10",
-    }
+    env = serve_env(dbs, slack, tmp_path, ZDM_SCHEDULER_TICK_S="0.5", ZDM_LOG_FORMAT="json", ZDM_SHUTDOWN_GRACE_S="10")
     with ExitStack() as stack:
         both = stack.enter_context(replicas(("A", "B"), env, tmp_path))
         a, b = both["A"], both["B"]
