@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
+from typing import Any
 
-from slack_bolt import Respond
+from slack_bolt import Ack, App, Respond
 
 from bot.logs import bound_ref, current_ref, new_ref
 from commands.adapters.pg_errors import connection_lost
@@ -82,6 +83,17 @@ class AfterAck:
     def submit(self, work: Callable[[], object]) -> None:
         """Work that reports its own outcome (no response URL, e.g. after a dialog)."""
         self._executor.submit(_logged, work, current_ref())
+
+    def button(self, app: App, action_id: str, decide: Callable[..., object]) -> None:
+        """A button that acks at once, then calls ``decide(value=<button value>, actor=<user id>)`` after the ack;
+        the sentence it returns (or its ``UserError``) goes back to the person who clicked."""
+
+        def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+            ack()
+            value, user = body["actions"][0].get("value", ""), body["user"]["id"]
+            self(lambda: decide(value=value, actor=user), respond=respond)
+
+        app.action(action_id)(listener)
 
 
 def _logged(work: Callable[[], object], ref: str | None) -> None:

@@ -32,11 +32,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         text, card, then = rollouts.command(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         return Reply(text=text, card=card, then=then)
 
-    @app.action(APPROVE_ACTION)
-    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
-        after_ack(lambda: services.rollouts.approve(value=value, actor=user), respond=respond)
+    after_ack.button(app, APPROVE_ACTION, services.rollouts.approve)
 
     @app.action(DENY_ACTION)
     def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:

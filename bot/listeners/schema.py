@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App
 
 from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
@@ -25,14 +23,5 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         text, card, then = ctx.services.schema.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
-    @app.action(APPROVE_ACTION)
-    def approve(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
-        after_ack(lambda: services.schema.approve(value=value, actor=user), respond=respond)
-
-    @app.action(CANCEL_ACTION)
-    def cancel(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        ack()
-        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
-        after_ack(lambda: services.schema.cancel(value=value, actor=user), respond=respond)
+    after_ack.button(app, APPROVE_ACTION, services.schema.approve)
+    after_ack.button(app, CANCEL_ACTION, services.schema.cancel)
