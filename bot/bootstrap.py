@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +50,7 @@ from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
+from commands.backfill.config import Environment as BackfillEnvironment
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
@@ -60,6 +61,7 @@ from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
+from commands.schema.config import SchemaEnvironment
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.migrator import migrate_state
 from scheduler.jobs import purge_request_ledger
@@ -275,7 +277,10 @@ def build_container(
             checklist=checklist,
         ),
     )
-    environments = _environment_databases(config, target_url)
+    environments = {
+        name: PgCheckpoints(url)
+        for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
+    }
     backfills = BackfillService(
         config=config,
         ports=BackfillPorts(
@@ -294,7 +299,10 @@ def build_container(
         config=config,
         ports=SchemaPorts(
             clock=clock,
-            targets={env: PgSchemaTarget(url) for env, url in _schema_databases(config, target_url).items()},
+            targets={
+                env: PgSchemaTarget(url)
+                for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
+            },
             deploys=deploys,
             linter=linter,
             notifier=notifier,
@@ -436,27 +444,18 @@ def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tupl
     return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
 
 
-def _environment_databases(config: RunbookConfig, target_url: str) -> dict[str, PgCheckpoints]:
-    """Each backfill environment's database: the URL in the variable it names, else the target database."""
-    found: dict[str, PgCheckpoints] = {}
-    for name, env in config.backfill.environments.items():
-        url = os.environ.get(env.database_url_env) if env.database_url_env else target_url
-        if url:
-            found[name] = PgCheckpoints(url)
-        else:
-            log.warning("backfill environment %s: %s is not set; it cannot be used", name, env.database_url_env)
-    return found
-
-
-def _schema_databases(config: RunbookConfig, target_url: str) -> dict[str, str]:
-    """Each schema environment's database URL: from the variable it names, else the target database."""
+def _environment_urls(
+    kind: str, environments: Mapping[str, BackfillEnvironment | SchemaEnvironment], target_url: str
+) -> dict[str, str]:
+    """Each environment's database URL: from the variable it names, else the target database. An environment
+    whose variable is unset is left out (with a warning): commands naming it say so."""
     found: dict[str, str] = {}
-    for name, env in config.schema_stage.environments.items():
+    for name, env in environments.items():
         url = os.environ.get(env.database_url_env) if env.database_url_env else target_url
         if url:
             found[name] = url
         else:
-            log.warning("schema environment %s: %s is not set; it cannot be used", name, env.database_url_env)
+            log.warning("%s environment %s: %s is not set; it cannot be used", kind, name, env.database_url_env)
     return found
 
 
