@@ -6,7 +6,9 @@ zdm serve     the bot for Slack: HTTP (/slack/events, /healthz) or Socket Mode w
 zdm check     validate settings and zdm.toml, then exit
 zdm install-demo   install the bundled demo app (migrations + seed) into ZDM_TARGET_DATABASE_URL
 zdm backfill-worker RUN_ID   execute one running backfill in the foreground (the scheduler normally does this)
-zdm schema new "SUMMARY"     create a timestamped migration and its _rollback.sql pair in the app's migrations
+zdm schema new "SUMMARY"     create a timestamped migration (app.migrations_dir) and its _rollback.sql pair
+                             (app.rollbacks_dir, out of the Supabase CLI's reach)
+zdm schema move-rollbacks    move every *_rollback.sql out of the migrations folder into app.rollbacks_dir
 zdm lighthouse ingest REPORT  archive a Lighthouse JSON report, record its scores, open a ticket on a > 5-point drop
 """
 
@@ -37,6 +39,7 @@ from commands.adapters.clock import DemoClock, SystemClock
 from commands.config import load_config
 from commands.errors import ConfigError, UserError
 from commands.ports import Clock
+from commands.schema.layout import move_rollbacks
 from commands.schema.scaffold import new_migration
 from scheduler.runner import Metronome
 
@@ -54,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_config(settings.config_path)
             print(f"{settings.config_path}: ok")
             return 0
+        if args.cmd == "schema" and args.schema_cmd == "move-rollbacks":
+            return _schema_move_rollbacks(settings)
         if args.cmd == "schema":
             return _schema_new(settings, args.summary)
         if args.cmd == "install-demo":
@@ -99,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="migration files").add_subparsers(dest="schema_cmd", required=True)
     new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
     new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
+    schema.add_parser(
+        "move-rollbacks", help="move *_rollback.sql files out of the migrations folder (the Supabase CLI pushes them)"
+    )
     sub.add_parser("install-demo", help="install the demo app into ZDM_TARGET_DATABASE_URL (compose, trials)")
     lighthouse = sub.add_parser("lighthouse", help="Lighthouse reports").add_subparsers(dest="lh_cmd", required=True)
     ingest = lighthouse.add_parser(
@@ -111,11 +119,27 @@ def _parser() -> argparse.ArgumentParser:
 def _schema_new(settings: Settings, summary: str) -> int:
     config = load_config(settings.config_path)
     try:
-        forward, rollback = new_migration(config.migrations_path, summary, now=datetime.now(UTC))
+        forward, rollback = new_migration(
+            config.migrations_path, summary, rollbacks=config.rollbacks_path, now=datetime.now(UTC)
+        )
     except UserError as exc:
         print(f"zdm: {exc}", file=sys.stderr)
         return 2
     print(f"created {forward}\ncreated {rollback}")
+    return 0
+
+
+def _schema_move_rollbacks(settings: Settings) -> int:
+    config = load_config(settings.config_path)
+    try:
+        moves = move_rollbacks(config.migrations_path, config.rollbacks_path)
+    except UserError as exc:
+        print(f"zdm: {exc}", file=sys.stderr)
+        return 2
+    for source, target in moves:
+        print(f"moved {source} -> {target}")
+    if not moves:
+        print(f"no *_rollback.sql in {config.migrations_path}: nothing to move")
     return 0
 
 

@@ -66,6 +66,8 @@ class RolesConfig(_Section):
 class AppConfig(_Section):
     root: Path = Path(".")
     migrations_dir: Path = Path("supabase/migrations")
+    # `*_rollback.sql` pairs live here, out of the Supabase CLI's reach (it would push them as migrations)
+    rollbacks_dir: Path = Path("supabase/rollbacks")
 
 
 class RollbackConfig(_Section):
@@ -138,6 +140,10 @@ class RunbookConfig(_Section):
     @property
     def migrations_path(self) -> Path:
         return self.app.root / self.app.migrations_dir
+
+    @property
+    def rollbacks_path(self) -> Path:
+        return self.app.root / self.app.rollbacks_dir
 
     @property
     def rollback_log_path(self) -> Path:

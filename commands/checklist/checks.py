@@ -17,7 +17,8 @@ from commands.checklist.model import Check
 from commands.errors import UserError
 from commands.ports import Linter
 from commands.schema.history import MigrationFile, list_migrations
-from commands.schema.lint import additive_findings
+from commands.schema.layout import layout_findings
+from commands.schema.lint import Finding, additive_findings
 
 MAX_EVIDENCE = 4
 
@@ -36,12 +37,13 @@ def release_migrations(folder: Path, spec: ReleaseSpec) -> list[MigrationFile]:
 
 def check_checkout(
     *, root: Path, migrations_dir: Path, release: str, spec: ReleaseSpec, flag: str, settings: ChecklistConfig,
-    linter: Linter,
+    linter: Linter, rollbacks_dir: Path = Path("supabase/rollbacks"),
 ) -> CheckoutFacts:  # fmt: skip
     files = release_migrations(root / migrations_dir, spec)
     mentions = [release, flag, *(m.version for m in files)]
+    strays = layout_findings(root / migrations_dir, rollbacks_dir=rollbacks_dir)
     checks = (
-        _migrations(files, migrations_dir, spec),
+        _migrations(files, migrations_dir, spec, strays),
         _additive(files, linter),
         _files_present("backfill", "Backfill script (SQL or TypeScript task)", root, spec.backfill),
         _flag(root, settings.flags_file, flag),
@@ -52,11 +54,13 @@ def check_checkout(
     return CheckoutFacts(checks, tuple(files), bool(tables))
 
 
-def _migrations(files: list[MigrationFile], folder: Path, spec: ReleaseSpec) -> Check:
+def _migrations(files: list[MigrationFile], folder: Path, spec: ReleaseSpec, strays: list[Finding]) -> Check:
     text = f"SQL migration under `{folder}/`"
     if not files:
         globs = ", ".join(f"`{g}`" for g in spec.migrations)
         return Check("migrations", text, False, (f"no file in `{folder}/` matches {globs}",))
+    if strays:  # the Supabase CLI would push these too (a rollback forward undoes its migration)
+        return Check("migrations", text, False, tuple(f"`{f.file}`: {f.message}" for f in strays[:MAX_EVIDENCE]))
     return Check("migrations", text, True, tuple(f"`{m.file_name}`" for m in files[:MAX_EVIDENCE]))
 
 

@@ -62,6 +62,7 @@ class ChecklistService:
         facts = check_checkout(
             root=self._config.app.root,
             migrations_dir=self._config.app.migrations_dir,
+            rollbacks_dir=self._config.app.rollbacks_dir,
             release=release,
             spec=spec,
             flag=spec.flag or self._config.flag.name,

@@ -40,6 +40,7 @@ from commands.rollback.model import (
     parse_rollback_args,
 )
 from commands.rollback.views import log_entry, marker, rollback_card
+from commands.schema.layout import find_rollback
 
 log = logging.getLogger(__name__)
 ROLE = "oncall"
@@ -208,7 +209,8 @@ class RollbackService:
             detail = f"skipped by <@{rollback.decided_by}>"
             return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.SKIPPED, detail, self._p.clock.now())
         assert rollback.schema_version and rollback.schema_file
-        path = self._config.migrations_path / rollback.schema_file
+        kept = self._config.rollbacks_path / rollback.schema_file  # where `_find_rollback_file` looks first
+        path = kept if kept.is_file() else self._config.migrations_path / rollback.schema_file
         detail = self._p.target.apply_rollback_file(
             path,
             version=rollback.schema_version,
@@ -220,11 +222,12 @@ class RollbackService:
     # --- helpers ---------------------------------------------------------------------------------------------
 
     def _find_rollback_file(self, version: str) -> str:
-        folder = self._config.migrations_path
-        matches = sorted(folder.glob(f"{version}_*_rollback.sql"))
-        if not matches:
-            raise RollbackFileMissing(version=version, folder=str(self._config.app.migrations_dir))
-        return matches[0].name
+        found = find_rollback(version, rollbacks=self._config.rollbacks_path, migrations=self._config.migrations_path)
+        if found is None:
+            app = self._config.app
+            folders = f"{app.rollbacks_dir.as_posix()}` or `{app.migrations_dir.as_posix()}"
+            raise RollbackFileMissing(version=version, folder=folders)
+        return found.name
 
     def _require_oncall(self, actor: str, *, action: str, subject: str, ref: str | None) -> None:
         p = self._p

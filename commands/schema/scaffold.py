@@ -1,4 +1,8 @@
-"""``zdm schema new "<summary>"``: a timestamped migration file and its ``_rollback.sql`` pair."""
+"""``zdm schema new "<summary>"``: a timestamped migration file and its ``_rollback.sql`` pair.
+
+The migration goes to the migrations folder, its pair to the rollbacks folder (``app.rollbacks_dir``), where the
+Supabase CLI never sees it: in ``supabase/migrations/`` the CLI would push the rollback forward.
+"""
 
 from __future__ import annotations
 
@@ -16,23 +20,27 @@ FORWARD = """-- {summary}
 """
 ROLLBACK = """-- Rollback of {forward}: {summary}
 -- Undo exactly what the forward file does, in reverse order; `/zdm rollback tenant <slug> --schema` applies it.
+-- This folder is outside supabase/migrations on purpose: `supabase db push` would apply it forward there.
+-- `/zdm schema plan` checks the round trip: the migration, this file, then the migration again.
 
 """
 
 
-def new_migration(folder: Path, summary: str, *, now: datetime) -> tuple[Path, Path]:
-    """Create both files (never overwriting) and return their paths."""
+def new_migration(folder: Path, summary: str, *, rollbacks: Path, now: datetime) -> tuple[Path, Path]:
+    """Create the migration in ``folder`` and its pair in ``rollbacks`` (never overwriting); return their paths."""
     slug = re.sub(r"[^a-z0-9]+", "_", summary.lower()).strip("_")[:60]
     if not slug:
         raise UsageError(
             'Give the migration a summary with letters or digits, e.g. `zdm schema new "add orders.total"`.'
         )
     version = f"{now:%Y%m%d%H%M%S}"
+    for place in (folder, rollbacks):
+        if place.is_dir() and any(place.glob(f"{version}_*.sql")):
+            raise UsageError(f"A migration with version {version} already exists in {place}; wait a second and retry.")
     folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.glob(f"{version}_*.sql")):
-        raise UsageError(f"A migration with version {version} already exists in {folder}; wait a second and retry.")
+    rollbacks.mkdir(parents=True, exist_ok=True)
     forward = folder / f"{version}_{slug}.sql"
-    rollback = folder / f"{version}_{slug}_rollback.sql"
+    rollback = rollbacks / f"{version}_{slug}_rollback.sql"
     clean = " ".join(summary.split())
     forward.write_text(FORWARD.format(summary=clean), encoding="utf-8")
     rollback.write_text(ROLLBACK.format(forward=forward.name, summary=clean), encoding="utf-8")

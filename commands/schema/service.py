@@ -32,6 +32,7 @@ from commands.ports import (
     SchemaTarget,
 )
 from commands.schema.history import MigrationFile, list_migrations
+from commands.schema.layout import layout_findings
 from commands.schema.lint import additive_findings
 from commands.schema.model import (
     APPROVER_ROLES,
@@ -114,7 +115,8 @@ class SchemaService:
     def plan(self, env: str, *, include_all: bool = False) -> Plan:
         """Pending vs applied, lint of the pending files, and the clean bootstrap in a scratch database."""
         base, files = self._pending(env, include_all=include_all)
-        findings = [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
+        findings = layout_findings(self._folder(env), rollbacks_dir=self._config.app.rollbacks_dir)
+        findings += [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
         seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
         bootstrap = self._target(env).bootstrap(
             files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms
@@ -301,6 +303,9 @@ class SchemaService:
         settings, target = self._config.schema_stage.environments[env], self._target(env)
         if settings.mode == "native":
             return target.apply(files, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms)
+        if strays := layout_findings(self._folder(env), rollbacks_dir=self._config.app.rollbacks_dir):
+            # the push would run these too: a rollback forward undoes its migration
+            raise MigrationFailed(file=strays[0].file, error=f"not pushed: {strays[0].message}", applied=[])
         before = set(target.applied())
         result = self._p.runner.run(settings.push_argv, timeout_s=settings.push_timeout_s, cwd=self._config.app.root)
         after = set(target.applied())

@@ -124,9 +124,13 @@ def test_incomplete_checkout_fails_each_check_with_what_is_missing(bot: BotServe
         ADDITIVE + "alter table public.tenants drop column contact_email;\n"
         "alter table public.orders add column note text;\n",
     )
+    write(app_root / "supabase/migrations/20260101000000_tenant_timezone_rollback.sql", "select 1;\n")  # runbook
     write(app_root / "packages/config/src/flags.ts", "export const flags = {};\n")
     write(app_root / "docs/rfc-001-repo-refactor.md", "# RFC\n\nNothing about this release yet.\n")
     text = card_text(checklist(bot))
+    assert "❌ SQL migration under `supabase/migrations/` — `20260101000000_tenant_timezone_rollback.sql`: " in text
+    assert "`supabase db push` would apply this rollback forward as migration 20260101000000" in text
+    assert "move it to `supabase/rollbacks/` (`zdm schema move-rollbacks` does it)" in text
     assert "❌ Migration is additive (no drops, renames or type changes; squawk) — " in text
     assert "`20260101000000_tenant_timezone.sql:2` zdm/additive-only" in text
     assert "❌ Backfill script (SQL or TypeScript task) — no file matches `supabase/seed/backfill_timezone*" in text

@@ -104,7 +104,8 @@ def test_additive_migration_planned_approved_by_two_roles_applied_and_recorded_o
     bot: BotServer, dbs: Databases, app_root: Path, github: GitHubStandIn
 ) -> None:
     add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
-    add(app_root, "20260101000000_tenant_timezone_rollback.sql", "alter table public.tenants drop column timezone;")
+    rollback = app_root / "supabase" / "rollbacks" / "20260101000000_tenant_timezone_rollback.sql"
+    rollback.write_text("alter table public.tenants drop column timezone;")
     applied_before = history(dbs)
 
     assert run(bot, "plan preview").startswith("Planning `preview`")
@@ -171,6 +172,29 @@ def test_destructive_and_squawk_findings_block_with_file_line_and_advice(
     )
     assert release_posts(bot.slack, "*Schema deploy #") == []
     assert column_exists(dbs, "tenants", "contact_email") and not column_exists(dbs, "tenants", "note")
+
+
+def test_a_rollback_file_in_the_migrations_folder_blocks_the_plan_and_says_how_to_move_it(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    """The runbook's old layout: `supabase db push` would run the rollback forward (checked with the real CLI)."""
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    add(app_root, "20260101000000_tenant_timezone_rollback.sql", "alter table public.tenants drop column timezone;")
+    run(bot, "plan preview")
+    [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ❌ cannot be deployed*")
+    text = card_text(plan)
+    assert "*Pending (1):* `20260101000000_tenant_timezone.sql`" in text
+    assert (
+        "⛔ `20260101000000_tenant_timezone_rollback.sql:1` zdm/cli-would-apply: `supabase db push` would apply "
+        "this rollback forward as migration 20260101000000"
+    ) in text
+    assert "move it to `supabase/rollbacks/` (`zdm schema move-rollbacks` does it)" in text
+    assert "— `" not in text.split("cli-would-apply")[1].split("\n")[0]  # no statement quoted: the file is the issue
+    run(bot, "deploy preview")
+    assert bot.responses()[-1].startswith(
+        "Nothing was deployed to `preview`: lint blocks `20260101000000_tenant_timezone_rollback.sql:1`"
+    )
+    assert not column_exists(dbs, "tenants", "timezone")
 
 
 def test_a_broken_bootstrap_names_the_file_and_leaves_no_scratch_database(
@@ -312,19 +336,37 @@ def test_supabase_mode_runs_the_push_argv_and_reports_what_it_applied(
     assert said == "Schema deploy #1 to `preview` applied: `20260101000000`."
 
 
-def test_schema_new_on_the_command_line(tmp_path: Path, app_root: Path) -> None:
-    write_config(tmp_path / "zdm.toml", app_root)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "schema", "new", "Add tenant locale"],
+def zdm_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
         env={"ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml"), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=Path(__file__).resolve().parents[2],
     )
-    created = sorted(p.name for p in (app_root / "supabase" / "migrations").glob("*_add_tenant_locale*.sql"))
-    assert len(created) == 2 and created[1].endswith("_add_tenant_locale_rollback.sql")
-    assert done.stdout.count("created ") == 2
+
+
+def test_schema_new_puts_the_pair_out_of_the_cli_reach_and_move_rollbacks_fixes_the_old_layout(
+    tmp_path: Path, app_root: Path
+) -> None:
+    write_config(tmp_path / "zdm.toml", app_root)
+    done = zdm_cli(tmp_path, "schema", "new", "Add tenant locale")
+    assert done.returncode == 0 and done.stdout.count("created ") == 2
+    [forward] = (app_root / "supabase" / "migrations").glob("*_add_tenant_locale*.sql")
+    [rollback] = (app_root / "supabase" / "rollbacks").glob("*_add_tenant_locale*.sql")
+    assert rollback.name == forward.name.replace(".sql", "_rollback.sql")
+
+    stray = add(app_root, "20260101000000_tenant_timezone_rollback.sql", "alter table public.tenants drop timezone;")
+    moved = zdm_cli(tmp_path, "schema", "move-rollbacks")
+    assert moved.returncode == 0 and "moved " in moved.stdout and not stray.exists()
+    assert (app_root / "supabase" / "rollbacks" / stray.name).read_text().startswith("alter table")
+    assert "nothing to move" in zdm_cli(tmp_path, "schema", "move-rollbacks").stdout
+
+    add(app_root, stray.name, "select 1;")  # a different file of the same name: refused, nothing moves
+    conflict = zdm_cli(tmp_path, "schema", "move-rollbacks")
+    assert conflict.returncode == 2 and "already exists with other content" in conflict.stderr
+    assert stray.exists() and "Traceback" not in conflict.stderr
 
 
 def test_a_deploy_left_applying_by_a_crash_is_finished_by_the_scheduler_once(

@@ -74,6 +74,6 @@ def test_skip_keeps_schema_and_someone_outside_oncall_cannot_decide(bot: BotServ
 
 def test_missing_rollback_pair_is_refused_before_anything_runs(bot: BotServer, dbs: Databases) -> None:
     text = bot.command("rollback tenant pilot_a --schema 20250101000000").json()["text"]
-    assert text.startswith("No `20250101000000_*_rollback.sql` file in `supabase/migrations`")
+    assert text.startswith("No `20250101000000_*_rollback.sql` file in `supabase/rollbacks` or `supabase/migrations`")
     with dbs.state() as conn:
         assert conn.execute("select count(*) from zdm.rollbacks").fetchone()[0] == 0

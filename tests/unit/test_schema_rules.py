@@ -173,11 +173,15 @@ def test_arguments_parse_and_mistakes_say_how() -> None:
 
 
 def test_schema_new_creates_a_timestamped_pair_and_never_overwrites(tmp_path: Path) -> None:
-    forward, rollback = new_migration(tmp_path / "migrations", "Add orders.total EUR!", now=NOW)
-    assert forward.name == "20261125090000_add_orders_total_eur.sql"
-    assert rollback.name == "20261125090000_add_orders_total_eur_rollback.sql"
+    rollbacks = tmp_path / "rollbacks"
+    forward, rollback = new_migration(tmp_path / "migrations", "Add orders.total EUR!", rollbacks=rollbacks, now=NOW)
+    assert forward == tmp_path / "migrations" / "20261125090000_add_orders_total_eur.sql"
+    assert rollback == rollbacks / "20261125090000_add_orders_total_eur_rollback.sql"
     assert "Additive first" in forward.read_text() and forward.name in rollback.read_text()
     with pytest.raises(UsageError, match="already exists"):
-        new_migration(tmp_path / "migrations", "another", now=NOW)
+        new_migration(tmp_path / "migrations", "another", rollbacks=rollbacks, now=NOW)
+    forward.unlink()  # the version is still taken by the pair
+    with pytest.raises(UsageError, match="already exists"):
+        new_migration(tmp_path / "migrations", "another", rollbacks=rollbacks, now=NOW)
     with pytest.raises(UsageError, match="summary"):
-        new_migration(tmp_path / "migrations", "!!!", now=NOW)
+        new_migration(tmp_path / "migrations", "!!!", rollbacks=rollbacks, now=NOW)
