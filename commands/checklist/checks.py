@@ -78,7 +78,9 @@ def _additive(files: list[MigrationFile], linter: Linter) -> Check:
         return Check(
             "additive", text, False, tuple(f"`{f.where}` {f.source}/{f.rule}" for f in blocking[:MAX_EVIDENCE])
         )
-    advice = f"; squawk advice: {len(findings)}" if findings else ""
+    review = sum(f.review for f in findings)
+    advice = f"; squawk advice: {len(findings) - review}" if len(findings) > review else ""
+    advice += f"; {review} statement(s) the deploy's approvers must review (dynamic SQL)" if review else ""
     return Check("additive", text, True, (f"{len(files)} file(s) additive only{advice}",))
 
 

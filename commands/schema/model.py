@@ -65,6 +65,11 @@ class Plan:
     def blocking(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.blocking)
 
+    @property
+    def reviews(self) -> tuple[str, ...]:
+        """What the approvers acknowledge by approving: each statement the lint cannot see through."""
+        return tuple(f"`{f.where}` `{f.statement}`" for f in self.findings if f.review and not f.blocking)
+
     def problems(self) -> list[str]:
         """Why this plan cannot be deployed, one sentence each (empty when it can)."""
         found = []
@@ -129,6 +134,7 @@ class Deploy:
     message_ts: str | None = None
     finished_at: datetime | None = None
     notes: tuple[str, ...] = field(default=())
+    reviews: tuple[str, ...] = ()  # statements the lint cannot see through; approving acknowledges them
 
     @property
     def approved(self) -> bool:

@@ -117,6 +117,8 @@ class SchemaService:
         base, files = self._pending(env, include_all=include_all)
         findings = layout_findings(self._folder(env), rollbacks_dir=self._config.app.rollbacks_dir)
         findings += [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
+        if not self._config.schema_stage.environments[env].approvals:  # nobody to acknowledge dynamic SQL
+            findings = [replace(f, blocking=True) if f.review else f for f in findings]
         seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
         bootstrap = self._target(env).bootstrap(
             files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms
@@ -172,6 +174,7 @@ class SchemaService:
                 include_all=include_all,
                 release=self._release_ref(release),
                 notes=(f"⚠️ requested while {gate.sentence()}",) if gate else (),
+                reviews=plan.reviews,
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
@@ -222,7 +225,10 @@ class SchemaService:
                 self._audit(actor, "schema.deploy.approve", deploy.env, "refused", deploy_id=deploy.id, why=str(exc))
                 raise
             role = deploy.approvals[-1].role
-            self._audit(actor, "schema.deploy.approve", deploy.env, "ok", deploy_id=deploy.id, role=role)
+            acknowledged = {"acknowledged": list(deploy.reviews)} if deploy.reviews else {}
+            self._audit(
+                actor, "schema.deploy.approve", deploy.env, "ok", deploy_id=deploy.id, role=role, **acknowledged
+            )
             self._p.deploys.save(deploy)
             self._refresh(deploy)
             if not deploy.approved:

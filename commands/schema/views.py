@@ -62,11 +62,24 @@ def deploy_card(deploy: Deploy) -> Card:
     if deploy.error:
         lines.append(f"*Why:* {deploy.error}")
     lines += [f"• {note}" for note in deploy.notes]
+    if deploy.reviews:
+        lines.append("*Needs review* (the lint cannot see what these run; approving acknowledges them):")
+        lines += [f"🔎 {item}" for item in deploy.reviews[:MAX_FINDINGS]]
     buttons: tuple[Button, ...] = ()
     if deploy.status is DeployStatus.AWAITING and deploy.needs_approval:
         value = f"{deploy.id}:{deploy.plan_hash}"
+        acknowledge = (
+            Confirm(
+                "Acknowledge dynamic SQL?",
+                f"Approving acknowledges {len(deploy.reviews)} statement(s) the lint cannot see through "
+                "(listed on the card): you have read what they run.",
+                ok="Approve",
+            )
+            if deploy.reviews
+            else None
+        )
         buttons = (
-            Button(APPROVE_ACTION, "Approve", value, style="primary"),
+            Button(APPROVE_ACTION, "Approve", value, style="primary", confirm=acknowledge),
             Button(
                 CANCEL_ACTION,
                 "Cancel",
@@ -90,10 +103,13 @@ def deploy_card(deploy: Deploy) -> Card:
 def _findings(findings: tuple[Finding, ...]) -> list[str]:
     if not findings:
         return ["*Lint:* ✅ additive only; squawk found nothing"]
-    ordered = sorted(findings, key=lambda f: (not f.blocking, f.file, f.line))
-    lines = [f"*Lint:* {sum(f.blocking for f in findings)} blocking, {sum(not f.blocking for f in findings)} advice"]
+    ordered = sorted(findings, key=lambda f: (not f.blocking, not f.review, f.file, f.line))
+    review = sum(f.review and not f.blocking for f in findings)
+    advice = sum(not f.blocking for f in findings) - review
+    reviewed = f", {review} to review (approving the deploy acknowledges them)" if review else ""
+    lines = [f"*Lint:* {sum(f.blocking for f in findings)} blocking{reviewed}, {advice} advice"]
     for f in ordered[:MAX_FINDINGS]:
-        mark = "⛔" if f.blocking else "⚠️"
+        mark = "⛔" if f.blocking else "🔎" if f.review else "⚠️"
         statement = f" — `{f.statement}`" if f.statement else ""
         lines.append(f"{mark} `{f.where}` {f.source}/{f.rule}: {f.message}{statement}")
     if len(findings) > MAX_FINDINGS:

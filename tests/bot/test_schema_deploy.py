@@ -197,6 +197,50 @@ def test_a_rollback_file_in_the_migrations_folder_blocks_the_plan_and_says_how_t
     assert not column_exists(dbs, "tenants", "timezone")
 
 
+DYNAMIC = "do $$ begin execute 'alter table public.orders drop column total_eur'; end $$;\n"
+
+
+def test_dynamic_sql_needs_review_and_approving_on_the_card_acknowledges_it(
+    bot: BotServer, dbs: Databases, app_root: Path
+) -> None:
+    add(app_root, "20260101000000_dynamic.sql", ADDITIVE + DYNAMIC)
+    run(bot, "plan preview")
+    [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ✅ ready to deploy*")
+    text = card_text(plan)
+    assert "*Lint:* 0 blocking, 1 to review (approving the deploy acknowledges them)" in text
+    assert "🔎 `20260101000000_dynamic.sql:2` zdm/needs-review: needs review: this statement runs a `do` block" in text
+    run(bot, "deploy preview")
+    card = deploy_card(bot.slack)
+    shown = card_text(card)
+    assert "*Needs review* (the lint cannot see what these run; approving acknowledges them)" in shown
+    assert "🔎 `20260101000000_dynamic.sql:2` `do $$ begin execute 'alter table public.orders drop column" in shown
+    approve = next(e for b in card.blocks if b["type"] == "actions" for e in b["elements"] if "confirm" in e)
+    assert approve["action_id"] == APPROVE_ACTION and "Acknowledge" in approve["confirm"]["title"]["text"]
+    press(bot, card, DBA)
+    press(bot, card, LEAD)
+    assert not column_exists(dbs, "orders", "total_eur")  # what the approvers acknowledged ran
+    with dbs.state() as conn:
+        acknowledged = conn.execute(
+            "select actor, detail->'acknowledged' from zdm.audit_log where action = 'schema.deploy.approve'"
+            " and outcome = 'ok' order by id"
+        ).fetchall()
+    assert [a for a, _ in acknowledged] == [DBA, LEAD] and all("dynamic.sql:2" in str(d) for _, d in acknowledged)
+
+
+def test_dynamic_sql_blocks_where_nobody_approves(
+    tmp_path: Path, dbs: Databases, slack: SlackEmulator, app_root: Path, clock: FakeClock
+) -> None:
+    add(app_root, "20260101000000_dynamic.sql", DYNAMIC)
+    config = write_config(tmp_path / "zdm.toml", app_root, extra="[schema.environments.preview]\napprovals = false\n")
+    built = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
+    try:
+        said = built.services.schema.request_deploy("preview", actor=ONCALL)
+    finally:
+        built.close()
+    assert said.startswith("Nothing was deployed to `preview`: lint blocks `20260101000000_dynamic.sql:1`")
+    assert "needs review" in said and column_exists(dbs, "orders", "total_eur")
+
+
 def test_a_broken_bootstrap_names_the_file_and_leaves_no_scratch_database(
     bot: BotServer, dbs: Databases, app_root: Path
 ) -> None:

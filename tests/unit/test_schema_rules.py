@@ -31,15 +31,32 @@ def migration(folder: Path, name: str, sql: str) -> Path:
     [
         ("drop table public.orders;", "drops a table"),
         ("DROP VIEW IF EXISTS public.legacy_tenants;", "drops a view"),
-        ("drop materialized view public.mv;", "drops a view"),
+        ("drop materialized view public.mv;", "drops a materialized view"),
         ("alter table public.tenants drop column contact_email;", "drops a column"),
         ("alter table public.tenants drop contact_email;", "drops a column"),
-        ("alter table public.tenants rename column slug to handle;", "renames"),
-        ("alter table public.tenants rename to clients;", "renames"),
         ("alter table public.orders alter column total_cents type bigint;", "changes a column type"),
         ("alter table public.orders alter total_cents set data type bigint;", "changes a column type"),
         ("truncate public.orders;", "empties a table"),
         ("drop schema legacy cascade;", "drops a schema"),
+        # the regex lint's bypasses (issue 16), each reported "✅ additive only" before
+        ("delete from public.tenants;", "deletes every row"),
+        ("update public.tenants set tier = 'ga';", "updates every row"),
+        ("alter schema legacy rename to archive;", "renames"),
+        ("alter table public.tenants rename column slug to handle;", "renames"),
+        ("alter table public.tenants rename to clients;", "renames"),
+        ("alter table public.tenant_profiles set schema archive;", "set schema"),
+        ("alter function public.run_tenant_backfill(integer, integer) set schema archive;", "set schema"),
+        ("drop function sp_restore_legacy_tenant_views();", "drops a function"),
+        ('alter table public.tenants drop "contact_email";', "drops a column"),
+        ('alter table "public"."tenants" drop column "Contact Email";', "drops a column"),
+        ("alter table public.tenants drop constraint tenants_pkey;", "drops a constraint"),
+        ("drop index if exists orders_tenant_created_idx;", "drops an index"),
+        ("alter table public.orders alter column total_cents drop not null;", "drops a not-null constraint"),
+        ("alter table public.orders alter column created_at drop default;", "drops a column default"),
+        ("drop trigger orders_audit on public.orders;", "drops a trigger"),
+        ("drop policy tenant_read on public.tenants;", "drops a policy"),
+        ("drop type public.tier;", "drops a type"),
+        ("drop sequence public.orders_id_seq;", "drops a sequence"),
     ],
 )
 def test_destructive_statements_are_named_with_file_and_line(tmp_path: Path, statement: str, what: str) -> None:
@@ -50,9 +67,39 @@ def test_destructive_statements_are_named_with_file_and_line(tmp_path: Path, sta
     assert found.statement == statement.rstrip(";")
 
 
-def test_the_line_is_where_the_destructive_words_are(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "do $$ begin execute 'alter table public.orders drop column total_eur'; end $$;",
+        "DO LANGUAGE plpgsql $body$ begin perform 1; end $body$;",
+        "execute drop_things;",
+        "call public.cleanup_everything();",
+    ],
+)
+def test_sql_the_parser_cannot_see_through_needs_review(tmp_path: Path, statement: str) -> None:
+    migration(tmp_path, "20260101000000_dyn.sql", f"create table public.t (id int);\n{statement}\n")
+    [found] = additive_findings(list_migrations(tmp_path)[0])
+    assert (found.line, found.rule, found.review, found.blocking) == (2, "needs-review", True, False)
+    assert found.message.startswith("needs review:") and "approvers acknowledge it" in found.message
+    assert found.statement == statement.rstrip(";")
+
+
+def test_the_line_is_where_the_destructive_words_are_and_comments_are_never_quoted(tmp_path: Path) -> None:
     migration(tmp_path, "20260101000000_x.sql", "alter table public.tenants\n  add column a text,\n  drop column b;\n")
     assert [f.line for f in additive_findings(list_migrations(tmp_path)[0])] == [3]
+    forward, _ = new_migration(tmp_path / "m", "drop it", rollbacks=tmp_path / "r", now=NOW)
+    with forward.open("a", encoding="utf-8") as out:  # `zdm schema new`'s comment header, then the statement
+        out.write("alter table public.tenants -- the old column\n  drop column /* really */ contact_email;\n")
+    [found] = additive_findings(list_migrations(tmp_path / "m")[0])
+    assert found.statement == "alter table public.tenants drop column contact_email"
+    assert found.line == forward.read_text().splitlines().index("  drop column /* really */ contact_email;") + 1
+
+
+def test_a_file_the_parser_cannot_read_blocks_with_its_line(tmp_path: Path) -> None:
+    migration(tmp_path, "20260101000000_bad.sql", "create table public.t (id int);\nalter tabel public.t add x int;\n")
+    [found] = additive_findings(list_migrations(tmp_path)[0])
+    assert (found.line, found.rule, found.blocking) == (2, "parse-error", True)
+    assert "syntax error" in found.message
 
 
 def test_additive_and_harmless_statements_pass(tmp_path: Path) -> None:
@@ -61,14 +108,17 @@ def test_additive_and_harmless_statements_pass(tmp_path: Path) -> None:
         "20260101000000_ok.sql",
         """
 -- drop table in a comment; truncate too
+/* delete from public.tenants; */
 alter table public.orders add column if not exists total_eur numeric(12, 2);
-alter table public.orders alter column status drop default;
-alter table public.orders alter column note drop not null;
-alter table public.orders drop constraint if exists orders_old_check;
-drop index if exists orders_old_idx;
+alter table public.orders alter column status set default 'new';
+create index if not exists orders_total_idx on public.orders (total_eur);
 create or replace function f() returns void language plpgsql as $$ begin drop table x; end $$;
 insert into public.notes (text) values ('please drop table users; rename later');
-create view public.v as select 1 as renamed;
+create or replace view public.v as select 1 as renamed;
+delete from public.sessions where expires_at < now();
+update public.tenants set tier = 'ga' where slug = 'acme';
+alter table public.tenant_profiles enable row level security;
+create policy member_read on public.tenant_profiles for select to authenticated using (auth.uid() is not null);
 """,
     )
     assert additive_findings(list_migrations(tmp_path)[0]) == []
