@@ -300,7 +300,7 @@ def build_container(
         ports=SchemaPorts(
             clock=clock,
             targets={
-                env: PgSchemaTarget(url)
+                env: _schema_target(url, config.schema_stage.environments[env])
                 for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
             },
             deploys=deploys,
@@ -442,6 +442,12 @@ def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tupl
         source = PrometheusKpiSource(config.kpi.prometheus)
         return source, source.close
     return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
+
+
+def _schema_target(url: str, env: SchemaEnvironment) -> PgSchemaTarget:
+    """The environment's database; its clean bootstrap runs in the shadow database when one is configured."""
+    shadow = os.environ.get(env.shadow_database_url_env) if env.shadow_database_url_env else None
+    return PgSchemaTarget(url, shadow_url=shadow or None, shadow_env=env.shadow_database_url_env)
 
 
 def _environment_urls(

@@ -12,7 +12,10 @@ import psycopg
 from psycopg import sql
 
 from commands.errors import ConfigError
-from commands.schema.history import apply_pending, split_statements
+from commands.schema.history import apply_pending, list_migrations, split_statements
+from commands.schema.layout import layout_findings
+from commands.schema.lint import additive_findings
+from commands.schema.prelude import bundled_prelude
 
 log = logging.getLogger(__name__)
 STATE_DB = "zdm_state"
@@ -64,8 +67,18 @@ def ensure_database(admin_url: str, name: str, *, template: str | None = None) -
 
 
 def install_demo_app(target_url: str, app_root: Path) -> list[str]:
-    """Apply the demo app's migrations and its seed (both idempotent); return versions applied now."""
-    applied = apply_pending(target_url, app_root / "supabase" / "migrations")
+    """Apply the Supabase platform prelude, then the demo app's migrations and its seed (all idempotent); return
+    versions applied now. The migrations must pass zdm's own lint, as `/zdm schema plan` would require."""
+    migrations = app_root / "supabase" / "migrations"
+    blocking = [f for m in list_migrations(migrations) for f in additive_findings(m) if f.blocking]
+    blocking += layout_findings(migrations, rollbacks_dir=Path("supabase/rollbacks"))
+    if blocking:
+        first = blocking[0]
+        raise ConfigError(f"the demo app's `{first.where}` does not pass zdm's lint: {first.message}")
+    with psycopg.connect(target_url, autocommit=True) as conn, conn.transaction():
+        for statement in split_statements(bundled_prelude()):
+            conn.execute(statement.encode())
+    applied = apply_pending(target_url, migrations)
     seed = app_root / "supabase" / "seed.sql"
     if seed.exists():
         with psycopg.connect(target_url, autocommit=True) as conn, conn.transaction():

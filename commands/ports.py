@@ -265,8 +265,18 @@ class SchemaTarget(Protocol):
 
     def apply(self, files: Sequence[MigrationFile], *, lock_timeout_ms: int) -> list[str]: ...
 
-    def bootstrap(self, files: Sequence[MigrationFile], *, seed: Path | None, lock_timeout_ms: int) -> BootstrapResult:
-        """Apply every file from zero in a scratch database (dropped afterwards) and report the first failure."""
+    def bootstrap(
+        self,
+        files: Sequence[MigrationFile],
+        *,
+        seed: Path | None,
+        lock_timeout_ms: int,
+        prelude: str | None = None,
+        rollbacks: Mapping[str, Path] | None = None,
+    ) -> BootstrapResult:
+        """Apply ``prelude`` and every file from zero in a clean database (a scratch one dropped afterwards, or
+        the emptied shadow database) and report the first failure; each version in ``rollbacks`` round-trips
+        (the migration, its rollback, the migration again)."""
         ...
 
 

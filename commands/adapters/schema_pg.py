@@ -1,9 +1,12 @@
-"""A deploy environment's database, seen by the schema stage: history, native apply, clean-bootstrap check."""
+"""A deploy environment's database, seen by the schema stage: history, native apply, clean-bootstrap check (in a
+scratch database next to it, or in a disposable shadow database), with the rollback round trip."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +23,19 @@ from commands.schema.history import (
 )
 from commands.schema.model import BootstrapResult, MigrationFailed
 
+SHADOW_LOCK = 0x7A6A_5348  # session advisory lock in the shadow database: one clean bootstrap at a time
+
 
 class PgSchemaTarget:
-    def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:
+    """``shadow_url``: a disposable database for the clean bootstrap (``shadow_env`` names its variable, to say
+    which one is missing when it is configured but unset)."""
+
+    def __init__(
+        self, url: str, *, shadow_url: str | None = None, shadow_env: str | None = None, connect_timeout_s: int = 10
+    ) -> None:
         self._url = url
+        self._shadow = shadow_url
+        self._shadow_env = shadow_env
         self._timeout = connect_timeout_s
 
     @property
@@ -52,35 +64,129 @@ class PgSchemaTarget:
                 done.append(migration.version)
         return done
 
-    def bootstrap(self, files: Sequence[MigrationFile], *, seed: Path | None, lock_timeout_ms: int) -> BootstrapResult:
-        """Create a scratch database next to this one, apply every file from zero (then the seed), drop it."""
+    def bootstrap(
+        self,
+        files: Sequence[MigrationFile],
+        *,
+        seed: Path | None,
+        lock_timeout_ms: int,
+        prelude: str | None = None,
+        rollbacks: Mapping[str, Path] | None = None,
+    ) -> BootstrapResult:
+        """Apply the prelude and every file from zero (then the seed) in a clean database: the shadow database
+        when configured (emptied before and after), else a scratch database next to this one (dropped after).
+        Each version in ``rollbacks`` round-trips: the migration, its rollback, the migration again."""
+        if self._shadow_env and not self._shadow:
+            why = f"{self._shadow_env} is not set for zdm; set it to the disposable shadow database's URL"
+            return BootstrapResult(False, 0, file="shadow database", error=why, where="the shadow database")
+        if self._shadow and _same_database(self._shadow, self._url):
+            why = "the shadow database is this environment's own database; point it at a disposable one"
+            return BootstrapResult(False, 0, file="shadow database", error=why, where="the shadow database")
+        clean = self._shadow_database() if self._shadow else self._scratch_database()
+        with clean as (url, where), psycopg.connect(url, autocommit=True, connect_timeout=self._timeout) as conn:
+            result = _bootstrap(
+                conn, files, seed=seed, lock_timeout_ms=lock_timeout_ms, prelude=prelude, rollbacks=rollbacks or {}
+            )
+            return replace(result, where=where)
+
+    @contextmanager
+    def _scratch_database(self) -> Iterator[tuple[str, str]]:
         scratch = f"zdm_scratch_{secrets.token_hex(4)}"
         with self._connect() as admin:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
         try:
-            url = make_conninfo(self._url, dbname=scratch)
-            with psycopg.connect(url, autocommit=True, connect_timeout=self._timeout) as conn:
-                ensure_history_table(conn)
-                for count, migration in enumerate(files):
-                    try:
-                        apply_migration(conn, migration, lock_timeout_ms=lock_timeout_ms)
-                    except psycopg.Error as exc:
-                        return BootstrapResult(False, count, file=migration.file_name, error=_describe(exc))
-                if seed is not None and seed.is_file():
-                    try:
-                        with conn.transaction():
-                            for statement in split_statements(seed.read_text(encoding="utf-8")):
-                                conn.execute(statement.encode())
-                    except psycopg.Error as exc:
-                        return BootstrapResult(False, len(files), file=seed.name, error=_describe(exc))
-                    return BootstrapResult(True, len(files), seeded=True)
-            return BootstrapResult(True, len(files))
+            yield make_conninfo(self._url, dbname=scratch), "a scratch database"
         finally:
             with self._connect() as admin:
                 admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch)))
 
+    @contextmanager
+    def _shadow_database(self) -> Iterator[tuple[str, str]]:
+        """The shadow database, emptied, held by this bootstrap alone (an advisory lock) until emptied again."""
+        assert self._shadow is not None
+        with psycopg.connect(self._shadow, autocommit=True, connect_timeout=self._timeout) as holder:
+            holder.execute("select pg_advisory_lock(%s)", (SHADOW_LOCK,))
+            try:
+                _empty(holder)
+                yield self._shadow, "the shadow database"
+            finally:
+                _empty(holder)
+                holder.execute("select pg_advisory_unlock(%s)", (SHADOW_LOCK,))
+
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self._url, autocommit=True, connect_timeout=self._timeout)
+
+
+def _bootstrap(
+    conn: psycopg.Connection[Any],
+    files: Sequence[MigrationFile],
+    *,
+    seed: Path | None,
+    lock_timeout_ms: int,
+    prelude: str | None,
+    rollbacks: Mapping[str, Path],
+) -> BootstrapResult:
+    if prelude is not None:
+        try:
+            _run_script(conn, prelude)
+        except psycopg.Error as exc:
+            return BootstrapResult(False, 0, file="platform prelude", error=_describe(exc))
+    ensure_history_table(conn)
+    round_trips = 0
+    for count, migration in enumerate(files):
+        try:
+            apply_migration(conn, migration, lock_timeout_ms=lock_timeout_ms)
+        except psycopg.Error as exc:
+            return BootstrapResult(False, count, file=migration.file_name, error=_describe(exc))
+        pair = rollbacks.get(migration.version)
+        if pair is None:
+            continue
+        step = pair.name
+        try:  # the round trip: its rollback, then the migration again
+            with conn.transaction():
+                _run_script(conn, pair.read_text(encoding="utf-8"), in_transaction=True)
+                conn.execute(
+                    "delete from supabase_migrations.schema_migrations where version = %s", (migration.version,)
+                )
+            step = f"{migration.file_name} (again, after {pair.name})"
+            apply_migration(conn, migration, lock_timeout_ms=lock_timeout_ms)
+        except psycopg.Error as exc:
+            error = f"round trip (migration, rollback, migration again) fails: {_describe(exc)}"
+            return BootstrapResult(False, count + 1, file=step, error=error, round_trips=round_trips)
+        round_trips += 1
+    if seed is not None and seed.is_file():
+        try:
+            _run_script(conn, seed.read_text(encoding="utf-8"))
+        except psycopg.Error as exc:
+            return BootstrapResult(False, len(files), file=seed.name, error=_describe(exc), round_trips=round_trips)
+        return BootstrapResult(True, len(files), seeded=True, round_trips=round_trips)
+    return BootstrapResult(True, len(files), round_trips=round_trips)
+
+
+def _run_script(conn: psycopg.Connection[Any], script: str, *, in_transaction: bool = False) -> None:
+    if in_transaction:
+        for statement in split_statements(script):
+            conn.execute(statement.encode())
+        return
+    with conn.transaction():
+        _run_script(conn, script, in_transaction=True)
+
+
+def _empty(conn: psycopg.Connection[Any]) -> None:
+    """Drop every schema but Postgres's own, then recreate ``public``: a database as new."""
+    rows = conn.execute(
+        "select nspname from pg_namespace where nspname not like 'pg\\_%' and nspname <> 'information_schema'"
+    ).fetchall()
+    with conn.transaction():
+        for (name,) in rows:
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(name)))
+        conn.execute("create schema public")
+
+
+def _same_database(a: str, b: str) -> bool:
+    left, right = conninfo_to_dict(a), conninfo_to_dict(b)
+    keys = ("host", "port", "dbname")
+    return all(str(left.get(k) or "") == str(right.get(k) or "") for k in keys)
 
 
 def _describe(exc: psycopg.Error) -> str:

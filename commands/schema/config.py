@@ -1,9 +1,10 @@
 """``[schema]`` and ``[release]`` in zdm.toml: where migrations are deployed and how they are checked.
 
 Each environment names its database (``database_url_env``: an environment variable holding the URL; unset means
-the target database), its migrations folder (default ``app.migrations_dir``) and whether a deploy needs the
-DBA + Platform-lead approval. ``mode = "supabase"`` runs ``push_argv`` (e.g. ``supabase db push --project-ref
-<ref>``) instead of applying the files natively.
+the target database), optionally a disposable shadow database for the clean bootstrap (``shadow_database_url_env``),
+its migrations folder (default ``app.migrations_dir``) and whether a deploy needs the DBA + Platform-lead approval.
+``mode = "supabase"`` runs ``push_argv`` (e.g. ``supabase db push --project-ref <ref>``) instead of applying the
+files natively.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class _Section(BaseModel):
 
 class SchemaEnvironment(_Section):
     database_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    # a disposable database for the clean bootstrap (emptied before and after each check, like the Supabase CLI's
+    # shadow database); unset: a scratch database created and dropped next to the environment's database
+    shadow_database_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     migrations_dir: Path | None = None  # relative to app.root; default app.migrations_dir
     approvals: bool = True  # one `dba` and one `platform_lead`, two different people, neither the requester
     mode: Literal["native", "supabase"] = "native"
@@ -60,6 +64,10 @@ class LintConfig(_Section):
 class SchemaConfig(_Section):
     lock_timeout_ms: int = Field(default=5000, gt=0)
     bootstrap_seed: bool = True  # the clean-bootstrap check also loads supabase/seed.sql, as `supabase db reset`
+    # the clean bootstrap first applies the Supabase platform prelude (roles anon/authenticated/service_role, schemas
+    # auth/storage/extensions, auth.uid()/role()/jwt()): zdm's own, or prelude_file (relative to app.root)
+    platform_prelude: bool = True
+    prelude_file: Path | None = None
     lint: LintConfig = LintConfig()
     environments: dict[str, SchemaEnvironment] = Field(default_factory=lambda: {"preview": SchemaEnvironment()})
 

@@ -38,6 +38,8 @@ class BootstrapResult:
     file: str | None = None  # the first file that failed
     error: str | None = None
     seeded: bool = False
+    round_trips: int = 0  # pending migrations whose rollback pair round-tripped (migration, rollback, migration)
+    where: str = "a scratch database"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from commands.ports import (
     SchemaTarget,
 )
 from commands.schema.history import MigrationFile, list_migrations
-from commands.schema.layout import layout_findings
+from commands.schema.layout import layout_findings, rollback_pairs
 from commands.schema.lint import additive_findings
 from commands.schema.model import (
     APPROVER_ROLES,
@@ -45,6 +45,7 @@ from commands.schema.model import (
     plan_hash,
     void,
 )
+from commands.schema.prelude import platform_prelude
 from commands.schema.release_record import upsert_entry
 from commands.schema.views import deploy_card, plan_card
 
@@ -93,7 +94,7 @@ class SchemaService:
         env = self._environment(request.env)
         if request.action == "plan":
             return (
-                f"Planning `{env}`: lint, clean bootstrap in a scratch database, pending vs applied. The card follows "
+                f"Planning `{env}`: lint, clean bootstrap from zero, pending vs applied. The card follows "
                 "in the release channel.",
                 None,
                 lambda: self.post_plan(env, include_all=request.include_all),
@@ -119,9 +120,17 @@ class SchemaService:
         findings += [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
         if not self._config.schema_stage.environments[env].approvals:  # nobody to acknowledge dynamic SQL
             findings = [replace(f, blocking=True) if f.review else f for f in findings]
-        seed = self._folder(env).parent / "seed.sql" if self._config.schema_stage.bootstrap_seed else None
+        stage = self._config.schema_stage
+        seed = self._folder(env).parent / "seed.sql" if stage.bootstrap_seed else None
+        pairs = rollback_pairs(
+            [m.version for m in base.pending], rollbacks=self._config.rollbacks_path, migrations=self._folder(env)
+        )
         bootstrap = self._target(env).bootstrap(
-            files, seed=seed, lock_timeout_ms=self._config.schema_stage.lock_timeout_ms
+            files,
+            seed=seed,
+            lock_timeout_ms=stage.lock_timeout_ms,
+            prelude=platform_prelude(stage, root=self._config.app.root),
+            rollbacks=pairs,
         )
         return replace(base, findings=tuple(findings), bootstrap=bootstrap)
 
@@ -469,5 +478,5 @@ def _where(plan: Plan) -> str:
     if plan.blocking:
         return f"`{plan.blocking[0].where}`"
     if plan.bootstrap is not None and not plan.bootstrap.ok:
-        return f"`{plan.bootstrap.file}` (clean bootstrap in a scratch database)"
+        return f"`{plan.bootstrap.file}` (clean bootstrap in {plan.bootstrap.where})"
     return f"`{plan.env}`"

@@ -29,10 +29,13 @@ def plan_card(plan: Plan) -> Card:
     if plan.bootstrap is not None:
         b = plan.bootstrap
         seeded = " and the seed" if b.seeded else ""
+        trips = (
+            f"; {b.round_trips} rollback pair(s) round-trip (migration, rollback, migration)" if b.round_trips else ""
+        )
         lines.append(
-            f"*Clean bootstrap:* ✅ all {b.applied} migrations{seeded} apply from zero in a scratch database"
+            f"*Clean bootstrap:* ✅ all {b.applied} migrations{seeded} apply from zero in {b.where}{trips}"
             if b.ok
-            else f"*Clean bootstrap:* ❌ `{b.file}` fails after {b.applied} migrations: {b.error}"
+            else f"*Clean bootstrap:* ❌ `{b.file}` fails after {b.applied} migrations in {b.where}: {b.error}"
         )
     next_step = (
         f"Next: `/zdm schema deploy {plan.env}`"

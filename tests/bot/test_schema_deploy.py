@@ -248,7 +248,7 @@ def test_a_broken_bootstrap_names_the_file_and_leaves_no_scratch_database(
     run(bot, "plan preview")
     [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ❌ cannot be deployed*")
     assert (
-        "*Clean bootstrap:* ❌ `20260101000000_views.sql` fails after 6 migrations: "
+        "*Clean bootstrap:* ❌ `20260101000000_views.sql` fails after 6 migrations in a scratch database: "
         'relation "public.tenant_status" does not exist'
     ) in card_text(plan)
     with dbs.target() as conn:

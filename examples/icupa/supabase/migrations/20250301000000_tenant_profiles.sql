@@ -15,6 +15,21 @@ create table if not exists public.tenant_migration_audit (
     created_at timestamptz not null default now()
 );
 
+-- Row-level security (the checklist's RLS review): a signed-in user (Supabase Auth) reads the profiles of the
+-- tenants they belong to. zdm, the backfill and the app's server run as the table owner, which RLS does not limit.
+create table public.tenant_members (
+    tenant_id bigint not null references public.tenants (id),
+    user_id   uuid not null,
+    primary key (tenant_id, user_id)
+);
+alter table public.tenant_profiles enable row level security;
+create policy tenant_profiles_member_read on public.tenant_profiles
+    for select to authenticated
+    using (exists (
+        select 1 from public.tenant_members m
+        where m.tenant_id = tenant_profiles.tenant_id and m.user_id = auth.uid()
+    ));
+
 -- Runbook §3: the one-shot chunked backfill (500 rows, 200 ms sleep between chunks).
 create or replace function public.run_tenant_backfill(batch_size integer default 500, sleep_ms integer default 200)
 returns bigint language plpgsql as $$
