@@ -20,6 +20,29 @@ setup() {
         touch .venv/.zdm-installed
     fi
     setup_prometheus
+    setup_supabase_cli
+}
+
+# The real Supabase CLI (npm package `supabase`, which downloads its binary from the npm registry), pinned, in a
+# project-local folder. Optional: without npm its integration tests are skipped, saying why.
+SUPABASE_CLI_VERSION=2.117.0
+setup_supabase_cli() {
+    local dir=.venv/supabase-cli
+    if [ -x "$dir/node_modules/.bin/supabase" ] && [ "$(cat "$dir/.version" 2>/dev/null)" = "$SUPABASE_CLI_VERSION" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "warning: npm not found; the Supabase CLI is not installed and its integration tests will be skipped" >&2
+        return 0
+    fi
+    mkdir -p "$dir"
+    if (cd "$dir" && npm i -E --no-audit --no-fund --loglevel=error "supabase@$SUPABASE_CLI_VERSION" >/dev/null) \
+        && [ -x "$dir/node_modules/.bin/supabase" ]; then
+        echo "$SUPABASE_CLI_VERSION" >"$dir/.version"
+        echo "Installed the Supabase CLI $SUPABASE_CLI_VERSION into $dir" >&2
+    else
+        echo "warning: could not install supabase@$SUPABASE_CLI_VERSION with npm into $dir; its tests will be skipped" >&2
+    fi
 }
 
 # Debian's prometheus package, unpacked (no root needed) for the real-Prometheus integration test of the KPI source.

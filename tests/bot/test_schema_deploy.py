@@ -347,39 +347,6 @@ def test_history_table_has_the_supabase_cli_shape(bot: BotServer, dbs: Databases
     assert columns == [("version", "text"), ("statements", "ARRAY"), ("name", "text")] and key == [("version",)]
 
 
-def test_supabase_mode_runs_the_push_argv_and_reports_what_it_applied(
-    tmp_path: Path,
-    dbs: Databases,
-    slack: SlackEmulator,
-    app_root: Path,
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A stand-in for the Supabase CLI (an outside tool): it applies the file and writes the history row."""
-    cli = tmp_path / "supabase_cli.py"
-    cli.write_text(
-        "import os, psycopg, sys\n"
-        "with psycopg.connect(os.environ['PUSH_URL'], autocommit=True) as c:\n"
-        "    c.execute('create table if not exists public.pushed (id int)')\n"
-        '    c.execute("insert into supabase_migrations.schema_migrations"\n'
-        "              \" values ('20260101000000', '{}', 'pushed')\")\n"
-        "print('Applying migration 20260101000000_pushed.sql...')\n"
-    )
-    add(app_root, "20260101000000_pushed.sql", "create table if not exists public.pushed (id int);\n")
-    extra = (
-        "[schema.environments.preview]\napprovals = false\n"
-        f'mode = "supabase"\npush_argv = ["{sys.executable}", "{cli}"]\n'
-    )
-    config = write_config(tmp_path / "zdm.toml", app_root, extra=extra)
-    monkeypatch.setenv("PUSH_URL", dbs.target_url)
-    built = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
-    try:
-        said = built.services.schema.request_deploy("preview", actor=ONCALL)
-    finally:
-        built.close()
-    assert said == "Schema deploy #1 to `preview` applied: `20260101000000`."
-
-
 def zdm_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
