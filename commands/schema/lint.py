@@ -19,7 +19,7 @@ from typing import Any
 from pglast import ast, enums
 from pglast.parser import ParseError, parse_sql, scan
 
-from commands.schema.history import MigrationFile
+from commands.schema.history import MigrationFile, statement_spans
 
 FOLLOW_UP = (
     "split it into a follow-up migration deployed after the new code is adopted everywhere (7 stable days), "
@@ -59,45 +59,51 @@ class Finding:
 
 
 def additive_findings(migration: MigrationFile) -> list[Finding]:
-    """One finding per destructive or unreadable statement, naming the file, line and statement."""
+    """One finding per destructive or unreadable statement, naming the file, line and statement.
+
+    The file is cut into statements exactly as zdm applies them (``statement_spans``), and each piece is read by
+    the parser on its own: the lint sees what runs, even where zdm's splitter and the parser would disagree."""
     sql = migration.text()
-    try:
-        statements = parse_sql(sql)
-    except ParseError as exc:
-        where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-        return [
-            Finding(
-                file=migration.file_name,
-                line=sql.count("\n", 0, where) + 1,
-                rule="parse-error",
-                message=f"Postgres's parser cannot read this file: {exc.args[0]}",
-                blocking=True,
-                source="zdm",
-            )
-        ]
     found = []
-    for raw in statements:
-        start = raw.stmt_location or 0
-        stop = start + raw.stmt_len if raw.stmt_len else len(sql)
-        verdict = _verdict(raw.stmt) if raw.stmt is not None else None
-        if verdict is None:
-            continue
-        what, keyword, review = verdict
-        at, text = _locate(sql, start, stop, keyword)
-        found.append(
-            Finding(
-                file=migration.file_name,
-                line=sql.count("\n", 0, at) + 1,
-                rule="needs-review" if review else "additive-only",
-                message=f"needs review: this statement {what}; {REVIEW}"
-                if review
-                else f"not additive: this statement {what}; {FOLLOW_UP}",
-                blocking=not review,
-                source="zdm",
-                statement=_one_line(text),
-                review=review,
+    for offset, piece in statement_spans(sql):
+        try:
+            statements = parse_sql(piece)
+        except ParseError as exc:
+            where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+            found.append(
+                Finding(
+                    file=migration.file_name,
+                    line=sql.count("\n", 0, offset + where) + 1,
+                    rule="parse-error",
+                    message=f"Postgres's parser cannot read this statement: {exc.args[0]}",
+                    blocking=True,
+                    source="zdm",
+                    statement=_one_line(piece),
+                )
             )
-        )
+            continue
+        for raw in statements:
+            start = raw.stmt_location or 0
+            stop = start + raw.stmt_len if raw.stmt_len else len(piece)
+            verdict = _verdict(raw.stmt) if raw.stmt is not None else None
+            if verdict is None:
+                continue
+            what, keyword, review = verdict
+            at, text = _locate(piece, start, stop, keyword)
+            found.append(
+                Finding(
+                    file=migration.file_name,
+                    line=sql.count("\n", 0, offset + at) + 1,
+                    rule="needs-review" if review else "additive-only",
+                    message=f"needs review: this statement {what}; {REVIEW}"
+                    if review
+                    else f"not additive: this statement {what}; {FOLLOW_UP}",
+                    blocking=not review,
+                    source="zdm",
+                    statement=_one_line(text),
+                    review=review,
+                )
+            )
     return found
 
 

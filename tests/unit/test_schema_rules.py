@@ -102,6 +102,16 @@ def test_a_file_the_parser_cannot_read_blocks_with_its_line(tmp_path: Path) -> N
     assert "syntax error" in found.message
 
 
+def test_the_lint_reads_the_statements_zdm_applies_even_where_its_splitter_and_the_parser_disagree(
+    tmp_path: Path,
+) -> None:
+    # to Postgres this is one harmless select; zdm's splitter (no backslash escapes) would run a drop in between
+    migration(tmp_path, "20260101000000_e.sql", "select E'\\'; drop table public.orders; --';\n")
+    found = additive_findings(list_migrations(tmp_path)[0])
+    assert [(f.rule, f.blocking) for f in found] == [("parse-error", True), ("additive-only", True)]
+    assert found[1].statement == "drop table public.orders"
+
+
 def test_additive_and_harmless_statements_pass(tmp_path: Path) -> None:
     migration(
         tmp_path,
