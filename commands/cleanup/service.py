@@ -154,7 +154,7 @@ class CleanupService:
 
     def _card(self, release: str, decision: GateDecision, cleanup: Cleanup | None) -> Card:
         file = self._config.releases[release].cleanup
-        pair = _pair(file) if file else None
+        pair = self._pair(file) if file else None
         return cleanup_card(
             release=release, decision=decision, file=str(file) if file else None,
             pair=pair.name if pair and (self._config.app.root / pair).is_file() else None, cleanup=cleanup,
@@ -180,11 +180,21 @@ class CleanupService:
         root = self._config.app.root
         if not (root / file).is_file():
             raise UserError(f"the cleanup migration `{file}` does not exist")
-        pair = _pair(file)
+        pair = self._pair(file)
         if not (root / pair).is_file():
             raise UserError(f"the cleanup migration has no `{pair.name}` pair; add it before any destructive change")
         digest = hashlib.sha256((root / file).read_bytes() + b"\0" + (root / pair).read_bytes()).hexdigest()[:16]
         return str(file), digest
+
+    def _pair(self, file: Path) -> Path:
+        """The cleanup migration's ``_rollback.sql``: beside it, else in ``app.rollbacks_dir`` (paths in app.root)."""
+        beside = _pair(file)
+        kept = self._config.app.rollbacks_dir / beside.name
+        return (
+            kept
+            if not (self._config.app.root / beside).is_file() and (self._config.app.root / kept).is_file()
+            else beside
+        )
 
     def _known(self, name: str) -> str:
         named_release(self._config.releases, name)

@@ -128,5 +128,10 @@ def test_a_rollback_or_a_missing_pair_refuses(
     bot.settle()
     text = card_text(plan(bot))
     assert "rollback of `pilot_a`" in text and "⛔ not allowed yet" in text
-    (app_root / "supabase/cleanup/20250401000000_drop_legacy_tenant_columns_rollback.sql").unlink()
+    pair = app_root / "supabase/cleanup/20250401000000_drop_legacy_tenant_columns_rollback.sql"
+    kept = pair.read_text()
+    pair.unlink()
     assert "has no `20250401000000_drop_legacy_tenant_columns_rollback.sql` pair" in card_text(plan(bot))
+    (app_root / "supabase/rollbacks" / pair.name).write_text(kept)  # the pair in app.rollbacks_dir counts too
+    text = card_text(plan(bot))
+    assert f"with its pair `{pair.name}`" in text and "has no `" not in text
