@@ -11,6 +11,7 @@ import pytest
 
 from commands.errors import StalePrompt, UsageError, UserError
 from commands.schema.history import list_migrations
+from commands.schema.layout import find_rollback, layout_findings, move_rollbacks
 from commands.schema.lint import additive_findings, squawk_findings
 from commands.schema.model import Deploy, DeployStatus, approve, out_of_order, plan_hash
 from commands.schema.release_record import upsert_entry
@@ -245,3 +246,30 @@ def test_schema_new_creates_a_timestamped_pair_and_never_overwrites(tmp_path: Pa
         new_migration(tmp_path / "migrations", "another", rollbacks=rollbacks, now=NOW)
     with pytest.raises(UsageError, match="summary"):
         new_migration(tmp_path / "migrations", "!!!", rollbacks=rollbacks, now=NOW)
+
+
+def test_files_the_supabase_cli_would_push_but_zdm_would_not_are_blocking_and_move_rollbacks_moves_pairs(
+    tmp_path: Path,
+) -> None:
+    migrations, rollbacks = tmp_path / "migrations", tmp_path / "rollbacks"
+    migrations.mkdir()
+    migration(migrations, "20260101000000_a.sql", "create table a (id int);")
+    migration(migrations, "20260101000000_a_rollback.sql", "drop table a;")
+    migration(migrations, "20260102000000_.sql", "select 1;")  # the CLI's pattern allows an empty name, zdm's not
+    migration(migrations, "notes.sql", "select 1;")  # neither pushes this one
+    found = layout_findings(migrations, rollbacks_dir=Path("supabase/rollbacks"))
+    assert [(f.file, f.rule, f.blocking) for f in found] == [
+        ("20260101000000_a_rollback.sql", "cli-would-apply", True),
+        ("20260102000000_.sql", "cli-would-apply", True),
+    ]
+    assert "apply this rollback forward as migration 20260101000000" in found[0].message
+    assert "`zdm schema move-rollbacks`" in found[0].message and "rename it" in found[1].message
+
+    rollbacks.mkdir()
+    migration(rollbacks, "20260101000000_a_rollback.sql", "drop table a;")  # the same bytes: not a conflict
+    assert [target.name for _, target in move_rollbacks(migrations, rollbacks)] == ["20260101000000_a_rollback.sql"]
+    assert not (migrations / "20260101000000_a_rollback.sql").exists()
+    assert find_rollback("20260101000000", rollbacks=rollbacks, migrations=migrations) == (
+        rollbacks / "20260101000000_a_rollback.sql"
+    )
+    assert find_rollback("20260102000000", rollbacks=rollbacks, migrations=migrations) is None
