@@ -83,11 +83,16 @@ class PgSchemaTarget:
             why = "the shadow database is this environment's own database; point it at a disposable one"
             return BootstrapResult(False, 0, file="shadow database", error=why, where="the shadow database")
         clean = self._shadow_database() if self._shadow else self._scratch_database()
-        with clean as (url, where), psycopg.connect(url, autocommit=True, connect_timeout=self._timeout) as conn:
-            result = _bootstrap(
-                conn, files, seed=seed, lock_timeout_ms=lock_timeout_ms, prelude=prelude, rollbacks=rollbacks or {}
-            )
-            return replace(result, where=where)
+        place = "the shadow database" if self._shadow else "a scratch database"
+        try:
+            with clean as (url, where), psycopg.connect(url, autocommit=True, connect_timeout=self._timeout) as conn:
+                result = _bootstrap(
+                    conn, files, seed=seed, lock_timeout_ms=lock_timeout_ms, prelude=prelude, rollbacks=rollbacks or {}
+                )
+                return replace(result, where=where)
+        except psycopg.Error as exc:  # the clean database could not be made, reached or emptied
+            why = _describe(exc).rpartition("FATAL:")[2].strip()  # a failed connection: the server's own reason
+            return BootstrapResult(False, 0, file=place, error=f"could not prepare it: {why}", where=place)
 
     @contextmanager
     def _scratch_database(self) -> Iterator[tuple[str, str]]:

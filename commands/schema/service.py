@@ -114,7 +114,7 @@ class SchemaService:
         )
 
     def plan(self, env: str, *, include_all: bool = False) -> Plan:
-        """Pending vs applied, lint of the pending files, and the clean bootstrap in a scratch database."""
+        """Pending vs applied, lint of the pending files (and of the folder's layout), and the clean bootstrap."""
         base, files = self._pending(env, include_all=include_all)
         findings = layout_findings(self._folder(env), rollbacks_dir=self._config.app.rollbacks_dir)
         findings += [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)

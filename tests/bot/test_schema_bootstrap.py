@@ -146,8 +146,8 @@ def test_the_shadow_database_is_emptied_used_and_emptied_again_instead_of_a_scra
         assert conn.execute("select to_regclass('public.tenants') is not null").fetchone() == (True,)
 
 
-def test_an_unset_shadow_variable_and_a_missing_prelude_file_are_one_sentence_each(
-    monkeypatch: pytest.MonkeyPatch, build: Callable[..., Container], app_root: Path
+def test_an_unset_or_unreachable_shadow_database_and_a_missing_prelude_file_are_one_sentence_each(
+    monkeypatch: pytest.MonkeyPatch, build: Callable[..., Container], app_root: Path, pg: EmbeddedPostgres
 ) -> None:
     monkeypatch.delenv("SHADOW_DATABASE_URL", raising=False)
     schema = build(schema='prelude_file = "supabase/platform.sql"', extra=SHADOW).services.schema
@@ -157,4 +157,10 @@ def test_an_unset_shadow_variable_and_a_missing_prelude_file_are_one_sentence_ea
     assert schema.post_plan("preview") == (
         "The plan for `preview` cannot be deployed: clean bootstrap fails at `shadow database`: SHADOW_DATABASE_URL "
         "is not set for zdm; set it to the disposable shadow database's URL."
+    )
+    monkeypatch.setenv("SHADOW_DATABASE_URL", pg.url("no_such_shadow"))
+    said = build(extra=SHADOW).services.schema.post_plan("preview")
+    assert said.startswith(
+        "The plan for `preview` cannot be deployed: clean bootstrap fails at `the shadow database`: could not "
+        'prepare it: database "no_such_shadow" does not exist'
     )
