@@ -3,11 +3,11 @@ findings, as one list of ``Finding``s.
 
 The additive-first rule (runbook §2): a migration deployed while old code still runs may add, never take away.
 Dropping any object (table, view, column, schema, function, trigger, policy, type, index, constraint, sequence…),
-renames, ``set schema``, column type changes, ``drop not null`` / ``drop default``, ``truncate`` and ``delete`` /
-``update`` without ``where`` belong in a follow-up migration after the new code is adopted everywhere, shipped
-with its ``*_rollback.sql`` pair. SQL the parser cannot see through (``do`` blocks, ``execute``, ``call``) needs
-review: the deploy's approvers acknowledge it on the card; without approvers it blocks. Each finding quotes the
-statement (never a comment) and the line of its words.
+renames, ``set schema``, column type changes, ``drop not null`` / ``drop default``, ``revoke``, ``truncate`` and
+``delete`` / ``update`` without ``where`` belong in a follow-up migration after the new code is adopted
+everywhere, shipped with its ``*_rollback.sql`` pair. SQL the parser cannot see through (``do`` blocks,
+``execute``, ``call``) needs review: the deploy's approvers acknowledge it on the card; without approvers it blocks.
+Each finding quotes the statement (never a comment) and the line of its words.
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ def _verdict(node: ast.Node) -> tuple[str, str, bool] | None:
         return "renames", "RENAME", False
     if isinstance(node, ast.AlterObjectSchemaStmt):
         return "moves an object to another schema (set schema)", "SCHEMA", False
+    if isinstance(node, (ast.GrantStmt, ast.GrantRoleStmt)) and not node.is_grant:
+        return "revokes privileges old code may use", "REVOKE", False
     if isinstance(node, ast.TruncateStmt):
         return "empties a table", "TRUNCATE", False
     if isinstance(node, ast.DeleteStmt) and node.whereClause is None:

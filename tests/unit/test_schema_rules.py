@@ -58,6 +58,7 @@ def migration(folder: Path, name: str, sql: str) -> Path:
         ("drop policy tenant_read on public.tenants;", "drops a policy"),
         ("drop type public.tier;", "drops a type"),
         ("drop sequence public.orders_id_seq;", "drops a sequence"),
+        ("revoke select on public.tenants from anon;", "revokes privileges"),
     ],
 )
 def test_destructive_statements_are_named_with_file_and_line(tmp_path: Path, statement: str, what: str) -> None:
@@ -130,6 +131,7 @@ delete from public.sessions where expires_at < now();
 update public.tenants set tier = 'ga' where slug = 'acme';
 alter table public.tenant_profiles enable row level security;
 create policy member_read on public.tenant_profiles for select to authenticated using (auth.uid() is not null);
+grant select on public.tenant_profiles to authenticated;
 """,
     )
     assert additive_findings(list_migrations(tmp_path)[0]) == []
