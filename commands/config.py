@@ -21,7 +21,7 @@ from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
 from commands.kpi_config import KpiConfig
 from commands.lighthouse.config import LighthouseConfig
-from commands.records.config import ArchiveConfig, NotesConfig
+from commands.records.config import ArchiveConfig, DeliveryConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
@@ -102,6 +102,7 @@ class RunbookConfig(_Section):
     cleanup: CleanupConfig = CleanupConfig()
     notes: NotesConfig = NotesConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @model_validator(mode="after")
     def _release_names(self) -> RunbookConfig:
