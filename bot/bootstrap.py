@@ -377,7 +377,7 @@ def build_container(
         roles=roles,
         checklist=checklist,
         cleanup=cleanup,
-        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
+        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit, outbox=outbox)),
         lighthouse=LighthouseService(
             config=config,
             ports=LighthousePorts(

@@ -41,6 +41,8 @@ class JsonStandIn:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self._queued: list[Reply] = []  # forced replies (e.g. a 429) served before normal handling
+        self.unavailable: int | None = None  # an outage: every request answers this status until reset to None
+        self.before_reply: Callable[[Received], None] | None = None  # tests: hold a request at the edge
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
@@ -67,8 +69,12 @@ class JsonStandIn:
             return [r for r in self.received if method is None or r.method == method]
 
     def handle(self, request: Received) -> Reply:
+        if self.before_reply is not None:
+            self.before_reply(request)
         with self._lock:
             self.received.append(request)
+            if self.unavailable is not None:
+                return Reply(self.unavailable, {"message": "Service Unavailable"})
             if self._queued:
                 return self._queued.pop(0)
             return self.answer(request)
