@@ -45,6 +45,7 @@ from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
 from commands.adapters.records_local import LocalFolderDestination
+from commands.adapters.repo_git import GitRepository
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.schema_pg import PgSchemaTarget
@@ -330,6 +331,7 @@ def build_container(
             runner=runner,
             issues=issues,
             checklist=checklist,
+            repository=_repository(settings, config),
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
@@ -498,6 +500,16 @@ def _issue_tracker(
                 body="## Summary\n\nTenant profiles move to their own table.\n\n## DB Changes\n\n- none yet\n",
             )
     return GitHubIssues(token=stand_in.token, api_url=stand_in.url), stand_in
+
+
+def _repository(settings: Settings, config: RunbookConfig) -> GitRepository | None:
+    """``[app] repo``: schema plans and deploys read migrations at a commit of it; unset: the files in app.root."""
+    if config.app.repo is None:
+        return None
+    token = settings.repo_token.get_secret_value() if settings.repo_token else None
+    return GitRepository(
+        url=config.app.repo, cache_dir=settings.repo_cache_dir or settings.data_dir / "repo", token=token
+    )
 
 
 def _records_destination(

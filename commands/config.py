@@ -66,6 +66,8 @@ class RolesConfig(_Section):
 class AppConfig(_Section):
     root: Path = Path(".")
     migrations_dir: Path = Path("supabase/migrations")
+    repo: str | None = None  # a git URL: schema plans and deploys read migrations at a commit of it (not `root`)
+    ref: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")  # branch or tag; per env: ref
 
 
 class RollbackConfig(_Section):
