@@ -215,9 +215,15 @@ def _serve(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    close_transport = (
-        _serve_http(app, container, stop) if not settings.slack_app_token else _serve_socket_mode(app, settings)
-    )
+    # HTTP always: Slack's endpoint in HTTP mode, and in Socket Mode still /healthz, /readyz, /metrics (probes)
+    close_http = _serve_http(app, container, stop)
+    close_socket = _serve_socket_mode(app, settings, stop) if settings.slack_app_token else None
+
+    def close_transport() -> None:
+        if close_socket is not None:
+            close_socket()
+        close_http()
+
     threading.Thread(target=_after_restart, args=(container,), name="resume", daemon=True).start()
     metronome.start()
     stop.wait()
@@ -301,13 +307,28 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
     return cast(Callable[[], None], server.close)  # waits (≤ 5 s) for requests being answered
 
 
-def _serve_socket_mode(app: Any, settings: Settings) -> Callable[[], None]:
+def _serve_socket_mode(app: Any, settings: Settings, stop: threading.Event) -> Callable[[], None]:
+    """Connect to Slack in Socket Mode in the background, retrying with backoff: a Slack outage or a bad app token
+    must not stop the process (its probes and scheduler keep running, and the log says why it is not connected)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    handler.connect()  # type: ignore[no-untyped-call]
-    log.info("zdm connected to Slack in Socket Mode")
+
+    def connect() -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                log.warning("Socket Mode: could not connect to Slack (%s); retrying in %g s", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 60.0)
+            else:
+                log.info("zdm connected to Slack in Socket Mode")
+                return
+
+    threading.Thread(target=connect, name="socket-mode", daemon=True).start()
     return cast(Callable[[], None], handler.close)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.errors import ConfigError
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_base_ends_with_slash(cls, value: str | None) -> str | None:
+        # slack_sdk joins method names onto the base URL: without the trailing "/" a path part would be dropped
+        return value if value is None or value.endswith("/") else value + "/"
 
     @property
     def slack_configured(self) -> bool:
