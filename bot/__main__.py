@@ -283,8 +283,15 @@ def _after_restart(container: Container) -> None:
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:
-    from bot.server import create_server
+    from bot.server import LighthouseInbox, create_server
 
+    inbox = None
+    if container.settings.lighthouse_token is not None:
+        clock, lighthouse = container.services.clock, container.services.lighthouse
+        inbox = LighthouseInbox(
+            token=container.settings.lighthouse_token.get_secret_value(),
+            ingest=lambda data: lighthouse.ingest_data(data, name="posted.json", now=clock.now()).describe(),
+        )
     server = create_server(
         app,
         host=container.settings.host,
@@ -292,6 +299,7 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
         threads=container.settings.http_threads,
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
+        inbox=inbox,
     )
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     github_api_url: str | None = Field(default=None, description="GitHub API base URL override (tests, GHES)")
     pagerduty_routing_key: SecretStr | None = Field(default=None, description="Events API v2 integration key")
     pagerduty_events_url: str | None = Field(default=None, description="Events API URL override (tests)")
+    lighthouse_token: SecretStr | None = Field(default=None, description="enables POST /lighthouse (bearer)")
     repo_token: SecretStr | None = Field(default=None, description="token to fetch [app] repo over HTTPS")
     repo_cache_dir: Path | None = Field(default=None, description="git cache of [app] repo; unset = <data_dir>/repo")
     config_path: Path = Path("zdm.toml")
