@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -268,9 +269,28 @@ def _install_demo(settings: Settings) -> int:
         print("zdm: set ZDM_TARGET_DATABASE_URL to the database to install the demo app into", file=sys.stderr)
         return 2
     config = load_config(settings.config_path)
+    if not _database_answers(settings.target_database_url):
+        print("zdm: the target database did not accept a connection within 60 s", file=sys.stderr)
+        return 1
     applied = install_demo_app(settings.target_database_url, config.app.root)
     print("demo app installed: " + (", ".join(applied) if applied else "already up to date"))
     return 0
+
+
+def _database_answers(url: str, *, attempts: int = 30, pause_s: float = 2.0) -> bool:
+    """Retry the first connection: a database container reported healthy can still be restarting after its
+    first-run initialisation."""
+    import psycopg
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with psycopg.connect(url, connect_timeout=5):
+                return True
+        except psycopg.OperationalError as exc:
+            log.warning("target database not reachable yet (attempt %d of %d): %s", attempt, attempts, exc)
+            if attempt < attempts:
+                time.sleep(pause_s)
+    return False
 
 
 def _after_restart(container: Container) -> None:
