@@ -274,10 +274,17 @@ def build_container(
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     linter = SquawkLinter(config.schema_stage.lint)
     kpis, close_kpis = _kpi_source(config, reader_pool)
+    repository = _repository(settings, config)
     checklist = ChecklistService(
         config=config,
         ports=ChecklistPorts(
-            clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
+            clock=clock,
+            ticks=PgChecklistTicks(state_pool),
+            linter=linter,
+            notifier=notifier,
+            roles=roles,
+            audit=audit,
+            repository=repository,
         ),
     )
     rollout_repo = PgRolloutRepository(state_pool, locks=locks)
@@ -331,7 +338,7 @@ def build_container(
             runner=runner,
             issues=issues,
             checklist=checklist,
-            repository=_repository(settings, config),
+            repository=repository,
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)

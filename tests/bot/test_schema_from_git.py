@@ -62,7 +62,7 @@ def push(work: Path, server: GitHttpServer, name: str, sql: str, message: str) -
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path, server: GitHttpServer) -> RunbookConfig:
     shutil.rmtree(app_root / "supabase")  # nothing that matters is read from the pod's disk
-    extra = "\n[schema]\nbootstrap_seed = false\nlock_timeout_ms = 300\n"
+    extra = '\n[schema]\nbootstrap_seed = false\nlock_timeout_ms = 300\n\n[releases.tz]\nmigrations = ["20260101*"]\n'
     roles = f'dba = ["{DBA}"]\nplatform_lead = ["{LEAD}"]'
     path = tmp_path / "zdm.toml"
     write_config(path, app_root, extra=extra, roles=roles)
@@ -85,6 +85,11 @@ def test_deploy_applies_the_approved_commit_even_after_the_branch_moves_on(
     bot: BotServer, dbs: Databases, work: Path, server: GitHttpServer
 ) -> None:
     first = push(work, server, "20260101000000_tenant_timezone.sql", FIRST, "timezone")
+
+    bot.command("checklist tz")  # the checklist also reads the repository's newest commit
+    bot.settle()
+    [checklist] = [card_text(m) for m in bot.slack.in_channel("#release") if "`tz`" in card_text(m)]
+    assert "`20260101000000_tenant_timezone.sql`" in checklist
 
     run(bot, "plan preview")
     [plan] = release_posts(bot.slack, "*Schema plan for `preview`: ✅ ready to deploy*")
