@@ -74,10 +74,15 @@ class OutboxService:
         if not entries:
             return f"Nothing recorded yet (entries are delivered to {self._p.destination.describe()})."
         lines = [f"Recorded by zdm, newest first (delivered to {self._p.destination.describe()}):"]
-        lines += [
-            f"• `{e.short_id}` {e.created_at:%Y-%m-%d %H:%M} UTC — {e.title} — `{e.path}`: {e.state()}" for e in entries
-        ]
+        lines += [_line(e) for e in entries]
         return "\n".join(lines)
+
+
+def _line(entry: OutboxEntry) -> str:
+    when = "" if entry.title[:1].isdigit() else f"{entry.created_at:%Y-%m-%d %H:%M} UTC — "  # titles often start so
+    state = entry.state()
+    where = "" if f"`{entry.path}`" in state else f" (`{entry.path}`)"
+    return f"• `{entry.short_id}` {when}{entry.title} — {state}{where}"
 
 
 class OutboxLog:
