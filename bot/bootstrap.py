@@ -386,7 +386,10 @@ def build_container(
         roles=roles,
         checklist=checklist,
         cleanup=cleanup,
-        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit, outbox=outbox)),
+        records=RecordsService(
+            config=config,
+            ports=RecordsPorts(clock=clock, facts=facts, audit=audit, outbox=outbox, repository=repository),
+        ),
         lighthouse=LighthouseService(
             config=config,
             ports=LighthousePorts(

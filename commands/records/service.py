@@ -17,6 +17,7 @@ from commands.outbox.service import OutboxService
 from commands.ports import AuditEvent, AuditLog, Clock, ReleaseFacts
 from commands.records.archive import build_archive, verify_archive
 from commands.records.notes import Recorded, notes_lines, upsert_block
+from commands.repository.ports import Repository
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 
@@ -27,6 +28,7 @@ class RecordsPorts:
     facts: ReleaseFacts
     audit: AuditLog
     outbox: OutboxService | None = None  # notes recorded first, then delivered (local folder or pull request)
+    repository: Repository | None = None  # None: app.root; else the release's migrations at app.ref's newest commit
 
 
 class RecordsService:
@@ -54,7 +56,10 @@ class RecordsService:
     def recorded(self, release: str) -> Recorded:
         spec = self._config.releases[release]
         flag = spec.flag or self._config.flag.name
-        files = [m.file_name for m in release_migrations(self._config.migrations_path, spec)]
+        folder = self._config.migrations_path
+        if self._p.repository is not None:
+            folder = self._p.repository.checkout(self._config.app.ref).root / self._config.app.migrations_dir
+        files = [m.file_name for m in release_migrations(folder, spec)]
         rollout = self._p.facts.rollout_for(flag)
         rules = {rule.name: rule for rule in self._config.alerts.rules}
         alerts = [
