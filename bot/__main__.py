@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,9 +240,15 @@ def _serve(settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    close_transport = (
-        _serve_http(app, container, stop) if not settings.slack_app_token else _serve_socket_mode(app, settings)
-    )
+    # HTTP always: Slack's endpoint in HTTP mode, and in Socket Mode still /healthz, /readyz, /metrics (probes)
+    close_http = _serve_http(app, container, stop)
+    close_socket = _serve_socket_mode(app, settings, stop) if settings.slack_app_token else None
+
+    def close_transport() -> None:
+        if close_socket is not None:
+            close_socket()
+        close_http()
+
     threading.Thread(target=_after_restart, args=(container,), name="resume", daemon=True).start()
     metronome.start()
     stop.wait()
@@ -286,9 +293,28 @@ def _install_demo(settings: Settings) -> int:
         print("zdm: set ZDM_TARGET_DATABASE_URL to the database to install the demo app into", file=sys.stderr)
         return 2
     config = load_config(settings.config_path)
+    if not _database_answers(settings.target_database_url):
+        print("zdm: the target database did not accept a connection within 60 s", file=sys.stderr)
+        return 1
     applied = install_demo_app(settings.target_database_url, config.app.root)
     print("demo app installed: " + (", ".join(applied) if applied else "already up to date"))
     return 0
+
+
+def _database_answers(url: str, *, attempts: int = 30, pause_s: float = 2.0) -> bool:
+    """Retry the first connection: a database container reported healthy can still be restarting after its
+    first-run initialisation."""
+    import psycopg
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with psycopg.connect(url, connect_timeout=5):
+                return True
+        except psycopg.OperationalError as exc:
+            log.warning("target database not reachable yet (attempt %d of %d): %s", attempt, attempts, exc)
+            if attempt < attempts:
+                time.sleep(pause_s)
+    return False
 
 
 def _after_restart(container: Container) -> None:
@@ -301,8 +327,15 @@ def _after_restart(container: Container) -> None:
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:
-    from bot.server import create_server
+    from bot.server import LighthouseInbox, create_server
 
+    inbox = None
+    if container.settings.lighthouse_token is not None:
+        clock, lighthouse = container.services.clock, container.services.lighthouse
+        inbox = LighthouseInbox(
+            token=container.settings.lighthouse_token.get_secret_value(),
+            ingest=lambda data: lighthouse.ingest_data(data, name="posted.json", now=clock.now()).describe(),
+        )
     server = create_server(
         app,
         host=container.settings.host,
@@ -310,6 +343,7 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
         threads=container.settings.http_threads,
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
+        inbox=inbox,
     )
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 
@@ -325,13 +359,28 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
     return cast(Callable[[], None], server.close)  # waits (≤ 5 s) for requests being answered
 
 
-def _serve_socket_mode(app: Any, settings: Settings) -> Callable[[], None]:
+def _serve_socket_mode(app: Any, settings: Settings, stop: threading.Event) -> Callable[[], None]:
+    """Connect to Slack in Socket Mode in the background, retrying with backoff: a Slack outage or a bad app token
+    must not stop the process (its probes and scheduler keep running, and the log says why it is not connected)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    handler.connect()  # type: ignore[no-untyped-call]
-    log.info("zdm connected to Slack in Socket Mode")
+
+    def connect() -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                handler.connect()  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                log.warning("Socket Mode: could not connect to Slack (%s); retrying in %g s", exc, delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 60.0)
+            else:
+                log.info("zdm connected to Slack in Socket Mode")
+                return
+
+    threading.Thread(target=connect, name="socket-mode", daemon=True).start()
     return cast(Callable[[], None], handler.close)
 
 

@@ -36,13 +36,16 @@ from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
+from commands.adapters.github_records import GitHubPullRequestDestination
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
+from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
-from commands.adapters.rollback_log import MarkdownRollbackLog
+from commands.adapters.records_local import LocalFolderDestination
+from commands.adapters.repo_git import GitRepository
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.schema_pg import PgSchemaTarget
@@ -55,9 +58,13 @@ from commands.backfill.service import BackfillPorts, BackfillService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
+from commands.errors import ConfigError
 from commands.lighthouse.service import LighthousePorts, LighthouseService
+from commands.outbox.ports import Destination
+from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
 from commands.records.service import RecordsPorts, RecordsService
+from commands.rollback.log_delivery import RollbackLogDelivered
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
@@ -111,6 +118,7 @@ class Services:
         return False
 
     lighthouse: LighthouseService
+    outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -128,6 +136,8 @@ class Services:
             "evaluate_alerts": self.alerts.evaluate_due,
             # Lighthouse reports dropped into lighthouse.watch_dir
             "watch_lighthouse": self.lighthouse.poll_watch_dir,
+            # recorded entries not delivered yet (GitHub was down): retried with backoff; returns the next retry
+            "deliver_outbox": self.outbox.deliver_due,
         }
 
     def state_figures(self) -> StateFigures:
@@ -234,7 +244,17 @@ def build_container(
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
     )
-    log_file = MarkdownRollbackLog(config.rollback_log_path)
+    issues, github = _issue_tracker(settings, config, local=emulator is not None)
+    destination, close_destination = _records_destination(settings, config, github)
+    outbox = OutboxService(
+        ports=OutboxPorts(
+            clock=clock,
+            store=PgOutbox(state_pool),
+            destination=destination,
+            on_delivered=RollbackLogDelivered(repo=repo, notifier=notifier),
+        )
+    )
+    log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
@@ -254,10 +274,17 @@ def build_container(
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     linter = SquawkLinter(config.schema_stage.lint)
     kpis, close_kpis = _kpi_source(config, reader_pool)
+    repository = _repository(settings, config)
     checklist = ChecklistService(
         config=config,
         ports=ChecklistPorts(
-            clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
+            clock=clock,
+            ticks=PgChecklistTicks(state_pool),
+            linter=linter,
+            notifier=notifier,
+            roles=roles,
+            audit=audit,
+            repository=repository,
         ),
     )
     rollout_repo = PgRolloutRepository(state_pool, locks=locks)
@@ -294,7 +321,6 @@ def build_container(
         ),
     )
     deploys = PgSchemaDeploys(state_pool, locks=locks)
-    issues, github = _issue_tracker(settings, config, local=emulator is not None)
     schema = SchemaService(
         config=config,
         ports=SchemaPorts(
@@ -312,6 +338,7 @@ def build_container(
             runner=runner,
             issues=issues,
             checklist=checklist,
+            repository=repository,
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
@@ -359,13 +386,17 @@ def build_container(
         roles=roles,
         checklist=checklist,
         cleanup=cleanup,
-        records=RecordsService(config=config, ports=RecordsPorts(clock=clock, facts=facts, audit=audit)),
+        records=RecordsService(
+            config=config,
+            ports=RecordsPorts(clock=clock, facts=facts, audit=audit, outbox=outbox, repository=repository),
+        ),
         lighthouse=LighthouseService(
             config=config,
             ports=LighthousePorts(
                 runs=PgLighthouseRuns(state_pool, locks=locks), issues=issues, notifier=notifier, failures=failures
             ),
         ),
+        outbox=outbox,
     )
     metrics = Metrics()
     metrics.watch_state(services.state_figures)
@@ -388,6 +419,7 @@ def build_container(
             locks.close,
             *(c.close for c in (issues, pager) if c),
             *([close_kpis] if close_kpis else []),
+            *([close_destination] if close_destination else []),
         ],
     )
 
@@ -484,6 +516,37 @@ def _issue_tracker(
                 body="## Summary\n\nTenant profiles move to their own table.\n\n## DB Changes\n\n- none yet\n",
             )
     return GitHubIssues(token=stand_in.token, api_url=stand_in.url), stand_in
+
+
+def _repository(settings: Settings, config: RunbookConfig) -> GitRepository | None:
+    """``[app] repo``: schema plans and deploys read migrations at a commit of it; unset: the files in app.root."""
+    if config.app.repo is None:
+        return None
+    token = settings.repo_token.get_secret_value() if settings.repo_token else None
+    return GitRepository(
+        url=config.app.repo, cache_dir=settings.repo_cache_dir or settings.data_dir / "repo", token=token
+    )
+
+
+def _records_destination(
+    settings: Settings, config: RunbookConfig, stand_in: GitHubStandIn | None
+) -> tuple[Destination, Callable[[], None] | None]:
+    """``[delivery] github_repo``: commits + one pull request (the local GitHub stand-in in local mode without a
+    token); unset: the files in ``app.root``."""
+    spec = config.delivery
+    if spec.github_repo is None:
+        return LocalFolderDestination(config.app.root), None
+    if settings.github_token is not None:
+        token, api = settings.github_token.get_secret_value(), settings.github_api_url or config.release.github_api_url
+    elif stand_in is not None:
+        stand_in.add_repo(spec.github_repo, branch=spec.base)
+        token, api = stand_in.token, stand_in.url
+    else:
+        raise ConfigError(f"[delivery] github_repo = {spec.github_repo!r} needs ZDM_GITHUB_TOKEN (one that may push).")
+    github = GitHubPullRequestDestination(
+        token=token, repo=spec.github_repo, branch=spec.branch, base=spec.base, title=spec.pr_title, api_url=api
+    )
+    return github, github.close
 
 
 def _pager(

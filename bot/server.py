@@ -4,31 +4,50 @@
 - ``GET /healthz``        the process is up (liveness)
 - ``GET /readyz``         fit for traffic: state database reachable, migrations current, not shutting down
 - ``GET /metrics``        Prometheus text format
+- ``POST /lighthouse``    a Lighthouse JSON report from CI (``Authorization: Bearer $ZDM_LIGHTHOUSE_TOKEN``; only
+                          when that setting is set), so CI needs no folder shared with the pods
 """
 
 from __future__ import annotations
 
 import contextvars
+import hmac
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.metrics import Metrics
+from commands.errors import UserError
 
 SLACK_PATH = "/slack/events"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ReadyCheck = Callable[[], str | None]  # None = ready, else why not
+IngestReport = Callable[[bytes], str]  # a report's bytes -> one line saying what happened; UserError if refused
 TEXT = ("Content-Type", "text/plain; charset=utf-8")
+MAX_REPORT_BYTES = 32 * 1024 * 1024
 
 
-def wsgi_app(app: App, *, metrics: Metrics | None = None, ready: ReadyCheck | None = None) -> WsgiApp:
+@dataclass(frozen=True)
+class LighthouseInbox:
+    token: str
+    ingest: IngestReport
+
+
+def wsgi_app(
+    app: App, *, metrics: Metrics | None = None, ready: ReadyCheck | None = None, inbox: LighthouseInbox | None = None
+) -> WsgiApp:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
+        if path == "/lighthouse" and inbox is not None:
+            status, text = _lighthouse(inbox, environ)
+            start_response(status, [TEXT])
+            return [text.encode() + b"\n"]
         if path == "/healthz":
             start_response("200 OK", [TEXT])
             return [b"ok\n"]
@@ -47,6 +66,25 @@ def wsgi_app(app: App, *, metrics: Metrics | None = None, ready: ReadyCheck | No
         return _timed(slack, metrics, environ, start_response)
 
     return application
+
+
+def _lighthouse(inbox: LighthouseInbox, environ: dict[str, Any]) -> tuple[str, str]:
+    if environ.get("REQUEST_METHOD") != "POST":
+        return "405 Method Not Allowed", "POST a Lighthouse JSON report here."
+    given = str(environ.get("HTTP_AUTHORIZATION", ""))
+    if not hmac.compare_digest(given.encode(), f"Bearer {inbox.token}".encode()):
+        return "401 Unauthorized", "Send the token of ZDM_LIGHTHOUSE_TOKEN as `Authorization: Bearer <token>`."
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length <= 0 or length > MAX_REPORT_BYTES:
+        return "413 Content Too Large", f"The report must be between 1 byte and {MAX_REPORT_BYTES} bytes."
+    data = environ["wsgi.input"].read(length)
+    try:
+        return "200 OK", inbox.ingest(data)
+    except UserError as exc:
+        return "422 Unprocessable Content", str(exc)
 
 
 def _timed(
@@ -72,10 +110,11 @@ def create_server(
     threads: int,
     metrics: Metrics | None = None,
     ready: ReadyCheck | None = None,
+    inbox: LighthouseInbox | None = None,
 ) -> Any:
     """A waitress server bound now (``port=0`` picks a free port: see ``.effective_port``); call ``.run()``."""
     from waitress.server import create_server as waitress_server
 
     return waitress_server(
-        wsgi_app(app, metrics=metrics, ready=ready), host=host, port=port, threads=threads, ident="zdm"
+        wsgi_app(app, metrics=metrics, ready=ready, inbox=inbox), host=host, port=port, threads=threads, ident="zdm"
     )

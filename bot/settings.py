@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from commands.errors import ConfigError
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     github_api_url: str | None = Field(default=None, description="GitHub API base URL override (tests, GHES)")
     pagerduty_routing_key: SecretStr | None = Field(default=None, description="Events API v2 integration key")
     pagerduty_events_url: str | None = Field(default=None, description="Events API URL override (tests)")
+    lighthouse_token: SecretStr | None = Field(default=None, description="enables POST /lighthouse (bearer)")
+    repo_token: SecretStr | None = Field(default=None, description="token to fetch [app] repo over HTTPS")
+    repo_cache_dir: Path | None = Field(default=None, description="git cache of [app] repo; unset = <data_dir>/repo")
     config_path: Path = Path("zdm.toml")
     data_dir: Path = Path(".zdm")
     host: str = "127.0.0.1"
@@ -37,6 +40,12 @@ class Settings(BaseSettings):
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_base_ends_with_slash(cls, value: str | None) -> str | None:
+        # slack_sdk joins method names onto the base URL: without the trailing "/" a path part would be dropped
+        return value if value is None or value.endswith("/") else value + "/"
 
     @property
     def slack_configured(self) -> bool:

@@ -21,7 +21,7 @@ from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
 from commands.kpi_config import KpiConfig
 from commands.lighthouse.config import LighthouseConfig
-from commands.records.config import ArchiveConfig, NotesConfig
+from commands.records.config import ArchiveConfig, DeliveryConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
@@ -68,6 +68,8 @@ class AppConfig(_Section):
     migrations_dir: Path = Path("supabase/migrations")
     # `*_rollback.sql` pairs live here, out of the Supabase CLI's reach (it would push them as migrations)
     rollbacks_dir: Path = Path("supabase/rollbacks")
+    repo: str | None = None  # a git URL: schema plans and deploys read migrations at a commit of it (not `root`)
+    ref: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")  # branch or tag; per env: ref
 
 
 class RollbackConfig(_Section):
@@ -104,6 +106,7 @@ class RunbookConfig(_Section):
     cleanup: CleanupConfig = CleanupConfig()
     notes: NotesConfig = NotesConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @model_validator(mode="after")
     def _release_names(self) -> RunbookConfig:

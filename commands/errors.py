@@ -126,3 +126,11 @@ class OutsideServiceFailed(UserError):
     def __init__(self, *, service: str, what: str, why: str) -> None:
         super().__init__(f"{service} failed for {what}: {why.strip()}. Check zdm's settings for {service}.")
         self.service = service
+
+
+class RepositoryUnavailable(UserError):
+    """The application's git repository could not be fetched or does not have the ref or commit asked for."""
+
+    def __init__(self, *, url: str, why: str) -> None:
+        super().__init__(f"zdm could not read the repository `{url}`: {why.strip()}. Nothing was changed.")
+        self.url = url

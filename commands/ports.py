@@ -143,8 +143,9 @@ class KpiSource(Protocol):
 
 
 class RollbackLogFile(Protocol):
-    def append(self, *, marker: str, text: str) -> bool:
-        """Append ``text`` unless an entry with ``marker`` is already there; return whether it appended."""
+    def append(self, *, marker: str, text: str, subject: str | None = None) -> str:
+        """Record ``text`` under its globally unique ``marker`` (durably, then delivered to the repository) unless
+        that exact entry is already recorded; return one phrase saying where it is ("recorded; in PR #12")."""
         ...
 
 

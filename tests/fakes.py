@@ -117,11 +117,11 @@ class MemoryAudit:
 class MemoryLogFile:
     entries: dict[str, str] = field(default_factory=dict)
 
-    def append(self, *, marker: str, text: str) -> bool:
+    def append(self, *, marker: str, text: str, subject: str | None = None) -> str:
         if marker in self.entries:
-            return False
+            return "already recorded"
         self.entries[marker] = text
-        return True
+        return "recorded"
 
 
 @dataclass

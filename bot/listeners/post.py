@@ -1,4 +1,4 @@
-"""Post-migration commands (runbook §7): ``/zdm cleanup plan``, ``/zdm notes``, ``/zdm archive``."""
+"""Post-migration commands (runbook §7): ``/zdm cleanup plan``, ``/zdm notes``, ``/zdm archive``, ``/zdm log``."""
 
 from __future__ import annotations
 
@@ -34,5 +34,12 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         to `artifacts/<release>/` with a sha256 `manifest.json`; `verify` checks every file against it."""
         text, card, then = ctx.services.records.archive_command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
+
+    @registry.command("log", usage="[count] | <entry id>")
+    def log_command(ctx: CommandContext) -> Reply:
+        """What zdm recorded for the repository — rollback-log entries, rollout flips — newest first, each with
+        where it is now ("in PR #12", "appended to `docs/runbooks/rollback-log.md`", or "delivery pending" while
+        GitHub is unreachable: nothing is lost, the outbox retries). With an entry id: that entry's full text."""
+        return Reply(text=ctx.services.outbox.log_command(ctx.args))
 
     after_ack.button(app, APPROVE_ACTION, services.cleanup.approve)

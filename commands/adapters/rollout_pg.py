@@ -140,6 +140,7 @@ def to_doc(rollout: Rollout) -> dict[str, Any]:
         "finished_at": _iso(rollout.finished_at),
         "correlation_id": rollout.correlation_id,
         "history": list(rollout.history),
+        "uid": rollout.uid,
     }
 
 
@@ -166,6 +167,7 @@ def from_doc(rollout_id: int, doc: dict[str, Any]) -> Rollout:
         finished_at=_time(doc["finished_at"]),
         correlation_id=doc["correlation_id"],
         history=tuple(doc["history"]),
+        uid=str(doc.get("uid") or f"{rollout_id}-without-uid"),  # the state migration gave every rollout one
     )
 
 

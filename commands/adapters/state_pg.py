@@ -91,7 +91,7 @@ class PgRequestLedger:
 
 _COLUMNS = (
     "id, tenant, flag, requested_by, reason, schema_version, schema_file, schema_decision, decided_by,"
-    " steps, channel, message_ts, correlation_id, created_at, finished_at"
+    " steps, channel, message_ts, correlation_id, created_at, finished_at, uid::text"
 )
 
 
@@ -114,7 +114,7 @@ class PgRollbackRepository:
     def _insert(conn: psycopg.Connection[Any], rollback: Rollback) -> Any:
         return conn.execute(
             "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
-            " steps, correlation_id, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+            " steps, correlation_id, created_at, uid) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
             (
                 rollback.tenant,
                 rollback.flag,
@@ -125,6 +125,7 @@ class PgRollbackRepository:
                 _steps_json(rollback.steps),
                 rollback.correlation_id,
                 rollback.created_at,
+                rollback.uid,
             ),
         ).fetchone()
 
@@ -216,4 +217,5 @@ def _from_row(row: Any) -> Rollback:
         correlation_id=row[12],
         created_at=row[13],
         finished_at=row[14],
+        uid=row[15],
     )

@@ -23,6 +23,7 @@ from commands.ports import (
     Preflight,
     RoleDirectory,
 )
+from commands.repository.ports import Repository
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 USAGE = "Usage: `/zdm checklist <release>`."
@@ -36,6 +37,7 @@ class ChecklistPorts:
     notifier: Notifier
     roles: RoleDirectory
     audit: AuditLog
+    repository: Repository | None = None  # None: the checkout in app.root; else fetched, read at the ref's commit
 
 
 class ChecklistService:
@@ -59,8 +61,11 @@ class ChecklistService:
     def evaluate(self, release: str) -> Checklist:
         spec = named_release(self._config.releases, release)
         settings = self._config.checklist
+        root = self._config.app.root
+        if self._p.repository is not None:  # fetch before every checklist: the release's files at the newest commit
+            root = self._p.repository.checkout(self._config.app.ref).root
         facts = check_checkout(
-            root=self._config.app.root,
+            root=root,
             migrations_dir=self._config.app.migrations_dir,
             rollbacks_dir=self._config.app.rollbacks_dir,
             release=release,

@@ -89,7 +89,14 @@ class LighthouseService:
             data = path.read_bytes()
         except OSError as exc:
             raise UserError(f"Cannot read `{path}`: {exc.strerror or exc}.") from exc
-        report = parse_report(data, name=path.name)
+        ingested = self.ingest_data(data, name=path.name, now=now)
+        if move and path.resolve() != ingested.archived.resolve():
+            path.unlink(missing_ok=True)
+        return ingested
+
+    def ingest_data(self, data: bytes, *, name: str, now: datetime) -> Ingested:
+        """Ingest one report's bytes (a file, or the body of ``POST /lighthouse`` from CI)."""
+        report = parse_report(data, name=name)
         archived = self._archive(report, data)
         baseline = self._baseline(report)
         seen = self._p.runs.known(report)  # ingested before: archived again, compared, but no ticket or post again
@@ -102,8 +109,6 @@ class LighthouseService:
             at=now,
             tickets=tickets,
         )
-        if move and path.resolve() != archived.resolve():
-            path.unlink(missing_ok=True)
         return Ingested(report, archived, baseline, tickets, recorded)
 
     def poll_watch_dir(self, now: datetime) -> None:

@@ -19,3 +19,15 @@ class NotesConfig(_Section):
 class ArchiveConfig(_Section):
     folder: Path = Path("artifacts")  # artifacts/<release>/ relative to app.root
     reports: tuple[str, ...] = ("coverage/**/*.json", "artifacts/lighthouse/**/*.json")  # globs relative to app.root
+
+
+class DeliveryConfig(_Section):
+    """``[delivery]``: where recorded entries (rollback log, release notes) go after the state database.
+
+    Unset ``github_repo``: the files in ``app.root`` are written directly (the demo). Set: each entry becomes a
+    commit on ``branch`` and one open pull request into ``base`` collects them (token: ``ZDM_GITHUB_TOKEN``)."""
+
+    github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    branch: str = Field(default="zdm/records", pattern=r"^[A-Za-z0-9_./-]{1,100}$")
+    base: str = Field(default="main", pattern=r"^[A-Za-z0-9_./-]{1,100}$")
+    pr_title: str = Field(default="zdm: rollback log and release notes", min_length=1, max_length=200)

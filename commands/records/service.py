@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,9 +12,12 @@ from commands.checklist.checks import release_migrations
 from commands.checklist.model import named_release
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
+from commands.outbox.model import OutboxEntry, entry_marker
+from commands.outbox.service import OutboxService
 from commands.ports import AuditEvent, AuditLog, Clock, ReleaseFacts
 from commands.records.archive import build_archive, verify_archive
 from commands.records.notes import Recorded, notes_lines, upsert_block
+from commands.repository.ports import Repository
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 
@@ -23,6 +27,8 @@ class RecordsPorts:
     clock: Clock
     facts: ReleaseFacts
     audit: AuditLog
+    outbox: OutboxService | None = None  # notes recorded first, then delivered (local folder or pull request)
+    repository: Repository | None = None  # None: app.root; else the release's migrations at app.ref's newest commit
 
 
 class RecordsService:
@@ -50,7 +56,10 @@ class RecordsService:
     def recorded(self, release: str) -> Recorded:
         spec = self._config.releases[release]
         flag = spec.flag or self._config.flag.name
-        files = [m.file_name for m in release_migrations(self._config.migrations_path, spec)]
+        folder = self._config.migrations_path
+        if self._p.repository is not None:
+            folder = self._p.repository.checkout(self._config.app.ref).root / self._config.app.migrations_dir
+        files = [m.file_name for m in release_migrations(folder, spec)]
         rollout = self._p.facts.rollout_for(flag)
         rules = {rule.name: rule for rule in self._config.alerts.rules}
         alerts = [
@@ -74,18 +83,35 @@ class RecordsService:
         block = notes_lines(self.recorded(release), now=now)
         root = self._config.app.root
         targets = ((self._config.notes.changelog, "Unreleased"), (self._config.checklist.rfc, None))
-        written = []
+        written, pending = [], []
         for relative, heading in targets:
-            path = root / relative
-            before = path.read_text(encoding="utf-8") if path.is_file() else ""
             use = heading if heading is not None else self._config.notes.rfc_heading
-            after = upsert_block(before, release=release, block=block, heading=use)
-            if after != before:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(after, encoding="utf-8")
+            if self._p.outbox is not None:
+                state = self._p.outbox.record(
+                    OutboxEntry(
+                        marker=entry_marker("entry", str(uuid.uuid4())),
+                        path=relative.as_posix(),
+                        title=f"release notes of {release} in {relative.as_posix()}",
+                        text="\n".join(block),
+                        created_at=now,
+                        block=release,
+                        heading=use,
+                        next_attempt_at=now,
+                    )
+                )
+                if not state.startswith("recorded; written to"):
+                    pending.append(f"`{relative}`: {state}")
+            else:
+                path = root / relative
+                before = path.read_text(encoding="utf-8") if path.is_file() else ""
+                after = upsert_block(before, release=release, block=block, heading=use)
+                if after != before:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(after, encoding="utf-8")
             written.append(f"`{relative}`")
         self._audit(actor, "notes.write", release, "ok", files=[str(t[0]) for t in targets])
-        return f"Drafted the notes of `{release}` in {' and '.join(written)} (a marked block; review and commit it)."
+        said = f"Drafted the notes of `{release}` in {' and '.join(written)} (a marked block; review and commit it)."
+        return said + (f" {'; '.join(pending)}." if pending else "")
 
     def archive(self, release: str, *, actor: str) -> str:
         spec = self._config.releases[release]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -90,6 +91,7 @@ class Rollback:
     schema_file: str | None = None
     schema_decision: Literal["apply", "skip"] | None = None
     decided_by: str | None = None
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))  # globally unique: the rollback-log marker
 
     def result(self, step: Step) -> StepResult:
         for item in self.steps:

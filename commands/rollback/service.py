@@ -175,9 +175,10 @@ class RollbackService:
             return self._smoke(rollback)
         if step == Step.SCHEMA_ROLLBACK:
             return self._schema(rollback)
-        appended = self._p.log_file.append(marker=marker(rollback.id), text=log_entry(rollback))
-        where = self._config.rollback.log_path.as_posix()
-        detail = f"appended to `{where}`" if appended else f"already in `{where}`"
+        # durable first (the state database's outbox), delivered second: "recorded; in PR #12"
+        detail = self._p.log_file.append(
+            marker=marker(rollback.uid), text=log_entry(rollback), subject=f"rollback:{rollback.id}"
+        )
         return StepResult(step, StepStatus.OK, detail, self._p.clock.now())
 
     def _smoke(self, rollback: Rollback) -> StepResult:

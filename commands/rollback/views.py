@@ -22,8 +22,10 @@ CONFIRM_ACTION = "rollback_schema_confirm"
 CANCEL_ACTION = "rollback_schema_cancel"
 
 
-def marker(rollback_id: int) -> str:
-    return f"<!-- zdm:rollback:{rollback_id} -->"
+def marker(rollback_uid: str) -> str:
+    """Globally unique (a uuid, not the state database's serial): a fresh or second state database writing the same
+    log never mistakes its entry for an older one."""
+    return f"<!-- zdm:rollback:{rollback_uid} -->"
 
 
 def rollback_card(rollback: Rollback) -> Card:
@@ -67,7 +69,7 @@ def log_entry(rollback: Rollback) -> str:
     smoke = rollback.result(Step.SMOKE_TESTS)
     outcome = {StepStatus.OK: "passed", StepStatus.FAILED: "FAILED"}.get(smoke.status, smoke.status.value)
     parts = [
-        marker(rollback.id),
+        marker(rollback.uid),
         f"## {when} — rollback of tenant `{rollback.tenant}`",
         "",
         f"- **Flag:** `{rollback.flag}`",

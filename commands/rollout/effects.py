@@ -144,7 +144,7 @@ class RolloutEffects:
             held_out=(*state.held_out, *newly_held),
         )
         rollout = rollout.with_step(index, state)
-        self._p.log_file.append(marker=flip_marker(rollout.id, index), text=flip_log_entry(rollout, index))
+        self._p.log_file.append(marker=flip_marker(rollout.uid, index), text=flip_log_entry(rollout, index))
         rollout = self._next_step(replace(rollout, last_flip_at=now), now)
         step = rollout.plan[index]
         rollout = rollout.noted(now, f"step {index + 1} `{step.name}`: enabled {len(state.enabled)} by <@{actor}>")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -99,6 +100,7 @@ class Rollout:
     finished_at: datetime | None = None
     correlation_id: str | None = None
     history: tuple[str, ...] = field(default=())  # one line per event, for `/zdm rollout status`
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))  # globally unique: the flip entries' markers
 
     @property
     def step(self) -> StepState | None:

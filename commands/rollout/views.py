@@ -125,7 +125,7 @@ def flip_log_entry(rollout: Rollout, index: int) -> str:
     state, step = rollout.steps[index], rollout.plan[index]
     assert state.flipped_at is not None
     lines = [
-        flip_marker(rollout.id, index),
+        flip_marker(rollout.uid, index),
         f"## {when(state.flipped_at)} — rollout #{rollout.id} step {index + 1} `{step.name}`: "
         f"`{rollout.flag}` on for {len(state.enabled)} tenants",
         "",
@@ -139,8 +139,9 @@ def flip_log_entry(rollout: Rollout, index: int) -> str:
     return "\n".join([*lines, "", ""])
 
 
-def flip_marker(rollout_id: int, index: int) -> str:
-    return f"<!-- zdm:rollout:{rollout_id}:step:{index} -->"
+def flip_marker(rollout_uid: str, index: int) -> str:
+    """Globally unique (the rollout's uuid), like the rollback entries' markers."""
+    return f"<!-- zdm:rollout:{rollout_uid}:step:{index} -->"
 
 
 def _buttons(rollout: Rollout, index: int, size: int) -> tuple[Button, ...]:

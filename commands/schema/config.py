@@ -45,6 +45,7 @@ class SchemaEnvironment(_Section):
     mode: Literal["native", "supabase"] = "native"
     push_argv: tuple[str, ...] = ()  # mode "supabase": e.g. ["supabase", "db", "push", "--project-ref", "abc"]
     push_timeout_s: float = Field(default=900, gt=0)
+    ref: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$")  # with app.repo; else app.ref
 
     @model_validator(mode="after")
     def _push_needs_argv(self) -> SchemaEnvironment:

@@ -51,6 +51,7 @@ class Plan:
     findings: tuple[Finding, ...] = ()
     bootstrap: BootstrapResult | None = None
     include_all: bool = False
+    commit: str | None = None  # the repository commit the files were read at (None: the local folder)
 
     @property
     def to_apply(self) -> tuple[MigrationFile, ...]:
@@ -61,7 +62,7 @@ class Plan:
 
     @property
     def plan_hash(self) -> str:
-        return plan_hash(self.env, self.to_apply)
+        return plan_hash(self.env, self.to_apply, commit=self.commit)
 
     @property
     def blocking(self) -> tuple[Finding, ...]:
@@ -90,9 +91,11 @@ class Plan:
         return found
 
 
-def plan_hash(env: str, files: tuple[MigrationFile, ...] | list[MigrationFile]) -> str:
-    """Short hash over the environment and each file to apply (name and content)."""
+def plan_hash(env: str, files: tuple[MigrationFile, ...] | list[MigrationFile], *, commit: str | None = None) -> str:
+    """Short hash over the environment, the commit read (if any) and each file to apply (name and content)."""
     digest = hashlib.sha256(env.encode())
+    if commit is not None:
+        digest.update(f"\0commit\0{commit}".encode())
     for migration in files:
         digest.update(f"\0{migration.file_name}\0{migration.digest()}".encode())
     return digest.hexdigest()[:16]
@@ -137,6 +140,7 @@ class Deploy:
     finished_at: datetime | None = None
     notes: tuple[str, ...] = field(default=())
     reviews: tuple[str, ...] = ()  # statements the lint cannot see through; approving acknowledges them
+    commit: str | None = None  # the approved commit: a deploy applies exactly its files
 
     @property
     def approved(self) -> bool:

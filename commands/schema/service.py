@@ -31,6 +31,7 @@ from commands.ports import (
     SchemaDeploys,
     SchemaTarget,
 )
+from commands.repository.ports import Repository, Snapshot
 from commands.schema.history import MigrationFile, list_migrations
 from commands.schema.layout import layout_findings, rollback_pairs
 from commands.schema.lint import additive_findings
@@ -69,6 +70,7 @@ class SchemaPorts:
     runner: CommandRunner
     issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
     checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
+    repository: Repository | None = None  # None: the files in app.root (no commit)
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,18 @@ class SchemaService:
     def plan(self, env: str, *, include_all: bool = False) -> Plan:
         """Pending vs applied, lint of the pending files (and of the folder's layout), and the clean bootstrap."""
         base, files = self._pending(env, include_all=include_all)
-        findings = layout_findings(self._folder(env), rollbacks_dir=self._config.app.rollbacks_dir)
+        snapshot = self._snapshot(env, base.commit)
+        folder = self._folder(env, snapshot)
+        findings = layout_findings(folder, rollbacks_dir=self._config.app.rollbacks_dir)
         findings += [f for m in base.pending for f in additive_findings(m)] + self._p.linter.lint(base.pending)
         if not self._config.schema_stage.environments[env].approvals:  # nobody to acknowledge dynamic SQL
             findings = [replace(f, blocking=True) if f.review else f for f in findings]
         stage = self._config.schema_stage
-        seed = self._folder(env).parent / "seed.sql" if stage.bootstrap_seed else None
+        seed = folder.parent / "seed.sql" if stage.bootstrap_seed else None
         pairs = rollback_pairs(
-            [m.version for m in base.pending], rollbacks=self._config.rollbacks_path, migrations=self._folder(env)
+            [m.version for m in base.pending],
+            rollbacks=snapshot.root / self._config.app.rollbacks_dir,
+            migrations=folder,
         )
         bootstrap = self._target(env).bootstrap(
             files,
@@ -134,9 +140,11 @@ class SchemaService:
         )
         return replace(base, findings=tuple(findings), bootstrap=bootstrap)
 
-    def _pending(self, env: str, *, include_all: bool) -> tuple[Plan, list[MigrationFile]]:
-        """Which files are pending (no lint, no bootstrap), and every forward file."""
-        files = list_migrations(self._folder(env))
+    def _pending(self, env: str, *, include_all: bool, commit: str | None = None) -> tuple[Plan, list[MigrationFile]]:
+        """Which files are pending (no lint, no bootstrap), and every forward file — at ``commit``, or at the newest
+        commit of the environment's ref (fetched now)."""
+        snapshot = self._snapshot(env, commit)
+        files = list_migrations(self._folder(env, snapshot))
         applied = self._target(env).applied()
         pending = [m for m in files if m.version not in applied]
         plan = Plan(
@@ -145,6 +153,7 @@ class SchemaService:
             applied=tuple(sorted(applied)),
             out_of_order=out_of_order(pending, set(applied)),
             include_all=include_all,
+            commit=snapshot.commit,
         )
         return plan, files
 
@@ -184,6 +193,7 @@ class SchemaService:
                 release=self._release_ref(release),
                 notes=(f"⚠️ requested while {gate.sentence()}",) if gate else (),
                 reviews=plan.reviews,
+                commit=plan.commit,
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
@@ -281,7 +291,10 @@ class SchemaService:
         self._refresh(deploy)
         files = self._files(deploy)
         try:
-            if len(files) != len(deploy.files) or plan_hash(deploy.env, files) != deploy.plan_hash:
+            if (
+                len(files) != len(deploy.files)
+                or plan_hash(deploy.env, files, commit=deploy.commit) != deploy.plan_hash
+            ):
                 # e.g. resumed after a crash, and someone edited or removed a file meanwhile: not what was approved
                 raise MigrationFailed(
                     file=", ".join(deploy.files), error="the files changed since they were approved", applied=[]
@@ -393,17 +406,30 @@ class SchemaService:
     def _target(self, env: str) -> SchemaTarget:
         return self._p.targets[self._environment(env)]
 
-    def _folder(self, env: str) -> Path:
+    def _snapshot(self, env: str, commit: str | None) -> Snapshot:
+        """The files to read: exactly ``commit``'s, or the newest commit of the environment's ref (fetched)."""
+        if self._p.repository is None:
+            return Snapshot(root=self._config.app.root, commit=None)
+        if commit is not None:
+            return self._p.repository.at(commit)
         settings = self._config.schema_stage.environments[env]
-        return self._config.app.root / (settings.migrations_dir or self._config.app.migrations_dir)
+        return self._p.repository.checkout(settings.ref or self._config.app.ref)
+
+    def _folder(self, env: str, snapshot: Snapshot | None = None) -> Path:
+        settings = self._config.schema_stage.environments[env]
+        root = snapshot.root if snapshot is not None else self._config.app.root
+        return root / (settings.migrations_dir or self._config.app.migrations_dir)
 
     def _files(self, deploy: Deploy) -> list[MigrationFile]:
-        by_name = {m.file_name: m for m in list_migrations(self._folder(deploy.env))}
+        """The approved files, read at the approved commit (even if the branch has moved on since)."""
+        folder = self._folder(deploy.env, self._snapshot(deploy.env, deploy.commit))
+        by_name = {m.file_name: m for m in list_migrations(folder)}
         return [by_name[name] for name in deploy.files if name in by_name]
 
     def _current_hash(self, deploy: Deploy) -> str:
-        """The hash of what would be applied now (only which files and their bytes: no lint, no bootstrap)."""
-        return self._pending(deploy.env, include_all=deploy.include_all)[0].plan_hash
+        """The hash of what would be applied now (only which files and their bytes: no lint, no bootstrap), at the
+        deploy's commit: a newer commit on the branch is a new plan, not a change to this one."""
+        return self._pending(deploy.env, include_all=deploy.include_all, commit=deploy.commit)[0].plan_hash
 
     def _load(self, deploy_id: int) -> Deploy:
         deploy = self._p.deploys.get(deploy_id)

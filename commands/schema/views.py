@@ -24,6 +24,8 @@ def plan_card(plan: Plan) -> Card:
     verdict = "❌ cannot be deployed" if problems else ("✅ ready to deploy" if plan.to_apply else "✅ up to date")
     lines = [f"*Pending ({len(plan.pending)}):* " + (", ".join(f"`{m.file_name}`" for m in plan.pending) or "none")]
     lines.append(f"*Applied:* {len(plan.applied)} migrations in `supabase_migrations.schema_migrations`")
+    if plan.commit:
+        lines.append(f"*Commit:* `{plan.commit[:12]}` (approvals bind to it)")
     lines += [f"⛔ {p}" for p in problems]
     lines += _findings(plan.findings)
     if plan.bootstrap is not None:
@@ -54,6 +56,8 @@ def plan_card(plan: Plan) -> Card:
 
 def deploy_card(deploy: Deploy) -> Card:
     lines = ["*Files:* " + ", ".join(f"`{f}`" for f in deploy.files)]
+    if deploy.commit:
+        lines.append(f"*Commit:* `{deploy.commit[:12]}` (exactly this commit's files are applied)")
     if deploy.needs_approval:
         for role in APPROVER_ROLES:
             got = deploy.approver(role)

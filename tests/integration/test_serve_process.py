@@ -80,3 +80,40 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(
             proc.wait()
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "zdm listening on" in output and "shutting down" in output
+
+
+def test_serve_in_socket_mode_still_answers_the_probes_while_slack_refuses_the_connection(
+    dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path
+) -> None:
+    """Socket Mode at the network edge: the Slack stand-in refuses the app token at ``apps.connections.open``
+    (what Slack answers a revoked token), so no websocket is opened; the probes must answer regardless."""
+    port = free_port()
+    api = slack.api_url.rstrip("/")  # also checks that a base URL without the trailing "/" keeps its path
+    env = serve_env(
+        dbs, slack, tmp_path, ZDM_PORT=str(port), ZDM_SLACK_APP_TOKEN="xapp-1-revoked", ZDM_SLACK_API_URL=api
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        assert httpx.get(url + "/readyz", timeout=5).text == "ready\n"
+        assert "zdm_" in httpx.get(url + "/metrics", timeout=5).text
+        for _ in range(200):  # bounded: the first connection attempt is made at start-up
+            if any(method == "apps.connections.open" for method, _ in slack.calls):
+                break
+            try:
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+        assert any(method == "apps.connections.open" for method, _ in slack.calls)
+        assert httpx.get(url + "/healthz", timeout=5).text == "ok\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Socket Mode: could not connect to Slack" in output and "invalid_auth" in output

@@ -106,7 +106,7 @@ def test_card_shows_buttons_only_while_awaiting_and_log_entry_has_everything() -
     done = finish(finish(finish(awaiting, Step.FLAG_OFF), Step.RESTORE_VIEWS), Step.SMOKE_TESTS, StepStatus.FAILED)
     done = done.with_step(replace(done.result(Step.SMOKE_TESTS), output_tail="boom ```"))
     entry = log_entry(done)
-    assert entry.startswith(marker(7))
+    assert entry.startswith(marker(done.uid)) and marker(done.uid) != marker(make(RollbackRequest("x", "y")).uid)
     assert "## 2026-11-25 14:02 UTC — rollback of tenant `pilot_a`" in entry
     assert "- **Smoke tests:** FAILED" in entry
     assert "````\nboom ```\n````" in entry  # output containing a fence cannot break out of the code block
