@@ -36,7 +36,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     app.use(_count_request(container.metrics))
     app.use(dedup_middleware(services.ledger, services.clock))
 
-    registry = CommandRegistry()
+    registry = CommandRegistry(services.config.command_permissions)
     general.register(registry)
     backfill.register(registry)
     alerts.register(registry)
@@ -47,6 +47,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     checklist.register(app, registry, services, after_ack)
     post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
+    registry.check_permissions()
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

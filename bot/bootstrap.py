@@ -224,7 +224,7 @@ def build_container(
 
     clock = clock or SystemClock()
     runner = SubprocessRunner()
-    roles = SlackRoleDirectory(config.roles, slack)
+    roles = SlackRoleDirectory(config.roles, slack, clock=clock, max_age_s=settings.role_cache_max_age_s)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)

@@ -54,6 +54,7 @@ class SlackEmulator:
         self._ts = itertools.count(1)
         self._rate_limited = 0
         self.rate_limited_answers = 0
+        self.failing: dict[str, str] = {}  # Web API method → the error it answers with (``fail``)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
 
@@ -70,6 +71,14 @@ class SlackEmulator:
         """Answer the next ``calls`` Web API calls with HTTP 429 and ``Retry-After: 1``, as Slack does."""
         with self._cond:
             self._rate_limited = calls
+
+    def fail(self, method: str, error: str | None = "fatal_error") -> None:
+        """Answer ``method`` with ``{"ok": false, "error": error}`` from now on (``None``: answer normally again)."""
+        with self._cond:
+            if error is None:
+                self.failing.pop(method, None)
+            else:
+                self.failing[method] = error
 
     def _take_rate_limit(self) -> bool:
         with self._cond:
@@ -117,6 +126,8 @@ class SlackEmulator:
         self.calls.append((method, params))
         if auth != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
+        if error := self.failing.get(method):
+            return {"ok": False, "error": error}
         if method == "auth.test":
             return {
                 "ok": True,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=30.0, gt=0)
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    role_cache_max_age_s: float = Field(
+        default=600.0, gt=0, description="user-group membership older than this is not trusted when Slack fails"
+    )
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
 
     @property

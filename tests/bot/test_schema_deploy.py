@@ -34,6 +34,9 @@ lock_timeout_ms = 300
 [release]
 github_repo = "{REPO}"
 issue = 1
+
+[permissions]
+"schema" = ["dba", "platform_lead", "release_approvers"]  # release approvers (ONCALL) may request deploys here
 """
     roles = f'dba = ["{DBA}", "{BOTH}"]\nplatform_lead = ["{LEAD}", "{BOTH}"]'
     return write_config(tmp_path / "zdm.toml", app_root, extra=extra, roles=roles)
