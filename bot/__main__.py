@@ -207,6 +207,12 @@ def _serve(settings: Settings) -> int:
         on_error=services.report_job_error,
         observe=container.metrics.tick,
     )
+    if not settings.audit_tamper_proof:
+        log.warning(
+            "the audit log is not tamper-proof: zdm connects to its state database as the role that owns the audit "
+            "log and its triggers; set ZDM_STATE_OWNER_DATABASE_URL (migrator) and ZDM_STATE_DATABASE_URL (runtime "
+            "role) as in deploy/state-roles.sql"
+        )
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "

@@ -63,6 +63,7 @@ from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.config import SchemaEnvironment
 from commands.schema.service import SchemaPorts, SchemaService
+from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
 from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
@@ -204,7 +205,11 @@ def build_container(
 ) -> Container:
     config = config or load_config(settings.config_path)
     state_url, target_url, embedded = database_urls(settings, config)
-    migrate_state(state_url)
+    if settings.audit_tamper_proof:  # the migrator as the owner; the bot's own connections as the runtime role
+        assert settings.state_owner_database_url is not None
+        migrate_state(settings.state_owner_database_url, runtime_role=current_role(state_url))
+    else:
+        migrate_state(state_url)
     state_pool = _pool(state_url, "zdm-state")
     target_pool = _pool(target_url, "zdm-target")
     reader_pool = _pool(target_url, "zdm-target-read", read_only=True)

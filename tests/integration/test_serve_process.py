@@ -80,3 +80,4 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(
             proc.wait()
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "zdm listening on" in output and "shutting down" in output
+    assert "the audit log is not tamper-proof" in output  # one state URL: zdm runs as the audit log's owner
