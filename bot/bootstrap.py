@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 # milliseconds; while a database is down this bounds how long a command or a scheduled job waits before it is told
 # "database unavailable" (the pool keeps reconnecting in the background).
 POOL_WAIT_S = 5.0
+ONCALL_POOL_SIZE = 4  # rollbacks' own state and target connections (the on-call lane has 4 workers)
 
 
 @dataclass
@@ -213,6 +214,9 @@ def build_container(
     state_pool = _pool(state_url, "zdm-state")
     target_pool = _pool(target_url, "zdm-target")
     reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
+    # The on-call lane's own connections: rollbacks never wait for a connection other work holds
+    oncall_state_pool = _pool(state_url, "zdm-oncall-state", max_size=ONCALL_POOL_SIZE)
+    oncall_target_pool = _pool(target_url, "zdm-oncall-target", max_size=ONCALL_POOL_SIZE)
 
     emulator: SlackEmulator | None = None
     if settings.slack_configured:
@@ -233,8 +237,9 @@ def build_container(
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
-    repo = PgRollbackRepository(state_pool, locks=locks)
+    repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
     flags = _flag_store(config, target_pool, runner, target_url)
+    oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url)
     notifier = SlackNotifier(slack)
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
@@ -244,14 +249,14 @@ def build_container(
         config=config,
         ports=RollbackPorts(
             clock=clock,
-            flags=flags,
-            target=target,
+            flags=oncall_flags,
+            target=PgTargetDatabase(oncall_target_pool, reader=reader_pool),
             runner=runner,
             notifier=notifier,
             roles=roles,
-            audit=audit,
+            audit=PgAuditLog(oncall_state_pool),
             log_file=log_file,
-            repo=repo,
+            repo=PgRollbackRepository(oncall_state_pool, locks=locks),
             failures=failures,
         ),
         smoke_env={"DATABASE_URL": target_url},
@@ -387,7 +392,7 @@ def build_container(
         embedded=embedded,
         metrics=metrics,
         readiness=Readiness(state_url),
-        _pools=[state_pool, target_pool, reader_pool],
+        _pools=[state_pool, target_pool, reader_pool, oncall_state_pool, oncall_target_pool],
         _closers=[
             *(env.close for env in environments.values()),
             locks.close,
@@ -403,7 +408,7 @@ def slack_retries() -> list[RetryHandler]:
     return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
-def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:
+def _pool(url: str, name: str, *, read_only: bool = False, max_size: int | None = None) -> ConnectionPool[Any]:
     # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
     # any write.
     # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
@@ -414,7 +419,7 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
     pool: ConnectionPool[Any] = ConnectionPool(
         url,
         min_size=1,
-        max_size=6 if read_only else 12,
+        max_size=max_size or (6 if read_only else 12),
         name=name,
         open=False,
         kwargs=kwargs,

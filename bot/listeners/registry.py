@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.bootstrap import Services
+from bot.executor import HEAVY
+from bot.lanes import HeavyLane, LaneWork, lane_for
 from commands.cards import Card
 from commands.errors import ConfigError, UsageError
 from commands.permissions import authorize_command, describe
@@ -50,9 +52,12 @@ class CommandRegistry:
     """The commands, each behind the role check of its row in the permissions table (``[permissions]``): the one
     place where ``/zdm`` decides who may run what, before the command does anything."""
 
-    def __init__(self, permissions: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self, permissions: Mapping[str, tuple[str, ...]] | None = None, *, heavy: HeavyLane | None = None
+    ) -> None:
         self._commands: dict[str, Command] = {}
         self._permissions = dict(permissions or {})
+        self._heavy = heavy
 
     def command(self, name: str, usage: str = "") -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -69,9 +74,21 @@ class CommandRegistry:
                 self._permissions, roles=services.roles, audit=services.audit, clock=services.clock,
                 actor=ctx.user, command=name, args=ctx.args, correlation_id=ctx.ref,
             )  # fmt: skip
-            return handler(ctx)
+            return self._on_lane(name, ctx, handler(ctx))
 
         return checked
+
+    def _on_lane(self, name: str, ctx: CommandContext, reply: Reply) -> Reply:
+        """Tag the reply's after-ack work with its lane; heavy work is admitted (or refused) here, before the ack,
+        and the ack tells its place in line."""
+        lane = lane_for(name, ctx.args)
+        if reply.then is None or lane is None:
+            return reply
+        if lane != HEAVY or self._heavy is None:
+            return replace(reply, then=LaneWork(lane, reply.then))
+        work, position = self._heavy.admit(ctx.user, reply.then)
+        text = reply.text + (f" Queued: position {position} in line for heavy work." if position else "")
+        return replace(reply, text=text, then=work)
 
     def check_permissions(self) -> None:
         """Every row names a registered command; raise ``ConfigError`` for the first that does not."""
