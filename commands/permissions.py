@@ -23,10 +23,14 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "tenants": (EVERYONE,),
     "alerts": (EVERYONE,),
     "rollback": ("oncall",),
-    "rollout": ("release_approvers", "oncall"),  # oncall may pause or abort; the rest is release_approvers'
+    "rollout": ("release_approvers",),
+    "rollout pause": ("oncall", "release_approvers"),
+    "rollout abort": ("oncall", "release_approvers"),
     "rollout status": (EVERYONE,),
     "rollout list": (EVERYONE,),
-    "backfill": ("dba", "platform_lead", "oncall"),  # oncall may pause or cancel a run
+    "backfill": ("dba", "platform_lead"),
+    "backfill pause": ("oncall", "dba", "platform_lead"),
+    "backfill cancel": ("oncall", "dba", "platform_lead"),
     "backfill status": (EVERYONE,),
     "schema": ("dba", "platform_lead"),
     "schema status": (EVERYONE,),

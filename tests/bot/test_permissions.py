@@ -89,7 +89,7 @@ def test_a_stranger_is_refused_every_command_that_acts_and_each_refusal_is_audit
     subjects = [subject for _, subject, _ in audit_rows(dbs)]
     assert subjects == [
         "schema", "schema", "schema", "cleanup", "notes", "archive", "archive", "checklist", "rollback", "rollout",
-        "rollout", "backfill",
+        "rollout abort", "backfill",
     ]  # fmt: skip
     assert {(actor, outcome) for actor, _, outcome in audit_rows(dbs)} == {(STRANGER, "refused")}
     assert bot.slack.in_channel("#release") == []  # nothing was planned, posted or started
@@ -107,7 +107,8 @@ def test_read_only_commands_stay_open_and_help_shows_who_may_run_what(bot: BotSe
     assert not ack(bot, "alerts", STRANGER).startswith("Only members")
     help_text = ack(bot, "help", STRANGER)
     assert "`/zdm schema " in help_text and "_Who:_ `dba`, `platform_lead` (`status`: everyone)" in help_text
-    assert "_Who:_ `release_approvers`" in help_text and "_Who:_ `oncall`" in help_text
+    assert "_Who:_ `release_approvers` (`abort`: `oncall`, `release_approvers`; `list`: everyone" in help_text
+    assert "_Who:_ `oncall`" in help_text
     assert audit_rows(dbs) == []
 
 

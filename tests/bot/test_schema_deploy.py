@@ -213,7 +213,8 @@ def test_wrong_role_requester_twice_and_changed_files_are_refused(
     assert not column_exists(dbs, "tenants", "timezone")
     with dbs.state() as conn:
         outcomes = conn.execute(
-            "select actor, outcome from zdm.audit_log where action like 'schema.deploy.%%' order by id"
+            "select actor, outcome from zdm.audit_log"
+            " where action like 'schema.deploy.%%' or action = 'command.refused' order by id"
         ).fetchall()
     assert ("U0STRANGER", "refused") in outcomes and (ONCALL, "refused") in outcomes and (LEAD, "void") in outcomes
 
