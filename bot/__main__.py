@@ -27,6 +27,7 @@ from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.embedded import install_demo_app
+from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.lighthouse import lighthouse_ingest, shell_lighthouse
 from bot.logs import configure_logging
@@ -63,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
-            local: dict[str, Any] = {"slack_bot_token": None, "slack_signing_secret": None}
+            local: dict[str, Any] = {}
+            if args.cmd == "demo" or settings.embedded:  # local mode: no Slack (real databases keep real Slack)
+                local |= {"slack_bot_token": None, "slack_signing_secret": None}
             if args.cmd == "demo":
                 local |= {"state_database_url": None, "target_database_url": None}
             if args.user:
@@ -120,8 +123,10 @@ def _schema_new(settings: Settings, summary: str) -> int:
 
 
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
-    print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
     scripted, demo = bool(args.command or args.script), args.cmd == "demo"
+    if not demo and not settings.embedded:
+        return _real_shell(settings, args, scripted=scripted)
+    print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
     scale = args.time_scale if args.time_scale is not None else (0.0 if scripted else 2000.0) if demo else 1.0
     clock: Clock = SystemClock()
     if demo or scale != 1.0:
@@ -171,6 +176,56 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         if demo:
             remember_demo_time(settings.data_dir, clock.now())
         container.close()
+
+
+def _real_shell(settings: Settings, args: argparse.Namespace, *, scripted: bool) -> int:
+    """``zdm shell`` on configured (real) databases: no scheduler, no re-linking or re-posting of Slack messages
+    (the running bot owns them), real Slack when configured, one identity (ZDM_SHELL_USER), real time."""
+    refusal = real_shell_refusal(args)
+    if refusal:
+        print(f"zdm: {refusal}", file=sys.stderr)
+        return 2
+    container = build_container(settings)
+    if container.emulator is not None:  # no Slack: cards stay in this shell; messages it never posted are not its own
+        container.emulator.foreign_update_error = "message_not_posted_by_this_shell"
+    replies = container.emulator or SlackEmulator().start()  # with real Slack: only this shell's replies
+    executor = TrackingExecutor()
+    try:
+        shell = Shell(
+            app=build_app(container, executor=executor),
+            emulator=replies,
+            signing_secret=container.signing_secret,
+            executor=executor,
+            user=settings.shell_user,
+            out=sys.stdout,
+            ask=input if sys.stdin.isatty() and not scripted else None,
+            release_channel=container.services.config.channels.release,
+            demo=DemoControls(settle=container.services.backfills.wait),
+            switch_user=False,
+        )
+        where = "Slack" if container.emulator is None else "this shell only (no Slack tokens set)"
+        shell.outside("zdm shell on real databases", f"acting as {settings.shell_user}; cards go to {where}; the "
+                      "scheduler does not run here (the bot does that)")  # fmt: skip
+        if scripted:
+            shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
+        else:
+            shell.run(sys.stdin, prompt=shell.ask is not None)
+        return 0
+    finally:
+        executor.wait_idle(60)
+        executor.shutdown(wait=True)
+        if replies is not container.emulator:
+            replies.stop()
+        container.close()
+
+
+def real_shell_refusal(args: argparse.Namespace) -> str | None:
+    """Why ``zdm shell`` on real databases will not start with these options (None: it will)."""
+    if args.user:
+        return "`--as` only works in `zdm demo`: on real databases the shell acts as ZDM_SHELL_USER (your own user id)."
+    if args.time_scale is not None and args.time_scale != 1.0:
+        return "`--time-scale` only works in `zdm demo`: on real databases the shell runs on real time."
+    return None
 
 
 def _page(event: dict[str, Any]) -> str:
