@@ -292,6 +292,7 @@ def _serve(settings: Settings) -> int:
     )
     if not drained:  # threads still busy would keep the interpreter alive past the grace period
         log.error("shutdown grace period (%g s) is over with work still running; exiting", settings.shutdown_grace_s)
+        container.children.kill_all()  # no smoke test or flag CLI outlives the bot
         logging.shutdown()
         os._exit(1)
     log.info("stopped")

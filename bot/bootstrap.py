@@ -33,7 +33,7 @@ from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
-from commands.adapters.command_runner import SubprocessRunner
+from commands.adapters.command_runner import ChildProcesses, SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
@@ -156,6 +156,7 @@ class Container:
     embedded: EmbeddedPostgres | None = None
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness | None = None
+    children: ChildProcesses = field(default_factory=ChildProcesses)
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -168,6 +169,8 @@ class Container:
         return self.emulator is not None
 
     def close(self, *, timeout: float = 30) -> None:
+        if killed := self.children.kill_all():
+            log.warning("stopped %d child process group(s) still running (smoke tests, flag CLI, squawk)", killed)
         self.services.backfills.shutdown(timeout)
         for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
@@ -232,7 +235,8 @@ def build_container(
     slack = WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries())
 
     clock = clock or SystemClock()
-    runner = SubprocessRunner()
+    children = ChildProcesses()  # smoke tests, flag CLI, squawk: killed with their descendants on shutdown
+    runner = SubprocessRunner(children)
     roles = SlackRoleDirectory(config.roles, slack, clock=clock, max_age_s=settings.role_cache_max_age_s)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
@@ -262,7 +266,7 @@ def build_container(
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
-    linter = SquawkLinter(config.schema_stage.lint)
+    linter = SquawkLinter(config.schema_stage.lint, children=children)
     kpis, close_kpis = _kpi_source(config, reader_pool)
     checklist = ChecklistService(
         config=config,
@@ -392,6 +396,7 @@ def build_container(
         embedded=embedded,
         metrics=metrics,
         readiness=Readiness(state_url),
+        children=children,
         _pools=[state_pool, target_pool, reader_pool, oncall_state_pool, oncall_target_pool],
         _closers=[
             *(env.close for env in environments.values()),
