@@ -330,12 +330,17 @@ def _install_demo(settings: Settings) -> int:
 
 
 def _after_restart(container: Container) -> None:
-    """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts."""
+    """Continue interrupted rollbacks, refresh (or re-post) pending rollout prompts, drop leftover scratch
+    databases."""
     try:
         container.services.rollbacks.resume_unfinished()
         container.services.rollouts.relink_prompts()
     except Exception:
         log.exception("could not resume work after start-up")
+    try:
+        container.sweep_scratch_databases()
+    except Exception:
+        log.exception("could not sweep leftover scratch databases")
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:

@@ -157,12 +157,18 @@ class Container:
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness | None = None
     children: ChildProcesses = field(default_factory=ChildProcesses)
+    schema_targets: dict[str, PgSchemaTarget] = field(default_factory=dict)  # for the start-up scratch sweep
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def target_pool(self) -> ConnectionPool[Any]:
         return self._pools[1]
+
+    def sweep_scratch_databases(self) -> None:
+        """Drop the scratch databases interrupted schema plans left behind (on each environment's server)."""
+        for target in self.schema_targets.values():
+            target.sweep_scratch(now=self.services.clock.now())
 
     @property
     def local_mode(self) -> bool:
@@ -308,15 +314,16 @@ def build_container(
         ),
     )
     deploys = PgSchemaDeploys(state_pool, locks=locks)
+    schema_targets = {
+        env: PgSchemaTarget(url)
+        for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
+    }
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
     schema = SchemaService(
         config=config,
         ports=SchemaPorts(
             clock=clock,
-            targets={
-                env: PgSchemaTarget(url)
-                for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
-            },
+            targets=schema_targets,
             deploys=deploys,
             linter=linter,
             notifier=notifier,
@@ -397,6 +404,7 @@ def build_container(
         metrics=metrics,
         readiness=Readiness(state_url),
         children=children,
+        schema_targets=schema_targets,
         _pools=[state_pool, target_pool, reader_pool, oncall_state_pool, oncall_target_pool],
         _closers=[
             *(env.close for env in environments.values()),
