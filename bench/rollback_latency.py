@@ -30,7 +30,7 @@ from _harness import SECRET, USER, BenchBot, bench_line, percentile, start_bench
 from bot.signing import sign, slash_command_body
 
 RUNS = 60
-LOADED_RUNS = 30
+LOADED_RUNS = 60
 CONCURRENT_PLANS = 20
 OPEN_PLANS = '[schema]\nbootstrap_seed = true\n[permissions]\n"schema plan" = ["everyone"]\n'
 
