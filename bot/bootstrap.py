@@ -247,6 +247,7 @@ def build_container(
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
+    oncall_locks = PgLocks(state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S)  # rollbacks' own
     repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
     flags = _flag_store(config, target_pool, runner, target_url)
     oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url)
@@ -266,7 +267,7 @@ def build_container(
             roles=roles,
             audit=PgAuditLog(oncall_state_pool),
             log_file=log_file,
-            repo=PgRollbackRepository(oncall_state_pool, locks=locks),
+            repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
             failures=failures,
         ),
         smoke_env={"DATABASE_URL": target_url},
@@ -409,6 +410,7 @@ def build_container(
         _closers=[
             *(env.close for env in environments.values()),
             locks.close,
+            oncall_locks.close,
             *(c.close for c in (issues, pager) if c),
             *([close_kpis] if close_kpis else []),
         ],
