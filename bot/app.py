@@ -50,7 +50,7 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     checklist.register(app, registry, services, after_ack)
     post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
-    registry.check_permissions()
+    registry.check_permissions(services.config.permissions)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

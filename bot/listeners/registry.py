@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from bot.bootstrap import Services
@@ -90,9 +90,9 @@ class CommandRegistry:
         text = reply.text + (f" Queued: position {position} in line for heavy work." if position else "")
         return replace(reply, text=text, then=work)
 
-    def check_permissions(self) -> None:
-        """Every row names a registered command; raise ``ConfigError`` for the first that does not."""
-        for key in self._permissions:
+    def check_permissions(self, rows: Iterable[str]) -> None:
+        """Every row of ``[permissions]`` names a registered command; ``ConfigError`` for the first that does not."""
+        for key in rows:
             if key.split()[0] not in self._commands:
                 raise ConfigError(f"zdm.toml: permissions {key!r}: there is no `/zdm {key.split()[0]}` command")
 
