@@ -30,6 +30,7 @@ from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.embedded import install_demo_app
+from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.lighthouse import lighthouse_ingest, shell_lighthouse
 from bot.logs import configure_logging
@@ -69,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "backfill-worker":
             return _backfill_worker(settings, args.run_id)
         if args.cmd in ("shell", "demo"):
-            local: dict[str, Any] = {"slack_bot_token": None, "slack_signing_secret": None}
+            local: dict[str, Any] = {}
+            if args.cmd == "demo" or settings.embedded:  # local mode: no Slack (real databases keep real Slack)
+                local |= {"slack_bot_token": None, "slack_signing_secret": None}
             if args.cmd == "demo":
                 local |= {"state_database_url": None, "target_database_url": None}
             if args.user:
@@ -145,8 +148,10 @@ def _schema_move_rollbacks(settings: Settings) -> int:
 
 
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
-    print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
     scripted, demo = bool(args.command or args.script), args.cmd == "demo"
+    if not demo and not settings.embedded:
+        return _real_shell(settings, args, scripted=scripted)
+    print("Starting zdm (embedded Postgres and demo app on first run take a few seconds)…", file=sys.stderr)
     scale = args.time_scale if args.time_scale is not None else (0.0 if scripted else 2000.0) if demo else 1.0
     clock: Clock = SystemClock()
     if demo or scale != 1.0:
@@ -198,6 +203,56 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
 
 
+def _real_shell(settings: Settings, args: argparse.Namespace, *, scripted: bool) -> int:
+    """``zdm shell`` on configured (real) databases: no scheduler, no re-linking or re-posting of Slack messages
+    (the running bot owns them), real Slack when configured, one identity (ZDM_SHELL_USER), real time."""
+    refusal = real_shell_refusal(args)
+    if refusal:
+        print(f"zdm: {refusal}", file=sys.stderr)
+        return 2
+    container = build_container(settings)
+    if container.emulator is not None:  # no Slack: cards stay in this shell; messages it never posted are not its own
+        container.emulator.foreign_update_error = "message_not_posted_by_this_shell"
+    replies = container.emulator or SlackEmulator().start()  # with real Slack: only this shell's replies
+    executor = TrackingExecutor()
+    try:
+        shell = Shell(
+            app=build_app(container, executor=executor),
+            emulator=replies,
+            signing_secret=container.signing_secret,
+            executor=executor,
+            user=settings.shell_user,
+            out=sys.stdout,
+            ask=input if sys.stdin.isatty() and not scripted else None,
+            release_channel=container.services.config.channels.release,
+            demo=DemoControls(settle=container.services.backfills.wait),
+            switch_user=False,
+        )
+        where = "Slack" if container.emulator is None else "this shell only (no Slack tokens set)"
+        shell.outside("zdm shell on real databases", f"acting as {settings.shell_user}; cards go to {where}; the "
+                      "scheduler does not run here (the bot does that)")  # fmt: skip
+        if scripted:
+            shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
+        else:
+            shell.run(sys.stdin, prompt=shell.ask is not None)
+        return 0
+    finally:
+        executor.wait_idle(60)
+        executor.shutdown(wait=True)
+        if replies is not container.emulator:
+            replies.stop()
+        container.close()
+
+
+def real_shell_refusal(args: argparse.Namespace) -> str | None:
+    """Why ``zdm shell`` on real databases will not start with these options (None: it will)."""
+    if args.user:
+        return "`--as` only works in `zdm demo`: on real databases the shell acts as ZDM_SHELL_USER (your own user id)."
+    if args.time_scale is not None and args.time_scale != 1.0:
+        return "`--time-scale` only works in `zdm demo`: on real databases the shell runs on real time."
+    return None
+
+
 def _page(event: dict[str, Any]) -> str:
     payload = event.get("payload") or {}
     text = f"{event.get('event_action')} {event.get('dedup_key')}"
@@ -232,6 +287,12 @@ def _serve(settings: Settings) -> int:
         on_error=services.report_job_error,
         observe=container.metrics.tick,
     )
+    if not settings.audit_tamper_proof:
+        log.warning(
+            "the audit log is not tamper-proof: zdm connects to its state database as the role that owns the audit "
+            "log and its triggers; set ZDM_STATE_OWNER_DATABASE_URL (migrator) and ZDM_STATE_DATABASE_URL (runtime "
+            "role) as in deploy/state-roles.sql"
+        )
     if container.local_mode:
         log.warning(
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
@@ -262,6 +323,7 @@ def _serve(settings: Settings) -> int:
     )
     if not drained:  # threads still busy would keep the interpreter alive past the grace period
         log.error("shutdown grace period (%g s) is over with work still running; exiting", settings.shutdown_grace_s)
+        container.children.kill_all()  # no smoke test or flag CLI outlives the bot
         logging.shutdown()
         os._exit(1)
     log.info("stopped")
@@ -318,12 +380,17 @@ def _database_answers(url: str, *, attempts: int = 30, pause_s: float = 2.0) -> 
 
 
 def _after_restart(container: Container) -> None:
-    """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts."""
+    """Continue interrupted rollbacks, refresh (or re-post) pending rollout prompts, drop leftover scratch
+    databases."""
     try:
         container.services.rollbacks.resume_unfinished()
         container.services.rollouts.relink_prompts()
     except Exception:
         log.exception("could not resume work after start-up")
+    try:
+        container.sweep_scratch_databases()
+    except Exception:
+        log.exception("could not sweep leftover scratch databases")
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:

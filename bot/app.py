@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
+from bot.executor import HEAVY, TrackingExecutor
+from bot.lanes import HeavyLane
 from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
@@ -20,9 +21,9 @@ from bot.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-def build_app(container: Container, *, executor: ThreadPoolExecutor | None = None) -> App:
+def build_app(container: Container, *, executor: TrackingExecutor | None = None) -> App:
     services = container.services
-    executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="zdm-listener")
+    executor = executor or TrackingExecutor()
     app = App(
         client=container.slack,
         signing_secret=container.signing_secret,
@@ -36,7 +37,9 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     app.use(_count_request(container.metrics))
     app.use(dedup_middleware(services.ledger, services.clock))
 
-    registry = CommandRegistry()
+    # rollbacks on their own lane; heavy work a few at a time, in line (bot.lanes)
+    heavy = HeavyLane(workers=executor.lane_sizes.get(HEAVY, 1))
+    registry = CommandRegistry(services.config.command_permissions, heavy=heavy)
     general.register(registry)
     backfill.register(registry)
     alerts.register(registry)
@@ -47,6 +50,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     checklist.register(app, registry, services, after_ack)
     post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
+    registry.check_permissions(services.config.permissions)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

@@ -33,7 +33,7 @@ from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
-from commands.adapters.command_runner import SubprocessRunner
+from commands.adapters.command_runner import ChildProcesses, SubprocessRunner
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.github_records import GitHubPullRequestDestination
@@ -70,6 +70,7 @@ from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.config import SchemaEnvironment
 from commands.schema.service import SchemaPorts, SchemaService
+from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
 from scheduler.jobs import purge_request_ledger
 from scheduler.runner import TickJob
@@ -79,6 +80,7 @@ log = logging.getLogger(__name__)
 # milliseconds; while a database is down this bounds how long a command or a scheduled job waits before it is told
 # "database unavailable" (the pool keeps reconnecting in the background).
 POOL_WAIT_S = 5.0
+ONCALL_POOL_SIZE = 4  # rollbacks' own state and target connections (the on-call lane has 4 workers)
 
 
 @dataclass
@@ -164,6 +166,8 @@ class Container:
     embedded: EmbeddedPostgres | None = None
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness | None = None
+    children: ChildProcesses = field(default_factory=ChildProcesses)
+    schema_targets: dict[str, PgSchemaTarget] = field(default_factory=dict)  # for the start-up scratch sweep
     _pools: list[ConnectionPool[Any]] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -171,11 +175,18 @@ class Container:
     def target_pool(self) -> ConnectionPool[Any]:
         return self._pools[1]
 
+    def sweep_scratch_databases(self) -> None:
+        """Drop the scratch databases interrupted schema plans left behind (on each environment's server)."""
+        for target in self.schema_targets.values():
+            target.sweep_scratch(now=self.services.clock.now())
+
     @property
     def local_mode(self) -> bool:
         return self.emulator is not None
 
     def close(self, *, timeout: float = 30) -> None:
+        if killed := self.children.kill_all():
+            log.warning("stopped %d child process group(s) still running (smoke tests, flag CLI, squawk)", killed)
         self.services.backfills.shutdown(timeout)
         for close in [*self._closers, *(pool.close for pool in self._pools)]:
             with suppress(Exception):
@@ -214,10 +225,17 @@ def build_container(
 ) -> Container:
     config = config or load_config(settings.config_path)
     state_url, target_url, embedded = database_urls(settings, config)
-    migrate_state(state_url)
+    if settings.audit_tamper_proof:  # the migrator as the owner; the bot's own connections as the runtime role
+        assert settings.state_owner_database_url is not None
+        migrate_state(settings.state_owner_database_url, runtime_role=current_role(state_url))
+    else:
+        migrate_state(state_url)
     state_pool = _pool(state_url, "zdm-state")
     target_pool = _pool(target_url, "zdm-target")
     reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
+    # The on-call lane's own connections: rollbacks never wait for a connection other work holds
+    oncall_state_pool = _pool(state_url, "zdm-oncall-state", max_size=ONCALL_POOL_SIZE)
+    oncall_target_pool = _pool(target_url, "zdm-oncall-target", max_size=ONCALL_POOL_SIZE)
 
     emulator: SlackEmulator | None = None
     if settings.slack_configured:
@@ -233,13 +251,16 @@ def build_container(
     slack = WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries())
 
     clock = clock or SystemClock()
-    runner = SubprocessRunner()
-    roles = SlackRoleDirectory(config.roles, slack)
+    children = ChildProcesses()  # smoke tests, flag CLI, squawk: killed with their descendants on shutdown
+    runner = SubprocessRunner(children)
+    roles = SlackRoleDirectory(config.roles, slack, clock=clock, max_age_s=settings.role_cache_max_age_s)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
-    repo = PgRollbackRepository(state_pool, locks=locks)
+    oncall_locks = PgLocks(state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S)  # rollbacks' own
+    repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
     flags = _flag_store(config, target_pool, runner, target_url)
+    oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url)
     notifier = SlackNotifier(slack)
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
@@ -259,20 +280,20 @@ def build_container(
         config=config,
         ports=RollbackPorts(
             clock=clock,
-            flags=flags,
-            target=target,
+            flags=oncall_flags,
+            target=PgTargetDatabase(oncall_target_pool, reader=reader_pool),
             runner=runner,
             notifier=notifier,
             roles=roles,
-            audit=audit,
+            audit=PgAuditLog(oncall_state_pool),
             log_file=log_file,
-            repo=repo,
+            repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
             failures=failures,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
-    linter = SquawkLinter(config.schema_stage.lint)
+    linter = SquawkLinter(config.schema_stage.lint, children=children)
     kpis, close_kpis = _kpi_source(config, reader_pool)
     repository = _repository(settings, config)
     checklist = ChecklistService(
@@ -321,14 +342,15 @@ def build_container(
         ),
     )
     deploys = PgSchemaDeploys(state_pool, locks=locks)
+    schema_targets = {
+        env: _schema_target(url, config.schema_stage.environments[env])
+        for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
+    }
     schema = SchemaService(
         config=config,
         ports=SchemaPorts(
             clock=clock,
-            targets={
-                env: _schema_target(url, config.schema_stage.environments[env])
-                for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
-            },
+            targets=schema_targets,
             deploys=deploys,
             linter=linter,
             notifier=notifier,
@@ -413,10 +435,13 @@ def build_container(
         embedded=embedded,
         metrics=metrics,
         readiness=Readiness(state_url),
-        _pools=[state_pool, target_pool, reader_pool],
+        children=children,
+        schema_targets=schema_targets,
+        _pools=[state_pool, target_pool, reader_pool, oncall_state_pool, oncall_target_pool],
         _closers=[
             *(env.close for env in environments.values()),
             locks.close,
+            oncall_locks.close,
             *(c.close for c in (issues, pager) if c),
             *([close_kpis] if close_kpis else []),
             *([close_destination] if close_destination else []),
@@ -430,7 +455,7 @@ def slack_retries() -> list[RetryHandler]:
     return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
-def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:
+def _pool(url: str, name: str, *, read_only: bool = False, max_size: int | None = None) -> ConnectionPool[Any]:
     # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
     # any write.
     # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
@@ -441,7 +466,7 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
     pool: ConnectionPool[Any] = ConnectionPool(
         url,
         min_size=1,
-        max_size=6 if read_only else 12,
+        max_size=max_size or (6 if read_only else 12),
         name=name,
         open=False,
         kwargs=kwargs,

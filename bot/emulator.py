@@ -54,6 +54,10 @@ class SlackEmulator:
         self._ts = itertools.count(1)
         self._rate_limited = 0
         self.rate_limited_answers = 0
+        self.failing: dict[str, str] = {}  # Web API method → the error it answers with (``fail``)
+        # set: chat.update of a message this emulator never posted answers this error (not message_not_found, so
+        # nobody re-posts and re-links a message that lives in another Slack or another process)
+        self.foreign_update_error: str | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
 
@@ -70,6 +74,14 @@ class SlackEmulator:
         """Answer the next ``calls`` Web API calls with HTTP 429 and ``Retry-After: 1``, as Slack does."""
         with self._cond:
             self._rate_limited = calls
+
+    def fail(self, method: str, error: str | None = "fatal_error") -> None:
+        """Answer ``method`` with ``{"ok": false, "error": error}`` from now on (``None``: answer normally again)."""
+        with self._cond:
+            if error is None:
+                self.failing.pop(method, None)
+            else:
+                self.failing[method] = error
 
     def _take_rate_limit(self) -> bool:
         with self._cond:
@@ -117,6 +129,8 @@ class SlackEmulator:
         self.calls.append((method, params))
         if auth != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth" if auth else "not_authed"}
+        if error := self.failing.get(method):
+            return {"ok": False, "error": error}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -190,10 +204,8 @@ class SlackEmulator:
         with self._cond:
             found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
             if found is None:
-                return {
-                    "ok": False,
-                    "error": "message_not_found" if channel.startswith("C") else "channel_not_found",
-                }
+                missing = "message_not_found" if channel.startswith("C") else "channel_not_found"
+                return {"ok": False, "error": self.foreign_update_error or missing}
             found.history.append(found.text)
             found.text = str(params.get("text") or found.text)
             found.blocks = _as_list(params.get("blocks")) or found.blocks

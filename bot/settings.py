@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(default=None, description="xapp-… token: enables Socket Mode")
     slack_api_url: str | None = Field(default=None, description="Slack Web API base URL override (tests, emulator)")
     state_database_url: str | None = Field(default=None, description="bot state; unset = embedded Postgres")
+    state_owner_database_url: str | None = Field(
+        default=None,
+        description="the role owning zdm's state schema, for the migrator only; state_database_url is then the "
+        "runtime role (INSERT/SELECT on the audit log, nothing it could tamper with): see deploy/state-roles.sql",
+    )
     target_database_url: str | None = Field(default=None, description="app being migrated; unset = embedded demo")
     github_token: SecretStr | None = Field(default=None, description="release issue + incident tickets")
     github_api_url: str | None = Field(default=None, description="GitHub API base URL override (tests, GHES)")
@@ -39,6 +44,9 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(default=30.0, gt=0)
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+    role_cache_max_age_s: float = Field(
+        default=600.0, gt=0, description="user-group membership older than this is not trusted when Slack fails"
+    )
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
 
     @field_validator("slack_api_url")
@@ -50,6 +58,11 @@ class Settings(BaseSettings):
     @property
     def slack_configured(self) -> bool:
         return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+    @property
+    def audit_tamper_proof(self) -> bool:
+        """The bot connects as a runtime role that owns nothing, the migrator as the owner role."""
+        return self.state_database_url is not None and self.state_owner_database_url is not None
 
     @property
     def embedded(self) -> bool:

@@ -34,7 +34,7 @@ SHELL_HELP = """\
   press N            press button [N] (asks before confirm dialogs)
   tick N             tick or untick checkbox [N] (e.g. on a /zdm checklist card)
   submit <text>      answer the open dialog (e.g. the reason asked for by a Deny button)
-  as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals
+  as <USER_ID>       act as another Slack user, e.g. `as U0GUEST` to see refusals (not on real databases)
   whoami             show who you are acting as
   history [#channel] show what was posted to a channel (default: the release channel)
   wait               wait until background work (a running backfill) stops
@@ -85,6 +85,7 @@ class Shell:
         ask: Callable[[str], str] | None = None,
         release_channel: str = "#release",
         demo: DemoControls | None = None,
+        switch_user: bool = True,
     ) -> None:
         self.app = app
         self.emulator = emulator
@@ -95,6 +96,7 @@ class Shell:
         self.ask = ask
         self.release_channel = release_channel
         self.demo = demo or DemoControls()
+        self.switch_user = switch_user  # `as <user>`: off on real databases (one person, one identity)
         self.modal: dict[str, Any] | None = None
         self.buttons: dict[int, ShownButton] = {}
         self._numbers: dict[tuple[str, str, str, str], int] = {}
@@ -123,6 +125,11 @@ class Shell:
             self._print(SHELL_HELP)
         elif word == "whoami":
             self._print(f"acting as {self.user}")
+        elif word == "as" and not self.switch_user:
+            self._print(
+                f"`as` only works in `zdm demo`: on real databases you stay {self.user} (ZDM_SHELL_USER), so one "
+                "person cannot approve twice."
+            )
         elif word == "as":
             self.user = rest.strip() or self.user
             self._print(f"now acting as {self.user}")

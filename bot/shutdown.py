@@ -5,7 +5,8 @@
    *running*, so another replica (its scheduler) or the next start continues from the checkpoint;
 3. the HTTP listener closes after answering the requests it is serving (Socket Mode: the connection closes);
 4. the scheduler stops after its current tick; work started after Slack acks finishes;
-5. the backfill threads end, and the pools and connections are closed.
+5. the backfill threads end, and the pools and connections are closed; child processes still running (smoke
+   tests, flag CLI, squawk, each in its own process group) are killed with their descendants.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def drain(
     idle = executor.wait_idle(left())
     if not idle:
         log.warning("work started after Slack acks is still running")
+        container.children.kill_all()  # its smoke tests and CLIs end with the grace period, not after it
     executor.shutdown(wait=False)
     stopped = backfills.wait(left())
     if not stopped:

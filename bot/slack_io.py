@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -13,10 +13,12 @@ from slack_sdk.errors import SlackApiError
 from bot.render import card_blocks
 from commands.cards import Card, MessageRef
 from commands.config import RolesConfig
-from commands.ports import MessageGone
+from commands.errors import RoleUnverifiable
+from commands.ports import Clock, MessageGone
 
 log = logging.getLogger(__name__)
-GROUP_CACHE_S = 300.0
+REFRESH_S = 300.0  # re-read a group after this
+DEFAULT_MAX_AGE_S = 600.0  # never trust a membership older than this (ZDM_ROLE_CACHE_MAX_AGE_S)
 
 
 class SlackNotifier:
@@ -39,12 +41,27 @@ class SlackNotifier:
 
 
 class SlackRoleDirectory:
-    """Roles from zdm.toml: user ids match directly; user-group ids (``S…``) are expanded through Slack."""
+    """Roles from zdm.toml: user ids match directly; user-group ids (``S…``) are expanded through Slack.
 
-    def __init__(self, roles: RolesConfig, client: WebClient | None) -> None:
+    A group's membership is re-read after ``refresh_s`` and trusted for at most ``max_age_s``; once it is older and
+    Slack cannot answer, ``has_role`` raises ``RoleUnverifiable`` (fail closed) instead of using the stale list.
+    Direct user-id entries never need Slack, so a directly listed `oncall` member can always roll back."""
+
+    def __init__(
+        self,
+        roles: RolesConfig,
+        client: WebClient | None,
+        *,
+        clock: Clock,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        refresh_s: float = REFRESH_S,
+    ) -> None:
         self._roles = roles
         self._client = client
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._clock = clock
+        self._max_age = timedelta(seconds=max_age_s)
+        self._refresh = timedelta(seconds=min(refresh_s, max_age_s))
+        self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def members(self, role: str) -> Sequence[str]:
@@ -54,24 +71,25 @@ class SlackRoleDirectory:
         entries = self.members(role)
         if user in entries:
             return True
-        return any(user in self._group_members(entry) for entry in entries if entry.startswith("S"))
+        return any(user in self._group_members(entry, user) for entry in entries if entry.startswith("S"))
 
-    def _group_members(self, group: str) -> frozenset[str]:
-        now = time.monotonic()
+    def _group_members(self, group: str, user: str) -> frozenset[str]:
+        now = self._clock.now()
         with self._lock:
             cached = self._groups.get(group)
-            if cached and now - cached[0] < GROUP_CACHE_S:
+            if cached and now - cached[0] < self._refresh:
                 return cached[1]
         if self._client is None:
             return frozenset()
         try:
             users = frozenset(self._client.usergroups_users_list(usergroup=group)["users"])
-        except SlackApiError as exc:
-            log.warning("could not list members of user group %s: %s", group, exc.response.get("error"))
-            return cached[1] if cached else frozenset()
-        except Exception:  # network trouble: keep answering with what we knew
-            log.warning("could not reach Slack to list user group %s", group, exc_info=True)
-            return cached[1] if cached else frozenset()
+        except Exception as exc:  # a Slack error answer or network trouble
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            if cached and now - cached[0] < self._max_age:
+                log.warning("could not list user group %s (%s); using its membership from %s", group, error, cached[0])
+                return cached[1]
+            log.warning("could not list user group %s (%s) and nothing recent is cached: refusing", group, error)
+            raise RoleUnverifiable(user=user, group=group) from exc
         with self._lock:
             self._groups[group] = (now, users)
         return users

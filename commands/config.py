@@ -21,6 +21,7 @@ from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
 from commands.kpi_config import KpiConfig
 from commands.lighthouse.config import LighthouseConfig
+from commands.permissions import check_permissions, permission_table
 from commands.records.config import ArchiveConfig, DeliveryConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
@@ -119,6 +120,18 @@ class RunbookConfig(_Section):
 
     kpi: KpiConfig = KpiConfig()
     lighthouse: LighthouseConfig = LighthouseConfig()
+    # `[permissions]`: who may run each /zdm command (rows over commands.permissions.DEFAULT_PERMISSIONS)
+    permissions: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _permission_rows(self) -> RunbookConfig:
+        check_permissions(self.permissions, known_roles=set(RolesConfig.model_fields))
+        return self
+
+    @property
+    def command_permissions(self) -> dict[str, tuple[str, ...]]:
+        """The whole table: defaults plus the rows of ``[permissions]``."""
+        return permission_table(self.permissions)
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

@@ -55,6 +55,19 @@ class NotAuthorized(UserError):
         self.action = action
 
 
+class RoleUnverifiable(UserError):
+    """A role held through a Slack user group could not be checked (Slack did not answer and the cached membership
+    is too old): zdm fails closed."""
+
+    def __init__(self, *, user: str, group: str) -> None:
+        super().__init__(
+            "zdm cannot verify your role right now (Slack did not answer its user-group lookup); nothing was changed, "
+            "try again in a minute."
+        )
+        self.user = user
+        self.group = group
+
+
 class StalePrompt(UserError):
     def __init__(self, *, what: str) -> None:
         super().__init__(f"This prompt is stale: {what}. Nothing was changed.")

@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.lanes import LaneWork
 from bot.logs import bound_ref, current_ref, new_ref
 from commands.adapters.pg_errors import connection_lost
 from commands.errors import UserError
@@ -77,7 +78,16 @@ class AfterAck:
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
 
-    def __call__(self, work: Callable[[], object], *, respond: Respond, ref: str | None = None) -> None:
+    def __call__(
+        self, work: Callable[[], object], *, respond: Respond, ref: str | None = None, lane: str | None = None
+    ) -> None:
+        """Run ``work`` after the ack: on its lane (``LaneWork``'s, else ``lane``: see ``bot.lanes``) when the
+        executor has lanes, else on the shared workers."""
+        lane = work.lane if isinstance(work, LaneWork) else lane
+        submit_to = getattr(self._executor, "submit_to", None)
+        if lane is not None and submit_to is not None:
+            submit_to(lane, run_guarded, work, respond=respond, ref=ref or current_ref())
+            return
         self._executor.submit(run_guarded, work, respond=respond, ref=ref or current_ref())
 
     def submit(self, work: Callable[[], object]) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from bot.bootstrap import Services
+from bot.executor import HEAVY
+from bot.lanes import HeavyLane, LaneWork, lane_for
 from commands.cards import Card
-from commands.errors import UsageError
+from commands.errors import ConfigError, UsageError
+from commands.permissions import authorize_command, describe
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,52 @@ class Command:
 
 
 class CommandRegistry:
-    def __init__(self) -> None:
+    """The commands, each behind the role check of its row in the permissions table (``[permissions]``): the one
+    place where ``/zdm`` decides who may run what, before the command does anything."""
+
+    def __init__(
+        self, permissions: Mapping[str, tuple[str, ...]] | None = None, *, heavy: HeavyLane | None = None
+    ) -> None:
         self._commands: dict[str, Command] = {}
+        self._permissions = dict(permissions or {})
+        self._heavy = heavy
 
     def command(self, name: str, usage: str = "") -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self._commands[name] = Command(name, usage, handler)
+            self._commands[name] = Command(name, usage, self._authorized(name, handler))
             return handler
 
         return register
+
+    def _authorized(self, name: str, handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def checked(ctx: CommandContext) -> Reply:
+            services = ctx.services
+            authorize_command(
+                self._permissions, roles=services.roles, audit=services.audit, clock=services.clock,
+                actor=ctx.user, command=name, args=ctx.args, correlation_id=ctx.ref,
+            )  # fmt: skip
+            return self._on_lane(name, ctx, handler(ctx))
+
+        return checked
+
+    def _on_lane(self, name: str, ctx: CommandContext, reply: Reply) -> Reply:
+        """Tag the reply's after-ack work with its lane; heavy work is admitted (or refused) here, before the ack,
+        and the ack tells its place in line."""
+        lane = lane_for(name, ctx.args)
+        if reply.then is None or lane is None:
+            return reply
+        if lane != HEAVY or self._heavy is None:
+            return replace(reply, then=LaneWork(lane, reply.then))
+        work, position = self._heavy.admit(ctx.user, reply.then)
+        text = reply.text + (f" Queued: position {position} in line for heavy work." if position else "")
+        return replace(reply, text=text, then=work)
+
+    def check_permissions(self, rows: Iterable[str]) -> None:
+        """Every row of ``[permissions]`` names a registered command; ``ConfigError`` for the first that does not."""
+        for key in rows:
+            if key.split()[0] not in self._commands:
+                raise ConfigError(f"zdm.toml: permissions {key!r}: there is no `/zdm {key.split()[0]}` command")
 
     def resolve(self, text: str) -> tuple[Command, str]:
         words = text.strip().split(maxsplit=1)
@@ -69,5 +110,16 @@ class CommandRegistry:
         for command in sorted(self._commands.values(), key=lambda c: c.name):
             first, _, rest = command.summary.partition("\n")
             usage = f"`/zdm {command.name}{' ' + command.usage if command.usage else ''}`"
-            lines.append(f"{usage}\n    {first}" + (f" {' '.join(rest.split())}" if rest.strip() else ""))
+            text = f"{usage}\n    {first}" + (f" {' '.join(rest.split())}" if rest.strip() else "")
+            lines.append(f"{text}\n    _Who:_ {self._who(command.name)}")
         return lines
+
+    def _who(self, name: str) -> str:
+        """The command's row, then each subcommand row that differs from it."""
+        allowed = describe(self._permissions.get(name, ()))
+        subs = [
+            f"`{key.split()[1]}`: {describe(roles)}"
+            for key, roles in sorted(self._permissions.items())
+            if key.startswith(name + " ") and describe(roles) != allowed
+        ]
+        return allowed + (f" ({'; '.join(subs)})" if subs else "")

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.bootstrap import Services
+from bot.executor import ONCALL
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import StalePrompt
@@ -36,7 +37,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     raise StalePrompt(what="the button does not name a rollback")
                 return services.rollbacks.decide_schema(rollback_id=int(value), actor=body["user"]["id"], apply=apply)
 
-            after_ack(work, respond=respond)
+            after_ack(work, respond=respond, lane=ONCALL)
 
         return on_click
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from commands.ports import CommandResult
 
@@ -28,7 +31,53 @@ def tail(text: str, *, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
     return kept[-chars:]
 
 
+class ChildProcesses:
+    """The process groups of the children running now (each child leads its own group, with its descendants), so
+    that shutdown, and the end of each child, leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, argv: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+        """Start ``argv`` in a new process group; on leaving, whatever is left of the group is killed."""
+        proc: subprocess.Popen[Any] = subprocess.Popen(list(argv), start_new_session=True, **popen)
+        with self._lock:
+            self._groups.add(proc.pid)
+        try:
+            yield proc
+        finally:
+            with self._lock:
+                self._groups.discard(proc.pid)
+            _kill_group(proc.pid)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def kill_all(self) -> int:
+        """SIGKILL every running child's process group (shutdown, deadline); how many groups there were."""
+        with self._lock:
+            groups = list(self._groups)
+        for group in groups:
+            _kill_group(group)
+        return len(groups)
+
+    @property
+    def running_groups(self) -> list[int]:
+        with self._lock:
+            return sorted(self._groups)
+
+
+def _kill_group(group: int) -> None:
+    with suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(group, signal.SIGKILL)
+
+
 class SubprocessRunner:
+    def __init__(self, children: ChildProcesses | None = None) -> None:
+        self.children = children or ChildProcesses()
+
     def run(
         self,
         argv: Sequence[str],
@@ -40,27 +89,26 @@ class SubprocessRunner:
         started = time.monotonic()
         full_env = {**child_environment(), **(env or {})}
         try:
-            proc = subprocess.Popen(
-                list(argv),
+            with self.children.running(
+                argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=full_env,
                 cwd=cwd,
-                start_new_session=True,  # so a timeout can kill the whole process group
-            )
+            ) as proc:
+                try:
+                    out, _ = proc.communicate(timeout=timeout_s)
+                    timed_out = False
+                except subprocess.TimeoutExpired:
+                    _kill_group(proc.pid)
+                    try:
+                        out, _ = proc.communicate(timeout=5)
+                    except subprocess.TimeoutExpired:  # a descendant left the group and still holds the pipe
+                        proc.kill()
+                        out = b""
+                    timed_out = True
         except OSError as exc:
             return CommandResult(tuple(argv), None, "", time.monotonic() - started, error=exc.strerror or str(exc))
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            try:
-                out, _ = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:  # a descendant left the group and still holds the pipe
-                proc.kill()
-                out = b""
-            timed_out = True
         text = out.decode("utf-8", errors="replace")
         return CommandResult(tuple(argv), proc.returncode, tail(text), time.monotonic() - started, timed_out=timed_out)

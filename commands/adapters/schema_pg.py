@@ -3,10 +3,15 @@ scratch database next to it, or in a disposable shadow database), with the rollb
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import secrets
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,32 @@ from commands.schema.history import (
 )
 from commands.schema.model import BootstrapResult, MigrationFailed
 
+log = logging.getLogger(__name__)
+# zdm_scratch_<host>_<pid>_<unix seconds>_<random>: whose it is and since when, for the start-up sweep
+SCRATCH = re.compile(r"^zdm_scratch_(?:(?P<host>[a-z0-9]{1,12})_(?P<pid>\d{1,7})_(?P<at>\d{1,10})_)?[0-9a-f]{8}$")
+SCRATCH_STALE = timedelta(hours=1)  # a plan's bootstrap takes minutes; older unused scratch databases are leftovers
+
+
+def scratch_owner() -> tuple[str, int]:
+    """This process: (short host name, pid). In a container the bot's pid is the same after a restart."""
+    host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:12] or "host"
+    return host, os.getpid()
+
+
+def scratch_name(now: datetime, *, owner: tuple[str, int]) -> str:
+    return f"zdm_scratch_{owner[0]}_{owner[1]}_{int(now.timestamp())}_{secrets.token_hex(4)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 SHADOW_LOCK = 0x7A6A_5348  # session advisory lock in the shadow database: one clean bootstrap at a time
 
 
@@ -31,12 +62,48 @@ class PgSchemaTarget:
     which one is missing when it is configured but unset)."""
 
     def __init__(
-        self, url: str, *, shadow_url: str | None = None, shadow_env: str | None = None, connect_timeout_s: int = 10
+        self,
+        url: str,
+        *,
+        shadow_url: str | None = None,
+        shadow_env: str | None = None,
+        connect_timeout_s: int = 10,
+        owner: tuple[str, int] | None = None,
     ) -> None:
         self._url = url
         self._shadow = shadow_url
         self._shadow_env = shadow_env
         self._timeout = connect_timeout_s
+        self._owner = owner or scratch_owner()
+
+    def sweep_scratch(self, *, now: datetime) -> list[str]:
+        """At start-up: drop the scratch databases a killed plan left on this server. Ours (this host, this pid or
+        a pid no longer running) go at once; anyone's go once older than ``SCRATCH_STALE`` and unused."""
+        host, pid = self._owner
+        dropped = []
+        with self._connect() as admin:
+            rows = admin.execute(
+                "select d.datname, exists (select 1 from pg_stat_activity a where a.datname = d.datname)"
+                " from pg_database d where d.datname like 'zdm\\_scratch\\_%'"
+            ).fetchall()
+            for name, in_use in rows:
+                match = SCRATCH.match(name)
+                if match is None:
+                    continue
+                ours = match["host"] == host and (int(match["pid"]) == pid or not _pid_alive(int(match["pid"])))
+                created = datetime.fromtimestamp(int(match["at"]), now.tzinfo) if match["at"] else None
+                stale = not in_use and (created is None or now - created > SCRATCH_STALE)
+                if not (ours or stale):
+                    continue
+                try:
+                    force = sql.SQL(" with (force)") if ours else sql.SQL("")
+                    admin.execute(sql.SQL("drop database if exists {}{}").format(sql.Identifier(name), force))
+                    dropped.append(name)
+                except psycopg.Error as exc:  # someone started using it meanwhile: the next start looks again
+                    log.warning("could not drop scratch database %s: %s", name, exc)
+        if dropped:
+            log.warning("dropped scratch database(s) left by interrupted plans: %s", ", ".join(dropped))
+        return dropped
 
     @property
     def database(self) -> str:
@@ -96,7 +163,7 @@ class PgSchemaTarget:
 
     @contextmanager
     def _scratch_database(self) -> Iterator[tuple[str, str]]:
-        scratch = f"zdm_scratch_{secrets.token_hex(4)}"
+        scratch = scratch_name(datetime.now().astimezone(), owner=self._owner)
         with self._connect() as admin:
             admin.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
         try:

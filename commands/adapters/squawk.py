@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from commands.adapters.command_runner import child_environment
+from commands.adapters.command_runner import ChildProcesses, child_environment
 from commands.errors import UserError
 from commands.schema.config import LintConfig
 from commands.schema.history import MigrationFile
@@ -20,8 +20,9 @@ class SquawkUnavailable(UserError):
 
 
 class SquawkLinter:
-    def __init__(self, config: LintConfig) -> None:
+    def __init__(self, config: LintConfig, *, children: ChildProcesses | None = None) -> None:
         self._config = config
+        self._children = children or ChildProcesses()
 
     def lint(self, files: Sequence[MigrationFile]) -> list[Finding]:
         if not files:
@@ -35,14 +36,12 @@ class SquawkLinter:
             *(str(m.path) for m in files),
         ]
         try:
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                timeout=self._config.timeout_s,
-                check=False,
+            with self._children.running(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
                 env=child_environment(),
-            )
+            ) as proc:  # fmt: skip
+                stdout, stderr = proc.communicate(timeout=self._config.timeout_s)
+            done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SquawkUnavailable(f"squawk could not run ({exc}); install `squawk-cli` or set schema.lint") from exc
         if done.returncode not in (0, 1) or (done.returncode == 1 and not done.stdout.strip()):

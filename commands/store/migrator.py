@@ -13,6 +13,8 @@ from typing import Any
 
 import psycopg
 
+from commands.store.grants import grant_runtime_role
+
 LOCK_KEY = 0x7A646D  # "zdm"
 FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -34,13 +36,18 @@ def bundled_migrations() -> list[StateMigration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def migrate_state(conninfo: str) -> list[int]:
-    """Bring the state schema up to date; return the versions applied now (empty when already current)."""
+def migrate_state(conninfo: str, *, runtime_role: str | None = None) -> list[int]:
+    """Bring the state schema up to date; return the versions applied now (empty when already current).
+
+    ``conninfo`` connects as the role that owns (or will own) schema ``zdm``; with ``runtime_role``, that role is
+    then granted what the bot needs and nothing more (``commands.store.grants``)."""
     applied_now: list[int] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
         try:
-            conn.execute("create schema if not exists zdm")
+            schema = conn.execute("select 1 from pg_namespace where nspname = 'zdm'").fetchone()
+            if schema is None:  # an owner role (deploy/state-roles.sql) finds it made and needs no CREATE on the db
+                conn.execute("create schema zdm")
             conn.execute(
                 "create table if not exists zdm.schema_version ("
                 " version integer primary key, name text not null,"
@@ -57,6 +64,8 @@ def migrate_state(conninfo: str) -> list[int]:
                         (migration.version, migration.name),
                     )
                 applied_now.append(migration.version)
+            if runtime_role is not None:
+                grant_runtime_role(conn, runtime_role)
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     return applied_now

@@ -31,7 +31,7 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
 migrations = ["20250301000000_*"]
 cleanup = "supabase/cleanup/20250401000000_drop_legacy_tenant_columns.sql"
 """
-    roles = f'dba = ["{DBA}"]\nplatform_lead = ["{LEAD}"]'
+    roles = f'dba = ["{DBA}", "{ONCALL}"]\nplatform_lead = ["{LEAD}"]'  # the requester needs a cleanup role
     return write_config(tmp_path / "zdm.toml", app_root, extra=extra, roles=roles)
 
 

@@ -123,11 +123,11 @@ def test_forged_missing_and_stale_signatures_are_rejected_and_nothing_runs(bot: 
 def test_someone_outside_oncall_is_refused_plainly_and_audited(bot: BotServer, dbs: Databases) -> None:
     response = bot.command("rollback tenant pilot_a", user=STRANGER)
     bot.settle()
-    assert response.json()["text"].startswith("Only members of `oncall` may run rollbacks")
+    assert response.json()["text"].startswith("Only members of `oncall` may run `/zdm rollback tenant`")
     assert flag_enabled(dbs, "pilot_a") is True
     assert rollback_rows(dbs) == []
-    with dbs.state() as conn:
-        refused = conn.execute("select actor, outcome from zdm.audit_log where action = 'rollback.refused'").fetchall()
+    with dbs.state() as conn:  # refused by the permissions table, before the rollback stage is asked
+        refused = conn.execute("select actor, outcome from zdm.audit_log where action = 'command.refused'").fetchall()
     assert refused == [(STRANGER, "refused")]
 
 

@@ -148,7 +148,7 @@ def test_rolled_back_tenants_are_held_out_until_included(bot: BotServer, cadence
     assert "pilot_c" not in enabled(dbs)
 
     refused = bot.command("rollout include pilot_c", user=STRANGER).json()["text"]
-    assert refused.startswith("Only members of `release_approvers` may re-include tenants")
+    assert refused.startswith("Only members of `release_approvers` may run `/zdm rollout include`")
     assert "back in `tenant.enableNewProfile` rollouts" in bot.command("rollout include pilot_c").json()["text"]
     assert "is not held out" in bot.command("rollout include pilot_c").json()["text"]
     cadence.at(72 * H)
@@ -177,13 +177,17 @@ def test_commands_explain_bad_input_and_refusals(bot: BotServer) -> None:
 
     assert said("rollout").startswith("Use `/zdm rollout start [flag] [--plan NAME]`")
     assert said("rollout start --plan nope") == "There is no plan `nope` in zdm.toml; plans: runbook."
-    assert said("rollout start", user=STRANGER).startswith("Only members of `release_approvers` may start rollouts")
+    assert said("rollout start", user=STRANGER).startswith(
+        "Only members of `release_approvers` may run `/zdm rollout start`"
+    )
     assert said("rollout status").startswith("There is no active rollout")
     assert said("rollout status #7") == "There is no rollout #7. `/zdm rollout list` shows the recent ones."
     assert said("rollout include Bad!Slug").startswith("Use `/zdm rollout include <tenant-slug>`")
     assert said("rollout start").startswith("Started rollout #1")
     assert said("rollout start").startswith("`tenant.enableNewProfile` already has an active rollout (#1)")
     assert said("rollout resume").startswith("Rollout #1 is running, not paused")
-    assert said("rollout pause", user=STRANGER).startswith("Only members of `oncall` or `release_approvers` may pause")
+    assert said("rollout pause", user=STRANGER).startswith(
+        "Only members of `oncall` or `release_approvers` may run `/zdm rollout pause`"
+    )
     assert said("rollout list").startswith("#1 `tenant.enableNewProfile` · running · step 1/4 demo tenant")
     bot.settle()

@@ -278,7 +278,7 @@ def test_from_slack_one_progress_card_updated_in_place_until_verified(
     assert (
         bot.command("backfill start staging", user=STRANGER)
         .json()["text"]
-        .startswith("Only members of `dba` or `platform_lead` may start backfills")
+        .startswith("Only members of `dba` or `platform_lead` may run `/zdm backfill start`")
     )
     assert touched(dbs) == {1: ROWS}
 

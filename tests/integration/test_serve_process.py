@@ -80,6 +80,7 @@ def test_serve_answers_health_and_commands_and_stops_on_sigterm(
             proc.wait()
     output = proc.stdout.read().decode() if proc.stdout else ""
     assert "zdm listening on" in output and "shutting down" in output
+    assert "the audit log is not tamper-proof" in output  # one state URL: zdm runs as the audit log's owner
 
 
 def test_serve_in_socket_mode_still_answers_the_probes_while_slack_refuses_the_connection(

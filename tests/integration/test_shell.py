@@ -40,7 +40,7 @@ def test_shell_rolls_back_with_schema_confirm_and_shows_refusals(
     assert "Rolling back `pilot_a`" in text
     assert "[1] Apply 20250301000000_tenant_profiles_rollback.sql   [2] Skip schema rollback" in text
     assert "── #release · updated ──" in text and "*Rolled back `pilot_a`" in text
-    assert "Only members of `oncall` may run rollbacks" in text
+    assert "Only members of `oncall` may run `/zdm rollback tenant`" in text
     assert "There is no button [99]" in text
     with dbs.target() as conn:
         assert conn.execute("select to_regclass('public.tenant_profiles')").fetchone()[0] is None

@@ -112,7 +112,8 @@ def test_every_env_name_is_a_zdm_setting_and_secrets_come_from_the_secret(contai
         if match := re.match(r"^(# )?([a-z-]+)=$", line):
             documented[match[2]] = match[1] is None
     from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
-    assert {"ZDM_SLACK_BOT_TOKEN", "ZDM_SLACK_SIGNING_SECRET", "ZDM_STATE_DATABASE_URL", "ZDM_TARGET_DATABASE_URL",
+    assert {"ZDM_SLACK_BOT_TOKEN", "ZDM_SLACK_SIGNING_SECRET", "ZDM_STATE_DATABASE_URL", "ZDM_STATE_OWNER_DATABASE_URL",
+            "ZDM_TARGET_DATABASE_URL",
             "ZDM_GITHUB_TOKEN", "ZDM_PAGERDUTY_ROUTING_KEY", "ZDM_SLACK_APP_TOKEN"} <= set(from_secret)  # fmt: skip
     for ref in from_secret.values():
         assert ref["name"] == "zdm" and ref["key"] in documented, ref
@@ -156,10 +157,13 @@ def test_compose_starts_postgres_installs_the_demo_app_then_serves_http() -> Non
     assert bot["depends_on"] == {"install-demo": {"condition": "service_completed_successfully"}}
     env = bot["environment"]
     assert set(env) <= SETTINGS, set(env) - SETTINGS
-    for key in ("ZDM_STATE_DATABASE_URL", "ZDM_TARGET_DATABASE_URL"):
-        assert re.fullmatch(r"postgresql://zdm:[^@]+@db:5432/\w+", env[key])
-    init = next(v for v in services["db"]["volumes"] if "docker-entrypoint-initdb.d" in v)
-    assert (DEPLOY / init.split(":")[0]).read_text(encoding="utf-8").count("create database icupa;") == 1
+    assert re.fullmatch(r"postgresql://zdm:[^@]+@db:5432/\w+", env["ZDM_TARGET_DATABASE_URL"])
+    # the bot as the runtime role, its migrator as the owner role, both created by deploy/state-roles.sql
+    assert re.fullmatch(r"postgresql://zdm_runtime:[^@]+@db:5432/zdm_state", env["ZDM_STATE_DATABASE_URL"])
+    assert re.fullmatch(r"postgresql://zdm_owner:[^@]+@db:5432/zdm_state", env["ZDM_STATE_OWNER_DATABASE_URL"])
+    initdb = [v.split(":")[0] for v in services["db"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert initdb == ["./compose-initdb.sql", "./state-roles.sql", "./compose-state-passwords.sql"]
+    assert (DEPLOY / initdb[0]).read_text(encoding="utf-8").count("create database icupa;") == 1
 
 
 def test_dockerfile_is_slim_non_root_pinned_and_health_checked() -> None:
