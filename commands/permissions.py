@@ -22,6 +22,7 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "help": (EVERYONE,),
     "tenants": (EVERYONE,),
     "alerts": (EVERYONE,),
+    "log": (EVERYONE,),  # read-only: the rollback-log and notes entries and where each was delivered
     "rollback": ("oncall",),
     "rollout": ("release_approvers",),
     "rollout pause": ("oncall", "release_approvers"),

@@ -50,7 +50,7 @@ def test_a_rollback_finishes_while_schema_plans_hold_every_heavy_worker(bot: Bot
     bot.settle()
     assert len(plan_cards(bot)) == 4
     assert bot.command("schema plan preview", user=DBA1).json()["text"] == (
-        "Planning `preview`: lint, clean bootstrap in a scratch database, pending vs applied. The card follows in "
+        "Planning `preview`: lint, clean bootstrap from zero, pending vs applied. The card follows in "
         "the release channel."
     )  # the line is empty again
     bot.settle()

@@ -63,6 +63,7 @@ def push(work: Path, server: GitHttpServer, name: str, sql: str, message: str) -
 def config(tmp_path: Path, app_root: Path, server: GitHttpServer) -> RunbookConfig:
     shutil.rmtree(app_root / "supabase")  # nothing that matters is read from the pod's disk
     extra = '\n[schema]\nbootstrap_seed = false\nlock_timeout_ms = 300\n\n[releases.tz]\nmigrations = ["20260101*"]\n'
+    extra += '\n[permissions]\n"schema" = ["dba", "platform_lead", "release_approvers"]\n'  # ONCALL requests
     roles = f'dba = ["{DBA}"]\nplatform_lead = ["{LEAD}"]'
     path = tmp_path / "zdm.toml"
     write_config(path, app_root, extra=extra, roles=roles)
