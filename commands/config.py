@@ -25,7 +25,7 @@ from commands.records.config import ArchiveConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
-SLACK_ID = re.compile(r"^[UWS][A-Z0-9_]{1,30}$")
+SLACK_ID = re.compile(r"\A[UWS][A-Z0-9_]{1,30}\Z")
 
 
 class _Section(BaseModel):

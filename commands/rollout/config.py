@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_DURATION = re.compile(r"\A\s*([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*(s|m|h|d)\s*\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SLUG_OR_GLOB = re.compile(r"^[a-z0-9_*?-]{1,63}$")
+SLUG_OR_GLOB = re.compile(r"\A[a-z0-9_*?-]{1,63}\Z")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -152,7 +152,7 @@ class RolloutConfig(_Section):
     @classmethod
     def _ordered(cls, plans: dict[str, tuple[PlanStep, ...]]) -> dict[str, tuple[PlanStep, ...]]:
         for name, steps in plans.items():
-            if not re.match(r"^[a-z0-9_-]{1,40}$", name):
+            if not re.fullmatch(r"[a-z0-9_-]{1,40}", name):
                 raise ValueError(f"plan name {name!r}: use lowercase letters, digits, '_' or '-'")
             if not steps:
                 raise ValueError(f"plan {name!r} has no steps")

@@ -46,6 +46,7 @@ from commands.schema.model import (
 )
 from commands.schema.release_record import upsert_entry
 from commands.schema.views import deploy_card, plan_card
+from commands.text import printable, whole_number
 
 log = logging.getLogger(__name__)
 REQUESTERS = ("dba", "platform_lead", "release_approvers")
@@ -434,24 +435,28 @@ def parse_schema_args(text: str) -> SchemaRequest:
     release = None
     if "--release" in rest:
         i = rest.index("--release")
-        value = rest[i + 1].lstrip("#") if i + 1 < len(rest) else ""
-        if not value.isdigit():
+        value = rest[i + 1].removeprefix("#") if i + 1 < len(rest) else ""
+        release = whole_number(value)
+        if release is None:
             raise UsageError(f"`--release` needs the release issue number, e.g. `--release 42`. {USAGE}")
-        release = int(value)
         del rest[i : i + 2]
     deploy_id = None
-    if rest and rest[0].startswith("#") and rest[0][1:].isdigit():
-        deploy_id = int(rest.pop(0)[1:])
+    if rest and rest[0].startswith("#"):
+        deploy_id = whole_number(rest[0][1:])
+        if deploy_id is None:
+            raise UsageError(f"`{printable(rest[0])}` is not a deploy number; write it like `#3`. {USAGE}")
+        rest.pop(0)
     if len(rest) > 1:
-        raise UsageError(f"Unexpected `{' '.join(rest[1:])[:40]}`. {USAGE}")
+        raise UsageError(f"Unexpected `{printable(' '.join(rest[1:]))}`. {USAGE}")
     return SchemaRequest(action, rest[0] if rest else None, include_all, release, deploy_id)
 
 
 def _parse_value(value: str | None) -> tuple[int, str]:
-    deploy_id, _, digest = (value or "").partition(":")
-    if not deploy_id.isdigit():
+    text, _, digest = (value or "").partition(":")
+    deploy_id = whole_number(text)
+    if deploy_id is None:
         raise StalePrompt(what="the button does not name a schema deploy")
-    return int(deploy_id), digest
+    return deploy_id, digest
 
 
 def _where(plan: Plan) -> str:
