@@ -286,6 +286,7 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
         threads=container.settings.http_threads,
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
+        signing_secret=container.signing_secret,
     )
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 

@@ -12,6 +12,7 @@ from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
 from commands.errors import UserError
+from commands.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             ack(response_type="ephemeral", text=str(exc))
             return
         except Exception as exc:
-            log.exception("internal error in /zdm %r (ref %s)", str(command.get("text", ""))[:60], ref)
+            log.exception("internal error in /zdm %s (ref %s)", printable(str(command.get("text", "")), limit=60), ref)
             ack(response_type="ephemeral", text=failure_text(exc, ref))
             return
         ack(**_ack_payload(reply))
