@@ -18,7 +18,7 @@ from enum import StrEnum
 from commands.cards import mention
 from commands.errors import UsageError
 from commands.rollout.config import GatesConfig, PlanStep
-from commands.text import slack_escape
+from commands.text import printable, slack_escape
 
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
 RETRY_AFTER = timedelta(minutes=1)  # an unfinished flip or an unposted prompt is retried this often
@@ -295,5 +295,5 @@ def _parse_start(rest: list[str]) -> RolloutRequest:
         elif flag is None and FLAG.match(word) and not word.startswith("-"):
             flag = word
         else:
-            raise UsageError(f"Unexpected `{word[:40]}`; use `/zdm rollout start [flag] [--plan NAME]`.")
+            raise UsageError(f"Unexpected `{printable(word)}`; use `/zdm rollout start [flag] [--plan NAME]`.")
     return RolloutRequest("start", flag=flag, plan=plan)

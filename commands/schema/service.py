@@ -231,7 +231,7 @@ class SchemaService:
     def cancel(self, *, value: str | None = None, env: str | None = None, actor: str) -> str:
         deploy = self._load(_parse_value(value)[0]) if value else self._p.deploys.active(env or "")
         if deploy is None:
-            raise UserError(f"`{env}` has no schema deploy awaiting approval.")
+            raise UserError(f"`{printable(env or '')}` has no schema deploy awaiting approval.")
         self._require(actor, REQUESTERS, "cancel schema deploys", deploy.env, audit_action="schema.deploy.cancel")
         if deploy.status is not DeployStatus.AWAITING:
             raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}")
@@ -364,7 +364,7 @@ class SchemaService:
         known = self._config.schema_stage.environments
         if env is None or env not in known:
             names = ", ".join(f"`{n}`" for n in known)
-            said = f"`{env}` is not a schema environment" if env else "Name an environment"
+            said = f"`{printable(env)}` is not a schema environment" if env else "Name an environment"
             raise UsageError(f"{said}; zdm.toml has {names}. {USAGE}")
         if env not in self._p.targets:
             var = known[env].database_url_env
