@@ -68,7 +68,7 @@ def connect_findings(config: RunbookConfig, settings: Settings) -> list[Finding]
         headers = {"Authorization": f"Bearer {settings.github_token.get_secret_value()}"}
         found.append(Finding(f"GitHub {path}", _http_problem("GET", base + path, headers=headers)))
     if settings.pagerduty_routing_key is not None:
-        url = settings.pagerduty_events_url or "https://events.pagerduty.com/v2/enqueue"
+        url = settings.pagerduty_events_url or config.alerts.pagerduty.events_url
         parts = urlsplit(url)  # the Events API has no read-only call: reaching the server is what can be checked
         found.append(Finding("PagerDuty", _http_problem("GET", f"{parts.scheme}://{parts.netloc}/", any_status=True)))
     if config.kpi.source == "prometheus" and config.kpi.prometheus is not None:
