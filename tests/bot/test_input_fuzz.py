@@ -124,7 +124,7 @@ button_values = st.one_of(
     st.builds(lambda a, b: f"{a}:{b}", words, words),
 )
 FUZZ = settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     database=None,
