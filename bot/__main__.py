@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"zdm: {exc}", file=sys.stderr)
         return 2
-    except psycopg.OperationalError as exc:  # a database that does not answer at start-up
+    except psycopg.Error as exc:  # a database that does not answer, or refuses zdm, at start-up
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(
             f"zdm: could not connect to a database at start-up ({first}); `zdm check --connect` says which",

@@ -18,6 +18,7 @@ from commands.cleanup.views import APPROVE_ACTION as CLEANUP_APPROVE
 from commands.errors import ConfigError, UsageError
 from commands.rollback.model import parse_rollback_args
 from commands.rollback.views import CONFIRM_ACTION as ROLLBACK_CONFIRM
+from commands.rollout.config import parse_duration
 from commands.rollout.model import parse_rollout_args
 from commands.rollout.views import DENY_ACTION
 from commands.schema.service import parse_schema_args
@@ -192,3 +193,10 @@ def test_whole_numbers_are_ascii_digits_of_bounded_length() -> None:
 def test_slack_escape_does_not_escape_twice() -> None:
     assert slack_escape("<!channel> a&b") == "&lt;!channel&gt; a&amp;b"
     assert slack_escape("a &lt; b &amp; c") == "a &lt; b &amp; c"  # Slack already escaped a slash command's text
+
+
+def test_durations_stay_within_representable_dates() -> None:
+    for text in ("999999999d", "3651d", 10**30, float("inf")):
+        with pytest.raises(ValueError, match=r"not a duration|longer than 3650 days"):
+            parse_duration(text)
+    assert parse_duration("7d") == timedelta(days=7)
