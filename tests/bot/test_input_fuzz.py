@@ -5,6 +5,7 @@ every refusal leaves an audit row. Bounded and derandomised, so it is a fixed, q
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs, urlencode
 
 from hypothesis import HealthCheck, given, settings
@@ -221,3 +222,8 @@ def test_the_deny_dialog_answers_any_submission_with_a_sentence(
     assert INTERNAL not in response.text, response.text
     if any(r in response.text for r in REFUSALS):
         assert refused_rows(dbs) > rows
+
+
+def test_the_fuzz_covers_every_subcommand_in_help(bot: BotServer) -> None:
+    listed = set(re.findall(r"`/zdm ([a-z-]+)", bot.command("help").json()["text"]))
+    assert listed == set(SUBCOMMANDS)
