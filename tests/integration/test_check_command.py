@@ -4,6 +4,9 @@ reaches the real databases and the local Slack stand-in; start-up failures are o
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,20 @@ BROKEN = [
     ('[releases.r1]\nmigrations = ["2025*"]\nschema_env = "prod"\n', "names schema environment 'prod'"),
     ('[schema.lint]\nsquawk_argv = ["squawkk"]\n', "program schema.lint.squawk_argv: `squawkk` is not on PATH"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No ZDM_* variable or .env file of the machine leaks in, and the root logger that ``main`` reconfigures is
+    put back afterwards."""
+    for name in [n for n in os.environ if n.startswith("ZDM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def run(
