@@ -40,6 +40,9 @@ def offline_findings(config: RunbookConfig, settings: Settings) -> list[Finding]
     found = [_folder("app.root", config.app.root)]
     if config.app.root.is_dir():
         found.append(_folder("app.migrations_dir", config.migrations_path))
+        for relative in config.lighthouse.pinned_reports if config.lighthouse.baseline == "pinned" else ():
+            path = config.app.root / relative
+            found.append(Finding(f"lighthouse.pinned_reports {relative}", None if path.is_file() else "no such file"))
     for item, argv in _programs(config):
         found.append(Finding(item, _missing_program(argv[0], root=config.app.root)))
     for item, url in _database_urls(config, settings):
@@ -51,7 +54,7 @@ def startup_problem(config: RunbookConfig, settings: Settings) -> str | None:
     """The first reason ``zdm serve`` / ``zdm shell`` cannot start (a missing app folder, a malformed database
     URL), as one sentence; a missing program is only a warning there (``zdm check`` lists it)."""
     for finding in offline_findings(config, settings):
-        if finding.problem and not finding.item.startswith(("program", "app.migrations_dir")):
+        if finding.problem and finding.item.startswith(("app.root", "state database", "target database", "database $")):
             return f"{finding.item}: {finding.problem}"
     return None
 

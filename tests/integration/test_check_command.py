@@ -81,6 +81,15 @@ def test_check_names_a_missing_app_root(
     assert code == 2 and f"app.root: the folder {tmp_path / 'gone'} does not exist" in output
 
 
+def test_check_names_a_missing_pinned_lighthouse_report(
+    tmp_path: Path, app_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "zdm.toml"
+    write_config(path, app_root, '[lighthouse]\nbaseline = "pinned"\npinned_reports = ["lh/menu.json"]\n')
+    code, output = run(monkeypatch, capsys, path, "check")
+    assert code == 2 and "lighthouse.pinned_reports lh/menu.json: no such file" in output
+
+
 def test_check_connect_reaches_the_databases_and_slack_and_says_which_fails(
     tmp_path: Path,
     app_root: Path,
