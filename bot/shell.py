@@ -350,8 +350,10 @@ class Shell:
         self._print(f"── {service} ──\n{text}")
 
     def _print(self, text: str) -> None:
+        # Slack shows escaped text as written: `&lt;!channel&gt;` appears as `<!channel>` and pings nobody
+        shown = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         with self._lock:
-            self.out.write(text + "\n")
+            self.out.write(shown + "\n")
             self.out.flush()
 
 
