@@ -67,7 +67,8 @@ def connect_findings(config: RunbookConfig, settings: Settings) -> list[Finding]
         found.append(Finding("Slack auth.test", _slack_problem(base, settings.slack_bot_token.get_secret_value())))
     if settings.github_token is not None:
         base = (settings.github_api_url or config.release.github_api_url).rstrip("/")
-        path = f"/repos/{config.release.github_repo}" if config.release.github_repo else "/user"
+        repo, issue = config.release.github_repo, config.release.issue
+        path = f"/repos/{repo}/issues/{issue}" if repo and issue else f"/repos/{repo}/issues" if repo else "/user"
         headers = {"Authorization": f"Bearer {settings.github_token.get_secret_value()}"}
         found.append(Finding(f"GitHub {path}", _http_problem("GET", base + path, headers=headers)))
     if settings.pagerduty_routing_key is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.emulator import SlackEmulator
+from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.errors import ConfigError
 from tests.conftest import Databases, write_config
 
@@ -114,6 +115,27 @@ def test_check_connect_reaches_the_databases_and_slack_and_says_which_fails(
     assert code == 2
     assert "target database (ZDM_TARGET_DATABASE_URL): could not connect:" in output
     assert "Slack auth.test: Slack refused the bot token" in output
+
+
+def test_check_connect_reaches_github_and_pagerduty_with_the_configured_credentials(
+    tmp_path: Path,
+    app_root: Path,
+    github: GitHubStandIn,
+    pagerduty: PagerDutyStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "zdm.toml"
+    write_config(path, app_root, '[release]\ngithub_repo = "icupa/app"\n')
+    monkeypatch.setenv("ZDM_GITHUB_API_URL", github.url)
+    monkeypatch.setenv("ZDM_GITHUB_TOKEN", github.token)
+    monkeypatch.setenv("ZDM_PAGERDUTY_ROUTING_KEY", pagerduty.ROUTING_KEY)
+    monkeypatch.setenv("ZDM_PAGERDUTY_EVENTS_URL", pagerduty.events_url)
+    code, output = run(monkeypatch, capsys, path, "check", "--connect")
+    assert code == 0 and "GitHub /repos/icupa/app/issues: ok" in output and "PagerDuty: ok" in output, output
+    monkeypatch.setenv("ZDM_GITHUB_TOKEN", "ghp-wrong")
+    code, output = run(monkeypatch, capsys, path, "check", "--connect")
+    assert code == 2 and "GitHub /repos/icupa/app/issues: " in output and "answered HTTP 401" in output, output
 
 
 def test_start_up_failures_are_one_sentence_and_exit_2(
