@@ -93,11 +93,11 @@ def test_parsers_read_numbers_of_any_length_without_raising() -> None:
         parse_rollback_args(f"tenant pilot_a --schema {HUGE}")
 
 
-@pytest.mark.parametrize("value", ["²", "²:abc", "1²", 7, None, ["1"], {"v": "1"}, "1:\udfff"])
-@pytest.mark.parametrize("action", [SCHEMA_APPROVE, CLEANUP_APPROVE, ROLLBACK_CONFIRM])
-def test_button_values_that_zdm_did_not_write_are_stale(bot: BotServer, action: str, value: object) -> None:
-    said = click(bot, action, value)
-    assert said.startswith("This prompt is stale:") and said.endswith("Nothing was changed."), said
+def test_button_values_that_zdm_did_not_write_are_stale(bot: BotServer) -> None:
+    for action in (SCHEMA_APPROVE, CLEANUP_APPROVE, ROLLBACK_CONFIRM):
+        for value in ("²", "²:abc", "1²", 7, None, ["1"], {"v": "1"}, "1:\udfff"):
+            said = click(bot, action, value)
+            assert said.startswith("This prompt is stale:") and said.endswith("Nothing was changed."), (action, said)
 
 
 def test_a_strangers_command_with_a_nul_byte_is_refused_and_audited(bot: BotServer, dbs: Databases) -> None:
