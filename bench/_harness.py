@@ -83,7 +83,13 @@ def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_th
     )
     container = build_container(settings, config=load_config(config_path), clock=clock)
     executor = TrackingExecutor()
-    server = create_server(build_app(container, executor=executor), host="127.0.0.1", port=0, threads=http_threads)
+    server = create_server(
+        build_app(container, executor=executor),
+        host="127.0.0.1",
+        port=0,
+        threads=http_threads,
+        signing_secret=container.signing_secret,  # as `zdm serve`: signatures checked before Bolt too
+    )
     threading.Thread(target=server.run, daemon=True).start()
     return BenchBot(pg, container, slack, executor, server, work)
 

@@ -26,8 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import psycopg
+
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
+from bot.check import Finding, connect_findings, offline_findings, startup_problem
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.embedded import install_demo_app
 from bot.emulator import SlackEmulator
@@ -56,9 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(fmt=settings.log_format, level=level)
         if args.cmd == "check":
-            load_config(settings.config_path)
-            print(f"{settings.config_path}: ok")
-            return 0
+            return _check(settings, connect=args.connect)
         if args.cmd == "schema" and args.schema_cmd == "move-rollbacks":
             return _schema_move_rollbacks(settings)
         if args.cmd == "schema":
@@ -77,11 +78,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                 local |= {"state_database_url": None, "target_database_url": None}
             if args.user:
                 local["shell_user"] = args.user
-            return _shell(settings.model_copy(update=local), args)
-        return _serve(settings)
+            if args.script is not None and not args.script.is_file():
+                raise ConfigError(f"--script {args.script}: no such file")
+            return _shell(_startable(settings.model_copy(update=local)), args)
+        return _serve(_startable(settings))
     except ConfigError as exc:
         print(f"zdm: {exc}", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:  # a database that does not answer, or refuses zdm, at start-up
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(
+            f"zdm: could not connect to a database at start-up ({first}); `zdm check --connect` says which",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _check(settings: Settings, *, connect: bool) -> int:
+    """Every finding on its own line, ok or why not; exit 2 when any is not ok."""
+    config = load_config(settings.config_path)
+    findings = [Finding(str(settings.config_path)), *offline_findings(config, settings)]
+    if connect:
+        findings += connect_findings(config, settings)
+    for finding in findings:
+        print(finding.line())
+    return 2 if any(f.problem for f in findings) else 0
+
+
+def _startable(settings: Settings) -> Settings:
+    """Settings, once zdm.toml loads and nothing in it or in them stops start-up (else ``ConfigError``)."""
+    config = load_config(settings.config_path)
+    if problem := startup_problem(config, settings):
+        raise ConfigError(problem)
+    for finding in offline_findings(config, settings):
+        if finding.problem:
+            log.warning("%s (see `zdm check`)", finding.line())
+    return settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode)")
     worker = sub.add_parser("backfill-worker", help="execute one running backfill run here, in the foreground")
     worker.add_argument("run_id", type=int)
-    sub.add_parser("check", help="validate settings and zdm.toml")
+    check = sub.add_parser("check", help="validate settings and zdm.toml; --connect also reaches each service")
+    check.add_argument("--connect", action="store_true", help="also connect to each database and outside service")
     schema = sub.add_parser("schema", help="migration files").add_subparsers(dest="schema_cmd", required=True)
     new = schema.add_parser("new", help="create a timestamped migration and its _rollback.sql pair")
     new.add_argument("summary", help='what the migration does, e.g. "add orders.total_eur"')
@@ -411,6 +444,7 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
         inbox=inbox,
+        signing_secret=container.signing_secret,
     )
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 

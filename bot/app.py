@@ -15,6 +15,7 @@ from bot.lanes import HeavyLane
 from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
+from bot.listeners.screening import InputScreen
 from bot.logs import start_request_ref
 from bot.metrics import Metrics
 
@@ -43,7 +44,7 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     general.register(registry)
     backfill.register(registry)
     alerts.register(registry)
-    after_ack = AfterAck(executor)
+    after_ack = AfterAck(executor, InputScreen(services.audit, services.clock))
     rollback.register(app, registry, services, after_ack)
     rollout.register(app, registry, services, after_ack)
     schema.register(app, registry, services, after_ack)

@@ -6,12 +6,19 @@
 - ``GET /metrics``        Prometheus text format
 - ``POST /lighthouse``    a Lighthouse JSON report from CI (``Authorization: Bearer $ZDM_LIGHTHOUSE_TOKEN``; only
                           when that setting is set), so CI needs no folder shared with the pods
+
+Before Bolt sees a request to ``/slack/events``: a body over ``MAX_BODY_BYTES`` is refused (413), and a body whose
+signature does not verify is refused (401) and logged by its size and sha256 only, never verbatim (Bolt would log
+it whole: a newline in it forges a log line, a 5 MB body becomes a 5 MB line).
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import hmac
+import io
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
 from bot.metrics import Metrics
 from commands.errors import UserError
@@ -29,6 +37,8 @@ ReadyCheck = Callable[[], str | None]  # None = ready, else why not
 IngestReport = Callable[[bytes], str]  # a report's bytes -> one line saying what happened; UserError if refused
 TEXT = ("Content-Type", "text/plain; charset=utf-8")
 MAX_REPORT_BYTES = 32 * 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # Slack's payloads are a few kB; a slash command's text is at most 4,000 characters
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,15 @@ class LighthouseInbox:
 
 
 def wsgi_app(
-    app: App, *, metrics: Metrics | None = None, ready: ReadyCheck | None = None, inbox: LighthouseInbox | None = None
+    app: App,
+    *,
+    metrics: Metrics | None = None,
+    ready: ReadyCheck | None = None,
+    inbox: LighthouseInbox | None = None,
+    signing_secret: str | None = None,
 ) -> WsgiApp:
-    slack = SlackRequestHandler(app, path=SLACK_PATH)
+    bolt = SlackRequestHandler(app, path=SLACK_PATH)
+    slack = _checked(bolt, SignatureVerifier(signing_secret) if signing_secret else None)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -87,6 +103,39 @@ def _lighthouse(inbox: LighthouseInbox, environ: dict[str, Any]) -> tuple[str, s
         return "422 Unprocessable Content", str(exc)
 
 
+def _checked(bolt: WsgiApp, verifier: SignatureVerifier | None) -> WsgiApp:
+    """Bolt behind a size limit and, given the signing secret, a signature check that logs no body."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return bolt(environ, start_response)
+        declared = str(environ.get("CONTENT_LENGTH") or "0")
+        size = int(declared) if declared.isascii() and declared.isdigit() and len(declared) < 12 else MAX_BODY_BYTES + 1
+        body = environ["wsgi.input"].read(min(size, MAX_BODY_BYTES + 1)) if size <= MAX_BODY_BYTES else b""
+        if size > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
+            log.warning("refused a request body of %s bytes (at most %d)", declared[:12], MAX_BODY_BYTES)
+            start_response("413 Payload Too Large", [TEXT])
+            return [b"request body too large\n"]
+        if verifier is not None and not _signed(verifier, environ, body):
+            log.info("refused an unsigned request: %d bytes, sha256 %s", len(body), hashlib.sha256(body).hexdigest())
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error": "invalid request"}']
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return bolt(environ, start_response)
+
+    return application
+
+
+def _signed(verifier: SignatureVerifier, environ: dict[str, Any], body: bytes) -> bool:
+    timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+    signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+    try:
+        return bool(verifier.is_valid(body=body, timestamp=timestamp, signature=signature))
+    except (ValueError, TypeError, UnicodeError):
+        return False
+
+
 def _timed(
     slack: WsgiApp, metrics: Metrics, environ: dict[str, Any], start_response: Callable[..., Any]
 ) -> Iterable[bytes]:
@@ -111,10 +160,18 @@ def create_server(
     metrics: Metrics | None = None,
     ready: ReadyCheck | None = None,
     inbox: LighthouseInbox | None = None,
+    signing_secret: str | None = None,
 ) -> Any:
-    """A waitress server bound now (``port=0`` picks a free port: see ``.effective_port``); call ``.run()``."""
+    """A waitress server bound now (``port=0`` picks a free port: see ``.effective_port``); call ``.run()``.
+    Given the signing secret, unsigned requests are refused before Bolt (see the module's docstring)."""
     from waitress.server import create_server as waitress_server
 
     return waitress_server(
-        wsgi_app(app, metrics=metrics, ready=ready, inbox=inbox), host=host, port=port, threads=threads, ident="zdm"
+        wsgi_app(app, metrics=metrics, ready=ready, inbox=inbox, signing_secret=signing_secret),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="zdm",
+        # Slack requests are held to MAX_BODY_BYTES before Bolt; a posted Lighthouse report may be larger
+        max_request_body_size=MAX_REPORT_BYTES if inbox else MAX_BODY_BYTES,
     )

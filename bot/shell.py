@@ -28,6 +28,7 @@ from bot.signing import (
     view_submission_body,
 )
 from commands.rollout.config import format_duration, parse_duration
+from commands.text import whole_number
 
 SHELL_HELP = """\
   /zdm <command> …   run a zdm command (try /zdm help)
@@ -168,9 +169,10 @@ class Shell:
         self._show_ack(self._dispatch(body))
 
     def _press(self, number: str) -> None:
-        button = self.buttons.get(int(number)) if number.isdigit() else None
+        index = whole_number(number)
+        button = self.buttons.get(index) if index is not None else None
         if button is None:
-            self._print(f"There is no button [{number}]. Buttons are shown in brackets next to messages.")
+            self._print(f"There is no button [{number[:20]}]. Buttons are shown in brackets next to messages.")
             return
         if button.checked is not None:
             self._tick(button)
@@ -355,8 +357,10 @@ class Shell:
         self._print(f"── {service} ──\n{text}")
 
     def _print(self, text: str) -> None:
+        # Slack shows escaped text as written: `&lt;!channel&gt;` appears as `<!channel>` and pings nobody
+        shown = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         with self._lock:
-            self.out.write(text + "\n")
+            self.out.write(shown + "\n")
             self.out.flush()
 
 

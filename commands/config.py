@@ -26,7 +26,7 @@ from commands.records.config import ArchiveConfig, DeliveryConfig, NotesConfig
 from commands.rollout.config import RolloutConfig
 from commands.schema.config import ReleaseConfig, SchemaConfig
 
-SLACK_ID = re.compile(r"^[UWS][A-Z0-9_]{1,30}$")
+SLACK_ID = re.compile(r"\A[UWS][A-Z0-9_]{1,30}\Z")
 
 
 class _Section(BaseModel):
@@ -132,6 +132,29 @@ class RunbookConfig(_Section):
     def command_permissions(self) -> dict[str, tuple[str, ...]]:
         """The whole table: defaults plus the rows of ``[permissions]``."""
         return permission_table(self.permissions)
+
+    @model_validator(mode="after")
+    def _references(self) -> RunbookConfig:
+        """Names one section uses must exist in the section that defines them."""
+        jobs, schema_envs = self.backfill.jobs, self.schema_stage.environments
+        for name, spec in self.releases.items():
+            if spec.backfill_job is not None and spec.backfill_job not in jobs:
+                known = ", ".join(sorted(jobs)) or "none configured"
+                raise ValueError(
+                    f"release {name!r} names backfill job {spec.backfill_job!r}, which [backfill.jobs] "
+                    f"does not define ({known})"
+                )
+            if spec.schema_env not in schema_envs:
+                raise ValueError(
+                    f"release {name!r} names schema environment {spec.schema_env!r}, which "
+                    f"[schema.environments] does not define ({', '.join(sorted(schema_envs))})"
+                )
+        if self.rollout.default_plan not in self.rollout.plans:
+            raise ValueError(
+                f"rollout.default_plan {self.rollout.default_plan!r} is not one of rollout.plans "
+                f"({', '.join(sorted(self.rollout.plans))})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _command_backend_needs_argv(self) -> RunbookConfig:

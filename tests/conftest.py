@@ -250,6 +250,7 @@ def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
         threads=8,
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
+        signing_secret=container.signing_secret,
     )
     thread = threading.Thread(target=_run_until_closed, args=(server,), daemon=True)
     thread.start()

@@ -9,6 +9,8 @@ from slack_bolt import Ack, App, Respond
 from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from bot.listeners.screening import InputScreen
+from bot.logs import current_ref
 from commands.cards import MessageRef
 from commands.checklist.views import BLOCK_PREFIX, TICK_ACTION
 
@@ -27,14 +29,30 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     @app.action(TICK_ACTION)
     def tick(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        action, user = body["actions"][0], body["user"]["id"]
-        release = str(action.get("block_id", "")).removeprefix(BLOCK_PREFIX)
-        selected = [str(o.get("value", "")) for o in action.get("selected_options") or []]
-        container = body.get("container") or {}
-        where = None
-        if container.get("channel_id") and container.get("message_ts"):
-            where = MessageRef(container["channel_id"], container["message_ts"])
-        after_ack(
-            lambda: services.checklist.tick(release=release, selected=selected, actor=user, message=where),
-            respond=respond,
-        )
+
+        def work() -> object:
+            release, selected, user = _read_tick(body, after_ack.screen)
+            container = body.get("container") or {}
+            channel, ts = container.get("channel_id"), container.get("message_ts")
+            where = MessageRef(channel, ts) if isinstance(channel, str) and isinstance(ts, str) and ts else None
+            return services.checklist.tick(release=release, selected=selected, actor=user, message=where)
+
+        after_ack(work, respond=respond)
+
+
+def _read_tick(body: dict[str, Any], screen: InputScreen) -> tuple[str, list[str], str]:
+    """The release, the option values checked after the click, and who clicked; a click zdm cannot read is
+    refused (and audited) as a stale card."""
+    ref = current_ref()
+    action = _first_action(body)
+    block, user = screen.button({**body, "actions": [{"value": action.get("block_id", "")}]}, ref=ref)
+    options = action.get("selected_options") or []
+    if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
+        options = [{"value": None}]
+    selected = [screen.button({**body, "actions": [{"value": o.get("value")}]}, ref=ref)[0] for o in options]
+    return block.removeprefix(BLOCK_PREFIX), selected, user
+
+
+def _first_action(body: dict[str, Any]) -> dict[str, Any]:
+    actions = body.get("actions")
+    return actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}

@@ -8,7 +8,7 @@ from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.cards import Card
 from commands.errors import UsageError
 
-GLOB = re.compile(r"^[a-z0-9_*?-]{1,63}$")
+GLOB = re.compile(r"[a-z0-9_*?-]{1,63}")
 TENANT_LIMIT = 25
 
 
@@ -24,7 +24,7 @@ def register(registry: CommandRegistry) -> None:
     def tenants_command(ctx: CommandContext) -> Reply:
         """Find tenants by slug; `*` matches any run of characters, `?` one character (e.g. `pilot_*`)."""
         pattern = ctx.args.strip() or "*"
-        if not GLOB.match(pattern):
+        if not GLOB.fullmatch(pattern):
             raise UsageError("Use a slug pattern of lowercase letters, digits, `_`, `-`, `*` or `?`, e.g. `pilot_*`.")
         found = ctx.services.target.find_tenants(pattern, limit=TENANT_LIMIT + 1)
         if not found:

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.lanes import LaneWork
+from bot.listeners.screening import InputScreen
 from bot.logs import bound_ref, current_ref, new_ref
 from commands.adapters.pg_errors import connection_lost
 from commands.errors import UserError
@@ -75,8 +76,9 @@ class AfterAck:
     returns, instead of polling for the ack every 10 ms from another thread. Anything slow is handed to this.
     """
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, screen: InputScreen) -> None:
         self._executor = executor
+        self.screen = screen
 
     def __call__(
         self, work: Callable[[], object], *, respond: Respond, ref: str | None = None, lane: str | None = None
@@ -100,8 +102,12 @@ class AfterAck:
 
         def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()
-            value, user = body["actions"][0].get("value", ""), body["user"]["id"]
-            self(lambda: decide(value=value, actor=user), respond=respond)
+
+            def work() -> object:
+                value, user = self.screen.button(body, ref=current_ref())
+                return decide(value=value, actor=user)
+
+            self(work, respond=respond)
 
         app.action(action_id)(listener)
 

@@ -13,6 +13,7 @@ from bot.lanes import HeavyLane, LaneWork, lane_for
 from commands.cards import Card
 from commands.errors import ConfigError, UsageError
 from commands.permissions import authorize_command, describe
+from commands.text import printable
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class CommandRegistry:
             return self._commands["help"], ""
         name = words[0].lower()
         if name not in self._commands:
-            raise UsageError(f"`/zdm {words[0][:30]}` is not a zdm command. Type `/zdm help` to see them all.")
+            shown = printable(words[0], limit=30)
+            raise UsageError(f"`/zdm {shown}` is not a zdm command. Type `/zdm help` to see them all.")
         return self._commands[name], words[1] if len(words) > 1 else ""
 
     def help_lines(self) -> list[str]:

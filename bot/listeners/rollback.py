@@ -10,8 +10,10 @@ from bot.bootstrap import Services
 from bot.executor import ONCALL
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from bot.logs import current_ref
 from commands.errors import StalePrompt
 from commands.rollback.views import CANCEL_ACTION, CONFIRM_ACTION
+from commands.text import whole_number
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
@@ -30,12 +32,13 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     def decide(apply: bool) -> Any:
         def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()
-            value = body["actions"][0].get("value", "")
 
             def work() -> object:
-                if not value.isdigit():
+                value, user = after_ack.screen.button(body, ref=current_ref())
+                rollback_id = whole_number(value)
+                if rollback_id is None:
                     raise StalePrompt(what="the button does not name a rollback")
-                return services.rollbacks.decide_schema(rollback_id=int(value), actor=body["user"]["id"], apply=apply)
+                return services.rollbacks.decide_schema(rollback_id=rollback_id, actor=user, apply=apply)
 
             after_ack(work, respond=respond, lane=ONCALL)
 

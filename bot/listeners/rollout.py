@@ -11,12 +11,15 @@ from slack_sdk import WebClient
 from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck, failure_text, request_ref, run_guarded
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from bot.logs import current_ref
 from commands.errors import UserError
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
+from commands.text import slack_escape
 
 log = logging.getLogger(__name__)
 REASON_BLOCK = "reason"
 REASON_INPUT = "reason_input"
+MAX_REASON = 300
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
@@ -38,10 +41,10 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
         """The reason dialog opens here, not after the ack: its trigger id expires within 3 seconds."""
         ack()
-        value, user = body["actions"][0].get("value", ""), body["user"]["id"]
         channel = (body.get("channel") or {}).get("id", "")
 
         def open_dialog() -> None:
+            value, user = after_ack.screen.button(body, ref=current_ref())
             rollout = services.rollouts.check_decidable(value=value, actor=user)
             client.views_open(trigger_id=body["trigger_id"], view=deny_modal(value, channel, rollout.id))
 
@@ -51,9 +54,12 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     def deny_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         view, user = body["view"], body["user"]["id"]
         value, _, channel = str(view.get("private_metadata", "")).partition("|")
-        reason = view["state"]["values"][REASON_BLOCK][REASON_INPUT].get("value") or ""
         ref = request_ref()
         try:
+            typed = _typed_reason(view)
+            value, _ = after_ack.screen.button({"user": body.get("user"), "actions": [{"value": value}]}, ref=ref)
+            # what the person wrote is posted in the release channel: shown as written, never as a ping or a link
+            reason = slack_escape(after_ack.screen.text(typed, actor=user, what="reason", ref=ref, limit=MAX_REASON))
             services.rollouts.check_decidable(value=value, actor=user)  # a stale dialog says so inside it
         except UserError as exc:
             ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
@@ -78,6 +84,13 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         after_ack.submit(work)
 
 
+def _typed_reason(view: dict[str, Any]) -> object:
+    values = (view.get("state") or {}).get("values") or {}
+    block = values.get(REASON_BLOCK) if isinstance(values, dict) else None
+    field = block.get(REASON_INPUT) if isinstance(block, dict) else None
+    return field.get("value") if isinstance(field, dict) else None
+
+
 def deny_modal(value: str, channel: str, rollout_id: int) -> dict[str, Any]:
     return {
         "type": "modal",
@@ -96,7 +109,7 @@ def deny_modal(value: str, channel: str, rollout_id: int) -> dict[str, Any]:
                     "action_id": REASON_INPUT,
                     "multiline": True,
                     "min_length": 3,
-                    "max_length": 300,
+                    "max_length": MAX_REASON,
                 },
             }
         ],

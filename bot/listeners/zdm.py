@@ -12,6 +12,7 @@ from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
 from commands.errors import UserError
+from commands.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     def zdm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ref = request_ref()
         try:
-            entry, args = registry.resolve(command.get("text", ""))
+            text = after_ack.screen.command(command.get("text", ""), actor=command["user_id"], ref=ref)
+            entry, args = registry.resolve(text)
             reply = entry.handler(
                 CommandContext(
                     args=args,
@@ -35,7 +37,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             ack(response_type="ephemeral", text=str(exc))
             return
         except Exception as exc:
-            log.exception("internal error in /zdm %s (ref %s)", command.get("text", "")[:60], ref)
+            log.exception("internal error in /zdm %s (ref %s)", printable(str(command.get("text", "")), limit=60), ref)
             ack(response_type="ephemeral", text=failure_text(exc, ref))
             return
         ack(**_ack_payload(reply))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from commands.rollout.config import Duration
 
-_WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_WINDOW = re.compile(r"\A([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})\Z")
 
 
 class _Section(BaseModel):
@@ -54,8 +55,23 @@ class Environment(_Section):
     @field_validator("window")
     @classmethod
     def _window(cls, value: str | None) -> str | None:
-        if value is not None and not _WINDOW.match(value):
+        if value is None:
+            return value
+        match = _WINDOW.match(value)
+        if not match:
             raise ValueError(f"window {value!r}: write it as 'HH:MM-HH:MM', e.g. '01:00-05:00'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if max(h1, h2) > 23 or max(m1, m2) > 59:
+            raise ValueError(f"window {value!r}: hours run from 00 to 23 and minutes from 00 to 59")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"timezone {value!r} is not a known IANA time zone, e.g. 'Europe/Berlin'") from None
         return value
 
     @property

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from commands.backfill.config import EngineConfig, Environment
 from commands.errors import UsageError
+from commands.text import printable, slack_escape, whole_number
 
 
 class RunStatus(StrEnum):
@@ -185,13 +186,16 @@ def parse_backfill_args(text: str) -> BackfillRequest:
         raise UsageError(usage)
     action, rest = words[0].lower(), words[1:]
     run_id = None
-    if rest and rest[-1].lstrip("#").isdigit() and rest[-1].startswith("#"):
-        run_id = int(rest.pop().lstrip("#"))
+    if rest and rest[-1].startswith("#"):
+        run_id = whole_number(rest[-1][1:])
+        if run_id is None:
+            raise UsageError(f"`{printable(rest[-1])}` is not a run number; write it like `#3`.")
+        rest.pop()
     if action == "start":
         reason = ""
         if "--override" in rest:
             at = rest.index("--override")
-            reason = " ".join(rest[at + 1 :])
+            reason = slack_escape(" ".join(rest[at + 1 :]))
             rest = rest[:at]
             if not reason:
                 raise UsageError("`--override` needs a reason, e.g. `--override staging was restored from prod`.")
@@ -203,7 +207,8 @@ def parse_backfill_args(text: str) -> BackfillRequest:
             raise UsageError(f"`/zdm backfill {action}` takes at most a run number, e.g. `#3`.")
         return BackfillRequest(action, run_id=run_id)
     if action == "set":
-        if len(rest) != 2 or rest[0] != "batch-size" or not rest[1].isdigit() or int(rest[1]) < 1:
-            raise UsageError("Use `/zdm backfill set batch-size N` with N a positive whole number.")
-        return BackfillRequest("set", run_id=run_id, batch_size=int(rest[1]))
+        size = whole_number(rest[1]) if len(rest) == 2 and rest[0] == "batch-size" else None
+        if not size:
+            raise UsageError("Use `/zdm backfill set batch-size N` with N a positive whole number (at most 9 digits).")
+        return BackfillRequest("set", run_id=run_id, batch_size=size)
     raise UsageError(usage)

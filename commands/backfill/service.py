@@ -30,6 +30,7 @@ from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
 from commands.errors import UsageError
 from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
+from commands.text import printable
 
 log = logging.getLogger(__name__)
 STARTERS = ("dba", "platform_lead")
@@ -114,11 +115,11 @@ class BackfillService:
         name = job or settings.default_job
         if name is None or name not in settings.jobs:
             known = ", ".join(settings.jobs) or "none configured"
-            raise UsageError(f"Name a backfill job from zdm.toml ({known}), e.g. `/zdm backfill start {env} <job>`.")
+            shown = printable(env)
+            raise UsageError(f"Name a backfill job from zdm.toml ({known}), e.g. `/zdm backfill start {shown} <job>`.")
         if env not in settings.environments or env not in self._p.checkpoints:
-            raise UsageError(
-                f"There is no environment `{env}` in zdm.toml; use one of {', '.join(settings.environments)}."
-            )
+            known = ", ".join(settings.environments)
+            raise UsageError(f"There is no environment `{printable(env)}` in zdm.toml; use one of {known}.")
         environment = settings.environments[env]
         if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
             if not override:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RELEASE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+RELEASE_NAME = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,62}\Z")
 
 
 class _Section(BaseModel):

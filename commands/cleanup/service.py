@@ -27,6 +27,7 @@ from commands.ports import (
 )
 from commands.rollout.gates import evaluate
 from commands.rollout.model import RolloutStatus
+from commands.text import whole_number
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 USAGE = "Usage: `/zdm cleanup plan <release>`."
@@ -107,17 +108,18 @@ class CleanupService:
 
     def approve(self, *, value: str, actor: str) -> str:
         """Under the cleanup's lock: a `dba` and a `platform_lead` clicking at once are both recorded."""
-        cleanup_id = value.partition(":")[0]
-        if not cleanup_id.isdigit():
+        cleanup_id = whole_number(value.partition(":")[0])
+        if cleanup_id is None:
             raise StalePrompt(what="that cleanup is no longer awaiting approval")
-        with self._p.cleanups.exclusive(int(cleanup_id), wait_s=10) as held:
+        with self._p.cleanups.exclusive(cleanup_id, wait_s=10) as held:
             if not held:
                 raise UserError("Another zdm worker is busy with this cleanup; press Approve again in a minute.")
             return self._approve(value=value, actor=actor)
 
     def _approve(self, *, value: str, actor: str) -> str:
-        cleanup_id, _, digest = value.partition(":")
-        cleanup = self._p.cleanups.get(int(cleanup_id)) if cleanup_id.isdigit() else None
+        text, _, digest = value.partition(":")
+        cleanup_id = whole_number(text)
+        cleanup = self._p.cleanups.get(cleanup_id) if cleanup_id is not None else None
         if cleanup is None or cleanup.status is not CleanupStatus.AWAITING or digest != cleanup.files_hash:
             raise StalePrompt(what="that cleanup is no longer awaiting approval")
         now = self._p.clock.now()

@@ -17,6 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from commands.errors import UserError
+from commands.text import printable, unreadable
+
+MAX_URL = 2048
+MAX_LABEL = 200
 
 
 class InvalidReport(UserError):
@@ -74,21 +78,34 @@ def parse_report(data: bytes | str, *, name: str) -> Report:
     page = next((raw[k] for k in ("finalDisplayedUrl", "finalUrl", "requestedUrl") if isinstance(raw.get(k), str)), "")
     if not page:
         raise InvalidReport(name=name, why="it names no page (`finalDisplayedUrl`, `finalUrl` or `requestedUrl`)")
+    _readable(page, name=name, what="its page URL", limit=MAX_URL)
     scores: dict[str, float | None] = {}
     titles: dict[str, str] = {}
     for key, category in categories.items():
         if not isinstance(category, dict):
             raise InvalidReport(name=name, why=f"category `{key}` is not an object")
-        cid = str(category.get("id") or key)
-        titles[cid] = str(category.get("title") or cid)
+        cid = _readable(str(category.get("id") or key), name=name, what="a category id", limit=MAX_LABEL)
+        titles[cid] = _readable(
+            str(category.get("title") or cid), name=name, what=f"the title of `{cid}`", limit=MAX_LABEL
+        )
         scores[cid] = _points(category.get("score"), name=name, category=cid)
     return Report(
         page=page,
         fetched_at=_fetch_time(raw.get("fetchTime"), name=name),
         scores=scores,
         titles=titles,
-        version=str(raw.get("lighthouseVersion") or "unknown"),
+        version=_readable(
+            str(raw.get("lighthouseVersion") or "unknown"), name=name, what="its version", limit=MAX_LABEL
+        ),
     )
+
+
+def _readable(value: str, *, name: str, what: str, limit: int) -> str:
+    """Text from the report that zdm stores and shows: no NUL or other control characters, bounded length."""
+    why = unreadable(value, limit=limit)
+    if why is not None:
+        raise InvalidReport(name=name, why=f"{what} cannot be stored: {why}")
+    return value
 
 
 def drops(current: Report, baseline: Report, *, more_than: float) -> list[Drop]:
@@ -124,13 +141,16 @@ def _points(value: Any, *, name: str, category: str) -> float | None:
 
 
 def _fetch_time(value: Any, *, name: str) -> datetime:
+    shown = printable(repr(value), limit=60)
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except ValueError as exc:
-        raise InvalidReport(name=name, why=f"`fetchTime` {value!r} is not a time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        raise InvalidReport(name=name, why=f"`fetchTime` {shown} is not a time") from exc
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before the first representable UTC time
+        raise InvalidReport(name=name, why=f"`fetchTime` {shown} is out of range") from exc
 
 
 CATEGORY_ORDER = ("performance", "accessibility", "best-practices", "seo")

@@ -121,26 +121,38 @@ class LighthouseService:
                 self._poll(folder, now)
 
     def _poll(self, folder: Path, now: datetime) -> None:
+        """Every report in turn: one that fails unexpectedly stays for the next poll but does not hold up the
+        reports after it (the first such error is raised once all were tried, so the job reports it)."""
+        unexpected: Exception | None = None
         for path in sorted(folder.glob("*.json")):
             try:
-                self.ingest(path, now=now, move=True)
-            except InvalidReport as exc:
-                rejected = path.with_name(path.name + ".rejected")
-                path.rename(rejected)
-                self._p.failures.report(
-                    what="Lighthouse ingest",
-                    where=str(path),
-                    error=str(exc),
-                    next_command=f"fix the file, then `zdm lighthouse ingest {rejected}`",
-                )
-            except UserError as exc:  # e.g. GitHub refused: the file stays and is retried; the report is folded
-                log.warning("lighthouse: %s stays in the watched folder for the next poll: %s", path, exc)
-                self._p.failures.report(
-                    what="Lighthouse ingest",
-                    where=str(path),
-                    error=str(exc),
-                    next_command="nothing: zdm retries every tick while the file stays in the watched folder",
-                )
+                self._poll_one(path, now)
+            except Exception as exc:
+                log.exception("lighthouse: %s stays in the watched folder for the next poll", path.name)
+                unexpected = unexpected or exc
+        if unexpected is not None:
+            raise unexpected
+
+    def _poll_one(self, path: Path, now: datetime) -> None:
+        try:
+            self.ingest(path, now=now, move=True)
+        except InvalidReport as exc:
+            rejected = path.with_name(path.name + ".rejected")
+            path.rename(rejected)
+            self._p.failures.report(
+                what="Lighthouse ingest",
+                where=str(path),
+                error=str(exc),
+                next_command=f"fix the file, then `zdm lighthouse ingest {rejected}`",
+            )
+        except UserError as exc:  # e.g. GitHub refused: the file stays and is retried; the report is folded
+            log.warning("lighthouse: %s stays in the watched folder for the next poll: %s", path, exc)
+            self._p.failures.report(
+                what="Lighthouse ingest",
+                where=str(path),
+                error=str(exc),
+                next_command="nothing: zdm retries every tick while the file stays in the watched folder",
+            )
 
     def _archive(self, report: Report, data: bytes) -> Path:
         folder = self._root / self._lh.archive_dir / f"{report.fetched_at:%Y-%m-%d}"

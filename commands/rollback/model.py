@@ -16,9 +16,10 @@ from enum import StrEnum
 from typing import Literal
 
 from commands.errors import InvalidSlug, UsageError
+from commands.text import slack_escape
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-VERSION = re.compile(r"^[0-9]{1,20}$")
+SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
+VERSION = re.compile(r"\A[0-9]{1,20}\Z")
 MAX_REASON = 500
 
 
@@ -129,8 +130,7 @@ def parse_rollback_args(text: str) -> RollbackRequest:
         else:
             reason_words.append(word)
     # The reason is free text shown in Slack and written to markdown: no mentions/links, no HTML comments.
-    reason = " ".join(" ".join(reason_words).replace("<!--", " ").replace("-->", " ").split())
-    reason = reason.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    reason = slack_escape(" ".join(" ".join(reason_words).replace("<!--", " ").replace("-->", " ").split()))
     if len(reason) > MAX_REASON:
         raise UsageError(f"The reason is too long ({len(reason)} characters); keep it under {MAX_REASON}.")
     return RollbackRequest(slug=slug, reason=reason or "(no reason given)", schema_version=version)

@@ -10,6 +10,7 @@ from commands.rollout.core import APPROVERS, DECISION_WAIT_S, RolloutCore
 from commands.rollout.effects import Outbox
 from commands.rollout.gates import GateReport
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus
+from commands.text import whole_number
 
 
 class RolloutApprovals(RolloutCore):
@@ -91,9 +92,10 @@ class RolloutApprovals(RolloutCore):
 
 def _parse_token(value: str) -> tuple[int, int, str]:
     parts = value.split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+    numbers = [whole_number(part) for part in parts[:2]]
+    if len(parts) != 3 or numbers[0] is None or numbers[1] is None:
         raise StalePrompt(what="the button does not name a rollout step")
-    return int(parts[0]), int(parts[1]), parts[2]
+    return numbers[0], numbers[1], parts[2]
 
 
 def _why(report: GateReport) -> str:

@@ -15,21 +15,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_DURATION = re.compile(r"\A\s*([0-9]{1,9}(?:\.[0-9]{1,9})?)\s*(s|m|h|d)\s*\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SLUG_OR_GLOB = re.compile(r"^[a-z0-9_*?-]{1,63}$")
+SLUG_OR_GLOB = re.compile(r"\A[a-z0-9_*?-]{1,63}\Z")
+MAX_DURATION_S = 3650 * 86_400
 
 
 def parse_duration(value: object) -> timedelta:
     """``"90s"``, ``"15m"``, ``"12h"``, ``"7d"`` (or a number of seconds) → ``timedelta``."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_DURATION_S:
         return timedelta(seconds=value)
     match = _DURATION.match(str(value))
     if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. '30s', '15m', '12h' or '7d'")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        raise ValueError(f"{str(value)[:40]!r} is not a duration; write e.g. '30s', '15m', '12h' or '7d'")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_S:  # dates a step or the demo clock would reach must stay representable
+        raise ValueError(f"{match.group(0).strip()!r} is longer than {MAX_DURATION_S // _UNITS['d']} days")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:
@@ -152,7 +156,7 @@ class RolloutConfig(_Section):
     @classmethod
     def _ordered(cls, plans: dict[str, tuple[PlanStep, ...]]) -> dict[str, tuple[PlanStep, ...]]:
         for name, steps in plans.items():
-            if not re.match(r"^[a-z0-9_-]{1,40}$", name):
+            if not re.fullmatch(r"[a-z0-9_-]{1,40}", name):
                 raise ValueError(f"plan name {name!r}: use lowercase letters, digits, '_' or '-'")
             if not steps:
                 raise ValueError(f"plan {name!r} has no steps")

@@ -19,10 +19,11 @@ from enum import StrEnum
 from commands.cards import mention
 from commands.errors import UsageError
 from commands.rollout.config import GatesConfig, PlanStep
+from commands.text import printable, slack_escape
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
 RETRY_AFTER = timedelta(minutes=1)  # an unfinished flip or an unposted prompt is retried this often
-FLAG = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+FLAG = re.compile(r"\A[A-Za-z0-9_.:-]{1,100}\Z")
 MAX_REASON = 300
 
 
@@ -274,9 +275,9 @@ def parse_rollout_args(text: str) -> RolloutRequest:
             raise UsageError("`/zdm rollout list` takes no arguments.")
         return RolloutRequest(action)
     rollout_id = None
-    if rest and re.fullmatch(r"#?\d{1,9}", rest[0]):
+    if rest and re.fullmatch(r"#?[0-9]{1,9}", rest[0]):
         rollout_id = int(rest.pop(0).lstrip("#"))
-    reason = " ".join(rest)
+    reason = slack_escape(" ".join(rest))  # shown in the release channel as written: no pings, no disguised links
     if action in ("status", "resume") and reason:
         raise UsageError(f"`/zdm rollout {action}` takes at most a rollout number, e.g. `/zdm rollout {action} #3`.")
     if len(reason) > MAX_REASON:
@@ -296,5 +297,5 @@ def _parse_start(rest: list[str]) -> RolloutRequest:
         elif flag is None and FLAG.match(word) and not word.startswith("-"):
             flag = word
         else:
-            raise UsageError(f"Unexpected `{word[:40]}`; use `/zdm rollout start [flag] [--plan NAME]`.")
+            raise UsageError(f"Unexpected `{printable(word)}`; use `/zdm rollout start [flag] [--plan NAME]`.")
     return RolloutRequest("start", flag=flag, plan=plan)

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-MIGRATION_FILE = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.sql$")
+MIGRATION_FILE = re.compile(r"\A(?P<version>[0-9]{1,30})_(?P<name>.+)\.sql\Z", re.DOTALL)
 HISTORY_DDL = (
     "create schema if not exists supabase_migrations",
     "create table if not exists supabase_migrations.schema_migrations ("

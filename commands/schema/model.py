@@ -17,6 +17,7 @@ from commands.approvals import approver as find_approver
 from commands.errors import StalePrompt
 from commands.schema.history import MigrationFile
 from commands.schema.lint import Finding
+from commands.text import whole_number
 
 APPROVER_ROLES = DBA_AND_LEAD
 
@@ -102,7 +103,7 @@ def plan_hash(env: str, files: tuple[MigrationFile, ...] | list[MigrationFile], 
 
 
 def out_of_order(pending: list[MigrationFile], applied: set[str]) -> tuple[MigrationFile, ...]:
-    newest = max((int(v) for v in applied if v.isdigit()), default=None)
+    newest = max((n for v in applied if (n := whole_number(v, max_digits=30)) is not None), default=None)
     if newest is None:
         return ()
     return tuple(m for m in pending if int(m.version) < newest)

@@ -49,6 +49,7 @@ from commands.schema.model import (
 from commands.schema.prelude import platform_prelude
 from commands.schema.release_record import upsert_entry
 from commands.schema.views import deploy_card, plan_card
+from commands.text import printable, whole_number
 
 log = logging.getLogger(__name__)
 REQUESTERS = ("dba", "platform_lead", "release_approvers")
@@ -257,7 +258,7 @@ class SchemaService:
     def cancel(self, *, value: str | None = None, env: str | None = None, actor: str) -> str:
         deploy = self._load(_parse_value(value)[0]) if value else self._p.deploys.active(env or "")
         if deploy is None:
-            raise UserError(f"`{env}` has no schema deploy awaiting approval.")
+            raise UserError(f"`{printable(env or '')}` has no schema deploy awaiting approval.")
         self._require(actor, REQUESTERS, "cancel schema deploys", deploy.env, audit_action="schema.deploy.cancel")
         if deploy.status is not DeployStatus.AWAITING:
             raise StalePrompt(what=f"schema deploy #{deploy.id} is {deploy.status.value}")
@@ -396,7 +397,7 @@ class SchemaService:
         known = self._config.schema_stage.environments
         if env is None or env not in known:
             names = ", ".join(f"`{n}`" for n in known)
-            said = f"`{env}` is not a schema environment" if env else "Name an environment"
+            said = f"`{printable(env)}` is not a schema environment" if env else "Name an environment"
             raise UsageError(f"{said}; zdm.toml has {names}. {USAGE}")
         if env not in self._p.targets:
             var = known[env].database_url_env
@@ -480,24 +481,28 @@ def parse_schema_args(text: str) -> SchemaRequest:
     release = None
     if "--release" in rest:
         i = rest.index("--release")
-        value = rest[i + 1].lstrip("#") if i + 1 < len(rest) else ""
-        if not value.isdigit():
+        value = rest[i + 1].removeprefix("#") if i + 1 < len(rest) else ""
+        release = whole_number(value)
+        if release is None:
             raise UsageError(f"`--release` needs the release issue number, e.g. `--release 42`. {USAGE}")
-        release = int(value)
         del rest[i : i + 2]
     deploy_id = None
-    if rest and rest[0].startswith("#") and rest[0][1:].isdigit():
-        deploy_id = int(rest.pop(0)[1:])
+    if rest and rest[0].startswith("#"):
+        deploy_id = whole_number(rest[0][1:])
+        if deploy_id is None:
+            raise UsageError(f"`{printable(rest[0])}` is not a deploy number; write it like `#3`. {USAGE}")
+        rest.pop(0)
     if len(rest) > 1:
-        raise UsageError(f"Unexpected `{' '.join(rest[1:])[:40]}`. {USAGE}")
+        raise UsageError(f"Unexpected `{printable(' '.join(rest[1:]))}`. {USAGE}")
     return SchemaRequest(action, rest[0] if rest else None, include_all, release, deploy_id)
 
 
 def _parse_value(value: str | None) -> tuple[int, str]:
-    deploy_id, _, digest = (value or "").partition(":")
-    if not deploy_id.isdigit():
+    text, _, digest = (value or "").partition(":")
+    deploy_id = whole_number(text)
+    if deploy_id is None:
         raise StalePrompt(what="the button does not name a schema deploy")
-    return int(deploy_id), digest
+    return deploy_id, digest
 
 
 def _where(plan: Plan) -> str:

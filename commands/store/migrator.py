@@ -16,7 +16,7 @@ import psycopg
 from commands.store.grants import grant_runtime_role
 
 LOCK_KEY = 0x7A646D  # "zdm"
-FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+FILE_NAME = re.compile(r"\A([0-9]{4})_([a-z0-9_]+)\.sql\Z")
 
 
 @dataclass(frozen=True)

@@ -254,3 +254,25 @@ def test_zdm_lighthouse_ingest_on_the_command_line(
     assert [t["title"] for t in tickets(github)] == [
         "Lighthouse: Performance dropped 7 points on http://localhost:3000/menu"
     ]
+
+
+def test_reports_with_an_out_of_range_time_or_a_nul_in_the_url_are_rejected_without_blocking_the_folder(
+    container: Container, github: GitHubStandIn, slack: SlackEmulator, clock: FakeClock, dbs: Databases
+) -> None:
+    inbox = container.services.config.app.root / "lighthouse-inbox"
+    inbox.mkdir()
+    early = json.loads(BASELINE.read_text(encoding="utf-8")) | {"fetchTime": "0001-01-01T00:00:00+01:00"}
+    nul = json.loads(BASELINE.read_text(encoding="utf-8")) | {"finalDisplayedUrl": "http://localhost:3000/me\u0000nu"}
+    (inbox / "0-early.json").write_text(json.dumps(early), encoding="utf-8")
+    (inbox / "1-nul.json").write_text(json.dumps(nul), encoding="utf-8")
+    (inbox / "2-baseline.json").write_bytes(BASELINE.read_bytes())
+    container.services.scheduled_jobs()["watch_lighthouse"](clock.now())
+    assert sorted(p.name for p in inbox.iterdir()) == ["0-early.json.rejected", "1-nul.json.rejected"]
+    failures = "\n".join(release_texts(slack))
+    assert (
+        "`0-early.json` is not a Lighthouse JSON report: `fetchTime` '0001-01-01T00:00:00+01:00' is out of range"
+        in (failures)
+    )
+    assert "`1-nul.json` is not a Lighthouse JSON report: its page URL cannot be stored" in failures
+    with dbs.state() as conn:
+        assert conn.execute("select count(*) from zdm.lighthouse_runs").fetchone() == (1,)

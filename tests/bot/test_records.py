@@ -24,6 +24,10 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
 title = "Tenant profiles"
 migrations = ["20250301000000_*"]
 backfill_job = "tenant_profiles"
+
+[backfill.jobs.tenant_profiles]
+legacy_sql = "select 1"
+verify_sql = "select 0 as remaining"
 """
     return write_config(tmp_path / "zdm.toml", app_root, extra=extra)
 
