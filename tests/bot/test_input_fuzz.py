@@ -27,6 +27,7 @@ SUBCOMMANDS = [
     "help",
     "tenants",
     "alerts",
+    "log",
     "backfill",
     "rollback",
     "rollout",

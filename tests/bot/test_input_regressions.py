@@ -15,6 +15,7 @@ import pytest
 from bot.signing import block_action_body, sign, slash_command_body, view_submission_body
 from commands.backfill.model import parse_backfill_args
 from commands.cleanup.views import APPROVE_ACTION as CLEANUP_APPROVE
+from commands.config import RunbookConfig
 from commands.errors import ConfigError, UsageError
 from commands.rollback.model import parse_rollback_args
 from commands.rollback.views import CONFIRM_ACTION as ROLLBACK_CONFIRM
@@ -28,6 +29,12 @@ from tests.bot.conftest import Cadence, approve, card_text, prompt_for
 from tests.conftest import APPROVER, APPROVER2, ONCALL, SECRET, STRANGER, BotServer, Databases, write_config
 
 HUGE = "9" * 4301  # int() of more than 4,300 digits raises
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    """The tests' config, letting on-call tune a backfill so the batch-size parser is reached past the permissions."""
+    return write_config(tmp_path / "zdm.toml", app_root, extra='\n[permissions]\n"backfill set" = ["oncall"]\n')
 
 
 def reply(bot: BotServer, text: str, *, user: str = ONCALL) -> str:
