@@ -39,7 +39,7 @@ from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
-from commands.adapters.locks import PgLocks
+from commands.adapters.locks import FencedNotifier, FencedPool, PgLocks
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
 from commands.adapters.rollback_log import MarkdownRollbackLog
@@ -205,7 +205,7 @@ def build_container(
     config = config or load_config(settings.config_path)
     state_url, target_url, embedded = database_urls(settings, config)
     migrate_state(state_url)
-    state_pool = _pool(state_url, "zdm-state")
+    state_pool = _pool(state_url, "zdm-state", fenced=True)  # writes of a lock holder prove its lease
     target_pool = _pool(target_url, "zdm-target")
     reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
 
@@ -230,7 +230,7 @@ def build_container(
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
     repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
-    notifier = SlackNotifier(slack)
+    notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
     )
@@ -398,7 +398,7 @@ def slack_retries() -> list[RetryHandler]:
     return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
-def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any]:
+def _pool(url: str, name: str, *, read_only: bool = False, fenced: bool = False) -> ConnectionPool[Any]:
     # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
     # any write.
     # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
@@ -406,7 +406,7 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
     kwargs: dict[str, Any] = {"autocommit": True}
     if read_only:
         kwargs["options"] = "-c default_transaction_read_only=on"
-    pool: ConnectionPool[Any] = ConnectionPool(
+    pool: ConnectionPool[Any] = (FencedPool if fenced else ConnectionPool)(
         url,
         min_size=1,
         max_size=6 if read_only else 12,

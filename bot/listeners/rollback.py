@@ -23,7 +23,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         channel = ctx.services.config.channels.release
         return Reply(
             text=f"Rolling back `{rollback.tenant}` (rollback #{rollback.id}); progress in {channel}.",
-            then=lambda: ctx.services.rollbacks.run(rollback.id),
+            then=lambda: ctx.services.rollbacks.run_requested(rollback.id),
         )
 
     def decide(apply: bool) -> Any:

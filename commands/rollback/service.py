@@ -10,11 +10,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from commands.adapters.pg_errors import connection_lost
 from commands.argv import expand_argv
 from commands.authz import require_role
 from commands.cards import MessageRef
 from commands.config import RunbookConfig
-from commands.errors import RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import LockLost, RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -38,6 +39,7 @@ from commands.rollback.model import (
     needs_schema_prompt,
     next_step,
     parse_rollback_args,
+    recover_interrupted,
 )
 from commands.rollback.views import log_entry, marker, rollback_card
 
@@ -94,13 +96,46 @@ class RollbackService:
         return rollback
 
     def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
-        """Run every step that can run now; safe to call repeatedly and from several processes."""
+        """Run every step that can run now; safe to call repeatedly and from several processes.
+
+        Under the rollback's lease: each step is claimed (recorded as running) before its effect and its outcome
+        recorded after, both as fenced writes, so a worker that lost the lease stops instead of running a step
+        twice or writing late; it returns the record as the new holder keeps it."""
+        try:
+            return self._run_held(rollback_id, wait_s=wait_s)
+        except LockLost:
+            log.warning("rollback %s: lease taken over by another worker; this one stopped", rollback_id)
+            return self._p.repo.get(rollback_id)
+
+    def run_requested(self, rollback_id: int) -> str | None:
+        """``run`` right after the request (after Slack's ack): a sentence for the requester only when the state
+        database went away mid-way — the steps recorded so far stand and the rest runs by itself."""
+        try:
+            self.run(rollback_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            log.warning("rollback %s: state database lost mid-way (%s)", rollback_id, type(exc).__name__)
+            return (
+                f"zdm lost its state database during rollback #{rollback_id}; the steps recorded so far stand and zdm "
+                f"finishes the rest by itself once the database answers ({self._config.channels.release} shows "
+                "them). Do not start it again."
+            )
+        return None
+
+    def _run_held(self, rollback_id: int, *, wait_s: float) -> Rollback | None:
         with self._p.repo.exclusive(rollback_id, wait_s=wait_s) as mine:
             rollback = self._p.repo.get(rollback_id)
             if not mine or rollback is None:
                 return rollback
+            recovered = recover_interrupted(rollback, self._p.clock.now())
+            if recovered != rollback:
+                rollback = recovered
+                self._p.repo.save(rollback)
             rollback = self._ensure_message(rollback)
             while (step := next_step(rollback)) is not None:
+                claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
+                self._p.repo.save(rollback.with_step(claimed))  # fenced: a worker that lost the lease stops here
                 rollback = rollback.with_step(self._run_step(rollback, step))
                 self._p.repo.save(rollback)
                 result = rollback.result(step)
@@ -156,6 +191,8 @@ class RollbackService:
     def _run_step(self, rollback: Rollback, step: Step) -> StepResult:
         try:
             return self._do_step(rollback, step)
+        except LockLost:
+            raise
         except Exception as exc:  # a failing step is reported, later safe steps still run
             log.exception("rollback %s step %s failed", rollback.id, step.value)
             message = " ".join(str(exc).split())[:300] or type(exc).__name__

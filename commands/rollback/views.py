@@ -8,6 +8,7 @@ from commands.rollback.model import STEP_TITLES, Rollback, RollbackStatus, Step,
 ICONS = {
     StepStatus.PENDING: "⏳",
     StepStatus.AWAITING: "❓",
+    StepStatus.RUNNING: "🔄",
     StepStatus.OK: "✅",
     StepStatus.FAILED: "❌",
     StepStatus.SKIPPED: "➖",
