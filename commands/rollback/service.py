@@ -130,8 +130,13 @@ class RollbackService:
                 return rollback
             recovered = recover_interrupted(rollback, self._p.clock.now())
             if recovered != rollback:
+                self._p.repo.save(recovered)
+                for item in recovered.steps:
+                    if item.status == StepStatus.FAILED and rollback.result(item.step).status == StepStatus.RUNNING:
+                        self._audit(
+                            recovered, f"rollback.{item.step.value}", item.status.value, {"detail": item.detail}
+                        )
                 rollback = recovered
-                self._p.repo.save(rollback)
             rollback = self._ensure_message(rollback)
             while (step := next_step(rollback)) is not None:
                 claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
