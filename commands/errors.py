@@ -153,3 +153,12 @@ class SecondPersonRequired(UserError):
             f"You requested rollback #{rollback_id}, so you cannot apply its schema rollback yourself; ask a `dba` "
             "or `platform_lead` (a second person) to confirm it."
         )
+
+
+class TenantsStillOn(UserError):
+    def __init__(self, *, count: int, flag: str, file: str) -> None:
+        super().__init__(
+            f"{count} other tenant(s) have `{flag}` on now and `{file}` changes the schema for all of them, so it was "
+            f"not applied; use “Turn the flag off for all {count} tenants, then apply” on the refreshed card, or skip."
+        )
+        self.count = count

@@ -10,15 +10,16 @@ from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.errors import StalePrompt
-from commands.rollback.views import CANCEL_ACTION, CONFIRM_ACTION
+from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…]")
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
-        tests, optionally apply the paired `<VERSION>_*_rollback.sql` after a confirm button, and append an entry
-        to the rollback log. Progress is posted in the release channel and updated in place."""
+        tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
+        than you confirms it, pinned to the file as requested, after turning the flag off for every tenant still on
+        it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place."""
         rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         channel = ctx.services.config.channels.release
         return Reply(
@@ -26,7 +27,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             then=lambda: ctx.services.rollbacks.run_requested(rollback.id),
         )
 
-    def decide(apply: bool) -> Any:
+    def decide(apply: bool, *, flag_off_all: bool = False) -> Any:
         def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()
             value = body["actions"][0].get("value", "")
@@ -34,7 +35,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             def work() -> object:
                 if not value.isdigit():
                     raise StalePrompt(what="the button does not name a rollback")
-                return services.rollbacks.decide_schema(rollback_id=int(value), actor=body["user"]["id"], apply=apply)
+                return services.rollbacks.decide_schema(
+                    rollback_id=int(value), actor=body["user"]["id"], apply=apply, flag_off_all=flag_off_all
+                )
 
             after_ack(work, respond=respond)
 
@@ -42,3 +45,4 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
 
     app.action(CONFIRM_ACTION)(decide(True))
     app.action(CANCEL_ACTION)(decide(False))
+    app.action(ALL_OFF_ACTION)(decide(True, flag_off_all=True))

@@ -91,6 +91,8 @@ class Rollback:
     schema_file: str | None = None
     schema_decision: Literal["apply", "skip"] | None = None
     decided_by: str | None = None
+    schema_sha256: str | None = None  # the rollback file as requested; a different file voids the confirmation
+    schema_flag_off_all: bool = False  # the confirmer chose "turn the flag off for every tenant, then apply"
 
     def result(self, step: Step) -> StepResult:
         for item in self.steps:

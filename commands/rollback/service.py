@@ -13,9 +13,18 @@ from dataclasses import dataclass, replace
 from commands.adapters.pg_errors import connection_lost
 from commands.argv import expand_argv
 from commands.authz import require_role
-from commands.cards import MessageRef
+from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
-from commands.errors import LockLost, RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import (
+    LockLost,
+    RollbackBusy,
+    RollbackFileChanged,
+    RollbackFileMissing,
+    SecondPersonRequired,
+    StalePrompt,
+    TenantNotFound,
+    TenantsStillOn,
+)
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -41,6 +50,7 @@ from commands.rollback.model import (
     parse_rollback_args,
     recover_interrupted,
 )
+from commands.rollback.schema_step import APPROVERS, VOID, SchemaStep, file_sha256
 from commands.rollback.views import log_entry, marker, rollback_card
 
 log = logging.getLogger(__name__)
@@ -69,6 +79,7 @@ class RollbackService:
         self._config = config
         self._p = ports
         self._smoke_env = dict(smoke_env or {})
+        self._schema_step = SchemaStep(config, ports.clock, ports.flags, ports.target, ports.audit)
 
     def start(self, *, text: str, actor: str, correlation_id: str | None = None) -> Rollback:
         """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed."""
@@ -77,6 +88,7 @@ class RollbackService:
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
         schema_file = self._find_rollback_file(request.schema_version) if request.schema_version else None
+        pinned = file_sha256(self._config.migrations_path / schema_file) if schema_file else None
         now = self._p.clock.now()
         rollback = self._p.repo.create(
             Rollback(
@@ -87,6 +99,7 @@ class RollbackService:
                 reason=request.reason,
                 schema_version=request.schema_version,
                 schema_file=schema_file,
+                schema_sha256=pinned,
                 created_at=now,
                 steps=initial_steps(request),
                 correlation_id=correlation_id,
@@ -154,7 +167,7 @@ class RollbackService:
                     StepResult(
                         Step.SCHEMA_ROLLBACK,
                         StepStatus.AWAITING,
-                        f"confirm to apply `{rollback.schema_file}`",
+                        f"waits for a second person to apply `{rollback.schema_file}` (or anyone to skip it)",
                     )
                 )
                 self._p.repo.save(rollback)
@@ -165,19 +178,35 @@ class RollbackService:
                 self._audit(rollback, "rollback.finished", rollback.status.value, {})
             return rollback
 
-    def decide_schema(self, *, rollback_id: int, actor: str, apply: bool) -> Rollback | None:
-        """The confirm / skip buttons on the ``#release`` card. A second click answers "stale"."""
-        self._require_oncall(actor, action="confirm schema rollbacks", subject=f"rollback#{rollback_id}", ref=None)
+    def decide_schema(
+        self, *, rollback_id: int, actor: str, apply: bool, flag_off_all: bool = False
+    ) -> Rollback | None:
+        """The buttons on the ``#release`` card: apply (a `dba` or `platform_lead` other than the requester; with
+        other tenants on the flag only as "turn the flag off for all, then apply"), or skip (on-call too). A second
+        click answers "stale"; a rollback file changed since the request voids the confirmation."""
+        roles = APPROVERS if apply else (ROLE, *APPROVERS)
+        self._require(actor, roles, action=f"{'apply' if apply else 'skip'} schema rollbacks", rollback_id=rollback_id)
         current = self._p.repo.get(rollback_id)
         if current is None or current.result(Step.SCHEMA_ROLLBACK).status != StepStatus.AWAITING:
             raise StalePrompt(what="this rollback is no longer waiting for a schema decision")
+        if apply and actor == current.requested_by:
+            self._audit(current, "rollback.schema_refused", "refused", {"why": "requester"}, actor=actor)
+            raise SecondPersonRequired(rollback_id=rollback_id)
+        if apply and not flag_off_all and (others := len(self._schema_step.others_on(current))):
+            self._refresh_message(current)
+            raise TenantsStillOn(count=others, flag=current.flag, file=current.schema_file or "")
         decision = "apply" if apply else "skip"
-        if not self._p.repo.record_decision(rollback_id=rollback_id, decision=decision, actor=actor):
+        recorded = self._p.repo.record_decision(
+            rollback_id=rollback_id, decision=decision, actor=actor, flag_off_all=apply and flag_off_all
+        )
+        if not recorded:
             raise StalePrompt(what="someone already decided this schema rollback")
         done = self.run(rollback_id, wait_s=DECISION_WAIT_S)
         if done is None or done.result(Step.SCHEMA_ROLLBACK).status == StepStatus.AWAITING:
             # Another worker holds this rollback; the scheduler's resume job applies the recorded decision.
             raise RollbackBusy(rollback_id=rollback_id)
+        if done.result(Step.SCHEMA_ROLLBACK).detail.startswith(VOID):
+            raise RollbackFileChanged(rollback_id=rollback_id, file=done.schema_file or "")
         return done
 
     def resume_unfinished(self) -> int:
@@ -246,18 +275,7 @@ class RollbackService:
         return StepResult(Step.SMOKE_TESTS, status, detail, self._p.clock.now(), result.output_tail)
 
     def _schema(self, rollback: Rollback) -> StepResult:
-        if rollback.schema_decision == "skip":
-            detail = f"skipped by <@{rollback.decided_by}>"
-            return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.SKIPPED, detail, self._p.clock.now())
-        assert rollback.schema_version and rollback.schema_file
-        path = self._config.migrations_path / rollback.schema_file
-        detail = self._p.target.apply_rollback_file(
-            path,
-            version=rollback.schema_version,
-            lock_timeout_ms=self._config.rollback.schema_lock_timeout_ms,
-        )
-        detail = f"{detail} (confirmed by <@{rollback.decided_by}>)"
-        return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.OK, detail, self._p.clock.now())
+        return self._schema_step.run(rollback)
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -274,6 +292,22 @@ class RollbackService:
             p.roles, p.audit, p.clock, actor=actor, any_of=ROLE, action=action, audit_action="rollback.refused",
             subject=subject, correlation_id=ref,
         )  # fmt: skip
+
+    def _require(self, actor: str, roles: tuple[str, ...], *, action: str, rollback_id: int) -> None:
+        p = self._p
+        require_role(
+            p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action, audit_action="rollback.refused",
+            subject=f"rollback#{rollback_id}",
+        )  # fmt: skip
+
+    def _card(self, rollback: Rollback) -> Card:
+        others: int | None = None
+        if rollback.status == RollbackStatus.AWAITING:
+            try:
+                others = len(self._schema_step.others_on(rollback))
+            except Exception:  # the card then says the count is unknown; the click re-checks it
+                log.exception("could not count the tenants on `%s` for rollback %s", rollback.flag, rollback.id)
+        return rollback_card(rollback, others_on=others)
 
     def _audit(
         self, rollback: Rollback, action: str, outcome: str, detail: Mapping[str, object], *, actor: str | None = None
@@ -292,7 +326,7 @@ class RollbackService:
         if rollback.message_ts:
             return rollback
         try:
-            ref = self._p.notifier.post(self._config.channels.release, rollback_card(rollback))
+            ref = self._p.notifier.post(self._config.channels.release, self._card(rollback))
         except Exception:  # Slack being down must not stop a mitigation; the record and log still happen
             log.exception("could not post rollback %s to %s", rollback.id, self._config.channels.release)
             return rollback
@@ -304,6 +338,6 @@ class RollbackService:
         if not (rollback.channel and rollback.message_ts):
             return
         try:
-            self._p.notifier.update(MessageRef(rollback.channel, rollback.message_ts), rollback_card(rollback))
+            self._p.notifier.update(MessageRef(rollback.channel, rollback.message_ts), self._card(rollback))
         except Exception:
             log.exception("could not update rollback %s message", rollback.id)
