@@ -227,7 +227,7 @@ def build_container(
     roles = SlackRoleDirectory(config.roles, slack)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
-    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
+    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s)
     repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
     notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     shell_user: str = Field(default="U0DEMO", pattern=r"^[UW][A-Z0-9]{1,30}$")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
+    lock_lease_s: float = Field(
+        default=10.0, gt=0, description="a lock not renewed for this long (its process died) can be taken over"
+    )
 
     @property
     def slack_configured(self) -> bool:

@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -34,7 +35,7 @@ from commands.errors import LockLost
 from commands.ports import Notifier
 
 log = logging.getLogger(__name__)
-LEASE_S = 30.0  # without a renewal for this long, a lease's holder is taken to be dead
+LEASE_S = 10.0  # without a renewal for this long, a lease's holder is taken to be dead
 POLL_S = 0.05  # first pause between attempts while waiting for a held lease
 
 
@@ -103,7 +104,9 @@ class PgLocks:
         # how long `hold` waits for a session: bounded, so a database outage fails fast instead of stalling a tick
         self._connect_wait_s = connect_wait_s
         self._lease_s = lease_s
-        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+        # this instance's name in the rows it holds: a lease it failed to release (the database was away) is its own
+        # to take again at once, as no thread of this process is inside `hold` for it any more
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._pool: ConnectionPool[Any] = ConnectionPool(
             url,
             min_size=1,
@@ -156,15 +159,9 @@ class PgLocks:
         deadline = time.monotonic() + max(wait_s, 0)
         pause = POLL_S
         while True:
-            with self._pool.connection(timeout=self._connect_wait_s + max(wait_s, 0)) as conn:
-                row = conn.execute(
-                    "insert into zdm.leases as l (name, epoch, holder, expires_at)"
-                    " values (%s, 1, %s, clock_timestamp() + make_interval(secs => %s))"
-                    " on conflict (name) do update set epoch = l.epoch + 1, holder = excluded.holder,"
-                    " expires_at = excluded.expires_at where l.expires_at <= clock_timestamp()"
-                    " returning epoch",
-                    (name, f"{self._holder}:{threading.get_ident()}", self._lease_s),
-                ).fetchone()
+            with self._guard:
+                mine_elsewhere = any(lease.name == name for lease in self._held)  # another thread of ours has it
+            row = None if mine_elsewhere else self._try_acquire(name, timeout=self._connect_wait_s + max(wait_s, 0))
             if row is not None:
                 return Lease(name, int(row[0]))
             remaining = deadline - time.monotonic()
@@ -172,6 +169,17 @@ class PgLocks:
                 return None
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.5)
+
+    def _try_acquire(self, name: str, *, timeout: float) -> Any:
+        with self._pool.connection(timeout=timeout) as conn:
+            return conn.execute(
+                "insert into zdm.leases as l (name, epoch, holder, expires_at)"
+                " values (%(name)s, 1, %(me)s, clock_timestamp() + make_interval(secs => %(ttl)s))"
+                " on conflict (name) do update set epoch = l.epoch + 1, holder = excluded.holder,"
+                " expires_at = excluded.expires_at where l.expires_at <= clock_timestamp() or l.holder = %(me)s"
+                " returning epoch",
+                {"name": name, "me": self._holder, "ttl": self._lease_s},
+            ).fetchone()
 
     def _release(self, lease: Lease) -> None:
         try:

@@ -116,8 +116,18 @@ def test_a_one_second_outage_under_a_running_rollback_runs_every_step_once_and_t
     assert audit_counts(dbs) == counts  # a finished rollback is left alone
 
 
+@pytest.fixture
+def replica(
+    dbs: Databases, slack: SlackEmulator, config: RunbookConfig, tmp_path: Path, clock: FakeClock
+) -> Iterator[Container]:
+    """A second zdm replica on the same databases (its own pools and locks)."""
+    built = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
+    yield built
+    built.close()
+
+
 def test_a_holder_whose_lease_was_taken_over_stops_without_writing_and_no_step_runs_twice(
-    bot: BotServer, container: Container, dbs: Databases, gate: Path, clock: FakeClock
+    bot: BotServer, container: Container, replica: Container, dbs: Databases, gate: Path, clock: FakeClock
 ) -> None:
     ack = bot.command("rollback tenant pilot_a frozen worker").json()["text"]
     rollback_id = int(ack.split("#")[1].split(")")[0])
@@ -128,7 +138,7 @@ def test_a_holder_whose_lease_was_taken_over_stops_without_writing_and_no_step_r
             (lease_name((ROLLBACK_LOCK_CLASS, rollback_id)),),
         )
 
-    container.services.scheduled_jobs()["resume_rollbacks"](clock.now())  # another worker takes over and finishes
+    replica.services.scheduled_jobs()["resume_rollbacks"](clock.now())  # the other replica takes over and finishes
     taken_over = container.services.rollback_repo.get(rollback_id)
     assert taken_over is not None and taken_over.finished_at is not None
     smoke = next(s for s in taken_over.steps if s.step.value == "smoke_tests")
