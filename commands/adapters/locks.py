@@ -182,8 +182,8 @@ class PgLocks:
             ).fetchone()
 
     def _release(self, lease: Lease) -> None:
-        try:
-            with self._pool.connection(timeout=self._connect_wait_s) as conn:
+        try:  # briefly: when the database is away the lease runs out by itself, or this process takes it back
+            with self._pool.connection(timeout=min(self._connect_wait_s, 1.0)) as conn:
                 conn.execute(
                     "update zdm.leases set expires_at = '-infinity', holder = null where name = %s and epoch = %s",
                     (lease.name, lease.epoch),
