@@ -55,6 +55,7 @@ from commands.backfill.service import BackfillPorts, BackfillService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
+from commands.errors import LockLost
 from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.ports import Clock, FlagStore, KpiSource
 from commands.records.service import RecordsPorts, RecordsService
@@ -102,6 +103,9 @@ class Services:
         if connection_lost(exc):
             log.warning("scheduled job %s: database unavailable (%s)", name, type(exc).__name__)
             return True
+        if isinstance(exc, LockLost):  # another replica took over this work and carries it on: nothing to post
+            log.warning("scheduled job %s stopped: %s", name, exc)
+            return False
         self.failures.report(
             what=f"Scheduled job `{name}`",
             where="the zdm scheduler",

@@ -169,3 +169,12 @@ def test_a_rollback_file_changed_after_the_request_voids_the_confirmation(
     done = h.repo.get(rollback.id)
     assert done is not None and done.status == RollbackStatus.FAILED and done.finished_at is not None
     assert done.result(Step.SCHEMA_ROLLBACK).detail.startswith("void: ")
+
+
+def test_a_worker_that_lost_its_lease_tells_the_person_the_truth() -> None:
+    from bot.listeners.guard import failure_text
+    from commands.errors import LockLost
+
+    text = failure_text(LockLost(lock="7a64:1"), "abcd1234", after_ack=True)
+    assert text.startswith("Another zdm worker took over this work (ref abcd1234) and carries it on")
+    assert "try again" not in text and "internal error" not in text
