@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from commands.adapters.pg_errors import connection_lost
-from commands.argv import expand_argv
 from commands.authz import require_role
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
@@ -51,6 +50,7 @@ from commands.rollback.model import (
     recover_interrupted,
 )
 from commands.rollback.schema_step import APPROVERS, VOID, SchemaStep, file_sha256
+from commands.rollback.smoke import run_smoke_tests
 from commands.rollback.views import log_entry, marker, rollback_card
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class RollbackService:
 
     def start(self, *, text: str, actor: str, correlation_id: str | None = None) -> Rollback:
         """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed."""
-        self._require_oncall(actor, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
+        self._require(actor, ROLE, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
         request = parse_rollback_args(text)
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
@@ -185,7 +185,8 @@ class RollbackService:
         other tenants on the flag only as "turn the flag off for all, then apply"), or skip (on-call too). A second
         click answers "stale"; a rollback file changed since the request voids the confirmation."""
         roles = APPROVERS if apply else (ROLE, *APPROVERS)
-        self._require(actor, roles, action=f"{'apply' if apply else 'skip'} schema rollbacks", rollback_id=rollback_id)
+        action = f"{'apply' if apply else 'skip'} schema rollbacks"
+        self._require(actor, roles, action=action, subject=f"rollback#{rollback_id}")
         current = self._p.repo.get(rollback_id)
         if current is None or current.result(Step.SCHEMA_ROLLBACK).status != StepStatus.AWAITING:
             raise StalePrompt(what="this rollback is no longer waiting for a schema decision")
@@ -251,28 +252,10 @@ class RollbackService:
         return StepResult(step, StepStatus.OK, detail, self._p.clock.now())
 
     def _smoke(self, rollback: Rollback) -> StepResult:
-        settings = self._config.rollback
-        argv = expand_argv(settings.smoke_argv, tenant=rollback.tenant, flag=rollback.flag)
-        result = self._p.runner.run(
-            argv, timeout_s=settings.smoke_timeout_s, env=self._smoke_env, cwd=self._config.app.root
-        )
-        if result.ok:
-            detail = f"passed in {result.duration_s:.1f} s"
-        elif result.timed_out:
-            detail = f"timed out after {settings.smoke_timeout_s:g} s"
-        elif result.error:
-            detail = f"could not start `{argv[0]}`: {result.error}"
-        else:
-            detail = f"failed with exit code {result.exit_code} after {result.duration_s:.1f} s"
-        status = StepStatus.OK if result.ok else StepStatus.FAILED
-        if not result.ok and self._p.failures is not None:
-            self._p.failures.report(
-                what=f"Smoke tests after the rollback of `{rollback.tenant}`",
-                where=f"`{' '.join(argv)[:120]}` in the app checkout",
-                error=detail,
-                next_command=f"check `{rollback.tenant}` by hand (the rollback card has the test output)",
-            )
-        return StepResult(Step.SMOKE_TESTS, status, detail, self._p.clock.now(), result.output_tail)
+        return run_smoke_tests(
+            rollback, config=self._config, runner=self._p.runner, clock=self._p.clock, failures=self._p.failures,
+            env=self._smoke_env,
+        )  # fmt: skip
 
     def _schema(self, rollback: Rollback) -> StepResult:
         return self._schema_step.run(rollback)
@@ -286,18 +269,13 @@ class RollbackService:
             raise RollbackFileMissing(version=version, folder=str(self._config.app.migrations_dir))
         return matches[0].name
 
-    def _require_oncall(self, actor: str, *, action: str, subject: str, ref: str | None) -> None:
-        p = self._p
-        require_role(
-            p.roles, p.audit, p.clock, actor=actor, any_of=ROLE, action=action, audit_action="rollback.refused",
-            subject=subject, correlation_id=ref,
-        )  # fmt: skip
-
-    def _require(self, actor: str, roles: tuple[str, ...], *, action: str, rollback_id: int) -> None:
+    def _require(
+        self, actor: str, roles: str | tuple[str, ...], *, action: str, subject: str, ref: str | None = None
+    ) -> None:
         p = self._p
         require_role(
             p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action, audit_action="rollback.refused",
-            subject=f"rollback#{rollback_id}",
+            subject=subject, correlation_id=ref,
         )  # fmt: skip
 
     def _card(self, rollback: Rollback) -> Card:
