@@ -38,6 +38,7 @@ from commands.ports import (
     TargetDatabase,
 )
 from commands.rollback.model import (
+    RERUNNABLE,
     Rollback,
     RollbackStatus,
     Step,
@@ -111,9 +112,10 @@ class RollbackService:
     def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
         """Run every step that can run now; safe to call repeatedly and from several processes.
 
-        Under the rollback's lease: each step is claimed (recorded as running) before its effect and its outcome
-        recorded after, both as fenced writes, so a worker that lost the lease stops instead of running a step
-        twice or writing late; it returns the record as the new holder keeps it."""
+        Under the rollback's lease every write is fenced, so a worker that lost the lease stops instead of writing
+        late, and returns the record as the new holder keeps it. A step that must not run twice (the smoke tests)
+        is claimed (recorded as running) before it starts; the others have the same effect however often they
+        run."""
         try:
             return self._run_held(rollback_id, wait_s=wait_s)
         except LockLost:
@@ -152,8 +154,9 @@ class RollbackService:
                 rollback = recovered
             rollback = self._ensure_message(rollback)
             while (step := next_step(rollback)) is not None:
-                claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
-                self._p.repo.save(rollback.with_step(claimed))  # fenced: a worker that lost the lease stops here
+                if step not in RERUNNABLE:  # claimed first (a fenced write): never started twice
+                    claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
+                    self._p.repo.save(rollback.with_step(claimed))
                 rollback = rollback.with_step(self._run_step(rollback, step))
                 self._p.repo.save(rollback)
                 result = rollback.result(step)
