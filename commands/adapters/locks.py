@@ -119,6 +119,7 @@ class PgLocks:
         self._pool.open(wait=True, timeout=30)
         self._held: set[Lease] = set()
         self._guard = threading.Lock()
+        self._acquiring = threading.Lock()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -136,8 +137,6 @@ class PgLocks:
         if lease is None:
             yield False
             return
-        with self._guard:
-            self._held.add(lease)
         self._start_renewer()
         token = _HELD.set((*_HELD.get(), lease))
         try:
@@ -159,11 +158,15 @@ class PgLocks:
         deadline = time.monotonic() + max(wait_s, 0)
         pause = POLL_S
         while True:
-            with self._guard:
-                mine_elsewhere = any(lease.name == name for lease in self._held)  # another thread of ours has it
-            row = None if mine_elsewhere else self._try_acquire(name, timeout=self._connect_wait_s + max(wait_s, 0))
-            if row is not None:
-                return Lease(name, int(row[0]))
+            with self._acquiring:  # one thread of this process at a time: the check and the take are one step
+                with self._guard:
+                    mine_elsewhere = any(lease.name == name for lease in self._held)  # another thread of ours has it
+                row = None if mine_elsewhere else self._try_acquire(name, timeout=self._connect_wait_s + max(wait_s, 0))
+                if row is not None:
+                    lease = Lease(name, int(row[0]))
+                    with self._guard:
+                        self._held.add(lease)
+                    return lease
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None

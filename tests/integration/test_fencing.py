@@ -142,3 +142,26 @@ def test_a_takeover_waits_for_the_old_holders_write_in_flight(
                     )
     assert take_over(replica)  # once the write committed and the lease was released
     assert notes_by(dbs) == ["in flight"]
+
+
+def test_threads_of_one_process_racing_for_a_lease_get_it_once(locks: PgLocks) -> None:
+    contenders = 8
+    start, losers_done = threading.Barrier(contenders), threading.Semaphore(0)
+    results: list[bool] = []
+
+    def contend() -> None:
+        start.wait()
+        with locks.hold(KEY) as mine:
+            results.append(mine)
+            if mine:  # keep it until every other thread has tried
+                for _ in range(contenders - 1):
+                    assert losers_done.acquire(timeout=30)
+            else:
+                losers_done.release()
+
+    threads = [threading.Thread(target=contend) for _ in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == [False] * (contenders - 1) + [True]
