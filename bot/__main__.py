@@ -371,7 +371,7 @@ def _backfill_worker(settings: Settings, run_id: int) -> int:
         if backfills.get(run_id) is None:
             print(f"zdm: there is no backfill run #{run_id}", file=sys.stderr)
             return 2
-        run = backfills.execute(run_id)
+        run = backfills.execute(run_id, wait_s=settings.lock_lease_s + 2)  # a crashed worker's lock runs out first
     finally:
         container.close()
     if run is None:

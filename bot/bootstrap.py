@@ -40,7 +40,7 @@ from commands.adapters.github_records import GitHubPullRequestDestination
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
-from commands.adapters.locks import PgLocks
+from commands.adapters.locks import FencedNotifier, FencedPool, PgLocks
 from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
@@ -58,7 +58,7 @@ from commands.backfill.service import BackfillPorts, BackfillService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
-from commands.errors import ConfigError
+from commands.errors import ConfigError, LockLost
 from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.outbox.ports import Destination
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
@@ -111,6 +111,9 @@ class Services:
         if connection_lost(exc):
             log.warning("scheduled job %s: database unavailable (%s)", name, type(exc).__name__)
             return True
+        if isinstance(exc, LockLost):  # another replica took over this work and carries it on: nothing to post
+            log.warning("scheduled job %s stopped: %s", name, exc)
+            return False
         self.failures.report(
             what=f"Scheduled job `{name}`",
             where="the zdm scheduler",
@@ -230,11 +233,11 @@ def build_container(
         migrate_state(settings.state_owner_database_url, runtime_role=current_role(state_url))
     else:
         migrate_state(state_url)
-    state_pool = _pool(state_url, "zdm-state")
+    state_pool = _pool(state_url, "zdm-state", fenced=True)  # writes of a lock holder prove its lease
     target_pool = _pool(target_url, "zdm-target")
     reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
     # The on-call lane's own connections: rollbacks never wait for a connection other work holds
-    oncall_state_pool = _pool(state_url, "zdm-oncall-state", max_size=ONCALL_POOL_SIZE)
+    oncall_state_pool = _pool(state_url, "zdm-oncall-state", max_size=ONCALL_POOL_SIZE, fenced=True)
     oncall_target_pool = _pool(target_url, "zdm-oncall-target", max_size=ONCALL_POOL_SIZE)
 
     emulator: SlackEmulator | None = None
@@ -256,12 +259,14 @@ def build_container(
     roles = SlackRoleDirectory(config.roles, slack, clock=clock, max_age_s=settings.role_cache_max_age_s)
     target = PgTargetDatabase(target_pool, reader=reader_pool)
     audit = PgAuditLog(state_pool)
-    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
-    oncall_locks = PgLocks(state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S)  # rollbacks' own
+    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s)
+    oncall_locks = PgLocks(  # rollbacks' own
+        state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s
+    )
     repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
     flags = _flag_store(config, target_pool, runner, target_url)
     oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url)
-    notifier = SlackNotifier(slack)
+    notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
     )
@@ -455,7 +460,9 @@ def slack_retries() -> list[RetryHandler]:
     return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
 
 
-def _pool(url: str, name: str, *, read_only: bool = False, max_size: int | None = None) -> ConnectionPool[Any]:
+def _pool(
+    url: str, name: str, *, read_only: bool = False, max_size: int | None = None, fenced: bool = False
+) -> ConnectionPool[Any]:
     # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
     # any write.
     # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
@@ -463,7 +470,7 @@ def _pool(url: str, name: str, *, read_only: bool = False, max_size: int | None 
     kwargs: dict[str, Any] = {"autocommit": True}
     if read_only:
         kwargs["options"] = "-c default_transaction_read_only=on"
-    pool: ConnectionPool[Any] = ConnectionPool(
+    pool: ConnectionPool[Any] = (FencedPool if fenced else ConnectionPool)(
         url,
         min_size=1,
         max_size=max_size or (6 if read_only else 12),

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="user-group membership older than this is not trusted when Slack fails"
     )
     shutdown_grace_s: float = Field(default=20.0, gt=0, description="SIGTERM: finish in-flight work within this")
+    lock_lease_s: float = Field(
+        default=10.0, gt=0, description="a lock not renewed for this long (its process died) can be taken over"
+    )
 
     @field_validator("slack_api_url")
     @classmethod

@@ -147,3 +147,39 @@ class RepositoryUnavailable(UserError):
     def __init__(self, *, url: str, why: str) -> None:
         super().__init__(f"zdm could not read the repository `{url}`: {why.strip()}. Nothing was changed.")
         self.url = url
+
+
+class LockLost(Exception):
+    """A worker's lease on ``lock`` was taken over (it had expired): the worker must stop, not write late.
+
+    Not a ``UserError``: the worker that took over continues the work and reports it."""
+
+    def __init__(self, *, lock: str) -> None:
+        super().__init__(f"the lease on {lock} was taken over by another worker")
+        self.lock = lock
+
+
+class RollbackFileChanged(UserError):
+    def __init__(self, *, rollback_id: int, file: str) -> None:
+        super().__init__(
+            f"`{file}` changed since rollback #{rollback_id} was requested, so this confirmation is void and nothing "
+            "was applied; review the new file and request a new schema rollback."
+        )
+        self.rollback_id = rollback_id
+
+
+class SecondPersonRequired(UserError):
+    def __init__(self, *, rollback_id: int) -> None:
+        super().__init__(
+            f"You requested rollback #{rollback_id}, so you cannot apply its schema rollback yourself; ask a `dba` "
+            "or `platform_lead` (a second person) to confirm it."
+        )
+
+
+class TenantsStillOn(UserError):
+    def __init__(self, *, count: int, flag: str, file: str) -> None:
+        super().__init__(
+            f"{count} other tenant(s) have `{flag}` on now and `{file}` changes the schema for all of them, so it was "
+            f"not applied; use “Turn the flag off for all {count} tenants, then apply” on the refreshed card, or skip."
+        )
+        self.count = count

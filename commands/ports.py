@@ -95,8 +95,9 @@ class TargetDatabase(Protocol):
         """Run trusted SQL from zdm.toml in one transaction; return a short status description."""
         ...
 
-    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int) -> str:
-        """Apply a ``*_rollback.sql`` in one transaction and mark the version reverted in the history."""
+    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int, text: str | None = None) -> str:
+        """Apply a ``*_rollback.sql`` in one transaction and mark the version reverted in the history; ``text``
+        (the file's content as pinned by the caller) is applied instead of reading ``path`` again."""
         ...
 
 
@@ -160,7 +161,7 @@ class RollbackRepository(Protocol):
 
     def get(self, rollback_id: int) -> Rollback | None: ...
 
-    def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
+    def record_decision(self, *, rollback_id: int, decision: str, actor: str, flag_off_all: bool = False) -> bool:
         """Store the schema decision once; False if it was already decided or is not awaited."""
         ...
 

@@ -36,6 +36,9 @@ class MemoryFlags:
         self.state[(tenant, flag)] = enabled
         return f"{flag} {'on' if enabled else 'off'} for {tenant}"
 
+    def enabled_among(self, *, flag: str, tenants: Sequence[str]) -> set[str]:
+        return {t for t in tenants if self.state.get((t, flag))}
+
 
 @dataclass
 class MemoryTarget:
@@ -55,7 +58,7 @@ class MemoryTarget:
         self.statements.append(sql)
         return "done"
 
-    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int) -> str:
+    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int, text: str | None = None) -> str:
         self.applied_files.append(path.name)
         return f"applied {path.name}"
 
@@ -109,6 +112,9 @@ class MemoryAudit:
     def record(self, event: AuditEvent, *, at: datetime) -> None:
         self.events.append(event)
 
+    def record_each(self, event: AuditEvent, subjects: Sequence[str], *, at: datetime) -> None:
+        self.events.extend(replace(event, subject=subject) for subject in subjects)
+
     def actions(self) -> list[str]:
         return [e.action for e in self.events]
 
@@ -140,11 +146,16 @@ class MemoryRollbacks:
     def get(self, rollback_id: int) -> Rollback | None:
         return self.rows.get(rollback_id)
 
-    def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
+    def record_decision(self, *, rollback_id: int, decision: str, actor: str, flag_off_all: bool = False) -> bool:
         row = self.rows.get(rollback_id)
         if row is None or row.schema_decision is not None or not row.schema_version or row.finished_at:
             return False
-        self.rows[rollback_id] = replace(row, schema_decision=decision, decided_by=actor)  # type: ignore[arg-type]
+        self.rows[rollback_id] = replace(
+            row,
+            schema_decision=decision,  # type: ignore[arg-type]
+            decided_by=actor,
+            schema_flag_off_all=flag_off_all,
+        )
         return True
 
     def unfinished(self) -> list[int]:

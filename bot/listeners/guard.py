@@ -13,7 +13,7 @@ from bot.lanes import LaneWork
 from bot.listeners.screening import InputScreen
 from bot.logs import bound_ref, current_ref, new_ref
 from commands.adapters.pg_errors import connection_lost
-from commands.errors import UserError
+from commands.errors import LockLost, UserError
 
 log = logging.getLogger("zdm.errors")
 
@@ -39,6 +39,11 @@ def unavailable_text(ref: str, *, after_ack: bool = False) -> str:
 
 def failure_text(exc: BaseException, ref: str, *, after_ack: bool = False) -> str:
     """What the person sees for an exception that is not a ``UserError``."""
+    if isinstance(exc, LockLost):  # this worker stalled past its lease; the one that took over carries on
+        return (
+            f"Another zdm worker took over this work (ref {ref}) and carries it on; the release channel shows its "
+            "progress. Nothing needs to be started again."
+        )
     if database_down(exc):
         return unavailable_text(ref, after_ack=after_ack)
     return internal_error_text(ref, after_ack=after_ack)

@@ -12,7 +12,7 @@ from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.errors import StalePrompt
-from commands.rollback.views import CANCEL_ACTION, CONFIRM_ACTION
+from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
 
 
@@ -20,16 +20,17 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…]")
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
-        tests, optionally apply the paired `<VERSION>_*_rollback.sql` after a confirm button, and append an entry
-        to the rollback log. Progress is posted in the release channel and updated in place."""
+        tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
+        than you confirms it, pinned to the file as requested, after turning the flag off for every tenant still on
+        it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place."""
         rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         channel = ctx.services.config.channels.release
         return Reply(
             text=f"Rolling back `{rollback.tenant}` (rollback #{rollback.id}); progress in {channel}.",
-            then=lambda: ctx.services.rollbacks.run(rollback.id),
+            then=lambda: ctx.services.rollbacks.run_requested(rollback.id),
         )
 
-    def decide(apply: bool) -> Any:
+    def decide(apply: bool, *, flag_off_all: bool = False) -> Any:
         def on_click(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
             ack()
 
@@ -38,7 +39,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                 rollback_id = whole_number(value)
                 if rollback_id is None:
                     raise StalePrompt(what="the button does not name a rollback")
-                return services.rollbacks.decide_schema(rollback_id=rollback_id, actor=user, apply=apply)
+                return services.rollbacks.decide_schema(
+                    rollback_id=rollback_id, actor=user, apply=apply, flag_off_all=flag_off_all
+                )
 
             after_ack(work, respond=respond, lane=ONCALL)
 
@@ -46,3 +49,4 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
 
     app.action(CONFIRM_ACTION)(decide(True))
     app.action(CANCEL_ACTION)(decide(False))
+    app.action(ALL_OFF_ACTION)(decide(True, flag_off_all=True))

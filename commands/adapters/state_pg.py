@@ -91,7 +91,8 @@ class PgRequestLedger:
 
 _COLUMNS = (
     "id, tenant, flag, requested_by, reason, schema_version, schema_file, schema_decision, decided_by,"
-    " steps, channel, message_ts, correlation_id, created_at, finished_at, uid::text"
+    " steps, channel, message_ts, correlation_id, created_at, finished_at, uid::text, schema_sha256,"
+    " schema_flag_off_all"
 )
 
 
@@ -114,7 +115,8 @@ class PgRollbackRepository:
     def _insert(conn: psycopg.Connection[Any], rollback: Rollback) -> Any:
         return conn.execute(
             "insert into zdm.rollbacks (tenant, flag, requested_by, reason, schema_version, schema_file,"
-            " steps, correlation_id, created_at, uid) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+            " steps, correlation_id, created_at, uid, schema_sha256)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
             (
                 rollback.tenant,
                 rollback.flag,
@@ -126,6 +128,7 @@ class PgRollbackRepository:
                 rollback.correlation_id,
                 rollback.created_at,
                 rollback.uid,
+                rollback.schema_sha256,
             ),
         ).fetchone()
 
@@ -147,13 +150,13 @@ class PgRollbackRepository:
             row = conn.execute(f"select {_COLUMNS} from zdm.rollbacks where id = %s", (rollback_id,)).fetchone()
         return _from_row(row) if row else None
 
-    def record_decision(self, *, rollback_id: int, decision: str, actor: str) -> bool:
+    def record_decision(self, *, rollback_id: int, decision: str, actor: str, flag_off_all: bool = False) -> bool:
         with self._pool.connection() as conn:
             cur = conn.execute(
-                "update zdm.rollbacks set schema_decision = %s, decided_by = %s"
+                "update zdm.rollbacks set schema_decision = %s, decided_by = %s, schema_flag_off_all = %s"
                 " where id = %s and schema_decision is null and schema_version is not null"
                 " and finished_at is null",
-                (decision, actor, rollback_id),
+                (decision, actor, flag_off_all, rollback_id),
             )
             return bool(cur.rowcount == 1)
 
@@ -218,4 +221,6 @@ def _from_row(row: Any) -> Rollback:
         created_at=row[13],
         finished_at=row[14],
         uid=row[15],
+        schema_sha256=row[16],
+        schema_flag_off_all=bool(row[17]),
     )

@@ -68,8 +68,8 @@ class PgTargetDatabase:
             status = str(row[0]) if row and row[0] is not None else cur.statusmessage or "done"
         return f"`{statement.strip()}` → {status}"
 
-    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int) -> str:
-        statements = split_statements(path.read_text(encoding="utf-8"))
+    def apply_rollback_file(self, path: Path, *, version: str, lock_timeout_ms: int, text: str | None = None) -> str:
+        statements = split_statements(path.read_text(encoding="utf-8") if text is None else text)
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("select set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
             tracked = conn.execute("select to_regclass('supabase_migrations.schema_migrations') is not null").fetchone()

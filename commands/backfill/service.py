@@ -173,9 +173,10 @@ class BackfillService:
 
     # --- execution ---------------------------------------------------------------------------------------------
 
-    def execute(self, run_id: int) -> BackfillRun | None:
-        """Run the engine here until the run stops; None if another process is executing it."""
-        with self._p.runs.exclusive(run_id) as mine:
+    def execute(self, run_id: int, *, wait_s: float = 0) -> BackfillRun | None:
+        """Run the engine here until the run stops; None if another process is executing it (after waiting up to
+        ``wait_s`` for it to stop, e.g. for the lock of a process that crashed to run out)."""
+        with self._p.runs.exclusive(run_id, wait_s=wait_s) as mine:
             run = self._p.runs.get(run_id) if mine else None
             if run is None or run.status != RunStatus.RUNNING:
                 return run

@@ -43,6 +43,7 @@ STEP_TITLES = {
 class StepStatus(StrEnum):
     PENDING = "pending"
     AWAITING = "awaiting_confirmation"
+    RUNNING = "running"  # claimed by the lease holder before its effect starts
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -93,6 +94,8 @@ class Rollback:
     schema_decision: Literal["apply", "skip"] | None = None
     decided_by: str | None = None
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))  # globally unique: the rollback-log marker
+    schema_sha256: str | None = None  # the rollback file as requested; a different file voids the confirmation
+    schema_flag_off_all: bool = False  # the confirmer chose "turn the flag off for every tenant, then apply"
 
     def result(self, step: Step) -> StepResult:
         for item in self.steps:
@@ -168,6 +171,26 @@ def next_step(rollback: Rollback) -> Step | None:
     return None
 
 
+# Steps whose effect is the same however often it runs (the flag is off, the views are the legacy ones, the
+# migration history row says whether the schema file ran, the log entry is keyed by its marker): after a holder
+# died mid-step they run again. The smoke tests are not repeated: once started, they ran.
+RERUNNABLE = frozenset({Step.FLAG_OFF, Step.RESTORE_VIEWS, Step.SCHEMA_ROLLBACK, Step.ROLLBACK_LOG})
+
+
+def recover_interrupted(rollback: Rollback, now: datetime) -> Rollback:
+    """A new lease holder's view of steps a previous holder claimed and never finished (it died or lost its
+    lease): re-runnable ones start over, any other one is failed with a plain reason — never run twice."""
+    for item in rollback.steps:
+        if item.status != StepStatus.RUNNING:
+            continue
+        if item.step in RERUNNABLE:
+            rollback = rollback.with_step(StepResult(item.step))
+        else:
+            detail = "interrupted: the zdm worker running it stopped; not started again, check the tenant by hand"
+            rollback = rollback.with_step(StepResult(item.step, StepStatus.FAILED, detail, now))
+    return rollback
+
+
 def needs_schema_prompt(rollback: Rollback) -> bool:
     """True when the runnable steps before the schema step are done and the schema step has not been asked."""
     schema = rollback.result(Step.SCHEMA_ROLLBACK)
@@ -176,6 +199,8 @@ def needs_schema_prompt(rollback: Rollback) -> bool:
 
 
 def overall_status(steps: tuple[StepResult, ...]) -> RollbackStatus:
+    if any(s.status == StepStatus.RUNNING for s in steps):
+        return RollbackStatus.RUNNING
     if any(s.status == StepStatus.AWAITING for s in steps):
         return RollbackStatus.AWAITING
     if not all(s.status.done for s in steps):

@@ -10,11 +10,20 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from commands.argv import expand_argv
+from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
-from commands.cards import MessageRef
+from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
-from commands.errors import RollbackBusy, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import (
+    LockLost,
+    RollbackBusy,
+    RollbackFileChanged,
+    RollbackFileMissing,
+    SecondPersonRequired,
+    StalePrompt,
+    TenantNotFound,
+    TenantsStillOn,
+)
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -29,6 +38,7 @@ from commands.ports import (
     TargetDatabase,
 )
 from commands.rollback.model import (
+    RERUNNABLE,
     Rollback,
     RollbackStatus,
     Step,
@@ -38,7 +48,10 @@ from commands.rollback.model import (
     needs_schema_prompt,
     next_step,
     parse_rollback_args,
+    recover_interrupted,
 )
+from commands.rollback.schema_step import APPROVERS, VOID, SchemaStep, file_sha256, rollback_path
+from commands.rollback.smoke import run_smoke_tests
 from commands.rollback.views import log_entry, marker, rollback_card
 from commands.schema.layout import find_rollback
 
@@ -68,14 +81,16 @@ class RollbackService:
         self._config = config
         self._p = ports
         self._smoke_env = dict(smoke_env or {})
+        self._schema_step = SchemaStep(config, ports.clock, ports.flags, ports.target, ports.audit)
 
     def start(self, *, text: str, actor: str, correlation_id: str | None = None) -> Rollback:
         """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed."""
-        self._require_oncall(actor, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
+        self._require(actor, ROLE, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
         request = parse_rollback_args(text)
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
         schema_file = self._find_rollback_file(request.schema_version) if request.schema_version else None
+        pinned = file_sha256(rollback_path(self._config, schema_file)) if schema_file else None
         now = self._p.clock.now()
         rollback = self._p.repo.create(
             Rollback(
@@ -86,6 +101,7 @@ class RollbackService:
                 reason=request.reason,
                 schema_version=request.schema_version,
                 schema_file=schema_file,
+                schema_sha256=pinned,
                 created_at=now,
                 steps=initial_steps(request),
                 correlation_id=correlation_id,
@@ -95,13 +111,53 @@ class RollbackService:
         return rollback
 
     def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
-        """Run every step that can run now; safe to call repeatedly and from several processes."""
+        """Run every step that can run now; safe to call repeatedly and from several processes.
+
+        Under the rollback's lease every write is fenced, so a worker that lost the lease stops instead of writing
+        late, and returns the record as the new holder keeps it. A step that must not run twice (the smoke tests)
+        is claimed (recorded as running) before it starts; the others have the same effect however often they
+        run."""
+        try:
+            return self._run_held(rollback_id, wait_s=wait_s)
+        except LockLost:
+            log.warning("rollback %s: lease taken over by another worker; this one stopped", rollback_id)
+            return self._p.repo.get(rollback_id)
+
+    def run_requested(self, rollback_id: int) -> str | None:
+        """``run`` right after the request (after Slack's ack): a sentence for the requester only when the state
+        database went away mid-way — the steps recorded so far stand and the rest runs by itself."""
+        try:
+            self.run(rollback_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            log.warning("rollback %s: state database lost mid-way (%s)", rollback_id, type(exc).__name__)
+            return (
+                f"zdm lost its state database during rollback #{rollback_id}; the steps recorded so far stand and zdm "
+                f"finishes the rest by itself once the database answers ({self._config.channels.release} shows "
+                "them). Do not start it again."
+            )
+        return None
+
+    def _run_held(self, rollback_id: int, *, wait_s: float) -> Rollback | None:
         with self._p.repo.exclusive(rollback_id, wait_s=wait_s) as mine:
             rollback = self._p.repo.get(rollback_id)
             if not mine or rollback is None:
                 return rollback
+            recovered = recover_interrupted(rollback, self._p.clock.now())
+            if recovered != rollback:
+                self._p.repo.save(recovered)
+                for item in recovered.steps:
+                    if item.status == StepStatus.FAILED and rollback.result(item.step).status == StepStatus.RUNNING:
+                        self._audit(
+                            recovered, f"rollback.{item.step.value}", item.status.value, {"detail": item.detail}
+                        )
+                rollback = recovered
             rollback = self._ensure_message(rollback)
             while (step := next_step(rollback)) is not None:
+                if step not in RERUNNABLE:  # claimed first (a fenced write): never started twice
+                    claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
+                    self._p.repo.save(rollback.with_step(claimed))
                 rollback = rollback.with_step(self._run_step(rollback, step))
                 self._p.repo.save(rollback)
                 result = rollback.result(step)
@@ -115,7 +171,7 @@ class RollbackService:
                     StepResult(
                         Step.SCHEMA_ROLLBACK,
                         StepStatus.AWAITING,
-                        f"confirm to apply `{rollback.schema_file}`",
+                        f"waits for a second person to apply `{rollback.schema_file}` (or anyone to skip it)",
                     )
                 )
                 self._p.repo.save(rollback)
@@ -126,19 +182,36 @@ class RollbackService:
                 self._audit(rollback, "rollback.finished", rollback.status.value, {})
             return rollback
 
-    def decide_schema(self, *, rollback_id: int, actor: str, apply: bool) -> Rollback | None:
-        """The confirm / skip buttons on the ``#release`` card. A second click answers "stale"."""
-        self._require_oncall(actor, action="confirm schema rollbacks", subject=f"rollback#{rollback_id}", ref=None)
+    def decide_schema(
+        self, *, rollback_id: int, actor: str, apply: bool, flag_off_all: bool = False
+    ) -> Rollback | None:
+        """The buttons on the ``#release`` card: apply (a `dba` or `platform_lead` other than the requester; with
+        other tenants on the flag only as "turn the flag off for all, then apply"), or skip (on-call too). A second
+        click answers "stale"; a rollback file changed since the request voids the confirmation."""
+        roles = APPROVERS if apply else (ROLE, *APPROVERS)
+        action = f"{'apply' if apply else 'skip'} schema rollbacks"
+        self._require(actor, roles, action=action, subject=f"rollback#{rollback_id}")
         current = self._p.repo.get(rollback_id)
         if current is None or current.result(Step.SCHEMA_ROLLBACK).status != StepStatus.AWAITING:
             raise StalePrompt(what="this rollback is no longer waiting for a schema decision")
+        if apply and actor == current.requested_by:
+            self._audit(current, "rollback.schema_refused", "refused", {"why": "requester"}, actor=actor)
+            raise SecondPersonRequired(rollback_id=rollback_id)
+        if apply and not flag_off_all and (others := len(self._schema_step.others_on(current))):
+            self._refresh_message(current)
+            raise TenantsStillOn(count=others, flag=current.flag, file=current.schema_file or "")
         decision = "apply" if apply else "skip"
-        if not self._p.repo.record_decision(rollback_id=rollback_id, decision=decision, actor=actor):
+        recorded = self._p.repo.record_decision(
+            rollback_id=rollback_id, decision=decision, actor=actor, flag_off_all=apply and flag_off_all
+        )
+        if not recorded:
             raise StalePrompt(what="someone already decided this schema rollback")
         done = self.run(rollback_id, wait_s=DECISION_WAIT_S)
         if done is None or done.result(Step.SCHEMA_ROLLBACK).status == StepStatus.AWAITING:
             # Another worker holds this rollback; the scheduler's resume job applies the recorded decision.
             raise RollbackBusy(rollback_id=rollback_id)
+        if done.result(Step.SCHEMA_ROLLBACK).detail.startswith(VOID):
+            raise RollbackFileChanged(rollback_id=rollback_id, file=done.schema_file or "")
         return done
 
     def resume_unfinished(self) -> int:
@@ -157,6 +230,8 @@ class RollbackService:
     def _run_step(self, rollback: Rollback, step: Step) -> StepResult:
         try:
             return self._do_step(rollback, step)
+        except LockLost:
+            raise
         except Exception as exc:  # a failing step is reported, later safe steps still run
             log.exception("rollback %s step %s failed", rollback.id, step.value)
             message = " ".join(str(exc).split())[:300] or type(exc).__name__
@@ -182,43 +257,13 @@ class RollbackService:
         return StepResult(step, StepStatus.OK, detail, self._p.clock.now())
 
     def _smoke(self, rollback: Rollback) -> StepResult:
-        settings = self._config.rollback
-        argv = expand_argv(settings.smoke_argv, tenant=rollback.tenant, flag=rollback.flag)
-        result = self._p.runner.run(
-            argv, timeout_s=settings.smoke_timeout_s, env=self._smoke_env, cwd=self._config.app.root
-        )
-        if result.ok:
-            detail = f"passed in {result.duration_s:.1f} s"
-        elif result.timed_out:
-            detail = f"timed out after {settings.smoke_timeout_s:g} s"
-        elif result.error:
-            detail = f"could not start `{argv[0]}`: {result.error}"
-        else:
-            detail = f"failed with exit code {result.exit_code} after {result.duration_s:.1f} s"
-        status = StepStatus.OK if result.ok else StepStatus.FAILED
-        if not result.ok and self._p.failures is not None:
-            self._p.failures.report(
-                what=f"Smoke tests after the rollback of `{rollback.tenant}`",
-                where=f"`{' '.join(argv)[:120]}` in the app checkout",
-                error=detail,
-                next_command=f"check `{rollback.tenant}` by hand (the rollback card has the test output)",
-            )
-        return StepResult(Step.SMOKE_TESTS, status, detail, self._p.clock.now(), result.output_tail)
+        return run_smoke_tests(
+            rollback, config=self._config, runner=self._p.runner, clock=self._p.clock, failures=self._p.failures,
+            env=self._smoke_env,
+        )  # fmt: skip
 
     def _schema(self, rollback: Rollback) -> StepResult:
-        if rollback.schema_decision == "skip":
-            detail = f"skipped by <@{rollback.decided_by}>"
-            return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.SKIPPED, detail, self._p.clock.now())
-        assert rollback.schema_version and rollback.schema_file
-        kept = self._config.rollbacks_path / rollback.schema_file  # where `_find_rollback_file` looks first
-        path = kept if kept.is_file() else self._config.migrations_path / rollback.schema_file
-        detail = self._p.target.apply_rollback_file(
-            path,
-            version=rollback.schema_version,
-            lock_timeout_ms=self._config.rollback.schema_lock_timeout_ms,
-        )
-        detail = f"{detail} (confirmed by <@{rollback.decided_by}>)"
-        return StepResult(Step.SCHEMA_ROLLBACK, StepStatus.OK, detail, self._p.clock.now())
+        return self._schema_step.run(rollback)
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
@@ -230,12 +275,23 @@ class RollbackService:
             raise RollbackFileMissing(version=version, folder=folders)
         return found.name
 
-    def _require_oncall(self, actor: str, *, action: str, subject: str, ref: str | None) -> None:
+    def _require(
+        self, actor: str, roles: str | tuple[str, ...], *, action: str, subject: str, ref: str | None = None
+    ) -> None:
         p = self._p
         require_role(
-            p.roles, p.audit, p.clock, actor=actor, any_of=ROLE, action=action, audit_action="rollback.refused",
+            p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action, audit_action="rollback.refused",
             subject=subject, correlation_id=ref,
         )  # fmt: skip
+
+    def _card(self, rollback: Rollback) -> Card:
+        others: int | None = None
+        if rollback.status == RollbackStatus.AWAITING:
+            try:
+                others = len(self._schema_step.others_on(rollback))
+            except Exception:  # the card then says the count is unknown; the click re-checks it
+                log.exception("could not count the tenants on `%s` for rollback %s", rollback.flag, rollback.id)
+        return rollback_card(rollback, others_on=others)
 
     def _audit(
         self, rollback: Rollback, action: str, outcome: str, detail: Mapping[str, object], *, actor: str | None = None
@@ -254,7 +310,7 @@ class RollbackService:
         if rollback.message_ts:
             return rollback
         try:
-            ref = self._p.notifier.post(self._config.channels.release, rollback_card(rollback))
+            ref = self._p.notifier.post(self._config.channels.release, self._card(rollback))
         except Exception:  # Slack being down must not stop a mitigation; the record and log still happen
             log.exception("could not post rollback %s to %s", rollback.id, self._config.channels.release)
             return rollback
@@ -266,6 +322,6 @@ class RollbackService:
         if not (rollback.channel and rollback.message_ts):
             return
         try:
-            self._p.notifier.update(MessageRef(rollback.channel, rollback.message_ts), rollback_card(rollback))
+            self._p.notifier.update(MessageRef(rollback.channel, rollback.message_ts), self._card(rollback))
         except Exception:
             log.exception("could not update rollback %s message", rollback.id)

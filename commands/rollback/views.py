@@ -8,6 +8,7 @@ from commands.rollback.model import STEP_TITLES, Rollback, RollbackStatus, Step,
 ICONS = {
     StepStatus.PENDING: "⏳",
     StepStatus.AWAITING: "❓",
+    StepStatus.RUNNING: "🔄",
     StepStatus.OK: "✅",
     StepStatus.FAILED: "❌",
     StepStatus.SKIPPED: "➖",
@@ -20,6 +21,7 @@ HEADLINES = {
 }
 CONFIRM_ACTION = "rollback_schema_confirm"
 CANCEL_ACTION = "rollback_schema_cancel"
+ALL_OFF_ACTION = "rollback_schema_all_off"
 
 
 def marker(rollback_uid: str) -> str:
@@ -28,33 +30,64 @@ def marker(rollback_uid: str) -> str:
     return f"<!-- zdm:rollback:{rollback_uid} -->"
 
 
-def rollback_card(rollback: Rollback) -> Card:
+def rollback_card(rollback: Rollback, *, others_on: int | None = None) -> Card:
+    """The ``#release`` card. While the schema step waits, ``others_on`` (how many other tenants have the flag on
+    now) is its blast radius: with any, the only way to apply is to turn the flag off for all of them first."""
     status = rollback.status
     lines = [f"{ICONS[s.status]} *{STEP_TITLES[s.step]}* — {s.detail or s.status.value}" for s in rollback.steps]
     buttons: tuple[Button, ...] = ()
     if status == RollbackStatus.AWAITING:
-        value = str(rollback.id)
-        buttons = (
-            Button(
-                CONFIRM_ACTION,
-                f"Apply {rollback.schema_file}",
-                value,
-                style="danger",
-                confirm=Confirm(
-                    title="Apply schema rollback?",
-                    text=f"Runs `{rollback.schema_file}` against the target database in one transaction.",
-                    ok="Apply",
-                ),
-            ),
-            Button(CANCEL_ACTION, "Skip schema rollback", value),
-        )
+        lines.append(_blast_radius(rollback, others_on))
+        buttons = (_apply_button(rollback, others_on), Button(CANCEL_ACTION, "Skip schema rollback", str(rollback.id)))
     smoke = rollback.result(Step.SMOKE_TESTS)
+    pin = f" · `{rollback.schema_file}` sha256 {rollback.schema_sha256[:12]}" if rollback.schema_sha256 else ""
     return Card(
         title=f"{HEADLINES[status]} `{rollback.tenant}` (flag `{rollback.flag}`)",
         lines=(f"Requested by <@{rollback.requested_by}>: {rollback.reason}", *lines),
         buttons=buttons,
         code=smoke.output_tail if smoke.status == StepStatus.FAILED and smoke.output_tail else None,
-        footer=f"rollback #{rollback.id} · ref {rollback.correlation_id or '-'}",
+        footer=f"rollback #{rollback.id} · ref {rollback.correlation_id or '-'}{pin}",
+    )
+
+
+def _blast_radius(rollback: Rollback, others_on: int | None) -> str:
+    who = (
+        "zdm could not count the other tenants that have the flag on"
+        if others_on is None
+        else f"*{others_on}* other tenant(s) have `{rollback.flag}` on now"
+    )
+    return (
+        f"⚠️ *Global:* `{rollback.schema_file}` changes the schema for every tenant, not only `{rollback.tenant}`; "
+        f"{who}. Applying needs a `dba` or `platform_lead` other than <@{rollback.requested_by}>."
+    )
+
+
+def _apply_button(rollback: Rollback, others_on: int | None) -> Button:
+    value = str(rollback.id)
+    if others_on:
+        return Button(
+            ALL_OFF_ACTION,
+            f"Turn the flag off for all {others_on} tenants, then apply",
+            value,
+            style="danger",
+            confirm=Confirm(
+                title="Apply schema rollback?",
+                text=f"Turns `{rollback.flag}` off for every tenant that has it on (now {others_on}), then runs "
+                f"`{rollback.schema_file}` against the target database in one transaction.",
+                ok="Turn off and apply",
+            ),
+        )
+    return Button(
+        CONFIRM_ACTION,
+        f"Apply {rollback.schema_file} (all tenants)",
+        value,
+        style="danger",
+        confirm=Confirm(
+            title="Apply schema rollback?",
+            text=f"Runs `{rollback.schema_file}` against the target database in one transaction; it changes the "
+            "schema for every tenant.",
+            ok="Apply",
+        ),
     )
 
 

@@ -155,6 +155,7 @@ def test_kill_9_at_random_moments_then_resume_misses_and_repeats_nothing(
         "ZDM_SLACK_SIGNING_SECRET": "x",
         "ZDM_SLACK_API_URL": slack.api_url,
         "ZDM_DATA_DIR": str(tmp_path / "data"),
+        "ZDM_LOCK_LEASE_S": "2",  # a killed worker's lock runs out in 2 s; the next worker waits for that
     }
     argv = [sys.executable, "-m", "bot", "backfill-worker", str(run.id)]
     checkpoints = container.services.backfills._p.checkpoints["staging"]

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+
+import pytest
 
 from bot.app import build_app
 from bot.bootstrap import Container
 from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.shell import DemoControls, Shell
+from commands.config import RunbookConfig
 from scheduler.runner import Metronome
-from tests.conftest import APPROVER, ONCALL, SECRET, STRANGER, Databases
+from tests.conftest import APPROVER, ONCALL, SECRET, STRANGER, Databases, write_config
 from tests.fakes import FakeClock
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    return write_config(tmp_path / "zdm.toml", app_root, roles=f'dba = ["{APPROVER}"]')
 
 
 def make_shell(container: Container, slack: SlackEmulator, out: io.StringIO) -> Shell:
@@ -28,6 +37,8 @@ def test_shell_rolls_back_with_schema_confirm_and_shows_refusals(
     shell.run(
         [
             "/zdm rollback tenant pilot_a --schema 20250301000000 checkout errors",
+            "press 1",  # on-call, not a dba: cannot apply a schema rollback
+            f"as {APPROVER}",  # a dba: the second person
             "press 1",
             f"as {STRANGER}",
             "/zdm rollback tenant pilot_b",
@@ -38,7 +49,8 @@ def test_shell_rolls_back_with_schema_confirm_and_shows_refusals(
     )
     text = out.getvalue()
     assert "Rolling back `pilot_a`" in text
-    assert "[1] Apply 20250301000000_tenant_profiles_rollback.sql   [2] Skip schema rollback" in text
+    assert "[1] Turn the flag off for all 1 tenants, then apply   [2] Skip schema rollback" in text
+    assert "Only members of `dba` or `platform_lead` may apply schema rollbacks" in text
     assert "── #release · updated ──" in text and "*Rolled back `pilot_a`" in text
     assert "Only members of `oncall` may run `/zdm rollback tenant`" in text
     assert "There is no button [99]" in text

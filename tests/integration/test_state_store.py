@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from commands.adapters.locks import PgLocks
-from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
+from commands.adapters.locks import PgLocks, lease_name
+from commands.adapters.state_pg import ROLLBACK_LOCK_CLASS, PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, RollbackRequest, initial_steps
@@ -90,14 +90,15 @@ def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases,
     repo = PgRollbackRepository(pool, locks=locks)
     created = repo.create(new_rollback())
     assert repo.get(created.id) == created
-    held = "select count(*) from pg_locks where locktype = 'advisory' and objid = %s"
+    held = "select count(*) from zdm.leases where name = %s and expires_at > now()"
+    name = lease_name((ROLLBACK_LOCK_CLASS, created.id))
     with repo.exclusive(created.id) as first:
         with repo.exclusive(created.id) as second, repo.exclusive(created.id, wait_s=0.2) as waited:
             assert first and not second and not waited
         with dbs.state() as observer:
-            assert observer.execute(held, (created.id,)).fetchone()[0] == 1
+            assert observer.execute(held, (name,)).fetchone()[0] == 1
     with dbs.state() as observer:
-        assert observer.execute(held, (created.id,)).fetchone()[0] == 0
+        assert observer.execute(held, (name,)).fetchone()[0] == 0
     assert repo.unfinished() == [created.id]
     assert repo.record_decision(rollback_id=created.id, decision="apply", actor="U2") is False  # no schema step
 

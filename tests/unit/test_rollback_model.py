@@ -21,6 +21,7 @@ from commands.rollback.model import (
     next_step,
     overall_status,
     parse_rollback_args,
+    recover_interrupted,
 )
 from commands.rollback.views import log_entry, marker, rollback_card
 
@@ -117,3 +118,14 @@ def test_reason_cannot_ping_the_channel_or_hide_a_log_marker() -> None:
     reason = parse_rollback_args("tenant pilot_a <!channel> <!-- zdm:rollback:1 --> a&b").reason
     assert "<" not in reason and "-->" not in reason
     assert reason == "&lt;!channel&gt; zdm:rollback:1 a&amp;b"
+
+
+def test_steps_a_dead_holder_claimed_rerun_when_idempotent_and_fail_otherwise() -> None:
+    rollback = make(RollbackRequest("pilot_a", "why"))
+    claimed = finish(finish(rollback, Step.FLAG_OFF, StepStatus.RUNNING), Step.SMOKE_TESTS, StepStatus.RUNNING)
+    assert overall_status(claimed.steps) == RollbackStatus.RUNNING and next_step(claimed) == Step.RESTORE_VIEWS
+    recovered = recover_interrupted(claimed, NOW)
+    assert recovered.result(Step.FLAG_OFF).status == StepStatus.PENDING  # the same effect however often it runs
+    smoke = recovered.result(Step.SMOKE_TESTS)
+    assert (smoke.status, smoke.finished_at) == (StepStatus.FAILED, NOW) and smoke.detail.startswith("interrupted")
+    assert recover_interrupted(recovered, NOW) == recovered

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from commands.config import RunbookConfig
-from commands.errors import NotAuthorized, RollbackFileMissing, StalePrompt, TenantNotFound
+from commands.errors import (
+    NotAuthorized,
+    RollbackFileChanged,
+    RollbackFileMissing,
+    SecondPersonRequired,
+    StalePrompt,
+    TenantNotFound,
+    TenantsStillOn,
+)
 from commands.rollback.model import RollbackStatus, Step, StepStatus
 from commands.rollback.service import RollbackPorts, RollbackService
 from tests.fakes import (
@@ -31,7 +39,7 @@ class Harness:
     target: MemoryTarget = field(default_factory=MemoryTarget)
     runner: ScriptedRunner = field(default_factory=ScriptedRunner)
     notifier: MemoryNotifier = field(default_factory=MemoryNotifier)
-    roles: MemoryRoles = field(default_factory=lambda: MemoryRoles({"oncall": {"U1", "U2"}}))
+    roles: MemoryRoles = field(default_factory=lambda: MemoryRoles({"oncall": {"U1", "U2"}, "dba": {"U1", "U2"}}))
     audit: MemoryAudit = field(default_factory=MemoryAudit)
     log_file: MemoryLogFile = field(default_factory=MemoryLogFile)
     repo: MemoryRollbacks = field(default_factory=MemoryRollbacks)
@@ -120,3 +128,53 @@ def test_a_rollback_held_elsewhere_is_not_run_twice(h: Harness, svc: RollbackSer
     h.repo.locked.add(rollback.id)
     assert svc.run(rollback.id) == rollback
     assert h.flags.state == {}
+
+
+VERSION = "20250301000000"
+FLAG = "tenant.enableNewProfile"
+
+
+def test_schema_apply_needs_a_second_person_and_the_whole_flag_off(
+    h: Harness, svc: RollbackService, tmp_path: Path
+) -> None:
+    h.flags.state = {("pilot_a", FLAG): True, ("pilot_b", FLAG): True, ("demo_icupa", FLAG): True}
+    rollback = svc.start(text=f"tenant pilot_a --schema {VERSION}", actor="U1")
+    assert rollback.schema_sha256 is not None and len(rollback.schema_sha256) == 64
+    svc.run(rollback.id)
+    card = h.notifier.updates[-1][1]
+    assert "*2* other tenant(s) have `tenant.enableNewProfile` on now" in "\n".join(card.lines)
+    assert card.buttons[0].label == "Turn the flag off for all 2 tenants, then apply"
+    with pytest.raises(SecondPersonRequired):  # the requester is a dba too, but not a second person
+        svc.decide_schema(rollback_id=rollback.id, actor="U1", apply=True, flag_off_all=True)
+    with pytest.raises(TenantsStillOn, match=r"^2 other tenant"):  # plain apply would break pilot_b and demo_icupa
+        svc.decide_schema(rollback_id=rollback.id, actor="U2", apply=True)
+    assert h.target.applied_files == []
+    done = svc.decide_schema(rollback_id=rollback.id, actor="U2", apply=True, flag_off_all=True)
+    assert done is not None and done.status == RollbackStatus.SUCCEEDED
+    assert {tenant for (tenant, _), on in h.flags.state.items() if on} == set()
+    assert h.target.applied_files == [f"{VERSION}_profiles_rollback.sql"]
+    assert done.result(Step.SCHEMA_ROLLBACK).detail.startswith("turned `tenant.enableNewProfile` off for 2 other")
+    assert sorted(e.subject for e in h.audit.events if e.action == "rollback.flag_off_all") == ["demo_icupa", "pilot_b"]
+
+
+def test_a_rollback_file_changed_after_the_request_voids_the_confirmation(
+    h: Harness, svc: RollbackService, tmp_path: Path
+) -> None:
+    rollback = svc.start(text=f"tenant pilot_a --schema {VERSION}", actor="U1")
+    svc.run(rollback.id)
+    (tmp_path / "supabase" / "migrations" / f"{VERSION}_profiles_rollback.sql").write_text("drop table everything;")
+    with pytest.raises(RollbackFileChanged, match="changed since rollback #1 was requested"):
+        svc.decide_schema(rollback_id=rollback.id, actor="U2", apply=True)
+    assert h.target.applied_files == []
+    done = h.repo.get(rollback.id)
+    assert done is not None and done.status == RollbackStatus.FAILED and done.finished_at is not None
+    assert done.result(Step.SCHEMA_ROLLBACK).detail.startswith("void: ")
+
+
+def test_a_worker_that_lost_its_lease_tells_the_person_the_truth() -> None:
+    from bot.listeners.guard import failure_text
+    from commands.errors import LockLost
+
+    text = failure_text(LockLost(lock="7a64:1"), "abcd1234", after_ack=True)
+    assert text.startswith("Another zdm worker took over this work (ref abcd1234) and carries it on")
+    assert "try again" not in text and "internal error" not in text
