@@ -132,7 +132,7 @@ def test_a_rollback_file_changed_between_request_and_confirm_voids_the_confirmat
     bot: BotServer, dbs: Databases, app_root: Path
 ) -> None:
     message = requested(bot)
-    rollback_file = app_root / "supabase" / "migrations" / f"{VERSION}_tenant_profiles_rollback.sql"
+    rollback_file = app_root / "supabase" / "rollbacks" / f"{VERSION}_tenant_profiles_rollback.sql"
     rollback_file.write_text("drop table public.tenants cascade;\n", encoding="utf-8")
     click(bot, ALL_OFF_ACTION, message, user=APPROVER)
     bot.settle()
