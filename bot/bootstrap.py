@@ -34,6 +34,7 @@ from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import SubprocessRunner
+from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
@@ -229,7 +230,8 @@ def build_container(
     audit = PgAuditLog(state_pool)
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
     repo = PgRollbackRepository(state_pool, locks=locks)
-    flags = _flag_store(config, target_pool, runner, target_url)
+    exposure = PgExposure(state_pool)
+    flags = _flag_store(config, target_pool, runner, target_url, exposure=exposure)
     notifier = SlackNotifier(slack)
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
@@ -248,6 +250,7 @@ def build_container(
             log_file=log_file,
             repo=repo,
             failures=failures,
+            exposure=exposure,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
@@ -273,6 +276,7 @@ def build_container(
             audit=audit,
             log_file=log_file,
             repo=rollout_repo,
+            exposure=exposure,
             backfills=backfill_runs,
             checklist=checklist,
         ),
@@ -421,7 +425,7 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
 
 
 def _flag_store(
-    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str
+    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str, *, exposure: PgExposure
 ) -> FlagStore:
     if config.flag.backend == "command":
         return CommandFlagStore(
@@ -431,6 +435,7 @@ def _flag_store(
             timeout_s=config.flag.command_timeout_s,
             cwd=config.app.root,
             env={"DATABASE_URL": target_url},
+            recorded=exposure.enabled_among,
         )
     return PgFlagStore(pool, table=config.flag.table)
 

@@ -201,6 +201,12 @@ class RolloutRepository(Protocol):
 
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...
 
+    def request_stop(self, rollout_id: int, action: str | None) -> None:
+        """Ask a flip running in another worker to stop between tenants (``None`` withdraws the request)."""
+        ...
+
+    def stop_requested(self, rollout_id: int) -> str | None: ...
+
 
 class BackfillLedger(Protocol):
     def latest(self, *, job: str | None = None, env: str | None = None, status: str | None = None) -> object | None:

@@ -40,6 +40,7 @@ from commands.rollback.model import (
     parse_rollback_args,
 )
 from commands.rollback.views import log_entry, marker, rollback_card
+from commands.rollout.exposure import ExposureRecord
 
 log = logging.getLogger(__name__)
 ROLE = "oncall"
@@ -58,6 +59,7 @@ class RollbackPorts:
     log_file: RollbackLogFile
     repo: RollbackRepository
     failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
+    exposure: ExposureRecord | None = None  # zdm's own record of who has the flag on
 
 
 class RollbackService:
@@ -166,6 +168,11 @@ class RollbackService:
             detail = self._p.flags.set_enabled(
                 tenant=rollback.tenant, flag=rollback.flag, enabled=False, actor=rollback.requested_by
             )
+            if self._p.exposure is not None:
+                self._p.exposure.record(
+                    flag=rollback.flag, tenants=[rollback.tenant], enabled=False, actor=rollback.requested_by,
+                    at=self._p.clock.now(),
+                )  # fmt: skip
             return StepResult(step, StepStatus.OK, detail, self._p.clock.now())
         if step == Step.RESTORE_VIEWS:
             detail = self._p.target.run_sql(self._config.rollback.restore_sql)

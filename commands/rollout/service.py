@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from commands.cards import Card, mention
@@ -30,7 +31,7 @@ from commands.rollout.model import (
     paused,
     resumed,
 )
-from commands.rollout.views import list_line, status_card
+from commands.rollout.views import flip_log_entry, flip_marker, list_line, status_card
 
 log = logging.getLogger(__name__)
 ALERT_ACTOR = "zdm"
@@ -49,6 +50,7 @@ class RolloutService(RolloutApprovals):
         to run after Slack's ack."""
         request = parse_rollout_args(text)
         if request.action == "start":
+            self._check_known(request.flag)
             flag = request.flag or self._config.flag.name
             gate = self._p.checklist.preflight(flag=flag) if self._p.checklist else None
             if gate is not None and gate.refuse:
@@ -76,6 +78,7 @@ class RolloutService(RolloutApprovals):
 
     def start(self, *, flag: str | None, plan: str | None, actor: str, correlation_id: str | None) -> Rollout:
         self._require(actor, APPROVERS, "start rollouts")
+        self._check_known(flag)
         settings = self._config.rollout
         plan_name = plan or settings.default_plan
         if plan_name not in settings.plans:
@@ -106,6 +109,16 @@ class RolloutService(RolloutApprovals):
         self._fx.audit(rollout, "rollout.started", actor=actor, detail={"plan": plan_name})
         self._save(rollout, now)
         return rollout
+
+    def known_flags(self) -> list[str]:
+        """The configured flag and every flag a ``[releases.*]`` entry names: the only flags a rollout may flip."""
+        named = [spec.flag for spec in self._config.releases.values() if spec.flag]
+        return list(dict.fromkeys([self._config.flag.name, *named]))
+
+    def _check_known(self, flag: str | None) -> None:
+        if flag is not None and flag not in (known := self.known_flags()):
+            listed = ", ".join(f"`{f}`" for f in known)
+            raise UsageError(f"zdm does not know the flag `{flag}`; known flags (zdm.toml): {listed}.")
 
     def after_start(self, rollout_id: int) -> None:
         """After the ack: open the rollout's thread in the release channel and do whatever is due already."""
@@ -271,11 +284,28 @@ class RolloutService(RolloutApprovals):
         now = self._p.clock.now()
 
         def apply(r: Rollout) -> Rollout:
-            if r.step and r.step.status == StepStatus.FLIPPING:  # a flip interrupted by a crash is finished first
-                r = self._fx.flip(r, now, [], report=None)
+            state = r.step
+            if state is not None and state.status == StepStatus.FLIPPING:  # stopped between tenants, never completed
+                if action == "abort":
+                    done = len(state.enabled)
+                    why = f"flip stopped by the abort after {done} of {len(state.cohort)} tenants"
+                    state = replace(state, status=StepStatus.DONE, flipped_at=now, interrupted=None, reason=why)
+                    if state.enabled:  # the tenants it did enable get their rollback-log entry like any flip
+                        text = flip_log_entry(r.with_step(r.current, state), r.current)
+                        self._p.log_file.append(marker=flip_marker(r.id, r.current), text=text)
+                elif action == "pause":
+                    state = replace(state, interrupted=state.interrupted or "pause")
+                r = r.with_step(r.current, state)
             return change(r, now)
 
-        changed = self._locked_update(rollout_id, apply, wait_s=DECISION_WAIT_S)
+        stops = action in ("pause", "abort")
+        if stops:  # a flip running in another worker stops before its next tenant and lets go of the lock
+            self._repo.request_stop(rollout_id, action)
+        try:
+            changed = self._locked_update(rollout_id, apply, wait_s=DECISION_WAIT_S)
+        finally:
+            if stops:
+                self._repo.request_stop(rollout_id, None)
         self._fx.audit(changed, f"rollout.{action}", actor=actor, detail={"reason": reason})
         if changed.step and changed.step.status == StepStatus.PROMPTED:
             self._fx.refresh_prompt(changed, changed.current, now)
