@@ -117,10 +117,11 @@ class Rollout:
         return replace(self, steps=tuple(steps))
 
     def exposed(self, held: set[str] | frozenset[str] = frozenset()) -> list[str]:
-        """Tenants this rollout has enabled (or found enabled), minus those held out since."""
+        """Tenants this rollout has enabled (or found enabled, or enabled before a flip was stopped), minus those
+        held out since."""
         seen: dict[str, None] = {}
         for state in self.steps:
-            if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
+            if state.status in (StepStatus.DONE, StepStatus.SKIPPED, StepStatus.FLIPPING):
                 for tenant in (*state.enabled, *state.already_enabled):
                     if tenant not in held:
                         seen[tenant] = None

@@ -213,6 +213,13 @@ class RolloutService(RolloutApprovals):
             if rollout.status != RolloutStatus.RUNNING:
                 return
 
+    def _resume_flip(self, rollout_id: int) -> None:
+        now = self._p.clock.now()
+        with self._repo.exclusive(rollout_id, wait_s=DECISION_WAIT_S) as mine:
+            rollout = self._repo.get(rollout_id) if mine else None
+            if rollout is not None:
+                self._advance(rollout, now)
+
     def _back_off(self, rollout_id: int, now: datetime, exc: Exception) -> None:
         """After a failure (the lock is still held): try again in a few minutes, and say so in the thread once per
         distinct problem."""
@@ -273,6 +280,8 @@ class RolloutService(RolloutApprovals):
                 if report.breached:
                     every = format_duration(changed.gates.check_every)
                     said += f" Its KPIs still fail ({report.failing_sentence()}); the check in {every} pauses it again."
+                if changed.step and changed.step.status == StepStatus.FLIPPING:
+                    self._resume_flip(changed.id)  # now, not at the next tick: it re-checks the gates first
                 self.advance_due()
             return said
 
