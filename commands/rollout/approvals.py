@@ -70,7 +70,7 @@ class RolloutApprovals(RolloutCore):
             f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})"
         )
         if done.interrupted:
-            return f"{said}, then the flip stopped for a {done.interrupted}; the rest stays off."
+            return f"{said}, then the {done.interrupted} stopped the flip; the rest stays off."
         if done.skipped:
             said += f"; left {len(done.skipped)} off, rolled back during the flip: " + ", ".join(
                 f"`{t}`" for t, _ in done.skipped[:10]

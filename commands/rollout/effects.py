@@ -163,7 +163,7 @@ class RolloutEffects:
         if result.stopped:
             left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)
             rollout = rollout.noted(
-                now, f"step {index + 1} `{step.name}`: flip stopped by a {result.stopped}; {left} tenants left off"
+                now, f"step {index + 1} `{step.name}`: flip stopped by the {result.stopped}; {left} tenants left off"
             )
             self.refresh_prompt(rollout, index, now, report=report)
             return rollout

@@ -178,7 +178,7 @@ def _outcome(rollout: Rollout, state: StepState) -> str | None:
     if state.status == StepStatus.FLIPPING and state.interrupted:
         left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)
         return (
-            f"⏸ Flip stopped by a {state.interrupted} after {len(state.enabled)} tenants; {left} left off. "
+            f"⏸ Flip stopped by the {state.interrupted} after {len(state.enabled)} tenants; {left} left off. "
             "A resume re-checks the KPI gates first." + _skipped(state)
         )
     if state.status == StepStatus.FLIPPING:

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
+from bot.emulator import SlackEmulator
 from bot.standins import PagerDutyStandIn
 from commands.config import RunbookConfig
+from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import Cadence, card_text, enabled, prompt_for, step_prompts, thread_messages
 from tests.conftest import APPROVER, BotServer, Databases, make_settings, write_config
 from tests.fakes import FakeClock
@@ -55,17 +57,20 @@ def config(request: pytest.FixtureRequest, tmp_path: Path, app_root: Path) -> Ru
 
 @pytest.fixture
 def container(
-    dbs: Databases, slack: object, config: RunbookConfig, tmp_path: Path, clock: FakeClock, pagerduty: PagerDutyStandIn
+    dbs: Databases,
+    slack: SlackEmulator,
+    config: RunbookConfig,
+    tmp_path: Path,
+    clock: FakeClock,
+    pagerduty: PagerDutyStandIn,
 ) -> Iterator[Container]:
-    built = build_container(make_settings(dbs, slack, tmp_path, pagerduty=pagerduty), config=config, clock=clock)  # type: ignore[arg-type]
+    built = build_container(make_settings(dbs, slack, tmp_path, pagerduty=pagerduty), config=config, clock=clock)
     yield built
     built.close()
 
 
 def click_approve_and_wait_for(bot: BotServer, dbs: Databases, *, tenants: int) -> None:
     """Press Approve on step 1; return once ``tenants`` of its cohort are on (the flip is still running)."""
-    from commands.rollout.views import APPROVE_ACTION
-
     assert bot.click(prompt_for(bot.slack, 1), APPROVE_ACTION, user=APPROVER).status_code == 200
     for _ in range(100_000):
         if len(enabled(dbs) & COHORT) >= tenants:
@@ -112,7 +117,7 @@ def test_case5_pause_stops_a_flip_between_tenants_and_the_resumed_flip_rechecks_
     on = enabled(dbs) & COHORT
     assert 1 <= len(on) < len(COHORT)  # stopped between tenants, not completed
     card = card_text(prompt_for(bot.slack, 1))
-    assert f"⏸ Flip stopped by a pause after {len(on)} tenants; {len(COHORT) - len(on)} left off" in card
+    assert f"⏸ Flip stopped by the pause after {len(on)} tenants; {len(COHORT) - len(on)} left off" in card
 
     bot.command("rollout resume")  # the tenants just enabled have no KPI data: the gates block (no_data = block)
     bot.settle()
@@ -162,8 +167,6 @@ def test_case3_with_the_command_backend_the_default_alert_pages_for_the_tenants_
     bot: BotServer, dbs: Databases, cadence: Cadence, pagerduty: PagerDutyStandIn
 ) -> None:
     start(bot)
-    from commands.rollout.views import APPROVE_ACTION
-
     bot.click(prompt_for(bot.slack, 1), APPROVE_ACTION, user=APPROVER)
     bot.settle()
     assert "demo_icupa" in enabled(dbs)
@@ -178,8 +181,6 @@ def test_case3_with_the_command_backend_the_default_alert_pages_for_the_tenants_
 def test_case9_the_cadence_counts_from_the_first_flip_and_the_card_says_why(
     bot: BotServer, dbs: Databases, cadence: Cadence
 ) -> None:
-    from commands.rollout.views import APPROVE_ACTION
-
     start(bot)
     cadence.at(11 * H)  # demo_icupa approved late: T+0 is now
     bot.click(prompt_for(bot.slack, 1), APPROVE_ACTION, user=APPROVER)
