@@ -99,6 +99,14 @@ class PgRolloutRepository:
             rows = conn.execute(HELD_SQL, (flag,)).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
+    def rollback_open(self, *, flag: str, tenant: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "select exists (select 1 from zdm.rollbacks where flag = %s and tenant = %s and finished_at is null)",
+                (flag, tenant),
+            ).fetchone()
+        return bool(row and row[0])
+
     def request_stop(self, rollout_id: int, action: str | None) -> None:
         """Ask a flip running elsewhere to stop between tenants (``None`` withdraws the request)."""
         with self._pool.connection() as conn:

@@ -137,6 +137,10 @@ class RolloutService(RolloutApprovals):
         held = self._repo.held(flag)
         if slug not in held:
             raise UsageError(f"`{slug}` is not held out of `{flag}` rollouts; nothing to re-include.")
+        if self._repo.rollback_open(flag=flag, tenant=slug):
+            raise UsageError(
+                f"Rollback #{held[slug]} of `{slug}` is still running; re-include it once it has finished."
+            )
         now = self._p.clock.now()
         self._repo.include(flag=flag, tenant=slug, actor=actor, at=now)
         self._p.audit.record(AuditEvent(actor, "rollout.include", slug, "ok", {"flag": flag}), at=now)

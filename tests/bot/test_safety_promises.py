@@ -17,7 +17,7 @@ from bot.standins import PagerDutyStandIn
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import Cadence, card_text, enabled, prompt_for, step_prompts, thread_messages
-from tests.conftest import APPROVER, BotServer, Databases, make_settings, write_config
+from tests.conftest import APPROVER, ONCALL, BotServer, Databases, make_settings, write_config
 from tests.fakes import FakeClock
 
 H, M = timedelta(hours=1), timedelta(minutes=1)
@@ -191,3 +191,13 @@ def test_case9_the_cadence_counts_from_the_first_flip_and_the_card_says_why(
     assert "T+12h after the first flip" in root
     cadence.at(23 * H)
     assert step_prompts(bot.slack, 2)
+
+
+def test_case1_a_tenant_whose_rollback_is_still_open_cannot_be_re_included(
+    bot: BotServer, container: Container, dbs: Databases
+) -> None:
+    container.services.rollbacks.start(text="tenant ga_001 errors", actor=ONCALL)  # recorded, steps not run yet
+    said = bot.command("rollout include ga_001").json()["text"]
+    assert said == "Rollback #1 of `ga_001` is still running; re-include it once it has finished."
+    container.services.rollbacks.run(1)
+    assert "back in `tenant.enableNewProfile` rollouts" in bot.command("rollout include ga_001").json()["text"]
