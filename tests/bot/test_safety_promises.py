@@ -16,7 +16,7 @@ from bot.emulator import SlackEmulator
 from bot.standins import PagerDutyStandIn
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
-from tests.bot.conftest import Cadence, card_text, enabled, prompt_for, step_prompts, thread_messages
+from tests.bot.conftest import FLAG, Cadence, card_text, enabled, prompt_for, step_prompts, thread_messages
 from tests.conftest import APPROVER, ONCALL, BotServer, Databases, make_settings, write_config
 from tests.fakes import FakeClock
 
@@ -124,6 +124,20 @@ def test_case5_pause_stops_a_flip_between_tenants_and_the_resumed_flip_rechecks_
     assert enabled(dbs) & COHORT == on
     assert any("stopped flip was not resumed: the KPI gates fail" in card_text(m) for m in thread_messages(bot.slack))
     assert "Approve" in str(prompt_for(bot.slack, 1).blocks)  # it waits for a fresh approval
+
+
+@pytest.mark.parametrize("config", [SLOW_PLAN], indirect=True)
+def test_case5_an_alerts_automatic_pause_stops_a_running_flip_too(
+    bot: BotServer, container: Container, dbs: Databases
+) -> None:
+    start(bot)
+    click_approve_and_wait_for(bot, dbs, tenants=1)
+    paused = container.services.rollouts.pause_for_alert(flag=FLAG, reason="alert `error_rate` fired")
+    bot.settle()
+    assert paused == [1]
+    on = enabled(dbs) & COHORT
+    assert 1 <= len(on) < len(COHORT)
+    assert "⏸ Flip stopped by the pause after" in card_text(prompt_for(bot.slack, 1))
 
 
 @pytest.mark.parametrize("config", [SLOW_PLAN], indirect=True)
