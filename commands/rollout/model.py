@@ -2,9 +2,10 @@
 
 A rollout walks its plan's steps in order. A step is *waiting* until it is due, then *prompted* (an approval card
 is posted), then *flipping* (claimed for the flip; a crash here is finished by the next tick) and finally *done*,
-*skipped* (nothing left to enable) or *denied*. Pausing stops the clock: the time spent paused is added to every
-later offset. A step is never due sooner than ``gates.hold_for`` after the previous flip, so the tenants just
-enabled are observed before more are added.
+*skipped* (nothing left to enable) or *denied*. Offsets after the first step count from the first flip (T+0), and
+a step also waits the plan's gap (and at least ``gates.hold_for``) after the previous flip, so the tenants just
+enabled are observed before more are added. Pausing stops the clock: the time spent paused is added to every later
+offset. A pause or abort stops a flip between tenants (``StepState.interrupted``), never completes it.
 """
 
 from __future__ import annotations
