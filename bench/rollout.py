@@ -123,7 +123,11 @@ def advance_ticks(bench: BenchBot, clock: DemoClock, *, active: int) -> list[flo
 
 def main() -> None:
     clock = DemoClock(scale=0, start=datetime.now(UTC))
-    bench = start_bench_bot(extra_toml=PLANS, clock=clock)
+    # rollouts flip only known flags: each bench flag is named by a release
+    releases = "".join(
+        f'[releases.bench{n}]\nmigrations = ["20250301000000_*"]\nflag = "bench.flag{n}"\n' for n in range(ROLLOUTS)
+    )
+    bench = start_bench_bot(extra_toml=PLANS + releases, clock=clock)
     try:
         tenants = add_cohort(bench)
         zdm_s, base_s = [], []

@@ -34,6 +34,7 @@ from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import ChildProcesses, SubprocessRunner
+from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.github_records import GitHubPullRequestDestination
@@ -264,8 +265,10 @@ def build_container(
         state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s
     )
     repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
-    flags = _flag_store(config, target_pool, runner, target_url)
-    oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url)
+    exposure = PgExposure(state_pool)  # which tenants zdm turned the flag on for (and off again)
+    oncall_exposure = PgExposure(oncall_state_pool)
+    flags = _flag_store(config, target_pool, runner, target_url, exposure=exposure)
+    oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url, exposure=oncall_exposure)
     notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
@@ -294,6 +297,7 @@ def build_container(
             log_file=log_file,
             repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
             failures=failures,
+            exposure=oncall_exposure,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
@@ -326,6 +330,7 @@ def build_container(
             audit=audit,
             log_file=log_file,
             repo=rollout_repo,
+            exposure=exposure,
             backfills=backfill_runs,
             checklist=checklist,
         ),
@@ -391,6 +396,10 @@ def build_container(
             kpis=kpis,
             facts=facts,
             cleanups=PgCleanups(state_pool, locks=locks),
+            target=target,
+            flags=flags,
+            exposure=exposure,
+            held=rollout_repo,
             notifier=notifier,
             roles=roles,
             audit=audit,
@@ -485,7 +494,7 @@ def _pool(
 
 
 def _flag_store(
-    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str
+    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str, *, exposure: PgExposure
 ) -> FlagStore:
     if config.flag.backend == "command":
         return CommandFlagStore(
@@ -495,6 +504,7 @@ def _flag_store(
             timeout_s=config.flag.command_timeout_s,
             cwd=config.app.root,
             env={"DATABASE_URL": target_url},
+            recorded=exposure.enabled_among,
         )
     return PgFlagStore(pool, table=config.flag.table)
 

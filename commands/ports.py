@@ -203,6 +203,16 @@ class RolloutRepository(Protocol):
 
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...
 
+    def rollback_open(self, *, flag: str, tenant: str) -> bool:
+        """Whether a rollback of ``tenant`` for ``flag`` has not finished yet (it stays held out until it has)."""
+        ...
+
+    def request_stop(self, rollout_id: int, action: str | None) -> None:
+        """Ask a flip running in another worker to stop between tenants (``None`` withdraws the request)."""
+        ...
+
+    def stop_requested(self, rollout_id: int) -> str | None: ...
+
 
 class BackfillLedger(Protocol):
     def latest(self, *, job: str | None = None, env: str | None = None, status: str | None = None) -> object | None:

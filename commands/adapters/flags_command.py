@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from commands.argv import expand_argv
@@ -23,7 +23,9 @@ class CommandFlagStore:
         timeout_s: float,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        recorded: Callable[..., set[str]] | None = None,
     ) -> None:
+        self._recorded = recorded  # zdm's exposure record answers what a write-only CLI cannot
         self._cwd = cwd
         self._env = dict(env or {})
         self._runner = runner
@@ -40,7 +42,8 @@ class CommandFlagStore:
         return f"`{' '.join(argv)}` succeeded"
 
     def enabled_among(self, *, flag: str, tenants: Sequence[str]) -> set[str]:
-        return set()  # a write-only CLI cannot say; enabling again is harmless
+        """A write-only CLI cannot say: zdm's own record of what it enabled and disabled answers."""
+        return self._recorded(flag=flag, tenants=tenants) if self._recorded else set()
 
     def enable_many(self, *, flag: str, tenants: Sequence[str], actor: str) -> FlipOutcome:
         """Tenant by tenant (a CLI has no transaction); each failure is kept with its reason, the rest go on."""

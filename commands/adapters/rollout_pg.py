@@ -11,6 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.exposure_pg import HELD_SQL
 from commands.adapters.locks import PgLocks
 from commands.errors import RolloutActive
 from commands.rollout.config import GatesConfig, PlanStep
@@ -95,14 +96,35 @@ class PgRolloutRepository:
 
     def held(self, flag: str) -> dict[str, int]:
         with self._pool.connection() as conn:
-            rows = conn.execute(
-                "select distinct on (r.tenant) r.tenant, r.id from zdm.rollbacks r"
-                " where r.flag = %s and not exists (select 1 from zdm.rollout_includes i"
-                "  where i.flag = r.flag and i.tenant = r.tenant and i.included_at >= r.created_at)"
-                " order by r.tenant, r.created_at desc",
-                (flag,),
-            ).fetchall()
+            rows = conn.execute(HELD_SQL, (flag,)).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def rollback_open(self, *, flag: str, tenant: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "select exists (select 1 from zdm.rollbacks where flag = %s and tenant = %s and finished_at is null)",
+                (flag, tenant),
+            ).fetchone()
+        return bool(row and row[0])
+
+    def request_stop(self, rollout_id: int, action: str | None) -> None:
+        """Ask a flip running elsewhere to stop between tenants (``None`` withdraws the request)."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "update zdm.rollouts set stop_request = %s,"
+                " stop_requested_at = case when %s::text is null then null else now() end where id = %s",
+                (action, action, rollout_id),
+            )
+
+    def stop_requested(self, rollout_id: int) -> str | None:
+        """A pause or abort asked for in the last few minutes (an older one was left by a crashed worker)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "select stop_request from zdm.rollouts where id = %s"
+                " and stop_requested_at > now() - interval '3 minutes'",
+                (rollout_id,),
+            ).fetchone()
+        return str(row[0]) if row and row[0] else None
 
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None:
         with self._pool.connection() as conn:
@@ -139,6 +161,9 @@ def to_doc(rollout: Rollout) -> dict[str, Any]:
         "thread_ts": rollout.thread_ts,
         "finished_at": _iso(rollout.finished_at),
         "correlation_id": rollout.correlation_id,
+        "paused_before_first_flip_s": (
+            None if rollout.paused_before_first_flip is None else rollout.paused_before_first_flip.total_seconds()
+        ),
         "history": list(rollout.history),
         "uid": rollout.uid,
     }
@@ -166,6 +191,11 @@ def from_doc(rollout_id: int, doc: dict[str, Any]) -> Rollout:
         thread_ts=doc["thread_ts"],
         finished_at=_time(doc["finished_at"]),
         correlation_id=doc["correlation_id"],
+        paused_before_first_flip=(
+            None
+            if doc.get("paused_before_first_flip_s") is None
+            else timedelta(seconds=doc["paused_before_first_flip_s"])
+        ),
         history=tuple(doc["history"]),
         uid=str(doc.get("uid") or f"{rollout_id}-without-uid"),  # the state migration gave every rollout one
     )
@@ -179,6 +209,8 @@ def _step_doc(state: StepState) -> dict[str, Any]:
         "failed": [list(f) for f in state.failed],
         "denied_by": state.denied_by,
         "reason": state.reason,
+        "skipped": [list(f) for f in state.skipped],
+        "interrupted": state.interrupted,
     }
     doc |= {name: _iso(getattr(state, name)) for name in _TIMES}
     doc |= {name: list(getattr(state, name)) for name in _LISTS}
@@ -193,6 +225,8 @@ def _step_from(doc: dict[str, Any]) -> StepState:
         failed=tuple((str(t), str(w)) for t, w in doc["failed"]),
         denied_by=doc["denied_by"],
         reason=doc["reason"],
+        skipped=tuple((str(t), str(w)) for t, w in doc.get("skipped", ())),
+        interrupted=doc.get("interrupted"),
         prompted_at=_time(doc["prompted_at"]),
         reminded_at=_time(doc["reminded_at"]),
         escalated_at=_time(doc["escalated_at"]),

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.exposure_pg import lock_flag
 from commands.adapters.locks import PgLocks
 from commands.errors import RollbackInProgress
 from commands.ports import AuditEvent
@@ -103,7 +104,8 @@ class PgRollbackRepository:
 
     def create(self, rollback: Rollback) -> Rollback:
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, conn.transaction():
+                lock_flag(conn, rollback.flag)  # waits for a flip's chunk in progress; later chunks skip the tenant
                 row = self._insert(conn, rollback)
         except psycopg.errors.UniqueViolation:
             active = self.recent(tenant=rollback.tenant, limit=1)

@@ -182,6 +182,11 @@ class AlertService:
         self._p.store.save(state)
         return state
 
+    def scope(self, rule_name: str) -> list[str]:
+        """The tenants the rule ``rule_name`` watches now (for `exposed`: who has the flag on, by zdm's record when
+        the flag backend cannot say)."""
+        return self._scope(next(r for r in self._config.alerts.rules if r.name == rule_name))
+
     def _scope(self, rule: AlertRule) -> list[str]:
         every = self._p.target.find_tenants("*", limit=MAX_TENANTS)
         if rule.scope == "all":

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
 from commands.cards import Card, MessageRef
@@ -20,16 +21,20 @@ from commands.ports import (
     AuditLog,
     CleanupRepository,
     Clock,
+    FlagStore,
     KpiSource,
     Notifier,
     ReleaseFacts,
     RoleDirectory,
+    TargetDatabase,
 )
+from commands.rollout.exposure import ExposureRecord
 from commands.rollout.gates import evaluate
 from commands.rollout.model import RolloutStatus
 from commands.text import whole_number
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
+MAX_TENANTS = 1_000_000
 USAGE = "Usage: `/zdm cleanup plan <release>`."
 
 
@@ -42,6 +47,14 @@ class CleanupPorts:
     notifier: Notifier
     roles: RoleDirectory
     audit: AuditLog
+    target: TargetDatabase  # every tenant of the flag
+    flags: FlagStore  # who has it on (zdm's own record for a backend that cannot say)
+    exposure: ExposureRecord  # when zdm last enabled it
+    held: HeldOut  # tenants held out after a rollback
+
+
+class HeldOut(Protocol):
+    def held(self, flag: str) -> dict[str, int]: ...
 
 
 class CleanupService:
@@ -62,26 +75,45 @@ class CleanupService:
         )
 
     def gate(self, release: str, now: datetime) -> GateDecision:
-        """The decision with its evidence: KPIs one window per day since the rollout reached all tenants."""
+        """The decision with its evidence. Allowed only when every tenant is on the new path (flag on, none held
+        out, failed or never enabled), then ``stable_days`` days with in-bounds KPIs counted from the last
+        enablement; a rollback of the flag restarts the count."""
         spec = self._config.releases[release]
         flag = spec.flag or self._config.flag.name
         problems = self._pair_problems(release)
         rollout = self._p.facts.rollout_for(flag)
-        reached = rollout.finished_at if rollout and rollout.status is RolloutStatus.DONE else None
-        if rollout is None or reached is None:
+        tenants = self._p.target.find_tenants("*", limit=MAX_TENANTS)
+        on = self._p.flags.enabled_among(flag=flag, tenants=tenants)
+        held = self._p.held.held(flag)
+        legacy = [t for t in tenants if t not in on or t in held]
+        if legacy:
+            names = ", ".join(
+                f"`{t}`" + (f" (held out after rollback #{held[t]})" if t in held else "") for t in legacy[:10]
+            )
+            more = f" and {len(legacy) - 10} more" if len(legacy) > 10 else ""
             state = f"is {rollout.status.value}" if rollout else "has not been started"
-            problems.insert(0, f"the rollout of `{flag}` {state}, so it has not reached all tenants")
+            problems.insert(
+                0,
+                f"{len(legacy)} of {len(tenants)} tenants are still on the legacy path ({names}{more}); the rollout "
+                f"of `{flag}` {state}",
+            )
+            return GateDecision(False, tuple(problems), (), None)
+        timeline = self._p.exposure.timeline(flag)
+        finished = rollout.finished_at if rollout and rollout.status is RolloutStatus.DONE else None
+        reached = max((t for t in (timeline.last_enabled_at, finished) if t is not None), default=None)
+        if reached is None:
+            problems.insert(0, f"zdm has no record of enabling `{flag}`, so the start of the stable days is unknown")
             return GateDecision(False, tuple(problems), (), None)
         windows = day_windows(reached, now)
-        tenants = rollout.exposed()
-        readings = self._p.kpis.read(tenants, windows) if windows and tenants else []
+        kpi_tenants = sorted(on)
+        readings = self._p.kpis.read(kpi_tenants, windows) if windows and kpi_tenants else []
         since_reached = self._p.facts.rollbacks(flag, since=reached)
         rolled = rollback_days(reached, [(r.tenant, r.created_at) for r in since_reached])
         gates = self._config.rollout.gates
         days = []
         for (since, until), reading in zip(windows, readings, strict=True):
             number = round((since - reached) / DAY) + 1
-            report = evaluate([reading], gates, tenants=len(tenants))
+            report = evaluate([reading], gates, tenants=len(kpi_tenants))
             days.append(Day(number, since, until, report, rolled.get(number, ())))
         current = len(windows) + 1
         if current in rolled:

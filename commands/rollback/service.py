@@ -53,6 +53,7 @@ from commands.rollback.model import (
 from commands.rollback.schema_step import APPROVERS, VOID, SchemaStep, file_sha256, rollback_path
 from commands.rollback.smoke import run_smoke_tests
 from commands.rollback.views import log_entry, marker, rollback_card
+from commands.rollout.exposure import ExposureRecord
 from commands.schema.layout import find_rollback
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class RollbackPorts:
     log_file: RollbackLogFile
     repo: RollbackRepository
     failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
+    exposure: ExposureRecord | None = None  # zdm's own record of who has the flag on
 
 
 class RollbackService:
@@ -242,6 +244,11 @@ class RollbackService:
             detail = self._p.flags.set_enabled(
                 tenant=rollback.tenant, flag=rollback.flag, enabled=False, actor=rollback.requested_by
             )
+            if self._p.exposure is not None:
+                self._p.exposure.record(
+                    flag=rollback.flag, tenants=[rollback.tenant], enabled=False, actor=rollback.requested_by,
+                    at=self._p.clock.now(),
+                )  # fmt: skip
             return StepResult(step, StepStatus.OK, detail, self._p.clock.now())
         if step == Step.RESTORE_VIEWS:
             detail = self._p.target.run_sql(self._config.rollback.restore_sql)

@@ -67,9 +67,16 @@ class RolloutApprovals(RolloutCore):
         rollout = self._fx.flip(rollout, now, outbox, report=report)
         self._save(rollout, now, announce=outbox)
         done = rollout.steps[index]
-        return (
-            f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})."
+        said = (
+            f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})"
         )
+        if done.interrupted:
+            return f"{said}, then the {done.interrupted} stopped the flip; the rest stays off."
+        if done.skipped:
+            said += f"; left {len(done.skipped)} off, rolled back during the flip: " + ", ".join(
+                f"`{t}`" for t, _ in done.skipped[:10]
+            )
+        return said + "."
 
     def deny(self, *, value: str, actor: str, reason: str) -> str:
         reason = " ".join(reason.split())[:300] or "no reason given"

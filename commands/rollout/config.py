@@ -1,7 +1,7 @@
 """``[rollout]`` in zdm.toml: the cadence plans, the KPI gates and the approval timing.
 
-The default is the runbook's plan (§4): T+0h ``demo_icupa``, T+12h ``pilot_*``, T+36h tenants under 500 orders in
-the last 7 days, T+72h everyone, gated on error rate < 1 %, P95 < 350 ms and zero AI-guardrail breaches.
+The default is the runbook's plan (§4): T+0h ``demo_icupa``, T+12h ``pilot_*``, T+36h GA tenants under 500 orders
+in the last 7 days, T+72h everyone, gated on error rate < 1 %, P95 < 350 ms and zero AI-guardrail breaches.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class PlanStep(_Section):
 
 LOW_VOLUME_SQL = (
     "select t.slug from public.tenants t"
-    " where (select count(*) from public.orders o where o.tenant_id = t.id"
+    " where t.tier = 'ga' and (select count(*) from public.orders o where o.tenant_id = t.id"
     " and o.created_at >= %(now)s - interval '7 days' and o.created_at < %(now)s) < 500"
 )
 

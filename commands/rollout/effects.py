@@ -26,8 +26,9 @@ from commands.ports import (
     RolloutRepository,
     TargetDatabase,
 )
+from commands.rollout.exposure import ExposureRecord, guarded_enable
 from commands.rollout.gates import GateReport, evaluate, windows
-from commands.rollout.model import Rollout, RolloutStatus, StepStatus
+from commands.rollout.model import Rollout, RolloutStatus, StepStatus, anchored
 from commands.rollout.views import (
     ago,
     flip_log_entry,
@@ -51,11 +52,13 @@ class RolloutPorts:
     audit: AuditLog
     log_file: RollbackLogFile
     repo: RolloutRepository
+    exposure: ExposureRecord
     backfills: BackfillLedger | None = None
     checklist: ReleaseGate | None = None  # warns (or refuses) while the flag's release checklist is incomplete
 
 
 Updated = Literal["ok", "gone", "failed"]
+FLIP_CHUNK = 1000  # tenants per locked transaction on the postgres backend; the command backend flips one by one
 Outbox = list[str]  # thread replies to post once the record that explains them is saved (never twice)
 
 
@@ -115,43 +118,92 @@ class RolloutEffects:
             return rollout.noted(now, f"step {index + 1} `{step.name}` due: {len(cohort)} tenants to enable")
         reason = "nothing left to enable" + (f" ({len(state.already_enabled)} already on)" if enabled else "")
         state = replace(state, status=StepStatus.SKIPPED, reason=reason, flipped_at=now)
-        rollout = self._next_step(rollout.with_step(index, state), now)
+        rollout = self._next_step(anchored(rollout.with_step(index, state), index, now), now)
         rollout = rollout.noted(now, f"step {index + 1} `{step.name}` skipped: {reason}")
         outbox.append(f"➖ Step {index + 1} `{step.name}` skipped: {reason}.")
         self.refresh_root(rollout, now)
         return rollout
 
     def flip(self, rollout: Rollout, now: datetime, outbox: Outbox, *, report: GateReport | None) -> Rollout:
-        """Enable the claimed step's cohort (idempotent: a resumed flip re-enables the same tenants harmlessly)."""
+        """Enable the claimed step's cohort under the flag's lock, skipping tenants rolled back meanwhile. Resumable:
+        tenants already enabled, failed or skipped are not tried again; a pause or abort stops it between tenants,
+        and a flip resumed after such a stop re-checks the KPI gates first."""
         index = rollout.current
         state = rollout.steps[index]
-        held = self._p.repo.held(rollout.flag)
-        tenants = [t for t in state.cohort if t not in held]
-        newly_held = tuple(t for t in state.cohort if t in held and t not in state.held_out)
+        if state.interrupted:
+            report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
+            if report.blocks:
+                return self._hold_flip(rollout, now, outbox, report)
         actor = state.flipped_by or "zdm"
-        outcome = self._p.flags.enable_many(flag=rollout.flag, tenants=tenants, actor=actor)
+        tried = {*state.enabled, *state.held_out, *(t for t, _ in (*state.failed, *state.skipped))}
+        result = guarded_enable(
+            flags=self._p.flags,
+            exposure=self._p.exposure,
+            flag=rollout.flag,
+            tenants=[t for t in state.cohort if t not in tried],
+            actor=actor,
+            at=now,
+            chunk=1 if self._config.flag.backend == "command" else FLIP_CHUNK,
+            stop_requested=lambda: self._p.repo.stop_requested(rollout.id),
+        )
         detail = {"rollout_id": rollout.id, "step": index}
-        self._p.audit.record_each(AuditEvent(actor, "rollout.flag_on", "", "ok", detail), outcome.changed, at=now)
-        for tenant, why in outcome.failed:
-            failed = AuditEvent(actor, "rollout.flag_on", tenant, "failed", {**detail, "why": why})
-            self._p.audit.record(failed, at=now)
+        self._p.audit.record_each(AuditEvent(actor, "rollout.flag_on", "", "ok", detail), result.changed, at=now)
+        for tenant, why in (*result.failed, *result.skipped):
+            outcome = "failed" if (tenant, why) in result.failed else "skipped"
+            self._p.audit.record(AuditEvent(actor, "rollout.flag_on", tenant, outcome, {**detail, "why": why}), at=now)
         state = replace(
             state,
-            status=StepStatus.DONE,
-            flipped_at=now,
-            enabled=(*outcome.changed, *outcome.unchanged),
-            failed=outcome.failed,
-            held_out=(*state.held_out, *newly_held),
+            enabled=(*state.enabled, *result.changed, *result.unchanged),
+            failed=(*state.failed, *result.failed),
+            skipped=(*state.skipped, *result.skipped),
+            interrupted=result.stopped,
         )
         rollout = rollout.with_step(index, state)
+        step = rollout.plan[index]
+        if result.stopped:
+            left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)
+            rollout = rollout.noted(
+                now, f"step {index + 1} `{step.name}`: flip stopped by the {result.stopped}; {left} tenants left off"
+            )
+            self.refresh_prompt(rollout, index, now, report=report)
+            return rollout
+        state = replace(state, status=StepStatus.DONE, flipped_at=now)
+        rollout = anchored(rollout.with_step(index, state), index, now)
         self._p.log_file.append(marker=flip_marker(rollout.uid, index), text=flip_log_entry(rollout, index))
         rollout = self._next_step(replace(rollout, last_flip_at=now), now)
-        step = rollout.plan[index]
         rollout = rollout.noted(now, f"step {index + 1} `{step.name}`: enabled {len(state.enabled)} by <@{actor}>")
+        if state.skipped:
+            names = ", ".join(f"`{t}`" for t, _ in state.skipped[:10])
+            outbox.append(
+                f"⏭ Step {index + 1} left {len(state.skipped)} tenants off, rolled back during the flip: {names}."
+            )
         self.refresh_prompt(rollout, index, now, report=report)
         self.refresh_root(rollout, now)
         if rollout.status == RolloutStatus.DONE:
             outbox.append(f"✅ Rollout #{rollout.id} finished: `{rollout.flag}` is on for every step's cohort.")
+        return rollout
+
+    def _hold_flip(self, rollout: Rollout, now: datetime, outbox: Outbox, report: GateReport) -> Rollout:
+        """A stopped flip whose gates now fail is not resumed: the step waits for a fresh approval."""
+        index, state = rollout.current, rollout.steps[rollout.current]
+        why = report.failing_sentence()
+        state = replace(
+            state,
+            status=StepStatus.PROMPTED,
+            approvals=(),
+            flipped_by=None,
+            interrupted=None,
+            prompted_at=now,
+            reminded_at=None,
+            escalated_at=None,
+        )
+        rollout = rollout.with_step(index, state).noted(now, f"step {index + 1}: stopped flip not resumed — {why}")
+        outbox.append(
+            f"⏸ Step {index + 1}'s stopped flip was not resumed: the KPI gates fail ({why}). "
+            "It needs a fresh approval once they pass."
+        )
+        self.refresh_prompt(rollout, index, now, report=report)
+        self.refresh_root(rollout, now)
         return rollout
 
     def nudge(self, rollout: Rollout, now: datetime, outbox: Outbox, *, escalate: bool) -> Rollout:

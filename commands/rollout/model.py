@@ -2,9 +2,10 @@
 
 A rollout walks its plan's steps in order. A step is *waiting* until it is due, then *prompted* (an approval card
 is posted), then *flipping* (claimed for the flip; a crash here is finished by the next tick) and finally *done*,
-*skipped* (nothing left to enable) or *denied*. Pausing stops the clock: the time spent paused is added to every
-later offset. A step is never due sooner than ``gates.hold_for`` after the previous flip, so the tenants just
-enabled are observed before more are added.
+*skipped* (nothing left to enable) or *denied*. Offsets after the first step count from the first flip (T+0), and
+a step also waits the plan's gap (and at least ``gates.hold_for``) after the previous flip, so the tenants just
+enabled are observed before more are added. Pausing stops the clock: the time spent paused is added to every later
+offset. A pause or abort stops a flip between tenants (``StepState.interrupted``), never completes it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class StepState:
     failed: tuple[tuple[str, str], ...] = ()  # (tenant, why) for the command backend
     denied_by: str | None = None
     reason: str | None = None
+    skipped: tuple[tuple[str, str], ...] = ()  # (tenant, why): rolled back while the flip ran, so left off
+    interrupted: str | None = None  # "pause" / "abort": a person stopped the flip between tenants
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class Rollout:
     thread_ts: str | None = None
     finished_at: datetime | None = None
     correlation_id: str | None = None
+    paused_before_first_flip: timedelta | None = None  # paused_total when step 1 was done (T+0 of the cadence)
     history: tuple[str, ...] = field(default=())  # one line per event, for `/zdm rollout status`
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))  # globally unique: the flip entries' markers
 
@@ -117,10 +121,11 @@ class Rollout:
         return replace(self, steps=tuple(steps))
 
     def exposed(self, held: set[str] | frozenset[str] = frozenset()) -> list[str]:
-        """Tenants this rollout has enabled (or found enabled), minus those held out since."""
+        """Tenants this rollout has enabled (or found enabled, or enabled before a flip was stopped), minus those
+        held out since."""
         seen: dict[str, None] = {}
         for state in self.steps:
-            if state.status in (StepStatus.DONE, StepStatus.SKIPPED):
+            if state.status in (StepStatus.DONE, StepStatus.SKIPPED, StepStatus.FLIPPING):
                 for tenant in (*state.enabled, *state.already_enabled):
                     if tenant not in held:
                         seen[tenant] = None
@@ -141,10 +146,37 @@ def paused_for(rollout: Rollout, now: datetime) -> timedelta:
 
 def due_at(rollout: Rollout, index: int) -> datetime:
     """When step ``index`` becomes due (assuming the rollout is not paused from now on)."""
-    at = rollout.started_at + rollout.plan[index].at + rollout.paused_total
-    if rollout.last_flip_at is not None and index > 0:
-        at = max(at, rollout.last_flip_at + rollout.gates.hold_for)
-    return at
+    return due_with_reason(rollout, index)[0]
+
+
+def due_with_reason(rollout: Rollout, index: int) -> tuple[datetime, str]:
+    """When step ``index`` is due, and why then. The first step counts from the start; every later offset counts
+    from the first flip (T+0 = step 1 done), and a step also waits the plan's gap (and at least the gates'
+    ``hold_for``) after the previous flip, so the tenants just enabled are observed for as long as the plan says."""
+    step = rollout.plan[index]
+    anchor = rollout.steps[0].flipped_at if rollout.steps else None
+    if index == 0 or anchor is None:
+        return rollout.started_at + step.at + rollout.paused_total, f"T+{_h(step.at)} after the rollout started"
+    paused_since = rollout.paused_total - (rollout.paused_before_first_flip or timedelta(0))
+    offset = step.at - rollout.plan[0].at
+    options = [(anchor + offset + paused_since, f"T+{_h(offset)} after the first flip ({anchor:%Y-%m-%d %H:%M} UTC)")]
+    if rollout.last_flip_at is not None:
+        gap = step.at - rollout.plan[index - 1].at
+        options.append((rollout.last_flip_at + gap, f"the plan's {_h(gap)} gap after the previous flip"))
+        options.append((rollout.last_flip_at + rollout.gates.hold_for, "the gates' hold_for after the previous flip"))
+    return max(options, key=lambda option: option[0])
+
+
+def anchored(rollout: Rollout, index: int, now: datetime) -> Rollout:
+    """Step ``index`` is done at ``now``: the first one fixes T+0 of the cadence."""
+    if index != 0:
+        return rollout
+    return replace(rollout, paused_before_first_flip=rollout.paused_total)
+
+
+def _h(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:g}h"
 
 
 def due_work(rollout: Rollout, now: datetime, *, remind_after: timedelta, escalate_after: timedelta) -> list[Due]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from commands.cards import Card, mention
@@ -30,7 +31,7 @@ from commands.rollout.model import (
     paused,
     resumed,
 )
-from commands.rollout.views import list_line, status_card
+from commands.rollout.views import flip_log_entry, flip_marker, list_line, status_card
 
 log = logging.getLogger(__name__)
 ALERT_ACTOR = "zdm"
@@ -49,6 +50,7 @@ class RolloutService(RolloutApprovals):
         to run after Slack's ack."""
         request = parse_rollout_args(text)
         if request.action == "start":
+            self._check_known(request.flag)
             flag = request.flag or self._config.flag.name
             gate = self._p.checklist.preflight(flag=flag) if self._p.checklist else None
             if gate is not None and gate.refuse:
@@ -76,6 +78,7 @@ class RolloutService(RolloutApprovals):
 
     def start(self, *, flag: str | None, plan: str | None, actor: str, correlation_id: str | None) -> Rollout:
         self._require(actor, APPROVERS, "start rollouts")
+        self._check_known(flag)
         settings = self._config.rollout
         plan_name = plan or settings.default_plan
         if plan_name not in settings.plans:
@@ -107,6 +110,16 @@ class RolloutService(RolloutApprovals):
         self._save(rollout, now)
         return rollout
 
+    def known_flags(self) -> list[str]:
+        """The configured flag and every flag a ``[releases.*]`` entry names: the only flags a rollout may flip."""
+        named = [spec.flag for spec in self._config.releases.values() if spec.flag]
+        return list(dict.fromkeys([self._config.flag.name, *named]))
+
+    def _check_known(self, flag: str | None) -> None:
+        if flag is not None and flag not in (known := self.known_flags()):
+            listed = ", ".join(f"`{f}`" for f in known)
+            raise UsageError(f"zdm does not know the flag `{flag}`; known flags (zdm.toml): {listed}.")
+
     def after_start(self, rollout_id: int) -> None:
         """After the ack: open the rollout's thread in the release channel and do whatever is due already."""
         self.relink(rollout_id)
@@ -124,6 +137,10 @@ class RolloutService(RolloutApprovals):
         held = self._repo.held(flag)
         if slug not in held:
             raise UsageError(f"`{slug}` is not held out of `{flag}` rollouts; nothing to re-include.")
+        if self._repo.rollback_open(flag=flag, tenant=slug):
+            raise UsageError(
+                f"Rollback #{held[slug]} of `{slug}` is still running; re-include it once it has finished."
+            )
         now = self._p.clock.now()
         self._repo.include(flag=flag, tenant=slug, actor=actor, at=now)
         self._p.audit.record(AuditEvent(actor, "rollout.include", slug, "ok", {"flag": flag}), at=now)
@@ -200,6 +217,13 @@ class RolloutService(RolloutApprovals):
             if rollout.status != RolloutStatus.RUNNING:
                 return
 
+    def _resume_flip(self, rollout_id: int) -> None:
+        now = self._p.clock.now()
+        with self._repo.exclusive(rollout_id, wait_s=DECISION_WAIT_S) as mine:
+            rollout = self._repo.get(rollout_id) if mine else None
+            if rollout is not None:
+                self._advance(rollout, now)
+
     def _back_off(self, rollout_id: int, now: datetime, exc: Exception) -> None:
         """After a failure (the lock is still held): try again in a few minutes, and say so in the thread once per
         distinct problem."""
@@ -260,6 +284,8 @@ class RolloutService(RolloutApprovals):
                 if report.breached:
                     every = format_duration(changed.gates.check_every)
                     said += f" Its KPIs still fail ({report.failing_sentence()}); the check in {every} pauses it again."
+                if changed.step and changed.step.status == StepStatus.FLIPPING:
+                    self._resume_flip(changed.id)  # now, not at the next tick: it re-checks the gates first
                 self.advance_due()
             return said
 
@@ -271,11 +297,28 @@ class RolloutService(RolloutApprovals):
         now = self._p.clock.now()
 
         def apply(r: Rollout) -> Rollout:
-            if r.step and r.step.status == StepStatus.FLIPPING:  # a flip interrupted by a crash is finished first
-                r = self._fx.flip(r, now, [], report=None)
+            state = r.step
+            if state is not None and state.status == StepStatus.FLIPPING:  # stopped between tenants, never completed
+                if action == "abort":
+                    done = len(state.enabled)
+                    why = f"flip stopped by the abort after {done} of {len(state.cohort)} tenants"
+                    state = replace(state, status=StepStatus.DONE, flipped_at=now, interrupted=None, reason=why)
+                    if state.enabled:  # the tenants it did enable get their rollback-log entry like any flip
+                        text = flip_log_entry(r.with_step(r.current, state), r.current)
+                        self._p.log_file.append(marker=flip_marker(r.uid, r.current), text=text)
+                elif action == "pause":
+                    state = replace(state, interrupted=state.interrupted or "pause")
+                r = r.with_step(r.current, state)
             return change(r, now)
 
-        changed = self._locked_update(rollout_id, apply, wait_s=DECISION_WAIT_S)
+        stops = action in ("pause", "abort")
+        if stops:  # a flip running in another worker stops before its next tenant and lets go of the lock
+            self._repo.request_stop(rollout_id, action)
+        try:
+            changed = self._locked_update(rollout_id, apply, wait_s=DECISION_WAIT_S)
+        finally:
+            if stops:
+                self._repo.request_stop(rollout_id, None)
         self._fx.audit(changed, f"rollout.{action}", actor=actor, detail={"reason": reason})
         if changed.step and changed.step.status == StepStatus.PROMPTED:
             self._fx.refresh_prompt(changed, changed.current, now)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from commands.cards import Button, Card, Confirm
 from commands.rollout.gates import GateReport, GateState
-from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus, due_at, paused_for
+from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus, due_at, due_with_reason, paused_for
 
 APPROVE_ACTION = "rollout_approve"
 DENY_ACTION = "rollout_deny"
@@ -136,6 +136,8 @@ def flip_log_entry(rollout: Rollout, index: int) -> str:
         lines.append(f"- **Failed:** {'; '.join(f'{t}: {why}' for t, why in state.failed)}")
     if state.held_out:
         lines.append(f"- **Held out:** {', '.join(state.held_out)}")
+    if state.skipped:
+        lines.append(f"- **Skipped (rolled back during the flip):** {', '.join(t for t, _ in state.skipped)}")
     return "\n".join([*lines, "", ""])
 
 
@@ -173,7 +175,13 @@ def _outcome(rollout: Rollout, state: StepState) -> str | None:
         text = f"✅ Enabled for {len(state.enabled)} tenants by <@{state.flipped_by}> at {state.flipped_at:%H:%M} UTC"
         if state.failed:
             text += f"; ❌ failed for {len(state.failed)}: " + "; ".join(f"`{t}` {w}" for t, w in state.failed[:5])
-        return text
+        return text + _skipped(state)
+    if state.status == StepStatus.FLIPPING and state.interrupted:
+        left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)
+        return (
+            f"⏸ Flip stopped by the {state.interrupted} after {len(state.enabled)} tenants; {left} left off. "
+            "A resume re-checks the KPI gates first." + _skipped(state)
+        )
     if state.status == StepStatus.FLIPPING:
         return f"🔄 Enabling now (approved by <@{state.flipped_by}>)…"
     if state.status == StepStatus.DENIED:
@@ -183,6 +191,13 @@ def _outcome(rollout: Rollout, state: StepState) -> str | None:
     if state.status == StepStatus.PROMPTED and rollout.status == RolloutStatus.PAUSED:
         return f"⏸ Rollout paused: {rollout.status_reason}. `/zdm rollout resume` brings the buttons back."
     return None
+
+
+def _skipped(state: StepState) -> str:
+    if not state.skipped:
+        return ""
+    items = "; ".join(f"`{t}` {why}" for t, why in state.skipped[:5])
+    return f"; ⏭ skipped {len(state.skipped)}: {items}"
 
 
 def _names(users: Sequence[str]) -> str:
@@ -211,7 +226,8 @@ def _step_line(rollout: Rollout, index: int, now: datetime) -> str:
     if state.status in (StepStatus.PROMPTED, StepStatus.FLIPPING):
         return f"{head}: {len(state.cohort)} tenants, waiting for approval since {when(state.prompted_at or now)}"
     if rollout.status == RolloutStatus.RUNNING and index >= rollout.current:
-        return f"{head}: due {when(due_at(rollout, index))}"
+        at, why = due_with_reason(rollout, index)
+        return f"{head}: due {when(at)} ({why})"
     if rollout.status == RolloutStatus.PAUSED and index >= rollout.current:
         shifted = due_at(rollout, index) + (paused_for(rollout, now) - rollout.paused_total)
         return f"{head}: due {when(shifted)} if resumed now"

@@ -48,6 +48,12 @@ def finished_rollout(dbs: Databases, config: RunbookConfig, reached: datetime) -
             "insert into zdm.rollouts (flag, status, started_at, doc) values (%s, 'done', %s, %s)",
             (FLAG, rollout.started_at, Jsonb(to_doc(rollout))),
         )
+    with dbs.target() as conn:  # every tenant on the new path (the gate checks the flag, not the rollout record)
+        conn.execute(
+            "insert into public.feature_flags (tenant_slug, flag, enabled, updated_by) select slug, %s, true, 'test'"
+            " from public.tenants on conflict (tenant_slug, flag) do update set enabled = true",
+            (FLAG,),
+        )
 
 
 def traffic(dbs: Databases, reached: datetime, days: int, *, errors_on: int | None = None) -> None:
@@ -127,7 +133,8 @@ def test_a_rollback_or_a_missing_pair_refuses(
     assert bot.command("rollback tenant pilot_a checkout errors").status_code == 200
     bot.settle()
     text = card_text(plan(bot))
-    assert "rollback of `pilot_a`" in text and "⛔ not allowed yet" in text
+    assert "⛔ not allowed yet" in text  # the rolled-back tenant still reads what the cleanup drops
+    assert "1 of 306 tenants are still on the legacy path (`pilot_a` (held out after rollback #1))" in text
     pair = app_root / "supabase/cleanup/20250401000000_drop_legacy_tenant_columns_rollback.sql"
     kept = pair.read_text()
     pair.unlink()

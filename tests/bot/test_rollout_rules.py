@@ -137,24 +137,24 @@ def test_rolled_back_tenants_are_held_out_until_included(bot: BotServer, cadence
     start_and_flip_first(bot)
     cadence.at(12 * H)
     approve(bot, 2, APPROVER)
-    bot.command("rollback tenant pilot_c checkout errors")
+    bot.command("rollback tenant ga_001 checkout errors")
     bot.settle()
-    assert "pilot_c" not in enabled(dbs)
+    assert "ga_001" not in enabled(dbs)
     cadence.at(36 * H)
     step3 = card_text(prompt_for(bot.slack, 3))
-    assert "Held out after a rollback: `pilot_c`" in step3
-    assert "Held out after a rollback: `pilot_c` (rollback #1)" in card_text(bot.slack.in_channel("#release")[0])
+    assert "Held out after a rollback: `ga_001`" in step3
+    assert "Held out after a rollback: `ga_001` (rollback #1)" in card_text(bot.slack.in_channel("#release")[0])
     approve(bot, 3, APPROVER)
-    assert "pilot_c" not in enabled(dbs)
+    assert "ga_001" not in enabled(dbs)
 
-    refused = bot.command("rollout include pilot_c", user=STRANGER).json()["text"]
+    refused = bot.command("rollout include ga_001", user=STRANGER).json()["text"]
     assert refused.startswith("Only members of `release_approvers` may run `/zdm rollout include`")
-    assert "back in `tenant.enableNewProfile` rollouts" in bot.command("rollout include pilot_c").json()["text"]
-    assert "is not held out" in bot.command("rollout include pilot_c").json()["text"]
+    assert "back in `tenant.enableNewProfile` rollouts" in bot.command("rollout include ga_001").json()["text"]
+    assert "is not held out" in bot.command("rollout include ga_001").json()["text"]
     cadence.at(72 * H)
     approve(bot, 4, APPROVER)
     approve(bot, 4, APPROVER2)
-    assert "pilot_c" in enabled(dbs)
+    assert "ga_001" in enabled(dbs)
 
 
 def test_unanswered_prompts_get_a_reminder_then_an_escalation(bot: BotServer, cadence: Cadence) -> None:

@@ -23,6 +23,7 @@ from commands.rollout.model import (
     StepStatus,
     aborted,
     due_at,
+    due_with_reason,
     due_work,
     new_steps,
     next_wake,
@@ -142,12 +143,13 @@ def test_a_gate_must_hold_over_consecutive_windows() -> None:
 # --- cadence --------------------------------------------------------------------------------------------------
 
 
-def test_steps_are_due_at_their_offsets() -> None:
-    r = flipped(rollout(), 0, T0 + timedelta(minutes=5), ("demo_icupa",))
-    r = replace(r, gates_checked_at=T0 + 12 * H)
-    assert due_work(r, T0 + 12 * H - timedelta(seconds=1), **TIMING) == []
-    assert due_work(r, T0 + 12 * H, **TIMING) == [Due.PROMPT]
-    assert next_wake(r, T0 + 11 * H, **TIMING) == T0 + 12 * H
+def test_steps_are_due_at_their_offsets_from_the_first_flip() -> None:
+    r = flipped(rollout(), 0, T0 + 11 * H, ("demo_icupa",))  # demo_icupa approved late: T+0 is its flip
+    r = replace(r, gates_checked_at=T0 + 23 * H)
+    assert due_work(r, T0 + 23 * H - timedelta(seconds=1), **TIMING) == []
+    assert due_work(r, T0 + 23 * H, **TIMING) == [Due.PROMPT]
+    assert next_wake(r, T0 + 22 * H, **TIMING) == T0 + 23 * H
+    assert due_with_reason(r, 1)[1] == "T+12h after the first flip (2026-11-25 20:00 UTC)"
 
 
 def test_pausing_stops_the_clock() -> None:
@@ -175,9 +177,10 @@ def test_resume_shifts_the_prompt_reminders_and_restarts_kpi_watching() -> None:
         aborted(done, T0 + 25 * H, actor="U0B", reason="twice")
 
 
-def test_a_late_flip_delays_the_next_step_by_the_hold_time() -> None:
-    r = flipped(rollout(), 1, T0 + 40 * H, ("pilot_c",))
-    assert due_at(r, 2) == T0 + 40 * H + GATES.hold_for  # 36 h has passed, but the pilots need observing first
+def test_a_late_flip_delays_the_next_step_by_the_plans_gap() -> None:
+    r = flipped(flipped(rollout(), 0, T0, ("demo_icupa",)), 1, T0 + 35 * H + 50 * timedelta(minutes=1), ("pilot_c",))
+    at, why = due_with_reason(r, 2)  # not 15 minutes after the pilots: the plan's 24 h of observing them
+    assert at == T0 + 59 * H + 50 * timedelta(minutes=1) and why == "the plan's 24h gap after the previous flip"
 
 
 def test_prompts_remind_then_escalate_once() -> None:
