@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -134,6 +134,18 @@ class AuditLog(Protocol):
 
     def record_each(self, event: AuditEvent, subjects: Sequence[str], *, at: datetime) -> None:
         """Append ``event`` once per subject (e.g. one row per tenant of a cohort flip) in one round trip."""
+        ...
+
+
+class RequestLedger(Protocol):
+    """Slack requests already acted on, shared by every replica (Slack retries a request it thinks was lost)."""
+
+    def first_time(self, *, key: str, kind: str, at: datetime) -> bool:
+        """Record ``key``; True the first time it is seen, False for any retry or duplicate."""
+        ...
+
+    def purge(self, *, older_than: timedelta, now: datetime) -> int:
+        """Forget requests older than Slack's retry horizon; return how many went."""
         ...
 
 

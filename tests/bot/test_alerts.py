@@ -91,9 +91,11 @@ def test_error_rate_over_1_percent_for_5_minutes_pages_once_pauses_the_rollout_a
     assert payload["custom_details"] == {"rule": "error_rate", "value": 0.03, "threshold": 0.01, "tenants": 2}
 
     with dbs.state() as conn:
-        status, reason = conn.execute(
+        row = conn.execute(
             "select status, doc->>'status_reason' from zdm.rollouts where id = %s", (rollout.id,)
         ).fetchone()
+    assert row is not None
+    status, reason = row
     assert status == "paused" and reason.startswith("alert `error_rate` fired: error rate 3.00 %")
     assert any("paused by zdm: alert `error_rate` fired" in card_text(m) for m in slack.in_channel("#release"))
     assert container.services.state_figures().alerts == {"error_rate": "firing"}  # zdm_alert_firing in /metrics

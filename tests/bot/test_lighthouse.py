@@ -197,7 +197,7 @@ def test_the_watched_folder_is_ingested_by_the_scheduler_job(
 def test_demo_reports_drop_seven_performance_points() -> None:
     baseline, drop = (parse_report(p.read_bytes(), name=p.name) for p in (BASELINE, DROP))
     assert drop.fetched_at > baseline.fetched_at == datetime(2026, 11, 24, 8, tzinfo=UTC)
-    assert {c: baseline.scores[c] - s for c, s in drop.scores.items() if s is not None} == {
+    assert {c: b - s for c, s in drop.scores.items() if s is not None and (b := baseline.scores[c]) is not None} == {
         "performance": 7.0,
         "accessibility": 0.0,
         "best-practices": 0.0,

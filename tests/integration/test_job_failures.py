@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +48,7 @@ def test_a_scheduled_job_that_fails_every_tick_is_one_message(
     def broken(now: datetime) -> None:
         raise RuntimeError("KPI source unreachable")
 
-    jobs = {"broken": broken, "sentinel": lambda _now: ticked.release()}
+    jobs: dict[str, Callable[[datetime], object]] = {"broken": broken, "sentinel": lambda _now: ticked.release()}
     metronome = Metronome(
         clock=clock, tick_s=3600, jobs=jobs, time_scale=0, on_error=container.services.report_job_error
     )

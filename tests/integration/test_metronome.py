@@ -57,12 +57,16 @@ def test_an_on_error_that_answers_true_ends_the_tick_early() -> None:
     def after(now: datetime) -> None:
         ran.append("after")
 
+    def report(name: str, _exc: BaseException) -> bool:
+        reported.append(name)
+        return True
+
     clock = FakeClock()
     metronome = Metronome(
         clock=clock,
         tick_s=3600,
         jobs={"down": down, "after": after},
-        on_error=lambda name, _exc: reported.append(name) or True,
+        on_error=report,
     )
     metronome.tick()
     assert (reported, ran, metronome.ticks) == (["down"], [], 1)

@@ -189,11 +189,11 @@ def test_readings_match_what_the_exporter_served(exporter: tuple[Exporter, int],
         assert both.error_rate == pytest.approx(4 / 300)
         assert both.p95_ms == pytest.approx(312.5)  # rank 285 of 300: a quarter into the 0.25–0.5 s bucket
         [alone] = source.read(["pilot_a"], [(t0, t1)])
-        assert (alone.samples, alone.errors, alone.error_rate) == (200, 4, pytest.approx(0.02))
+        assert (alone.samples, alone.errors) == (200, 4) and alone.error_rate == pytest.approx(0.02)
         assert alone.p95_ms == pytest.approx(375.0)  # rank 190 of 200: halfway into the 0.25–0.5 s bucket
         cohort = ["pilot_a", "pilot_b", *(f"tenant-{i:05d}" for i in range(5000))]  # a long query: POSTed
         [many] = source.read(cohort, [(t0, t1)])
-        assert (many.samples, many.errors, many.p95_ms) == (300, 4, pytest.approx(312.5))
+        assert (many.samples, many.errors) == (300, 4) and many.p95_ms == pytest.approx(312.5)
         [ghost] = source.read(["ghost"], [(t0, t1)])
         assert (ghost.samples, ghost.errors, ghost.p95_ms, ghost.guardrail_breaches) == (0, 0, None, 0)
 

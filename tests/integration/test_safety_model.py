@@ -90,7 +90,7 @@ class SafetyMachine(RuleBasedStateMachine):
         with dbs.state() as conn:
             for table in ("rollouts", "rollbacks", "rollout_includes", "flag_exposure", "cleanups", "alert_states"):
                 conn.execute(f"delete from zdm.{table}")
-            self.audit_from = conn.execute("select coalesce(max(id), 0) from zdm.audit_log").fetchone()[0]  # type: ignore[index]
+            self.audit_from = conn.execute("select coalesce(max(id), 0) from zdm.audit_log").fetchone()[0]
         self.log = self.s.config.rollback_log_path
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.write_text("", encoding="utf-8")
@@ -219,7 +219,7 @@ class SafetyMachine(RuleBasedStateMachine):
                     (self.audit_from,),
                 ).fetchall()
             )
-            rollbacks = conn.execute("select id, tenant, finished_at from zdm.rollbacks").fetchall()
+            rollbacks = conn.execute("select id, tenant, finished_at, uid::text from zdm.rollbacks").fetchall()
             flag_off = {
                 r[0]
                 for r in conn.execute(
@@ -233,14 +233,14 @@ class SafetyMachine(RuleBasedStateMachine):
         for tenant, count in flag_on.items():
             turned_off = sum(1 for r in rollbacks if r[1] == tenant)
             assert count <= 1 + turned_off, f"{tenant}: {count} audit rows for at most {1 + turned_off} changes"
-        for rollback_id, _, finished in rollbacks:
+        for rollback_id, _, finished, uid in rollbacks:
             assert rollback_id in flag_off
-            if finished is not None:
-                assert log.count(marker(rollback_id)) == 1
+            if finished is not None:  # the log entry's marker is the rollback's uid
+                assert log.count(marker(uid)) == 1
         for rollout in self.s.rollout_repo.recent(limit=50):
             for index, state in enumerate(rollout.steps):
                 if state.status == StepStatus.DONE and state.enabled:
-                    assert log.count(flip_marker(rollout.id, index)) == 1
+                    assert log.count(flip_marker(rollout.uid, index)) == 1
 
 
 def test_safety_promises_hold_under_random_interleavings(
@@ -252,7 +252,7 @@ def test_safety_promises_hold_under_random_interleavings(
         conn.execute(f"delete from public.orders where tenant_id in (select id from public.tenants where {keep})")
         conn.execute(f"delete from public.tenants where {keep}")
     run_state_machine_as_test(
-        lambda: SafetyMachine(container, dbs, clock),
+        lambda: SafetyMachine(container, dbs, clock),  # type: ignore[arg-type]  # hypothesis takes any factory
         settings=settings(
             max_examples=6,
             stateful_step_count=40,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from commands.cleanup.model import DAY, Day, day_windows, decide, rollback_days
@@ -13,7 +14,9 @@ GATES = GatesConfig()
 REACHED = FakeClock().now()
 
 
-def days(now: datetime, *, bad: dict[int, int] | None = None, rollbacks: list[tuple[str, datetime]] = ()) -> list[Day]:
+def days(
+    now: datetime, *, bad: dict[int, int] | None = None, rollbacks: Sequence[tuple[str, datetime]] = ()
+) -> list[Day]:
     """One reading per complete day; ``bad`` maps a day number to its error count out of 1000 requests."""
     rolled = rollback_days(REACHED, list(rollbacks))
     found = []

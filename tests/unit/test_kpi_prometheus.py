@@ -107,7 +107,7 @@ class PrometheusStandIn(JsonStandIn):
         return Reply(200, {"status": "success", "data": {"resultType": kind, "result": []}})
 
 
-QUERIES = {
+QUERIES: dict[str, Any] = {
     "samples": 'samples{tenant=~"$tenants"}[$window]',
     "errors": 'errors{tenant=~"$tenants"}',
     "p95_ms": 'p95{tenant=~"$tenants"}',

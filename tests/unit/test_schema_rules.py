@@ -162,7 +162,7 @@ def test_squawk_report_lines_are_one_based_and_blocking_rules_block() -> None:
 
 def deploy(**changes: object) -> Deploy:
     base = Deploy(id=7, env="preview", plan_hash="abc", files=("1_a.sql",), requester="U0REQ", requested_at=NOW)
-    return Deploy(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return Deploy(**{**base.__dict__, **changes})
 
 
 def test_approval_needs_a_dba_and_a_platform_lead_who_are_two_other_people() -> None:

@@ -1,0 +1,71 @@
+"""In-memory versions of zdm's ports, one per port, for fast tests of models and services.
+
+Each fake keeps the rules its Postgres adapter keeps (``tests/contract/`` runs the same behavioural tests against
+both), so a service tested on fakes behaves the same on the real adapters.
+"""
+
+from typing import TYPE_CHECKING
+
+from tests.fakes.audit import MemoryAudit, MemoryRequestLedger
+from tests.fakes.chat import MemoryNotifier, MemoryRoles
+from tests.fakes.checklist import MemoryChecklistTicks
+from tests.fakes.clock import FakeClock
+from tests.fakes.flags import MemoryFlags
+from tests.fakes.outbox import MemoryOutbox
+from tests.fakes.records import MemoryLogFile
+from tests.fakes.rollbacks import MemoryRollbacks
+from tests.fakes.rollouts import MemoryExposure, MemoryFlagGuard, MemoryRollouts
+from tests.fakes.runner import ScriptedRunner
+from tests.fakes.target import MemoryTarget
+
+if TYPE_CHECKING:
+    from commands.outbox.ports import OutboxStore
+    from commands.ports import (
+        AuditLog,
+        ChecklistTicks,
+        Clock,
+        CommandRunner,
+        FlagStore,
+        Notifier,
+        RequestLedger,
+        RoleDirectory,
+        RollbackLogFile,
+        RollbackRepository,
+        RolloutRepository,
+        TargetDatabase,
+    )
+    from commands.rollout.exposure import ExposureRecord
+
+__all__ = [
+    "FakeClock",
+    "MemoryAudit",
+    "MemoryChecklistTicks",
+    "MemoryExposure",
+    "MemoryFlagGuard",
+    "MemoryFlags",
+    "MemoryLogFile",
+    "MemoryNotifier",
+    "MemoryOutbox",
+    "MemoryRequestLedger",
+    "MemoryRoles",
+    "MemoryRollbacks",
+    "MemoryRollouts",
+    "MemoryTarget",
+    "ScriptedRunner",
+]
+
+if TYPE_CHECKING:  # mypy proves each fake implements its port (nothing runs)
+    _clock: Clock = FakeClock()
+    _flags: FlagStore = MemoryFlags()
+    _target: TargetDatabase = MemoryTarget()
+    _runner: CommandRunner = ScriptedRunner()
+    _notifier: Notifier = MemoryNotifier()
+    _roles: RoleDirectory = MemoryRoles()
+    _audit: AuditLog = MemoryAudit()
+    _log_file: RollbackLogFile = MemoryLogFile()
+    _rollbacks: RollbackRepository = MemoryRollbacks()
+    _rollouts: RolloutRepository = MemoryRollouts()
+    _exposure: ExposureRecord = MemoryExposure()
+    _ticks: ChecklistTicks = MemoryChecklistTicks()
+    _outbox: OutboxStore = MemoryOutbox()
+    _ledger: RequestLedger = MemoryRequestLedger()
