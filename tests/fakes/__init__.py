@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from tests.fakes.audit import MemoryAudit, MemoryRequestLedger
 from tests.fakes.chat import MemoryNotifier, MemoryRoles
 from tests.fakes.checklist import MemoryChecklistTicks
+from tests.fakes.cleanups import MemoryCleanups, MemoryReleaseFacts
 from tests.fakes.clock import FakeClock
 from tests.fakes.flags import MemoryFlags
+from tests.fakes.kpis import ScriptedKpis
 from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.records import MemoryLogFile
 from tests.fakes.rollbacks import MemoryRollbacks
@@ -23,10 +25,13 @@ if TYPE_CHECKING:
     from commands.ports import (
         AuditLog,
         ChecklistTicks,
+        CleanupRepository,
         Clock,
         CommandRunner,
         FlagStore,
+        KpiSource,
         Notifier,
+        ReleaseFacts,
         RequestLedger,
         RoleDirectory,
         RollbackLogFile,
@@ -40,17 +45,20 @@ __all__ = [
     "FakeClock",
     "MemoryAudit",
     "MemoryChecklistTicks",
+    "MemoryCleanups",
     "MemoryExposure",
     "MemoryFlagGuard",
     "MemoryFlags",
     "MemoryLogFile",
     "MemoryNotifier",
     "MemoryOutbox",
+    "MemoryReleaseFacts",
     "MemoryRequestLedger",
     "MemoryRoles",
     "MemoryRollbacks",
     "MemoryRollouts",
     "MemoryTarget",
+    "ScriptedKpis",
     "ScriptedRunner",
 ]
 
@@ -69,3 +77,6 @@ if TYPE_CHECKING:  # mypy proves each fake implements its port (nothing runs)
     _ticks: ChecklistTicks = MemoryChecklistTicks()
     _outbox: OutboxStore = MemoryOutbox()
     _ledger: RequestLedger = MemoryRequestLedger()
+    _kpis: KpiSource = ScriptedKpis()
+    _cleanups: CleanupRepository = MemoryCleanups()
+    _facts: ReleaseFacts = MemoryReleaseFacts()

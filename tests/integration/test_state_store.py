@@ -1,11 +1,10 @@
-"""The bot's own schema on real Postgres: migrations, append-only audit, retry ledger, rollback locks."""
+"""The bot's own schema on real Postgres: migrations, append-only audit, rollback leases (the ports' behaviour is
+in tests/contract/)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -13,8 +12,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from commands.adapters.locks import PgLocks, lease_name
-from commands.adapters.state_pg import ROLLBACK_LOCK_CLASS, PgAuditLog, PgRequestLedger, PgRollbackRepository
-from commands.errors import RollbackInProgress
+from commands.adapters.state_pg import ROLLBACK_LOCK_CLASS, PgAuditLog, PgRollbackRepository
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, RollbackRequest, initial_steps
 from commands.store.migrator import migrate_state, pending_state_migrations
@@ -63,17 +61,6 @@ def test_audit_log_refuses_update_delete_and_truncate(dbs: Databases, pool: Any)
         assert conn.execute("select outcome from zdm.audit_log").fetchall() == [("ok",)]
 
 
-def test_request_ledger_sees_each_key_once_and_forgets_old_ones(pool: Any) -> None:
-    clock = FakeClock()
-    ledger = PgRequestLedger(pool)
-    assert ledger.first_time(key="trigger:1", kind="command", at=clock.now())
-    assert not ledger.first_time(key="trigger:1", kind="command", at=clock.now())
-    clock.advance(timedelta(days=2))
-    assert ledger.first_time(key="trigger:2", kind="command", at=clock.now())
-    assert ledger.purge(older_than=timedelta(days=1), now=clock.now()) == 1
-    assert not ledger.first_time(key="trigger:2", kind="command", at=clock.now())
-
-
 @pytest.fixture
 def locks(dbs: Databases) -> Iterator[PgLocks]:
     held = PgLocks(dbs.state_url, max_size=4)
@@ -101,13 +88,3 @@ def test_rollback_lock_is_exclusive_across_sessions_and_released(dbs: Databases,
         assert observer.execute(held, (name,)).fetchone()[0] == 0
     assert repo.unfinished() == [created.id]
     assert repo.record_decision(rollback_id=created.id, decision="apply", actor="U2") is False  # no schema step
-
-
-def test_one_active_rollback_per_tenant(pool: Any, locks: PgLocks) -> None:
-    repo = PgRollbackRepository(pool, locks=locks)
-    first = repo.create(new_rollback())
-    with pytest.raises(RollbackInProgress, match=f"already in progress \\(#{first.id}\\)"):
-        repo.create(new_rollback())
-    repo.create(new_rollback("pilot_b"))  # other tenants are not blocked
-    repo.save(replace(first, finished_at=FakeClock().now()))
-    assert repo.create(new_rollback()).id > first.id  # a finished rollback no longer blocks
