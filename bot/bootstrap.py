@@ -296,6 +296,7 @@ def build_container(
             audit=PgAuditLog(oncall_state_pool),
             log_file=log_file,
             repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
+            outage=connection_lost,
             failures=failures,
             exposure=oncall_exposure,
         ),

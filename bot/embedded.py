@@ -11,8 +11,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from commands.adapters.migration_history_pg import apply_pending
 from commands.errors import ConfigError
-from commands.schema.history import apply_pending, list_migrations, split_statements
+from commands.schema.history import list_migrations, split_statements
 from commands.schema.layout import layout_findings
 from commands.schema.lint import additive_findings
 from commands.schema.prelude import bundled_prelude

@@ -3,16 +3,18 @@
 ``source = "sql"`` (the default) runs ``rollout.gates.query`` on the target database. ``source = "prometheus"``
 asks the Prometheus HTTP API at ``kpi.prometheus.url`` with one PromQL query per figure; each query may use
 ``$tenants`` (write ``{tenant=~"$tenants"}``) and ``$window`` (write ``[$window]``), see
-``commands.adapters.promql``.
+the ``promql`` adapter.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from commands.adapters.promql import unknown_placeholders
+PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+PLACEHOLDERS = ("tenants", "window")
 
 DEFAULT_SAMPLES = 'sum(increase(http_requests_total{tenant=~"$tenants"}[$window]))'
 DEFAULT_ERRORS = 'sum(increase(http_requests_total{tenant=~"$tenants", status=~"5.."}[$window]))'
@@ -21,6 +23,11 @@ DEFAULT_P95_MS = (
     '(increase(http_request_duration_seconds_bucket{tenant=~"$tenants"}[$window])))'
 )
 DEFAULT_GUARDRAIL_BREACHES = 'sum(increase(ai_guardrail_breaches_total{tenant=~"$tenants"}[$window]))'
+
+
+def unknown_placeholders(query: str) -> list[str]:
+    """Placeholders in ``query`` other than ``$tenants`` and ``$window`` (``$1`` in label_replace is not one)."""
+    return [f"${name}" for name in PLACEHOLDER.findall(query) if name not in PLACEHOLDERS]
 
 
 class _Section(BaseModel):

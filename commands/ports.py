@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +44,11 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and self.error is None
+
+
+OutageCheck = Callable[[BaseException], bool]
+"""True when an exception means the state database is not there right now (no connection, or the server went
+away), as opposed to a bug or a bad query; the Postgres adapters' ``pg_errors.connection_lost``."""
 
 
 class CommandRunner(Protocol):

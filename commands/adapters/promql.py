@@ -22,18 +22,13 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-PLACEHOLDER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-PLACEHOLDERS = ("tenants", "window")
+from commands.kpi_config import PLACEHOLDER  # the placeholders are part of the [kpi] configuration
+
 _RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
 
 
 class PromResponseError(Exception):
     """A Prometheus answer zdm cannot use; ``str()`` is the reason, ready for a sentence."""
-
-
-def unknown_placeholders(query: str) -> list[str]:
-    """Placeholders in ``query`` other than ``$tenants`` and ``$window`` (``$1`` in label_replace is not one)."""
-    return [f"${name}" for name in PLACEHOLDER.findall(query) if name not in PLACEHOLDERS]
 
 
 def tenant_regex(tenants: Sequence[str]) -> str:

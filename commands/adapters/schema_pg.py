@@ -19,13 +19,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from commands.schema.history import (
-    MigrationFile,
-    applied_history,
-    apply_migration,
-    ensure_history_table,
-    split_statements,
-)
+from commands.adapters.migration_history_pg import applied_history, apply_migration, ensure_history_table
+from commands.schema.history import MigrationFile, split_statements
 from commands.schema.model import BootstrapResult, MigrationFailed
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
@@ -32,6 +31,7 @@ from commands.ports import (
     FlagStore,
     JobFailures,
     Notifier,
+    OutageCheck,
     RoleDirectory,
     RollbackLogFile,
     RollbackRepository,
@@ -72,6 +72,7 @@ class RollbackPorts:
     audit: AuditLog
     log_file: RollbackLogFile
     repo: RollbackRepository
+    outage: OutageCheck  # tells "the state database went away" from other errors
     failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
     exposure: ExposureRecord | None = None  # zdm's own record of who has the flag on
 
@@ -131,7 +132,7 @@ class RollbackService:
         try:
             self.run(rollback_id)
         except Exception as exc:
-            if not connection_lost(exc):
+            if not self._p.outage(exc):
                 raise
             log.warning("rollback %s: state database lost mid-way (%s)", rollback_id, type(exc).__name__)
             return (

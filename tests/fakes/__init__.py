@@ -17,7 +17,7 @@ from tests.fakes.outbox import MemoryOutbox
 from tests.fakes.records import MemoryLogFile
 from tests.fakes.rollbacks import MemoryRollbacks
 from tests.fakes.rollouts import MemoryExposure, MemoryFlagGuard, MemoryRollouts
-from tests.fakes.runner import ScriptedRunner
+from tests.fakes.runner import ScriptedRunner, lost_connection
 from tests.fakes.target import MemoryTarget
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         FlagStore,
         KpiSource,
         Notifier,
+        OutageCheck,
         ReleaseFacts,
         RequestLedger,
         RoleDirectory,
@@ -60,6 +61,7 @@ __all__ = [
     "MemoryTarget",
     "ScriptedKpis",
     "ScriptedRunner",
+    "lost_connection",
 ]
 
 if TYPE_CHECKING:  # mypy proves each fake implements its port (nothing runs)
@@ -78,5 +80,6 @@ if TYPE_CHECKING:  # mypy proves each fake implements its port (nothing runs)
     _outbox: OutboxStore = MemoryOutbox()
     _ledger: RequestLedger = MemoryRequestLedger()
     _kpis: KpiSource = ScriptedKpis()
+    _outage: OutageCheck = lost_connection
     _cleanups: CleanupRepository = MemoryCleanups()
     _facts: ReleaseFacts = MemoryReleaseFacts()

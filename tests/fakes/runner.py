@@ -9,6 +9,12 @@ from pathlib import Path
 from commands.ports import CommandResult
 
 
+def lost_connection(exc: BaseException) -> bool:
+    """The fakes' outage check (``commands.ports.OutageCheck``): a ``ConnectionError`` is the state database
+    going away."""
+    return isinstance(exc, ConnectionError)
+
+
 @dataclass
 class ScriptedRunner:
     exit_code: int = 0

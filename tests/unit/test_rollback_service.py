@@ -29,6 +29,7 @@ from tests.fakes import (
     MemoryRollbacks,
     MemoryTarget,
     ScriptedRunner,
+    lost_connection,
 )
 
 
@@ -48,7 +49,7 @@ class Harness:
         config = RunbookConfig.model_validate({"app": {"root": str(root)}})
         ports = RollbackPorts(
             clock=self.clock, flags=self.flags, target=self.target, runner=self.runner, notifier=self.notifier,
-            roles=self.roles, audit=self.audit, log_file=self.log_file, repo=self.repo,
+            roles=self.roles, audit=self.audit, log_file=self.log_file, repo=self.repo, outage=lost_connection,
         )  # fmt: skip
         return RollbackService(config=config, ports=ports, smoke_env={"DATABASE_URL": "x"})
 
