@@ -21,6 +21,7 @@ from commands.backfill.model import (
     BackfillRun,
     Progress,
     RunStatus,
+    legacy_progress,
     next_window_start,
     parse_backfill_args,
     window_open,
@@ -302,6 +303,9 @@ class BackfillService:
         )
 
     def _progress(self, run: BackfillRun) -> Progress:
+        job = self._config.backfill.jobs.get(run.job)
+        if job is not None and job.legacy_sql is not None:
+            return legacy_progress(run)
         return self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
 
     def _failed(self, run: BackfillRun) -> None:

@@ -352,3 +352,18 @@ def test_a_rollout_can_require_the_backfill_to_be_verified_first(
         rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None)
     backfills.execute(backfills.start(env="staging", job=None, actor=ONCALL).id)
     assert rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None).id == 1
+
+
+def test_a_legacy_run_s_status_says_what_its_card_says(
+    bot: BotServer, container: Container, dbs: Databases, items: None
+) -> None:
+    bot.command("backfill start staging legacy")
+    bot.settle()
+    container.services.backfills.wait()
+    [card] = bot.slack.in_channel("#release")
+    status = bot.command("backfill status #1").json()
+    shown = [b["text"]["text"] for b in card.blocks if b.get("text")]
+    answered = [b["text"]["text"] for b in status["blocks"] if b.get("text")]
+    figures = f"Rows done: *{ROWS:,}* of ~{ROWS:,} · failed: 0 (error rate 0.00 %) · batches: 1"
+    assert figures in shown[1] and figures in answered[1]
+    assert "Ranges finished: 1/1" in answered[1] and touched(dbs) == {1: ROWS}
