@@ -201,8 +201,21 @@ class Shell:
             channel_id=box.channel,
             message_ts=box.message_ts,
             response_url=self.emulator.response_url(uuid.uuid4().hex),
+            message_blocks=self._as_shown(box),
         )
         self._show_ack(self._dispatch(body))
+
+    def _as_shown(self, box: ShownButton) -> list[dict[str, Any]]:
+        """The card's blocks as this shell showed them (Slack sends the message as the client saw it)."""
+        for message in self.emulator.messages:
+            if message.channel == box.channel and message.ts == box.message_ts:
+                blocks = json.loads(json.dumps(message.blocks))
+                for block in blocks:
+                    for element in block.get("elements", []):
+                        if element.get("action_id") == box.action_id:
+                            element["initial_options"] = list(box.checked or ())
+                return list(blocks)
+        return []
 
     def _options(self, box: ShownButton) -> list[dict[str, Any]]:
         for message in self.emulator.messages:

@@ -30,11 +30,27 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         action, user = body["actions"][0], body["user"]["id"]
         release = str(action.get("block_id", "")).removeprefix(BLOCK_PREFIX)
         selected = [str(o.get("value", "")) for o in action.get("selected_options") or []]
+        shown = _checked_on_card(body.get("message") or {}, block_id=str(action.get("block_id", "")))
+        clicked = None if shown is None else shown.symmetric_difference(selected)
         container = body.get("container") or {}
         where = None
         if container.get("channel_id") and container.get("message_ts"):
             where = MessageRef(container["channel_id"], container["message_ts"])
         after_ack(
-            lambda: services.checklist.tick(release=release, selected=selected, actor=user, message=where),
+            lambda: services.checklist.tick(
+                release=release, selected=selected, actor=user, message=where, clicked=clicked
+            ),
             respond=respond,
         )
+
+
+def _checked_on_card(message: dict[str, Any], *, block_id: str) -> set[str] | None:
+    """The options checked on the card as the clicker's client showed it (Slack sends that message with the click),
+    or None when the click came without it. The difference to ``selected_options`` is the option clicked."""
+    for block in message.get("blocks") or []:
+        if not isinstance(block, dict) or block.get("block_id") != block_id:
+            continue
+        for element in block.get("elements") or []:
+            if isinstance(element, dict) and element.get("action_id") == TICK_ACTION:
+                return {str(o.get("value", "")) for o in element.get("initial_options") or [] if isinstance(o, dict)}
+    return None
