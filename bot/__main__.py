@@ -191,6 +191,7 @@ def _demo_controls(
         controls.advance = clock.advance
     if traffic is not None:
         controls.set_error_rate = traffic.set_error_rate
+        controls.catch_up = lambda: traffic(clock.now())
     controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls
 

@@ -58,6 +58,7 @@ class DemoControls:
     settle: Callable[[], object] | None = None
     release_issue: Callable[[], str] | None = None
     lighthouse: Callable[[str], str] | None = None
+    catch_up: Callable[[], object] | None = None  # before each line: bring the demo's traffic up to the clock
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class Shell:
         word, _, rest = line.partition(" ")
         if word in ("quit", "exit"):
             return False
+        if self.demo.catch_up is not None:
+            self.demo.catch_up()  # a KPI read by this line sees every minute the clock has passed
         if word == "help":
             self._print(SHELL_HELP)
         elif word == "whoami":
