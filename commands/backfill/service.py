@@ -54,6 +54,7 @@ class BackfillService:
         self._config = config
         self._p = ports
         self._threads: dict[int, threading.Thread] = {}
+        self._again: set[int] = set()  # runs launched while their thread was still stopping: it runs them again
         self._lock = threading.Lock()
         self._halt = threading.Event()
 
@@ -262,6 +263,7 @@ class BackfillService:
         with self._lock:
             current = self._threads.get(run_id)
             if current is not None and current.is_alive():
+                self._again.add(run_id)  # e.g. resumed while the paused engine was finishing its batch
                 return
             thread = threading.Thread(
                 target=self._execute_logged, args=(run_id,), name=f"backfill-{run_id}", daemon=True
@@ -270,6 +272,15 @@ class BackfillService:
             thread.start()
 
     def _execute_logged(self, run_id: int) -> None:
+        while True:
+            self._execute_once(run_id)
+            with self._lock:
+                if run_id not in self._again or self._halt.is_set():
+                    self._again.discard(run_id)
+                    return
+                self._again.discard(run_id)
+
+    def _execute_once(self, run_id: int) -> None:
         try:
             self.execute(run_id)
         except Exception as exc:
