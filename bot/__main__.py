@@ -269,12 +269,24 @@ def _install_demo(settings: Settings) -> int:
 
 
 def _after_restart(container: Container) -> None:
-    """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts."""
+    """Continue interrupted rollbacks and refresh (or re-post) pending rollout prompts and every stage's live card:
+    backfill progress, schema deploys awaiting approval, rollbacks awaiting their schema confirmation, cleanups."""
     try:
         container.services.rollbacks.resume_unfinished()
         container.services.rollouts.relink_prompts()
     except Exception:
         log.exception("could not resume work after start-up")
+    services = container.services
+    for stage, relink in (
+        ("rollback", services.rollbacks.relink_cards),
+        ("backfill", services.backfills.relink_cards),
+        ("schema", services.schema.relink_cards),
+        ("cleanup", services.cleanup.relink_cards),
+    ):
+        try:
+            relink()
+        except Exception:  # one stage's trouble must not keep the others' cards stale
+            log.exception("could not refresh the %s cards after start-up", stage)
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:

@@ -27,9 +27,10 @@ from commands.backfill.model import (
     window_open,
 )
 from commands.backfill.views import progress_card_lines, title
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import UsageError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
 
 log = logging.getLogger(__name__)
@@ -293,11 +294,18 @@ class BackfillService:
 
     def _report(self, run: BackfillRun, progress: Progress, stats: Stats | None) -> None:
         card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, self._p.clock.now()))
-        if run.message_ts and run.channel:
-            self._p.notifier.update(MessageRef(run.channel, run.message_ts), card)
-            return
-        ref = self._p.notifier.post(self._config.channels.release, card)
-        self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+        shown = stored_ref(run.channel, run.message_ts)
+        channel = self._config.channels.release
+        ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"backfill #{run.id}")
+        if ref != shown:
+            self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of every running or paused run in place (re-posted if gone)."""
+        runs = self._p.runs.active()
+        for run in runs:
+            self._report(run, self._progress(run), None)
+        return len(runs)
 
     def _new_stretch(self, run: BackfillRun, now: datetime) -> bool:
         """Paused → running (a resume, or the window opening). The abort rules judge what happens from here on."""
