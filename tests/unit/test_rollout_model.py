@@ -28,6 +28,7 @@ from commands.rollout.model import (
     next_wake,
     parse_rollout_args,
     paused,
+    paused_for,
     resumed,
 )
 
@@ -173,6 +174,16 @@ def test_resume_shifts_the_prompt_reminders_and_restarts_kpi_watching() -> None:
     assert done.status == RolloutStatus.ABORTED and "enabled tenants stay enabled" in done.history[-1]
     with pytest.raises(UsageError, match="already aborted"):
         aborted(done, T0 + 25 * H, actor="U0B", reason="twice")
+
+
+def test_a_resume_before_the_pause_by_a_stepped_back_clock_moves_no_step_earlier() -> None:
+    prompted = StepState(status=StepStatus.PROMPTED, cohort=("pilot_c",), prompted_at=T0 + 12 * H, prompt_ts="1.2")
+    r = flipped(rollout(), 0, T0, ("demo_icupa",)).with_step(1, prompted)
+    stopped = paused(r, T0 + 13 * H, actor="U0A", reason="incident")
+    again = resumed(stopped, T0 + 11 * H, actor="U0A")  # the wall clock stepped back 2 h during the pause
+    assert again.paused_total == timedelta(0) and again.steps[1].prompted_at == T0 + 12 * H
+    assert due_at(again, 2) == due_at(r, 2) and due_at(again, 3) == due_at(r, 3)
+    assert paused_for(stopped, T0 + 11 * H) == timedelta(0)
 
 
 def test_a_late_flip_delays_the_next_step_by_the_hold_time() -> None:
