@@ -7,7 +7,8 @@ deterministic: each tenant has fixed request slots (an ``internal`` tenant 20 a 
 one every 5 minutes), a fixed latency pattern (P95 about 250 ms) and exactly its error rate of failures, spread
 evenly (``traffic 5 pilot_a``: every 20th of pilot_a's requests fails, two a minute). Minutes more than an hour
 before the clock's ``now`` (``advance 7d``) get one request a minute in turn across the tenants, so a week is ten
-thousand rows, written by one statement.
+thousand rows, written by one statement; a flag on for so many tenants that their slots exceed 300 a minute gets 300
+a minute in turn across them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from psycopg_pool import ConnectionPool
 
 CLOCK_FILE = "demo-clock"
 DETAILED = timedelta(hours=1)  # minutes this close to `now` get every tenant's full traffic
+MAX_PER_MINUTE = 300  # a flag on for more tenants than this carries: requests in turn across them instead
 FIRST_CALL = timedelta(hours=1)  # what the first call writes (replacing what was there, e.g. the seed's metrics)
 MINUTE = timedelta(minutes=1)
 
@@ -38,9 +40,13 @@ with tenants as (
   from {flags} f left join public.tenants t on t.slug = f.tenant_slug
   where f.flag = %(flag)s and f.enabled
 ),
+fits as (select coalesce(sum(slots::numeric / period), 0) <= %(cap)s as ok, greatest(count(*), 1)::int as n
+         from tenants),
 minutes as (
-  select m, (extract(epoch from m)::bigint / 60) as mi, m >= %(detailed)s as detailed
-  from generate_series(date_trunc('minute', %(since)s::timestamptz), %(now)s::timestamptz, interval '1 minute') m
+  select m, (extract(epoch from m)::bigint / 60) as mi, m >= %(detailed)s and fits.ok as detailed, fits.n,
+         case when m >= %(detailed)s then %(cap)s else 1 end as per
+  from generate_series(date_trunc('minute', %(since)s::timestamptz), %(now)s::timestamptz, interval '1 minute') m,
+       fits
 ),
 slots as (
   select t.slug, t.k, t.rate, mm.mi, i,
@@ -49,8 +55,10 @@ slots as (
   from minutes mm join tenants t on mm.detailed and (mm.mi + t.k) %% t.period = 0
   cross join lateral generate_series(0, t.slots - 1) as i
   union all
-  select t.slug, t.k, t.rate, mm.mi, 0, mm.m + interval '30 seconds', mm.mi / t.n
-  from minutes mm join tenants t on not mm.detailed and t.k = mm.mi %% t.n
+  select t.slug, t.k, t.rate, mm.mi, j, mm.m + (j + 0.5) * interval '60 seconds' / mm.per, (mm.mi * mm.per + j) / mm.n
+  from minutes mm cross join lateral generate_series(0, mm.per - 1) as j
+  join tenants t on t.k = (mm.mi * mm.per + j) %% mm.n
+  where not mm.detailed
 )
 insert into public.request_metrics (tenant_slug, at, route, status, latency_ms, guardrail_breach)
 select slug, at, '/orders',
@@ -92,6 +100,7 @@ class DemoTraffic:
                 "since": since,
                 "now": now,
                 "detailed": now - DETAILED,
+                "cap": MAX_PER_MINUTE,
                 "error_rate": _exact(self.error_rate),
                 "rates": Jsonb({slug: str(_exact(rate)) for slug, rate in self.tenant_error_rates.items()}),
             }

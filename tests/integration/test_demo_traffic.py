@@ -58,3 +58,22 @@ def test_a_week_is_one_cheap_statement_with_every_minute_covered(container: Cont
             (T0, T0 + timedelta(days=7)),
         ).fetchone()[0]
     assert empty == 0
+
+
+def test_a_flag_on_for_more_tenants_than_a_minute_carries_gets_them_in_turn(
+    container: Container, dbs: Databases
+) -> None:
+    with dbs.target() as conn:
+        conn.execute(
+            "insert into public.tenants (slug, name, tier, display_name)"
+            " select 'bulk_' || i, 'Bulk ' || i, 'pilot', 'B' from generate_series(1, 20) as i"
+        )
+        conn.execute(
+            "insert into public.feature_flags (tenant_slug, flag, enabled) select slug, %s, true"
+            " from public.tenants where slug like 'bulk_%%'",
+            (FLAG,),
+        )
+    traffic = DemoTraffic(container.target_pool, flag=FLAG, flag_table="public.feature_flags")
+    traffic(T0)
+    assert traffic(T0 + 10 * M) == 10 * 300  # 22 pilots × 40 a minute would be 880: capped, in turn
+    assert set(counts(dbs, T0, T0 + 10 * M)) == {"pilot_a", "pilot_b"} | {f"bulk_{i}" for i in range(1, 21)}
