@@ -125,7 +125,8 @@ def demo_start_time(data_dir: Path) -> datetime:
         saved = datetime.fromisoformat((data_dir / CLOCK_FILE).read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return now
-    return max(now, saved)
+    whole = saved.replace(second=0, microsecond=0)
+    return max(now, whole if whole == saved else whole + MINUTE)  # on a whole minute, never before the saved time
 
 
 def remember_demo_time(data_dir: Path, at: datetime) -> None:
