@@ -105,8 +105,8 @@ class DemoTraffic:
                 "rates": Jsonb({slug: str(_exact(rate)) for slug, rate in self.tenant_error_rates.items()}),
             }
             with self._pool.connection() as conn, conn.transaction():
-                if first:  # the minutes written now are the demo's: replace whatever was there
-                    conn.execute("delete from public.request_metrics where at >= %s and at < %s", (since, now))
+                if first:  # from here on the requests are the demo's: replace whatever was there (the seed's)
+                    conn.execute("delete from public.request_metrics where at >= %s", (since,))
                 written = int(conn.execute(self._query, params).rowcount)
             self._last = now
             return written
