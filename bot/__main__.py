@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ from commands.schema.scaffold import new_migration
 from scheduler.runner import Metronome
 
 log = logging.getLogger("zdm")
+DEMO_TICK_S = 1.0  # the demo scheduler ticks every real second
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,9 +133,10 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     traffic: DemoTraffic | None = None
     if demo:  # the demo app's traffic is written first, so each tick's KPI readings include it
         flag = container.services.config.flag
-        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
+        lead = timedelta(seconds=scale * DEMO_TICK_S)  # a running clock moves on between a write and a read
+        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table, lead=lead)
         jobs = {"demo_traffic": traffic, **jobs}
-    tick_s = 1.0 if demo else settings.scheduler_tick_s
+    tick_s = DEMO_TICK_S if demo else settings.scheduler_tick_s
     metronome = Metronome(
         clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
     )
@@ -190,7 +192,7 @@ def _demo_controls(
     if isinstance(clock, DemoClock):
         controls.advance = clock.advance
     if traffic is not None:
-        controls.set_error_rate = traffic.set_error_rate
+        controls.set_error_rate = lambda rate, tenant: traffic.set_error_rate(rate, tenant, now=clock.now())
         controls.catch_up = lambda: traffic(clock.now())
     controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls

@@ -69,8 +69,19 @@ from slots where at >= %(since)s and at < %(now)s
 
 
 class DemoTraffic:
-    def __init__(self, pool: ConnectionPool[Any], *, flag: str, flag_table: str, error_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        *,
+        flag: str,
+        flag_table: str,
+        error_rate: float = 0.0,
+        lead: timedelta = timedelta(0),
+    ) -> None:
+        """``lead``: write that far ahead of ``now`` — for a running demo clock, whose ``now`` has moved on by the
+        time a KPI is read (at 2000× a real second is half an hour)."""
         schema, name = flag_table.split(".", 1)
+        self._lead = lead
         self._pool = pool
         self._flag = flag
         self._query = sql.SQL(_TRAFFIC_SQL).format(flags=sql.Identifier(schema, name))
@@ -79,9 +90,14 @@ class DemoTraffic:
         self._last: datetime | None = None
         self._lock = threading.Lock()  # the scheduler's tick and the shell both write
 
-    def set_error_rate(self, rate: float, tenant: str | None = None) -> None:
-        """For every tenant (clearing per-tenant bursts), or for one tenant."""
+    def set_error_rate(self, rate: float, tenant: str | None = None, *, now: datetime | None = None) -> None:
+        """For every tenant (clearing per-tenant bursts), or for one tenant; from ``now`` on (requests written
+        ahead of it are written again at the next call)."""
         with self._lock:
+            if now is not None and self._last is not None and self._last > now:
+                with self._pool.connection() as conn:
+                    conn.execute("delete from public.request_metrics where at >= %s", (now,))
+                self._last = now
             if tenant is None:
                 self.error_rate = rate
                 self.tenant_error_rates.clear()
@@ -89,16 +105,18 @@ class DemoTraffic:
                 self.tenant_error_rates[tenant] = rate
 
     def __call__(self, now: datetime) -> int:
-        """Write the requests of every minute between the previous call and ``now``; return how many."""
+        """Write the requests of every minute between the previous call and ``now`` (plus the lead); return how
+        many."""
         with self._lock:
             first = self._last is None
             since = now - FIRST_CALL if self._last is None else self._last
-            if now <= since:
+            until = now + self._lead
+            if until <= since:
                 return 0
             params = {
                 "flag": self._flag,
                 "since": since,
-                "now": now,
+                "now": until,
                 "detailed": now - DETAILED,
                 "cap": MAX_PER_MINUTE,
                 "error_rate": _exact(self.error_rate),
@@ -108,7 +126,7 @@ class DemoTraffic:
                 if first:  # from here on the requests are the demo's: replace whatever was there (the seed's)
                     conn.execute("delete from public.request_metrics where at >= %s", (since,))
                 written = int(conn.execute(self._query, params).rowcount)
-            self._last = now
+            self._last = until
             return written
 
 

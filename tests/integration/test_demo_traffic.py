@@ -77,3 +77,15 @@ def test_a_flag_on_for_more_tenants_than_a_minute_carries_gets_them_in_turn(
     traffic(T0)
     assert traffic(T0 + 10 * M) == 10 * 300  # 22 pilots × 40 a minute would be 880: capped, in turn
     assert set(counts(dbs, T0, T0 + 10 * M)) == {"pilot_a", "pilot_b"} | {f"bulk_{i}" for i in range(1, 21)}
+
+
+def test_a_running_clock_s_traffic_is_written_ahead_and_a_new_rate_rewrites_what_lies_ahead(
+    container: Container, dbs: Databases
+) -> None:
+    traffic = DemoTraffic(container.target_pool, flag=FLAG, flag_table="public.feature_flags", lead=10 * M)
+    traffic(T0)
+    assert counts(dbs, T0, T0 + 20 * M) == {"pilot_a": (400, 0), "pilot_b": (400, 0)}  # ten minutes ahead
+    traffic.set_error_rate(0.05, "pilot_a", now=T0 + 2 * M)
+    traffic(T0 + 2 * M)
+    assert counts(dbs, T0, T0 + 2 * M) == {"pilot_a": (80, 0), "pilot_b": (80, 0)}
+    assert counts(dbs, T0 + 2 * M, T0 + 12 * M) == {"pilot_a": (400, 20), "pilot_b": (400, 0)}
