@@ -165,7 +165,7 @@ class AlertService:
                     ranked.append((reading.guardrail_breaches, f"`{tenant}` {reading.guardrail_breaches}"))
                 elif rule.metric == "p95_ms" and reading.p95_ms is not None and reading.p95_ms > rule.above:
                     ranked.append((reading.p95_ms, f"`{tenant}` {format_metric(rule, reading.p95_ms)}"))
-        except UserError as exc:  # the page matters more than its breakdown
+        except Exception as exc:  # the page matters more than its breakdown (a KPI source outage, a refusal)
             log.warning("alert %s: no per-tenant breakdown: %s", rule.name, exc)
             return ()
         ranked.sort(key=lambda pair: -pair[0])
