@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Protocol
 
 from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.checklist.model import named_release
 from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
 from commands.cleanup.views import cleanup_card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -195,9 +196,22 @@ class CleanupService:
         )  # fmt: skip
 
     def _refresh(self, cleanup: Cleanup, decision: GateDecision) -> None:
-        if cleanup.channel and cleanup.message_ts:
-            card = self._card(cleanup.release, decision, cleanup)
-            self._p.notifier.update(MessageRef(cleanup.channel, cleanup.message_ts), card)
+        shown = stored_ref(cleanup.channel, cleanup.message_ts)
+        if shown is None:
+            return
+        card = self._card(cleanup.release, decision, cleanup)
+        channel = self._config.channels.release
+        ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"cleanup #{cleanup.id}")
+        if ref != shown:  # posted again: its buttons live on the new message
+            current = self._p.cleanups.get(cleanup.id) or cleanup
+            self._p.cleanups.save(replace(current, channel=ref.channel, message_ts=ref.ts))
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of each cleanup awaiting approval (re-posted if gone)."""
+        waiting = [c for release in self._config.releases if (c := self._p.cleanups.awaiting(release))]
+        for cleanup in waiting:
+            self._refresh(cleanup, self.gate(cleanup.release, self._p.clock.now()))
+        return len(waiting)
 
     def _pair_problems(self, release: str) -> list[str]:
         try:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from commands.authz import require_role
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -442,11 +443,25 @@ class SchemaService:
         return self._load(deploy_id).env
 
     def _refresh(self, deploy: Deploy) -> None:
-        if deploy.channel and deploy.message_ts:
-            try:
-                self._p.notifier.update(MessageRef(deploy.channel, deploy.message_ts), deploy_card(deploy))
-            except Exception:
-                log.exception("could not update the card of schema deploy #%s", deploy.id)
+        shown = stored_ref(deploy.channel, deploy.message_ts)
+        if shown is None:
+            return
+        try:
+            channel, card = self._config.channels.release, deploy_card(deploy)
+            ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"schema deploy #{deploy.id}")
+        except Exception:
+            log.exception("could not update the card of schema deploy #%s", deploy.id)
+            return
+        if ref != shown:  # posted again: its buttons live on the new message
+            current = self._p.deploys.get(deploy.id) or deploy
+            self._p.deploys.save(replace(current, channel=ref.channel, message_ts=ref.ts))
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of each deploy awaiting approval or applying (re-posted if gone)."""
+        active = [d for env in self._config.schema_stage.environments if (d := self._p.deploys.active(env))]
+        for deploy in active:
+            self._refresh(deploy)
+        return len(active)
 
     def _release_ref(self, number: int | None) -> str | None:
         release = self._config.release
