@@ -23,10 +23,18 @@ DBA, LEAD = "U0DBA", "U0LEAD"
 ADDITIVE = "alter table public.tenants add column if not exists timezone text;\n"
 
 
+EXTRA = """[schema]
+bootstrap_seed = false
+
+[permissions]
+"schema" = ["dba", "platform_lead", "release_approvers"]  # release approvers (ONCALL) may request deploys here
+"""
+
+
 @pytest.fixture
 def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
     roles = f'dba = ["{DBA}"]\nplatform_lead = ["{LEAD}"]'
-    return write_config(tmp_path / "zdm.toml", app_root, extra="[schema]\nbootstrap_seed = false\n", roles=roles)
+    return write_config(tmp_path / "zdm.toml", app_root, extra=EXTRA, roles=roles)
 
 
 @contextmanager
@@ -83,7 +91,7 @@ def test_a_schema_deploy_awaiting_approval_is_posted_again_after_a_restart_and_c
     bot: BotServer, dbs: Databases, config: RunbookConfig, tmp_path: Path, clock: FakeClock, app_root: Path
 ) -> None:
     (app_root / "supabase/migrations/20260101000000_tenant_timezone.sql").write_text(ADDITIVE, encoding="utf-8")
-    (app_root / "supabase/migrations/20260101000000_tenant_timezone_rollback.sql").write_text(
+    (app_root / "supabase/rollbacks/20260101000000_tenant_timezone_rollback.sql").write_text(
         "alter table public.tenants drop column timezone;\n", encoding="utf-8"
     )
     bot.command("schema deploy preview", user=ONCALL)

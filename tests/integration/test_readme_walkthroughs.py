@@ -31,6 +31,7 @@ from tests.conftest import REPO, Databases
 
 SCHEMA_NEW = './dev.sh setup && .venv/bin/zdm schema new "add tenants timezone"'
 ADDITIVE = "alter table public.tenants add column timezone text;\n"  # what the README says to write into the file
+ADDITIVE_UNDONE = "alter table public.tenants drop column timezone;\n"  # and into its pair
 
 # In README order: each walkthrough block's first line, and lines its output must contain.
 EXPECTED: list[tuple[str, tuple[str, ...]]] = [
@@ -82,7 +83,7 @@ EXPECTED: list[tuple[str, tuple[str, ...]]] = [
             "Rolling back `pilot_a` (rollback #1); progress in #release.",
             "*Rolled back `pilot_a` (flag `tenant.enableNewProfile`)*",
             "Apply 20250301000000_tenant_profiles_rollback.sql",
-            "Only members of `oncall` may run rollbacks",
+            "Only members of `oncall` may run `/zdm rollback tenant`",
         ),
     ),
     (
@@ -90,8 +91,8 @@ EXPECTED: list[tuple[str, tuple[str, ...]]] = [
         (
             "Recorded for `tenant-profiles`: ticked “Schema reviewed with a DBA”, by <@U0DBA>",
             "*Pre-migration checklist for `tenant-profiles` (Tenant profiles): ✅ complete*",
-            "Cleanup of `tenant-profiles` is not allowed yet: the rollout of `tenant.enableNewProfile` has not been "
-            "started",
+            "Cleanup of `tenant-profiles` is not allowed yet: 304 of 306 tenants are still on the legacy path",
+            "the rollout of `tenant.enableNewProfile` has not been started",
             "The archive of `tenant-profiles` verifies",
         ),
     ),
@@ -135,8 +136,11 @@ def run_block(lines: list[str], *, dbs: Databases, app: Path, root: Path) -> str
     shutil.copyfile(REPO / "zdm.toml", root / "zdm.toml")
     config = load_config(root / "zdm.toml")
     if lines[0] == SCHEMA_NEW:  # the README's step outside the shell: the file, then the SQL written into it
-        forward, _rollback = new_migration(config.migrations_path, "add tenants timezone", now=datetime.now(UTC))
+        forward, rollback = new_migration(
+            config.migrations_path, "add tenants timezone", now=datetime.now(UTC), rollbacks=config.rollbacks_path
+        )
         forward.write_text(ADDITIVE, encoding="utf-8")
+        rollback.write_text(ADDITIVE_UNDONE, encoding="utf-8")  # the plan round-trips the pair
         lines = lines[1:]
     settings = Settings(
         state_database_url=dbs.state_url,

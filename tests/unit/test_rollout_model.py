@@ -194,11 +194,6 @@ def test_a_resume_before_the_pause_by_a_stepped_back_clock_moves_no_step_earlier
     assert paused_for(stopped, T0 + 11 * H) == timedelta(0)
 
 
-def test_a_late_flip_delays_the_next_step_by_the_hold_time() -> None:
-    r = flipped(rollout(), 1, T0 + 40 * H, ("pilot_c",))
-    assert due_at(r, 2) == T0 + 40 * H + GATES.hold_for  # 36 h has passed, but the pilots need observing first
-
-
 def test_prompts_remind_then_escalate_once() -> None:
     prompted = StepState(status=StepStatus.PROMPTED, cohort=("demo_icupa",), prompted_at=T0, prompt_ts="1.1")
     r = rollout().with_step(0, prompted)
