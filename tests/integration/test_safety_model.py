@@ -235,12 +235,13 @@ class SafetyMachine(RuleBasedStateMachine):
             assert count <= 1 + turned_off, f"{tenant}: {count} audit rows for at most {1 + turned_off} changes"
         for rollback_id, _, finished in rollbacks:
             assert rollback_id in flag_off
-            if finished is not None:
-                assert log.count(marker(rollback_id)) == 1
+            rollback = self.s.rollback_repo.get(rollback_id)
+            if finished is not None and rollback is not None:
+                assert log.count(marker(rollback.uid)) == 1
         for rollout in self.s.rollout_repo.recent(limit=50):
             for index, state in enumerate(rollout.steps):
                 if state.status == StepStatus.DONE and state.enabled:
-                    assert log.count(flip_marker(rollout.id, index)) == 1
+                    assert log.count(flip_marker(rollout.uid, index)) == 1
 
 
 def test_safety_promises_hold_under_random_interleavings(
