@@ -33,7 +33,7 @@ from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
-from commands.adapters.command_runner import SubprocessRunner
+from commands.adapters.command_runner import SubprocessRunner, child_environment
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
@@ -42,6 +42,7 @@ from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
+from commands.adapters.readiness_probes import PathProgramFinder, PgRoutineLookup
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
@@ -57,6 +58,7 @@ from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.ports import Clock, FlagStore, KpiSource
+from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
@@ -260,6 +262,7 @@ def build_container(
             clock=clock, ticks=PgChecklistTicks(state_pool), linter=linter, notifier=notifier, roles=roles, audit=audit
         ),
     )
+    readiness = _readiness(config, flags=flags, runner=runner, reader_pool=reader_pool, target_url=target_url)
     rollout_repo = PgRolloutRepository(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
@@ -275,6 +278,7 @@ def build_container(
             repo=rollout_repo,
             backfills=backfill_runs,
             checklist=checklist,
+            readiness=readiness,
         ),
     )
     environments = {
@@ -312,6 +316,7 @@ def build_container(
             runner=runner,
             issues=issues,
             checklist=checklist,
+            readiness=readiness,
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
@@ -442,6 +447,35 @@ def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tupl
         source = PrometheusKpiSource(config.kpi.prometheus)
         return source, source.close
     return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
+
+
+def _readiness(
+    config: RunbookConfig,
+    *,
+    flags: FlagStore,
+    runner: SubprocessRunner,
+    reader_pool: ConnectionPool[Any],
+    target_url: str,
+) -> ReadinessService:
+    """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
+    backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
+    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
+    child_env = {"DATABASE_URL": target_url}
+    return ReadinessService(
+        config=config,
+        ports=ReadinessPorts(
+            flags=flags,
+            runner=runner,
+            programs=PathProgramFinder(),
+            target=PgRoutineLookup(reader_pool.connection),
+            environments={
+                env: PgRoutineLookup(reader_pool.connection) if url == target_url else PgRoutineLookup.from_url(url)
+                for env, url in schema_urls.items()
+            },
+            child_env=child_env,
+            path={**child_environment(), **child_env}.get("PATH"),
+        ),
+    )
 
 
 def _schema_target(url: str, env: SchemaEnvironment) -> PgSchemaTarget:

@@ -38,6 +38,8 @@ class FlagConfig(_Section):
     table: str = Field(default="public.feature_flags", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
     disable_argv: tuple[str, ...] = ("pnpm", "flags:disable", "{flag}", "--tenant={tenant}")
     enable_argv: tuple[str, ...] = ("pnpm", "flags:enable", "{flag}", "--tenant={tenant}")
+    # command backend: a read-only call that proves the CLI answers (rollback readiness); empty: not checked
+    check_argv: tuple[str, ...] = ()
     command_timeout_s: float = Field(default=60, gt=0)
 
 

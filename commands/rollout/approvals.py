@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from commands.errors import GateBlocked, SelfApproval, StalePrompt, UserError
 from commands.ports import AuditEvent
+from commands.readiness.model import RollbackNotReady
 from commands.rollout.core import APPROVERS, DECISION_WAIT_S, RolloutCore
 from commands.rollout.effects import Outbox
 from commands.rollout.gates import GateReport
@@ -42,6 +44,7 @@ class RolloutApprovals(RolloutCore):
         assert rollout is not None and rollout.step is not None and rollout.plan_step is not None
         now = self._p.clock.now()
         state, required = rollout.step, rollout.plan_step.required_approvals
+        self._check_readiness(rollout, actor, now)
         if actor in state.approvals:
             raise UserError(f"You already approved this step; it needs {required - len(state.approvals)} more.")
         approvals = (*state.approvals, actor)
@@ -69,6 +72,16 @@ class RolloutApprovals(RolloutCore):
         return (
             f"Enabled `{rollout.flag}` for {len(done.enabled)} tenants (step {index + 1}, {rollout.plan[index].name})."
         )
+
+    def _check_readiness(self, rollout: Rollout, actor: str, now: datetime) -> None:
+        """Rollback readiness before any approval: a failed check refuses it (and redraws the card to say why)."""
+        if self._p.readiness is None:
+            return
+        ready = self._p.readiness.for_flag(rollout.flag)
+        if not ready.ready:
+            self._fx.audit(rollout, "rollout.approve", actor=actor, outcome="blocked", detail={"why": ready.sentence()})
+            self._fx.refresh_prompt(rollout, rollout.current, now)
+            raise RollbackNotReady(subject=f"step {rollout.current + 1} of rollout #{rollout.id}", readiness=ready)
 
     def deny(self, *, value: str, actor: str, reason: str) -> str:
         reason = " ".join(reason.split())[:300] or "no reason given"

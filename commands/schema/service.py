@@ -31,6 +31,8 @@ from commands.ports import (
     SchemaDeploys,
     SchemaTarget,
 )
+from commands.readiness.model import RollbackNotReady
+from commands.readiness.ports import ReadinessCheck
 from commands.schema.history import MigrationFile, list_migrations
 from commands.schema.layout import layout_findings, rollback_pairs
 from commands.schema.lint import additive_findings
@@ -69,6 +71,7 @@ class SchemaPorts:
     runner: CommandRunner
     issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
     checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
+    readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ class SchemaService:
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
-        ref = self._p.notifier.post(self._config.channels.release, deploy_card(deploy))
+        ref = self._p.notifier.post(self._config.channels.release, self._card(deploy))
         deploy = replace(deploy, channel=ref.channel, message_ts=ref.ts)
         self._p.deploys.save(deploy)
         warning = f" Warning: {gate.sentence()}." if gate else ""
@@ -227,6 +230,7 @@ class SchemaService:
                 self._p.deploys.save(deploy)
                 self._refresh(deploy)
                 self._audit(actor, "schema.deploy.void", deploy.env, "void", deploy_id=deploy.id, plan_hash=current)
+            self._check_readiness(deploy, actor)
             roles = {r for r in APPROVER_ROLES if self._p.roles.has_role(actor, r)}
             try:
                 deploy = approve(deploy, user=actor, roles=roles, current_hash=current, now=self._p.clock.now())
@@ -371,7 +375,7 @@ class SchemaService:
 
     def _status(self, request: SchemaRequest) -> Answer:
         if request.deploy_id is not None:
-            card = deploy_card(self._load(request.deploy_id))
+            card = self._card(self._load(request.deploy_id))
             return card.title, card, None
         deploys = self._p.deploys.recent(limit=5, env=request.env)
         if not deploys:
@@ -417,9 +421,25 @@ class SchemaService:
     def _refresh(self, deploy: Deploy) -> None:
         if deploy.channel and deploy.message_ts:
             try:
-                self._p.notifier.update(MessageRef(deploy.channel, deploy.message_ts), deploy_card(deploy))
+                self._p.notifier.update(MessageRef(deploy.channel, deploy.message_ts), self._card(deploy))
             except Exception:
                 log.exception("could not update the card of schema deploy #%s", deploy.id)
+
+    def _card(self, deploy: Deploy) -> Card:
+        """The deploy card; while it awaits approval, with rollback readiness computed now."""
+        waiting = deploy.status is DeployStatus.AWAITING and deploy.needs_approval
+        ready = self._p.readiness.for_deploy(deploy.env, deploy.files) if self._p.readiness and waiting else None
+        return deploy_card(deploy, readiness=ready)
+
+    def _check_readiness(self, deploy: Deploy, actor: str) -> None:
+        if self._p.readiness is None or deploy.status is not DeployStatus.AWAITING:
+            return
+        ready = self._p.readiness.for_deploy(deploy.env, deploy.files)
+        if not ready.ready:
+            why = ready.sentence()
+            self._audit(actor, "schema.deploy.approve", deploy.env, "blocked", deploy_id=deploy.id, why=why)
+            self._refresh(deploy)
+            raise RollbackNotReady(subject=f"schema deploy #{deploy.id}", readiness=ready)
 
     def _release_ref(self, number: int | None) -> str | None:
         release = self._config.release
