@@ -11,7 +11,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
-from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
+from bot.listeners import alerts, backfill, breakglass, checklist, general, post, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
 from bot.logs import start_request_ref
@@ -47,6 +47,7 @@ def build_app(container: Container, *, executor: ThreadPoolExecutor | None = Non
     checklist.register(app, registry, services, after_ack)
     post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
+    breakglass.register(app, services, after_ack)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

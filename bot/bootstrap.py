@@ -30,6 +30,7 @@ from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.breakglass_pg import PgBreakGlass
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
@@ -53,6 +54,7 @@ from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.config import Environment as BackfillEnvironment
 from commands.backfill.service import BackfillPorts, BackfillService
+from commands.breakglass.service import BreakGlassPorts, BreakGlassService
 from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
@@ -113,6 +115,7 @@ class Services:
         return False
 
     lighthouse: LighthouseService
+    breakglass: BreakGlassService
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -370,6 +373,13 @@ def build_container(
             ports=LighthousePorts(
                 runs=PgLighthouseRuns(state_pool, locks=locks), issues=issues, notifier=notifier, failures=failures
             ),
+        ),
+        breakglass=BreakGlassService(
+            config=config,
+            ports=BreakGlassPorts(
+                clock=clock, repo=PgBreakGlass(state_pool), notifier=notifier, roles=roles, audit=audit
+            ),
+            actions={"rollout.approve": rollouts},
         ),
     )
     metrics = Metrics()

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commands.alerts.config import AlertsConfig
 from commands.backfill.config import BackfillConfig
+from commands.breakglass.config import BreakGlassConfig
 from commands.checklist.config import ChecklistConfig, ReleaseSpec, check_release_names
 from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
@@ -106,11 +107,14 @@ class RunbookConfig(_Section):
     cleanup: CleanupConfig = CleanupConfig()
     notes: NotesConfig = NotesConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    break_glass: BreakGlassConfig = BreakGlassConfig()
 
     @model_validator(mode="after")
     def _release_names(self) -> RunbookConfig:
         check_release_names(self.releases)
         known = set(RolesConfig.model_fields)
+        if self.break_glass.role not in known:
+            raise ValueError(f"break_glass.role: unknown role {self.break_glass.role!r}; roles: {sorted(known)}")
         for item in self.checklist.confirm:
             if unknown := [r for r in item.roles if r not in known]:
                 raise ValueError(f"checklist.confirm {item.key!r}: unknown role {unknown[0]!r}; roles: {sorted(known)}")

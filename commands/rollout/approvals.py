@@ -24,7 +24,8 @@ class RolloutApprovals(RolloutCore):
         assert rollout is not None
         return rollout
 
-    def approve(self, *, value: str, actor: str) -> str:
+    def approve(self, *, value: str, actor: str, break_glass: str | None = None) -> str:
+        """``break_glass``: why (and who confirmed) the KPI gate and rollback readiness are skipped for this one."""
         rollout = self.check_decidable(value=value, actor=actor)
         if actor == rollout.started_by:
             self._p.audit.record(
@@ -35,16 +36,17 @@ class RolloutApprovals(RolloutCore):
         with self._repo.exclusive(rollout.id, wait_s=DECISION_WAIT_S) as mine:
             if not mine:
                 raise UserError(f"Another zdm worker is busy with rollout #{rollout.id}; press Approve again shortly.")
-            return self._approve_locked(value, actor)
+            return self._approve_locked(value, actor, break_glass=break_glass)
 
-    def _approve_locked(self, value: str, actor: str) -> str:
+    def _approve_locked(self, value: str, actor: str, *, break_glass: str | None = None) -> str:
         rollout_id, index, digest = _parse_token(value)
         rollout = self._repo.get(rollout_id)
         self._check_current(rollout, index, digest)
         assert rollout is not None and rollout.step is not None and rollout.plan_step is not None
         now = self._p.clock.now()
         state, required = rollout.step, rollout.plan_step.required_approvals
-        self._check_readiness(rollout, actor, now)
+        if break_glass is None:
+            self._check_readiness(rollout, actor, now)
         if actor in state.approvals:
             raise UserError(f"You already approved this step; it needs {required - len(state.approvals)} more.")
         approvals = (*state.approvals, actor)
@@ -57,13 +59,14 @@ class RolloutApprovals(RolloutCore):
             return f"Approval recorded ({len(approvals)} of {required}); another release approver must approve too."
         held = self._repo.held(rollout.flag)
         report = self._fx.gates(rollout, now, held=held)
-        if report.blocks:
+        if report.blocks and break_glass is None:
             self._fx.audit(rollout, "rollout.approve", actor=actor, outcome="blocked", detail={"why": _why(report)})
             self._fx.refresh_prompt(rollout, index, now, report=report)
             raise GateBlocked(why=_why(report))
         rollout = rollout.with_step(index, replace(state, approvals=approvals, status=StepStatus.FLIPPING))
         rollout = replace(rollout.with_step(index, replace(rollout.steps[index], flipped_by=actor)))
-        self._fx.audit(rollout, "rollout.approve", actor=actor, detail={"step": index, "count": len(approvals)})
+        detail = {"step": index, "count": len(approvals), **({"break_glass": break_glass} if break_glass else {})}
+        self._fx.audit(rollout, "rollout.approve", actor=actor, detail=detail)
         self._save(rollout, now)  # claimed: a crash from here on is finished by the next tick, never repeated
         outbox: Outbox = []
         rollout = self._fx.flip(rollout, now, outbox, report=report)
