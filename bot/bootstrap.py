@@ -65,6 +65,7 @@ from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
+from commands.schema.breakglass import SchemaBreakGlass
 from commands.schema.config import SchemaEnvironment
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.migrator import migrate_state
@@ -302,7 +303,7 @@ def build_container(
     )
     deploys = PgSchemaDeploys(state_pool, locks=locks)
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
-    schema = SchemaService(
+    schema = SchemaBreakGlass(
         config=config,
         ports=SchemaPorts(
             clock=clock,
@@ -379,7 +380,7 @@ def build_container(
             ports=BreakGlassPorts(
                 clock=clock, repo=PgBreakGlass(state_pool), notifier=notifier, roles=roles, audit=audit
             ),
-            actions={"rollout.approve": rollouts},
+            actions={"rollout.approve": rollouts, "schema.deploy": schema},
         ),
     )
     metrics = Metrics()

@@ -137,6 +137,7 @@ class Deploy:
     finished_at: datetime | None = None
     notes: tuple[str, ...] = field(default=())
     reviews: tuple[str, ...] = ()  # statements the lint cannot see through; approving acknowledges them
+    break_glass: str | None = None  # why (and who confirmed) the checklist and rollback readiness are skipped
 
     @property
     def approved(self) -> bool:

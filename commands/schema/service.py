@@ -160,7 +160,16 @@ class SchemaService:
             return f"`{env}` is up to date: nothing to deploy."
         return f"The plan for `{env}` is ready: {len(plan.to_apply)} file(s), plan hash `{plan.plan_hash}`."
 
-    def request_deploy(self, env: str, *, actor: str, include_all: bool = False, release: int | None = None) -> str:
+    def request_deploy(
+        self,
+        env: str,
+        *,
+        actor: str,
+        include_all: bool = False,
+        release: int | None = None,
+        break_glass: str | None = None,
+    ) -> str:
+        """``break_glass``: a confirmed break-glass lets it past a refusing checklist and rollback readiness."""
         plan = self.plan(env, include_all=include_all)
         then = f"`/zdm schema deploy {env}` again (`/zdm schema plan {env}` lists every finding)"
         if problems := self._report_problems(plan, f"Schema deploy to `{env}`", then):
@@ -169,7 +178,7 @@ class SchemaService:
             return f"`{env}` is up to date: nothing to deploy."
         names = [m.file_name for m in plan.to_apply]
         gate = self._p.checklist.preflight(migrations=names) if self._p.checklist else None
-        if gate is not None and gate.refuse:
+        if gate is not None and gate.refuse and break_glass is None:
             self._audit(actor, "schema.deploy.request", env, "refused", release=gate.release, why="checklist")
             return f"Nothing was deployed to `{env}`: {gate.sentence()}."
         now = self._p.clock.now()
@@ -185,8 +194,12 @@ class SchemaService:
                 needs_approval=settings.approvals,
                 include_all=include_all,
                 release=self._release_ref(release),
-                notes=(f"⚠️ requested while {gate.sentence()}",) if gate else (),
+                notes=(
+                    *((f"⚠️ requested while {gate.sentence()}",) if gate else ()),
+                    *((f"🔓 break-glass: {break_glass}",) if break_glass else ()),
+                ),
                 reviews=plan.reviews,
+                break_glass=break_glass,
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
@@ -432,7 +445,7 @@ class SchemaService:
         return deploy_card(deploy, readiness=ready)
 
     def _check_readiness(self, deploy: Deploy, actor: str) -> None:
-        if self._p.readiness is None or deploy.status is not DeployStatus.AWAITING:
+        if self._p.readiness is None or deploy.status is not DeployStatus.AWAITING or deploy.break_glass:
             return
         ready = self._p.readiness.for_deploy(deploy.env, deploy.files)
         if not ready.ready:
