@@ -52,6 +52,7 @@ from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
+from commands.backfill.breakglass import BackfillBreakGlass
 from commands.backfill.config import Environment as BackfillEnvironment
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.breakglass.service import BreakGlassPorts, BreakGlassService
@@ -289,7 +290,7 @@ def build_container(
         name: PgCheckpoints(url)
         for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
     }
-    backfills = BackfillService(
+    backfills = BackfillBreakGlass(
         config=config,
         ports=BackfillPorts(
             clock=clock,
@@ -380,7 +381,7 @@ def build_container(
             ports=BreakGlassPorts(
                 clock=clock, repo=PgBreakGlass(state_pool), notifier=notifier, roles=roles, audit=audit
             ),
-            actions={"rollout.approve": rollouts, "schema.deploy": schema},
+            actions={"rollout.approve": rollouts, "schema.deploy": schema, "backfill.start": backfills},
         ),
     )
     metrics = Metrics()

@@ -69,7 +69,10 @@ class RecordsService:
             rollbacks=self._p.facts.rollbacks(flag),
             alerts=alerts,
             break_glass=break_glass_uses(
-                self._p.facts.audit_rows(subjects=[release, flag, spec.schema_env], since=None)
+                self._p.facts.audit_rows(
+                    subjects=[release, flag, spec.schema_env, *([spec.backfill_job] if spec.backfill_job else [])],
+                    since=None,
+                )
             ),
         )
 

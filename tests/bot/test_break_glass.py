@@ -15,6 +15,7 @@ from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import Cadence, card_text, enabled, prompt_for
 from tests.conftest import APPROVER, APPROVER2, ONCALL, BotServer, Databases, write_config
+from tests.fakes import FakeClock
 
 LEAD = "U0LEAD"
 PLAN = """
@@ -36,9 +37,31 @@ migrations = ["20250301000000_*"]
 """
 
 
+BACKFILL = """
+[backfill]
+default_job = "tenant_profiles"
+
+[backfill.environments.staging]
+
+[backfill.environments.production]
+window = "{opens}-{closes}"
+timezone = "UTC"
+requires_staging = true
+
+[backfill.jobs.tenant_profiles]
+table = "public.tenants"
+key = "id"
+batch_sql = "select 0, 0, null::bigint from (select %(after)s, %(upto)s, %(limit)s) as never_run"
+verify_sql = "select count(*) from public.tenants"
+"""
+
+
 @pytest.fixture
-def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
-    return write_config(tmp_path / "zdm.toml", app_root, extra=PLAN, roles=f'platform_lead = ["{LEAD}", "{APPROVER}"]')
+def config(tmp_path: Path, app_root: Path, clock: FakeClock) -> RunbookConfig:
+    now = clock.now()  # production's window opens in two hours: a run started now waits for it
+    window = {"opens": f"{now + timedelta(hours=2):%H:%M}", "closes": f"{now + timedelta(hours=3):%H:%M}"}
+    roles = f'platform_lead = ["{LEAD}", "{APPROVER}"]\ndba = ["{APPROVER2}"]'
+    return write_config(tmp_path / "zdm.toml", app_root, extra=PLAN + BACKFILL.format(**window), roles=roles)
 
 
 def glass_card(bot: BotServer, number: int = 1) -> Message:
@@ -149,3 +172,19 @@ def test_nothing_to_skip_and_bad_options_say_so_and_record_nothing(bot: BotServe
     assert said.startswith("`--break-glass` needs a reason in quotes")
     with dbs.state() as conn:
         assert conn.execute("select count(*) from zdm.break_glass").fetchone() == (0,)
+
+
+def test_a_backfill_on_production_before_staging_starts_once_a_lead_confirms(bot: BotServer, dbs: Databases) -> None:
+    said = bot.command("backfill start production", user=APPROVER2).json()["text"]
+    assert said.startswith("`tenant_profiles` has not finished on staging yet") and "--break-glass" in said
+    said = bot.command('backfill start production --break-glass "staging restored from prod"', user=APPROVER2)
+    assert said.json()["text"].startswith("Break-glass #1 asked")
+    bot.settle()
+    assert "• staging first — `tenant_profiles` has not finished (verified) on staging" in card_text(glass_card(bot))
+    with dbs.state() as conn:
+        assert conn.execute("select count(*) from zdm.backfill_runs").fetchone() == (0,)
+    assert press(bot, glass_card(bot), CONFIRM_ACTION, APPROVER2).startswith("You asked for break-glass #1")
+    said = press(bot, glass_card(bot), CONFIRM_ACTION, LEAD)
+    assert said == "Confirmed break-glass #1: Backfill #1 of `tenant_profiles` on `production` is paused."
+    [(_, outcome, detail)] = [r for r in audit(dbs, "backfill.start")]
+    assert outcome == "ok" and detail["break_glass"] == "staging restored from prod (confirmed by U0LEAD)"
