@@ -57,6 +57,7 @@ from commands.backfill.config import Environment as BackfillEnvironment
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.breakglass.service import BreakGlassPorts, BreakGlassService
 from commands.checklist.service import ChecklistPorts, ChecklistService
+from commands.cleanup.breakglass import CleanupBreakGlass
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.lighthouse.service import LighthousePorts, LighthouseService
@@ -340,7 +341,7 @@ def build_container(
         ),
     )
     facts = PgReleaseFacts(state_pool, rollbacks=repo, deploys=deploys, runs=backfill_runs)
-    cleanup = CleanupService(
+    cleanup = CleanupBreakGlass(
         config=config,
         ports=CleanupPorts(
             clock=clock,
@@ -381,7 +382,12 @@ def build_container(
             ports=BreakGlassPorts(
                 clock=clock, repo=PgBreakGlass(state_pool), notifier=notifier, roles=roles, audit=audit
             ),
-            actions={"rollout.approve": rollouts, "schema.deploy": schema, "backfill.start": backfills},
+            actions={
+                "rollout.approve": rollouts,
+                "schema.deploy": schema,
+                "backfill.start": backfills,
+                "cleanup.plan": cleanup,
+            },
         ),
     )
     metrics = Metrics()
