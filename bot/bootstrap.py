@@ -136,6 +136,8 @@ class Services:
             "evaluate_alerts": self.alerts.evaluate_due,
             # Lighthouse reports dropped into lighthouse.watch_dir
             "watch_lighthouse": self.lighthouse.poll_watch_dir,
+            # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
+            "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
         }
 
     def state_figures(self) -> StateFigures:
@@ -380,7 +382,7 @@ def build_container(
         breakglass=BreakGlassService(
             config=config,
             ports=BreakGlassPorts(
-                clock=clock, repo=PgBreakGlass(state_pool), notifier=notifier, roles=roles, audit=audit
+                clock=clock, repo=PgBreakGlass(state_pool, locks=locks), notifier=notifier, roles=roles, audit=audit
             ),
             actions={
                 "rollout.approve": rollouts,

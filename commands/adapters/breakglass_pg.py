@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -9,14 +10,27 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import TypeAdapter
 
+from commands.adapters.locks import PgLocks
 from commands.breakglass.model import BreakGlass, BreakGlassStatus
 
 _DOC = TypeAdapter(BreakGlass)
 
 
+BREAK_GLASS_LOCK_CLASS = 0x7A6B  # per request id: the confirmed action runs under it
+
+
 class PgBreakGlass:
-    def __init__(self, pool: ConnectionPool[Any]) -> None:
+    def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
         self._pool = pool
+        self._locks = locks
+
+    def confirmed(self) -> list[BreakGlass]:
+        with self._pool.connection() as conn:
+            rows = conn.execute("select id, doc from zdm.break_glass where status = 'confirmed' order by id").fetchall()
+        return [replace(_DOC.validate_python(r[1]), id=int(r[0])) for r in rows]
+
+    def exclusive(self, request_id: int) -> AbstractContextManager[bool]:
+        return self._locks.hold((BREAK_GLASS_LOCK_CLASS, request_id))
 
     def create(self, request: BreakGlass) -> BreakGlass:
         with self._pool.connection() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from commands.breakglass.model import BreakGlass, BreakGlassStatus, Skip
@@ -18,6 +19,14 @@ class BreakGlassRepository(Protocol):
 
     def claim(self, request: BreakGlass, *, expected: BreakGlassStatus) -> bool:
         """Save ``request`` only if its stored status is still ``expected`` (one confirmation wins)."""
+        ...
+
+    def confirmed(self) -> list[BreakGlass]:
+        """Requests confirmed whose action has not finished (running now, or interrupted by a crash)."""
+        ...
+
+    def exclusive(self, request_id: int) -> AbstractContextManager[bool]:
+        """A cross-replica try-lock held while the confirmed action runs; yields False if another holds it."""
         ...
 
 

@@ -83,8 +83,12 @@ class BreakGlassService:
         except UserError as exc:
             self._audit(request, actor, "breakglass.confirm", "refused", why=str(exc))
             raise
-        if not self._p.repo.claim(decided, expected=BreakGlassStatus.AWAITING):
-            raise StalePrompt(what=f"break-glass #{request.id} was already confirmed or cancelled")
+        with self._p.repo.exclusive(request.id) as mine:  # held while the action runs: a crash releases it
+            if not mine or not self._p.repo.claim(decided, expected=BreakGlassStatus.AWAITING):
+                raise StalePrompt(what=f"break-glass #{request.id} was already confirmed or cancelled")
+            return self._run(decided, actor)
+
+    def _run(self, decided: BreakGlass, actor: str) -> str:
         self._refresh(decided)
         gated = self._actions[decided.action]
         try:
@@ -103,6 +107,27 @@ class BreakGlassService:
         self._refresh(done)
         self._announce(done)
         return f"Confirmed break-glass #{done.id}: {outcome}"
+
+    def settle_interrupted(self) -> int:
+        """Scheduler: a confirmed request whose action no process is running was interrupted (a crash or restart
+        mid-action). It is not run again (it may have half happened): it is marked failed, said on its card and
+        audited, so nobody believes it is still running. Returns how many it settled."""
+        settled = 0
+        for request in self._p.repo.confirmed():
+            with self._p.repo.exclusive(request.id) as mine:
+                current = self._p.repo.get(request.id) if mine else None
+                if current is None or current.status is not BreakGlassStatus.CONFIRMED:
+                    continue
+                outcome = (
+                    "zdm stopped while running it (a restart or crash); check the action's own card or status "
+                    "before asking again"
+                )
+                done = finished(current, ok=False, outcome=outcome)
+                self._p.repo.save(done)
+                self._audit(done, "zdm", USED, "interrupted", why=outcome)
+                self._refresh(done)
+                settled += 1
+        return settled
 
     def cancel(self, *, value: str, actor: str) -> str:
         request = self._load(value)

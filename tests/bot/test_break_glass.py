@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import Container
 from bot.emulator import Message
 from commands.breakglass.views import CANCEL_ACTION, CONFIRM_ACTION
 from commands.config import RunbookConfig
@@ -188,3 +189,26 @@ def test_a_backfill_on_production_before_staging_starts_once_a_lead_confirms(bot
     assert said == "Confirmed break-glass #1: Backfill #1 of `tenant_profiles` on `production` is paused."
     [(_, outcome, detail)] = [r for r in audit(dbs, "backfill.start")]
     assert outcome == "ok" and detail["break_glass"] == "staging restored from prod (confirmed by U0LEAD)"
+
+
+def test_a_confirmation_interrupted_by_a_crash_is_settled_on_its_card_never_run_twice(
+    bot: BotServer, container: Container, dbs: Databases
+) -> None:
+    with dbs.target() as conn:
+        conn.execute("drop function public.sp_restore_legacy_tenant_views()")
+    bot.command("rollout start")
+    bot.settle()
+    bot.command('rollout approve --break-glass "restore fn redeployed by hand"', user=APPROVER)
+    bot.settle()
+    with dbs.state() as conn:  # what a crash right after the claim leaves behind
+        conn.execute(
+            "update zdm.break_glass set status = 'confirmed',"
+            " doc = doc || jsonb_build_object('status', 'confirmed', 'confirmed_by', %s::text)",
+            (LEAD,),
+        )
+    assert container.services.breakglass.settle_interrupted() == 1
+    assert container.services.breakglass.settle_interrupted() == 0
+    text = card_text(glass_card(bot))
+    assert "❌ confirmed, but the action did not run" in text and "zdm stopped while running it" in text
+    assert [(a, o) for a, o, _ in audit(dbs, "breakglass.used")] == [("zdm", "interrupted")]
+    assert "demo_icupa" not in enabled(dbs)
