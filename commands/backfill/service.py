@@ -112,7 +112,11 @@ class BackfillService:
             return f"Backfill #{run.id} paused; its checkpoint is kept."
         return f"Backfill #{run.id} cancelled; rows already done stay done."
 
-    def start(self, *, env: str, job: str | None, actor: str, override: str = "") -> BackfillRun:
+    def start(
+        self, *, env: str, job: str | None, actor: str, override: str = "", break_glass: str | None = None
+    ) -> BackfillRun:
+        """``override``: a platform lead passes the staging-first rule alone (kept for compatibility);
+        ``break_glass``: anyone who may start backfills passes it once a second person confirmed."""
         self._require(actor, STARTERS, "start backfills")
         settings = self._config.backfill
         name = job or settings.default_job
@@ -125,12 +129,13 @@ class BackfillService:
             raise UsageError(f"There is no environment `{printable(env)}` in zdm.toml; use one of {known}.")
         environment = settings.environments[env]
         if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
-            if not override:
+            if not override and not break_glass:
                 raise UsageError(
                     f"`{name}` has not finished on staging yet; run `/zdm backfill start staging {name}` first, or "
-                    "override with `--override <reason>` (platform lead only)."
+                    'pass it with `--break-glass "<reason>"` (a platform lead confirms).'
                 )
-            self._require(actor, ("platform_lead",), "override the staging-first rule")
+            if not break_glass:
+                self._require(actor, ("platform_lead",), "override the staging-first rule")
         now = self._p.clock.now()
         is_open = window_open(environment, now)
         reason = None if is_open else f"{WINDOW_REASON} ({environment.window} {environment.timezone})"
@@ -146,7 +151,7 @@ class BackfillService:
                 reason=reason,
             )
         )
-        detail = {"run_id": run.id, "env": env, "override": override or None}
+        detail = {"run_id": run.id, "env": env, "override": override or None, "break_glass": break_glass}
         self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
         return run
 

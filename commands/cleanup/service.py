@@ -123,20 +123,26 @@ class CleanupService:
             reached_at=reached, now=now, days=days, stable_days=self._config.cleanup.stable_days, problems=problems
         )
 
-    def plan(self, release: str, *, actor: str) -> str:
+    def plan(self, release: str, *, actor: str, break_glass: str | None = None) -> str:
+        """``break_glass``: a confirmed break-glass requests the cleanup past the stable-days gate."""
         now = self._p.clock.now()
         decision = self.gate(release, now)
         cleanup = self._p.cleanups.awaiting(release)
-        if decision.allowed and cleanup is None:
+        passing = decision.allowed or break_glass is not None
+        if passing and cleanup is None:
             file, digest = self._files(release)
             cleanup = self._p.cleanups.create(
-                Cleanup(id=0, release=release, file=file, files_hash=digest, requester=actor, requested_at=now)
-            )
+                Cleanup(
+                    id=0, release=release, file=file, files_hash=digest, requester=actor, requested_at=now,
+                    break_glass=break_glass,
+                )
+            )  # fmt: skip
             self._audit(actor, "cleanup.request", release, "ok", cleanup_id=cleanup.id, files_hash=digest)
         ref = self._p.notifier.post(self._config.channels.release, self._card(release, decision, cleanup))
-        if cleanup is not None and decision.allowed:
+        if cleanup is not None and passing:
             self._p.cleanups.save(replace(cleanup, channel=ref.channel, message_ts=ref.ts))
-            return f"Cleanup of `{release}` is allowed; cleanup #{cleanup.id} awaits one `dba` and one `platform_lead`."
+            how = "is allowed" if decision.allowed else "passes its gate by break-glass"
+            return f"Cleanup of `{release}` {how}; cleanup #{cleanup.id} awaits one `dba` and one `platform_lead`."
         return f"Cleanup of `{release}` is not allowed yet: {decision.reasons[0]}."
 
     def approve(self, *, value: str, actor: str) -> str:
@@ -162,7 +168,7 @@ class CleanupService:
         except UserError as exc:
             current, problem = "", str(exc)
         decision = self.gate(cleanup.release, now)
-        if current != cleanup.files_hash or not decision.allowed:
+        if current != cleanup.files_hash or not (decision.allowed or cleanup.break_glass):
             why = problem or ("the cleanup migration or its pair changed" if current != cleanup.files_hash else "")
             cleanup = replace(cleanup, status=CleanupStatus.VOID, reason=why or decision.reasons[0])
             self._p.cleanups.save(cleanup)
