@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,6 +49,7 @@ from commands.schema.scaffold import new_migration
 from scheduler.runner import Metronome
 
 log = logging.getLogger("zdm")
+DEMO_TICK_S = 1.0  # the demo scheduler ticks every real second
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,9 +196,10 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     traffic: DemoTraffic | None = None
     if demo:  # the demo app's traffic is written first, so each tick's KPI readings include it
         flag = container.services.config.flag
-        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
+        lead = timedelta(seconds=scale * DEMO_TICK_S)  # a running clock moves on between a write and a read
+        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table, lead=lead)
         jobs = {"demo_traffic": traffic, **jobs}
-    tick_s = 1.0 if demo else settings.scheduler_tick_s
+    tick_s = DEMO_TICK_S if demo else settings.scheduler_tick_s
     metronome = Metronome(
         clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
     )
@@ -303,7 +305,8 @@ def _demo_controls(
     if isinstance(clock, DemoClock):
         controls.advance = clock.advance
     if traffic is not None:
-        controls.set_error_rate = traffic.set_error_rate
+        controls.set_error_rate = lambda rate, tenant: traffic.set_error_rate(rate, tenant, now=clock.now())
+        controls.catch_up = lambda: traffic(clock.now())
     controls.lighthouse = lambda path: shell_lighthouse(container, clock, path)
     return controls
 
@@ -413,8 +416,9 @@ def _database_answers(url: str, *, attempts: int = 30, pause_s: float = 2.0) -> 
 
 
 def _after_restart(container: Container) -> None:
-    """Continue interrupted rollbacks, refresh (or re-post) pending rollout prompts, drop leftover scratch
-    databases."""
+    """Continue interrupted rollbacks, refresh (or re-post) pending rollout prompts and every stage's live card
+    (backfill progress, schema deploys awaiting approval, rollbacks awaiting their schema confirmation, cleanups),
+    and drop leftover scratch databases."""
     try:
         container.services.rollbacks.resume_unfinished()
         container.services.rollouts.relink_prompts()
@@ -424,6 +428,17 @@ def _after_restart(container: Container) -> None:
         container.sweep_scratch_databases()
     except Exception:
         log.exception("could not sweep leftover scratch databases")
+    services = container.services
+    for stage, relink in (
+        ("rollback", services.rollbacks.relink_cards),
+        ("backfill", services.backfills.relink_cards),
+        ("schema", services.schema.relink_cards),
+        ("cleanup", services.cleanup.relink_cards),
+    ):
+        try:
+            relink()
+        except Exception:  # one stage's trouble must not keep the others' cards stale
+            log.exception("could not refresh the %s cards after start-up", stage)
 
 
 def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:

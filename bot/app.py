@@ -12,7 +12,7 @@ from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
 from bot.executor import HEAVY, TrackingExecutor
 from bot.lanes import HeavyLane
-from bot.listeners import alerts, backfill, checklist, general, post, rollback, rollout, schema, zdm
+from bot.listeners import alerts, backfill, breakglass, checklist, general, post, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
 from bot.listeners.screening import InputScreen
@@ -51,6 +51,7 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     checklist.register(app, registry, services, after_ack)
     post.register(app, registry, services, after_ack)
     zdm.register(app, registry, services, after_ack)
+    breakglass.register(app, services, after_ack)
     registry.check_permissions(services.config.permissions)
 
     @app.error

@@ -30,10 +30,11 @@ from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
+from commands.adapters.breakglass_pg import PgBreakGlass
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
-from commands.adapters.command_runner import ChildProcesses, SubprocessRunner
+from commands.adapters.command_runner import ChildProcesses, SubprocessRunner, child_environment
 from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
@@ -45,6 +46,7 @@ from commands.adapters.locks import FencedNotifier, FencedPool, PgLocks
 from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
+from commands.adapters.readiness_probes import PathProgramFinder, PgRoutineLookup
 from commands.adapters.records_local import LocalFolderDestination
 from commands.adapters.repo_git import GitRepository
 from commands.adapters.rollout_pg import PgRolloutRepository
@@ -54,9 +56,12 @@ from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
+from commands.backfill.breakglass import BackfillBreakGlass
 from commands.backfill.config import Environment as BackfillEnvironment
 from commands.backfill.service import BackfillPorts, BackfillService
+from commands.breakglass.service import BreakGlassPorts, BreakGlassService
 from commands.checklist.service import ChecklistPorts, ChecklistService
+from commands.cleanup.breakglass import CleanupBreakGlass
 from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.errors import ConfigError, LockLost
@@ -64,11 +69,13 @@ from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.outbox.ports import Destination
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
+from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.log_delivery import RollbackLogDelivered
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
+from commands.schema.breakglass import SchemaBreakGlass
 from commands.schema.config import SchemaEnvironment
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.grants import current_role
@@ -125,6 +132,7 @@ class Services:
 
     lighthouse: LighthouseService
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
+    breakglass: BreakGlassService
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -144,6 +152,8 @@ class Services:
             "watch_lighthouse": self.lighthouse.poll_watch_dir,
             # recorded entries not delivered yet (GitHub was down): retried with backoff; returns the next retry
             "deliver_outbox": self.outbox.deliver_due,
+            # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
+            "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
         }
 
     def state_figures(self) -> StateFigures:
@@ -318,6 +328,7 @@ def build_container(
             repository=repository,
         ),
     )
+    readiness = _readiness(config, flags=flags, runner=runner, reader_pool=reader_pool, target_url=target_url)
     rollout_repo = PgRolloutRepository(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
@@ -334,13 +345,14 @@ def build_container(
             exposure=exposure,
             backfills=backfill_runs,
             checklist=checklist,
+            readiness=readiness,
         ),
     )
     environments = {
         name: PgCheckpoints(url)
         for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
     }
-    backfills = BackfillService(
+    backfills = BackfillBreakGlass(
         config=config,
         ports=BackfillPorts(
             clock=clock,
@@ -357,7 +369,7 @@ def build_container(
         env: _schema_target(url, config.schema_stage.environments[env])
         for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
     }
-    schema = SchemaService(
+    schema = SchemaBreakGlass(
         config=config,
         ports=SchemaPorts(
             clock=clock,
@@ -372,6 +384,7 @@ def build_container(
             issues=issues,
             checklist=checklist,
             repository=repository,
+            readiness=readiness,
         ),
     )
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
@@ -390,7 +403,7 @@ def build_container(
         ),
     )
     facts = PgReleaseFacts(state_pool, rollbacks=repo, deploys=deploys, runs=backfill_runs)
-    cleanup = CleanupService(
+    cleanup = CleanupBreakGlass(
         config=config,
         ports=CleanupPorts(
             clock=clock,
@@ -434,6 +447,18 @@ def build_container(
             ),
         ),
         outbox=outbox,
+        breakglass=BreakGlassService(
+            config=config,
+            ports=BreakGlassPorts(
+                clock=clock, repo=PgBreakGlass(state_pool, locks=locks), notifier=notifier, roles=roles, audit=audit
+            ),
+            actions={
+                "rollout.approve": rollouts,
+                "schema.deploy": schema,
+                "backfill.start": backfills,
+                "cleanup.plan": cleanup,
+            },
+        ),
     )
     metrics = Metrics()
     metrics.watch_state(services.state_figures)
@@ -517,6 +542,35 @@ def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tupl
         source = PrometheusKpiSource(config.kpi.prometheus)
         return source, source.close
     return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
+
+
+def _readiness(
+    config: RunbookConfig,
+    *,
+    flags: FlagStore,
+    runner: SubprocessRunner,
+    reader_pool: ConnectionPool[Any],
+    target_url: str,
+) -> ReadinessService:
+    """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
+    backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
+    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
+    child_env = {"DATABASE_URL": target_url}
+    return ReadinessService(
+        config=config,
+        ports=ReadinessPorts(
+            flags=flags,
+            runner=runner,
+            programs=PathProgramFinder(),
+            target=PgRoutineLookup(reader_pool.connection),
+            environments={
+                env: PgRoutineLookup(reader_pool.connection) if url == target_url else PgRoutineLookup.from_url(url)
+                for env, url in schema_urls.items()
+            },
+            child_env=child_env,
+            path={**child_environment(), **child_env}.get("PATH"),
+        ),
+    )
 
 
 def _schema_target(url: str, env: SchemaEnvironment) -> PgSchemaTarget:

@@ -59,6 +59,7 @@ class DemoControls:
     settle: Callable[[], object] | None = None
     release_issue: Callable[[], str] | None = None
     lighthouse: Callable[[str], str] | None = None
+    catch_up: Callable[[], object] | None = None  # before each line: bring the demo's traffic up to the clock
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class Shell:
         word, _, rest = line.partition(" ")
         if word in ("quit", "exit"):
             return False
+        if self.demo.catch_up is not None:
+            self.demo.catch_up()  # a KPI read by this line sees every minute the clock has passed
         if word == "help":
             self._print(SHELL_HELP)
         elif word == "whoami":
@@ -210,8 +213,21 @@ class Shell:
             channel_id=box.channel,
             message_ts=box.message_ts,
             response_url=self.emulator.response_url(uuid.uuid4().hex),
+            message_blocks=self._as_shown(box),
         )
         self._show_ack(self._dispatch(body))
+
+    def _as_shown(self, box: ShownButton) -> list[dict[str, Any]]:
+        """The card's blocks as this shell showed them (Slack sends the message as the client saw it)."""
+        for message in self.emulator.messages:
+            if message.channel == box.channel and message.ts == box.message_ts:
+                blocks = json.loads(json.dumps(message.blocks))
+                for block in blocks:
+                    for element in block.get("elements", []):
+                        if element.get("action_id") == box.action_id:
+                            element["initial_options"] = list(box.checked or ())
+                return list(blocks)
+        return []
 
     def _options(self, box: ShownButton) -> list[dict[str, Any]]:
         for message in self.emulator.messages:

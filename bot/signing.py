@@ -120,15 +120,17 @@ def checkboxes_action_body(
     channel_id: str,
     message_ts: str,
     response_url: str,
+    message_blocks: list[dict[str, Any]] | None = None,
 ) -> str:
-    """A click on a checkboxes element: Slack reports every option checked after the click."""
+    """A click on a checkboxes element: Slack reports every option checked after the click, with the message as
+    the clicker's client showed it (``message_blocks``: its ``initial_options`` are what was checked before)."""
     payload = {
         "type": "block_actions",
         **_interaction_envelope(user_id),
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id, "is_ephemeral": False},
         "trigger_id": new_trigger_id(),
         "channel": {"id": channel_id, "name": channel_id.lower()},
-        "message": {"type": "message", "ts": message_ts, "text": ""},
+        "message": {"type": "message", "ts": message_ts, "text": "", "blocks": message_blocks or []},
         "response_url": response_url,
         "actions": [
             {

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from commands.alerts.config import AlertsConfig
 from commands.backfill.config import BackfillConfig
+from commands.breakglass.config import BreakGlassConfig
 from commands.checklist.config import ChecklistConfig, ReleaseSpec, check_release_names
 from commands.cleanup.config import CleanupConfig
 from commands.errors import ConfigError
@@ -39,6 +40,8 @@ class FlagConfig(_Section):
     table: str = Field(default="public.feature_flags", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
     disable_argv: tuple[str, ...] = ("pnpm", "flags:disable", "{flag}", "--tenant={tenant}")
     enable_argv: tuple[str, ...] = ("pnpm", "flags:enable", "{flag}", "--tenant={tenant}")
+    # command backend: a read-only call that proves the CLI answers (rollback readiness); empty: not checked
+    check_argv: tuple[str, ...] = ()
     command_timeout_s: float = Field(default=60, gt=0)
 
 
@@ -108,11 +111,14 @@ class RunbookConfig(_Section):
     notes: NotesConfig = NotesConfig()
     archive: ArchiveConfig = ArchiveConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    break_glass: BreakGlassConfig = BreakGlassConfig()
 
     @model_validator(mode="after")
     def _release_names(self) -> RunbookConfig:
         check_release_names(self.releases)
         known = set(RolesConfig.model_fields)
+        if self.break_glass.role not in known:
+            raise ValueError(f"break_glass.role: unknown role {self.break_glass.role!r}; roles: {sorted(known)}")
         for item in self.checklist.confirm:
             if unknown := [r for r in item.roles if r not in known]:
                 raise ValueError(f"checklist.confirm {item.key!r}: unknown role {unknown[0]!r}; roles: {sorted(known)}")

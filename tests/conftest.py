@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -41,6 +42,47 @@ APPROVER = "U0APPROVER"
 APPROVER2 = "U0APPROVER2"
 ONCALL_GROUP = "S0ONCALL"
 _counter = itertools.count(1)
+TEMP_ROOT = REPO / "build" / "pytest"  # the suite's own temporary folder (build/ is git-ignored)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep temporary files under the checkout's ``build/pytest`` unless the caller passed ``--basetemp``: pytest's
+    shared default folder is re-permissioned by every other pytest on the machine, which breaks pgserver's initdb
+    (run as its own system user when started as root)."""
+    if config.option.basetemp is None:
+        TEMP_ROOT.parent.mkdir(exist_ok=True)
+        config.option.basetemp = str(TEMP_ROOT)
+
+
+def tracked_files(root: Path) -> list[Path]:
+    """The files of ``root`` that git tracks (their working-tree content), so files a user added while following
+    the README (a new migration, a destructive example) stay out of the suite; every file outside a git checkout."""
+    git = shutil.which("git")
+    try:
+        if git is None:
+            raise FileNotFoundError("git")
+        listed = subprocess.run(
+            [git, "ls-files", "-z", "--", "."], cwd=root, capture_output=True, check=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    names = [Path(n) for n in listed.decode().split("\0") if n]
+    return [n for n in names if (root / n).is_file()]
+
+
+def copy_demo_app(dest: Path) -> Path:
+    """A private copy of the demo app's tracked files at ``dest``."""
+    for name in tracked_files(DEMO_APP):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(DEMO_APP / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's copy of examples/icupa, made once per session; tests never read the working tree's."""
+    return copy_demo_app(tmp_path_factory.mktemp("demo-app") / "icupa")
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +93,9 @@ def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
 
 
 @pytest.fixture(scope="session")
-def demo_template(pg: EmbeddedPostgres) -> str:
+def demo_template(pg: EmbeddedPostgres, demo_app: Path) -> str:
     ensure_database(pg.url("postgres"), "icupa_template")
-    install_demo_app(pg.url("icupa_template"), DEMO_APP)
+    install_demo_app(pg.url("icupa_template"), demo_app)
     return "icupa_template"
 
 
@@ -80,11 +122,11 @@ def dbs(pg: EmbeddedPostgres, demo_template: str) -> Databases:
 
 
 @pytest.fixture
-def app_root(tmp_path: Path) -> Path:
+def app_root(tmp_path: Path, demo_app: Path) -> Path:
     """A private copy of the demo app checkout, so the rollback log is written under tmp."""
     root = tmp_path / "icupa"
-    shutil.copytree(DEMO_APP / "supabase", root / "supabase")
-    shutil.copytree(DEMO_APP / "scripts", root / "scripts")
+    shutil.copytree(demo_app / "supabase", root / "supabase")
+    shutil.copytree(demo_app / "scripts", root / "scripts")
     return root
 
 

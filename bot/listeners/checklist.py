@@ -32,10 +32,16 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
 
         def work() -> object:
             release, selected, user = _read_tick(body, after_ack.screen)
+            block_id = str(_first_action(body).get("block_id", ""))
+            message = body.get("message")
+            shown = _checked_on_card(message if isinstance(message, dict) else {}, block_id=block_id)
+            clicked = None if shown is None else shown.symmetric_difference(selected)
             container = body.get("container") or {}
             channel, ts = container.get("channel_id"), container.get("message_ts")
             where = MessageRef(channel, ts) if isinstance(channel, str) and isinstance(ts, str) and ts else None
-            return services.checklist.tick(release=release, selected=selected, actor=user, message=where)
+            return services.checklist.tick(
+                release=release, selected=selected, actor=user, message=where, clicked=clicked
+            )
 
         after_ack(work, respond=respond)
 
@@ -56,3 +62,19 @@ def _read_tick(body: dict[str, Any], screen: InputScreen) -> tuple[str, list[str
 def _first_action(body: dict[str, Any]) -> dict[str, Any]:
     actions = body.get("actions")
     return actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+
+
+def _checked_on_card(message: dict[str, Any], *, block_id: str) -> set[str] | None:
+    """The options checked on the card as the clicker's client showed it (Slack sends that message with the click),
+    or None when the click came without it. The difference to ``selected_options`` is the option clicked."""
+    for block in _dicts(message.get("blocks")):
+        if block.get("block_id") != block_id:
+            continue
+        for element in _dicts(block.get("elements")):
+            if element.get("action_id") == TICK_ACTION:
+                return {str(o.get("value", "")) for o in _dicts(element.get("initial_options"))}
+    return None
+
+
+def _dicts(items: object) -> list[dict[str, Any]]:
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []

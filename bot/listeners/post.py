@@ -7,16 +7,24 @@ from slack_bolt import App
 from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.breakglass.model import split_break_glass
 from commands.cleanup.views import APPROVE_ACTION
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
-    @registry.command("cleanup", usage="plan <release>")
+    @registry.command("cleanup", usage='plan <release> [--break-glass "<reason>"]')
     def cleanup_command(ctx: CommandContext) -> Reply:
         """Decide whether the release's destructive cleanup (dropping legacy columns and views) may be scheduled
         (runbook §7): the rollout reached all tenants, then KPIs within thresholds for 7 consecutive days (shown day
         by day) with no rollback, and the cleanup migration has its `_rollback.sql` pair. Before that it says the
-        earliest date; once allowed, one `dba` and one `platform_lead` (not the requester) approve."""
+        earliest date; once allowed, one `dba` and one `platform_lead` (not the requester) approve. `--break-glass`
+        asks for it before the stable days are over, once a `platform_lead` (not you) confirms."""
+        rest, reason = split_break_glass(ctx.args)
+        if reason is not None:  # `plan <release> --break-glass "<reason>"`: a second person confirms on a card
+            text, card, then = ctx.services.breakglass.request(
+                action="cleanup.plan", text=rest, reason=reason, actor=ctx.user
+            )
+            return Reply(text=text, card=card, then=then)
         text, card, then = ctx.services.cleanup.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 

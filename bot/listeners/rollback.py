@@ -11,18 +11,29 @@ from bot.executor import ONCALL
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
-from commands.errors import StalePrompt
+from commands.errors import StalePrompt, UsageError
+from commands.rollback.model import Rollback
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
-    @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…]")
+    @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…] | cancel <id>")
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
         tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
         than you confirms it, pinned to the file as requested, after turning the flag off for every tenant still on
-        it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place."""
+        it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place.
+        `cancel <id>` skips the schema step a rollback is waiting for (as its Skip button does), so it finishes."""
+        words = ctx.args.split()
+        if words[:1] == ["cancel"]:
+            rollback_id = _rollback_id(words[1:])
+            return Reply(
+                text=f"Skipping the schema step of rollback #{rollback_id}…",
+                then=lambda: _skipped(
+                    services.rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)
+                ),
+            )
         rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         channel = ctx.services.config.channels.release
         return Reply(
@@ -50,3 +61,16 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
     app.action(CONFIRM_ACTION)(decide(True))
     app.action(CANCEL_ACTION)(decide(False))
     app.action(ALL_OFF_ACTION)(decide(True, flag_off_all=True))
+
+
+def _rollback_id(words: list[str]) -> int:
+    found = whole_number(words[0].removeprefix("#")) if len(words) == 1 else None
+    if found is None:
+        raise UsageError("Usage: `/zdm rollback cancel <id>`, e.g. `/zdm rollback cancel 2`.")
+    return found
+
+
+def _skipped(rollback: Rollback | None) -> str:
+    if rollback is None:
+        return "That rollback no longer exists."
+    return f"Rollback #{rollback.id} of `{rollback.tenant}` skipped its schema step and is {rollback.status.value}."

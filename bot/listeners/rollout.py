@@ -12,6 +12,7 @@ from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck, failure_text, request_ref, run_guarded
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
+from commands.breakglass.model import split_break_glass
 from commands.errors import UserError
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
 from commands.text import slack_escape
@@ -25,12 +26,21 @@ MAX_REASON = 300
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command(
         "rollout",
-        usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>",
+        usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>"
+        ' | approve [#id] --break-glass "<reason>"',
     )
     def rollout_command(ctx: CommandContext) -> Reply:
         """Enable the flag tenant cohort by cohort on the plan's cadence (runbook §4). Each step posts an approval
         prompt with KPI evidence in the release channel; `pause` stops the clock, `abort` stops the rollout,
-        `include` brings back a tenant held out after a rollback, `status` tells the whole story."""
+        `include` brings back a tenant held out after a rollback, `status` tells the whole story; `approve
+        --break-glass` approves the current step past its KPI gate and rollback readiness once a `platform_lead`
+        (not you) confirms it on its card."""
+        rest, reason = split_break_glass(ctx.args)
+        if reason is not None:  # `approve [#id] --break-glass "<reason>"`: a second person confirms on a card
+            text, card, then = ctx.services.breakglass.request(
+                action="rollout.approve", text=rest, reason=reason, actor=ctx.user
+            )
+            return Reply(text=text, card=card, then=then)
         rollouts = ctx.services.rollouts
         text, card, then = rollouts.command(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         return Reply(text=text, card=card, then=then)

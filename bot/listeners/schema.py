@@ -7,19 +7,28 @@ from slack_bolt import App
 from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.breakglass.model import split_break_glass
 from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
 
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command(
         "schema",
-        usage="plan <env> [--include-all] | deploy <env> [--include-all] [--release N] | status [#id] | cancel <env>",
+        usage="plan <env> [--include-all] | deploy <env> [--include-all] [--release N] | status [#id] | cancel <env>"
+        ' | deploy <env> --break-glass "<reason>"',
     )
     def schema_command(ctx: CommandContext) -> Reply:
         """Deploy migrations additive-first (runbook §2). `plan` lints pending files (squawk + no drops, renames or
         type changes), applies every migration from zero in a scratch database and shows pending vs applied;
         `deploy` asks one `dba` and one `platform_lead` to approve, applies each file in its own transaction with
-        the Supabase migration history, and records it in the release issue under "DB Changes"."""
+        the Supabase migration history, and records it in the release issue under "DB Changes". `--break-glass`
+        passes a refusing checklist and a broken rollback path once a `platform_lead` (not you) confirms it."""
+        rest, reason = split_break_glass(ctx.args)
+        if reason is not None:  # `deploy <env> --break-glass "<reason>"`: a second person confirms on a card
+            text, card, then = ctx.services.breakglass.request(
+                action="schema.deploy", text=rest, reason=reason, actor=ctx.user
+            )
+            return Reply(text=text, card=card, then=then)
         text, card, then = ctx.services.schema.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 

@@ -3,8 +3,11 @@
 Each evaluation gets the rule's reading (``None`` = no data). A breach starts *pending*; the alert *fires* when the
 condition held at every reading for the rule's whole ``for`` duration (4:59 does not fire, 5:00 does); a reading
 within the threshold *resolves* it once. No data never resolves a firing alert (a broken KPI source must not
-silence a page) and breaks a pending chain. As in Prometheus, a pending alert is not reset by evaluations that
-did not happen (a restart, a slow tick): the next reading that still breaches continues the chain.
+silence a page) and breaks a pending chain.
+
+Elapsed time counts only where readings saw it: each reading covers the rule's ``window`` before it, so a chain
+continues only while consecutive readings are at most one window apart. A longer gap (a stopped scheduler, a
+forward jump of the wall clock) restarts the chain at the next breaching reading, and so does a backward step.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class AlertState:
     message_channel: str | None = None  # the #release card of the current (or last) incident
     message_ts: str | None = None
     paused_rollouts: tuple[int, ...] = ()
+    drivers: tuple[str, ...] = ()  # the tenants driving the metric when it fired, e.g. "`pilot_a` 5.00 %"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ def evaluate(
     state: AlertState, rule: AlertRule, value: float | None, now: datetime
 ) -> tuple[AlertState, Transition | None]:
     """One reading → the new state and the transition to announce, if any."""
+    previous = state.evaluated_at
+    unseen = previous is None or now < previous or now - previous > rule.window  # time no reading covered
     state = replace(state, value=value, evaluated_at=now)
     if state.status is AlertStatus.FIRING:
         if value is not None and value <= rule.above:
@@ -89,7 +95,8 @@ def evaluate(
         if state.status is AlertStatus.OK:
             return state, None
         return replace(state, status=AlertStatus.OK, since=now), None
-    since = state.since if state.status is AlertStatus.PENDING and state.since is not None else now
+    chained = state.status is AlertStatus.PENDING and state.since is not None and not unseen
+    since = state.since if chained and state.since is not None else now
     state = replace(state, status=AlertStatus.PENDING, since=since)
     if now - since >= rule.hold:
         return replace(state, status=AlertStatus.FIRING, since=now, fired_at=now, resolved_at=None), Transition.TRIGGER

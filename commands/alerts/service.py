@@ -17,7 +17,15 @@ from datetime import datetime
 from typing import Protocol
 
 from commands.alerts.config import AlertRule
-from commands.alerts.model import AlertEvent, AlertState, Transition, describe, evaluate, format_metric, metric_value
+from commands.alerts.model import (
+    AlertEvent,
+    AlertState,
+    Transition,
+    describe,
+    evaluate,
+    format_metric,
+    metric_value,
+)
 from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
 from commands.config import RunbookConfig
@@ -26,6 +34,8 @@ from commands.ports import AuditEvent, AuditLog, Clock, FlagStore, KpiSource, Me
 
 log = logging.getLogger(__name__)
 MAX_TENANTS = 1_000_000
+MAX_BREAKDOWN = 100  # tenants read one by one to name the drivers of a firing alert
+MAX_DRIVERS = 3
 
 
 class Pager(Protocol):
@@ -101,7 +111,8 @@ class AlertService:
             for rule in self._config.alerts.rules:
                 try:
                     state = self._p.store.get(rule.name) or AlertState(rule.name)
-                    if state.evaluated_at is None or now - state.evaluated_at >= every:
+                    last = state.evaluated_at
+                    if last is None or now - last >= every or now < last:  # a backward step: read again now
                         scope = tenants.get(rule.scope) or tenants.setdefault(rule.scope, self._scope(rule))
                         state = self._evaluate(rule, state, scope, now)
                     if state.undelivered:
@@ -112,7 +123,11 @@ class AlertService:
 
     def _evaluate(self, rule: AlertRule, state: AlertState, scope: Sequence[str], now: datetime) -> AlertState:
         reading = self._p.kpis.read(scope, [(now - rule.window, now)])[0] if scope else None
-        value = metric_value(rule, reading)
+        return self._apply(rule, state, metric_value(rule, reading), scope, now)
+
+    def _apply(
+        self, rule: AlertRule, state: AlertState, value: float | None, scope: Sequence[str], now: datetime
+    ) -> AlertState:
         new, transition = evaluate(state, rule, value, now)
         new = replace(new, tenants=len(scope))
         event = None
@@ -122,13 +137,39 @@ class AlertService:
         if transition is not None:
             new = replace(new, undelivered=(*new.undelivered, transition))
             if transition is Transition.TRIGGER:
-                new = replace(new, message_channel=None, message_ts=None, paused_rollouts=())
+                new = replace(
+                    new,
+                    message_channel=None,
+                    message_ts=None,
+                    paused_rollouts=(),
+                    drivers=self._drivers(rule, scope, now),
+                )
             outcome = "firing" if transition is Transition.TRIGGER else "resolved"
             self._p.audit.record(
                 AuditEvent("zdm", f"alert.{transition.value}", rule.name, outcome, {"value": value}), at=now
             )
         self._p.store.save(new, event=event)
         return new
+
+    def _drivers(self, rule: AlertRule, scope: Sequence[str], now: datetime) -> tuple[str, ...]:
+        """The tenants with the worst figures over the last window (for a scope small enough to read one by one)."""
+        if rule.metric == "samples" or not 1 < len(scope) <= MAX_BREAKDOWN:
+            return ()
+        try:
+            ranked: list[tuple[float, str]] = []
+            for tenant in scope:
+                [reading] = self._p.kpis.read([tenant], [(now - rule.window, now)])
+                if rule.metric == "error_rate" and reading.errors:
+                    ranked.append((reading.errors, f"`{tenant}` {format_metric(rule, reading.error_rate)}"))
+                elif rule.metric == "guardrail_breaches" and reading.guardrail_breaches:
+                    ranked.append((reading.guardrail_breaches, f"`{tenant}` {reading.guardrail_breaches}"))
+                elif rule.metric == "p95_ms" and reading.p95_ms is not None and reading.p95_ms > rule.above:
+                    ranked.append((reading.p95_ms, f"`{tenant}` {format_metric(rule, reading.p95_ms)}"))
+        except Exception as exc:  # the page matters more than its breakdown (a KPI source outage, a refusal)
+            log.warning("alert %s: no per-tenant breakdown: %s", rule.name, exc)
+            return ()
+        ranked.sort(key=lambda pair: -pair[0])
+        return tuple(text for _, text in ranked[:MAX_DRIVERS])
 
     def _deliver(self, rule: AlertRule, state: AlertState) -> None:
         for transition in state.undelivered:

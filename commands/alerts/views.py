@@ -22,6 +22,8 @@ def summary(rule: AlertRule, scope_size: int) -> str:
 def incident_card(rule: AlertRule, state: AlertState, *, paged: bool, paused: Sequence[int]) -> Card:
     firing = state.status is AlertStatus.FIRING
     lines = [f"*Now:* {describe(rule, state.value)} over the last {_minutes(rule, window=True)}"]
+    if state.drivers:
+        lines.append("*Driven by:* " + ", ".join(state.drivers))
     if state.fired_at:
         lines.append(f"*Fired:* {state.fired_at:%Y-%m-%d %H:%M} UTC")
     if state.resolved_at and not firing:

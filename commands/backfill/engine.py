@@ -21,7 +21,15 @@ import psycopg
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.pg_errors import connection_lost
 from commands.backfill.config import BackfillJob, EngineConfig
-from commands.backfill.model import BackfillRun, Progress, RunStatus, abort_reason, load_decision, next_batch_size
+from commands.backfill.model import (
+    BackfillRun,
+    Progress,
+    RunStatus,
+    abort_reason,
+    legacy_progress,
+    load_decision,
+    next_batch_size,
+)
 from commands.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -270,8 +278,7 @@ class BackfillEngine:
             resumed_at=None,
         )
         fresh = self._runs.get(run.id) or run
-        done = fresh.total or 0 if status == RunStatus.VERIFIED else 0  # one statement: all or nothing
-        self._safe_report(fresh, Progress(done=done, ranges=1, finished=int(bool(done))), stats)
+        self._safe_report(fresh, legacy_progress(fresh), stats)
         return fresh
 
     def _verified(self, run: BackfillRun) -> tuple[RunStatus, str | None]:

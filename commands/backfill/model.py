@@ -84,6 +84,14 @@ class Progress:
         return self.ranges > 0 and self.finished == self.ranges
 
 
+def legacy_progress(run: BackfillRun) -> Progress:
+    """A legacy (one-statement) run has no checkpoint: all or nothing, done once verified. The card and
+    ``/zdm backfill status`` both read it from here, so they agree."""
+    done = (run.total or 0) if run.status == RunStatus.VERIFIED else 0
+    finished = int(run.status == RunStatus.VERIFIED)
+    return Progress(done=done, batches=finished, ranges=1, finished=finished)
+
+
 def next_batch_size(current: int, took_ms: float, cfg: EngineConfig) -> int:
     """Aim the next batch at ``target_batch_ms``: grow at most 2× and shrink at most 4× per step."""
     wanted = current * 2 if took_ms <= 0 else int(current * cfg.target_batch_ms / took_ms)

@@ -21,14 +21,16 @@ from commands.backfill.model import (
     BackfillRun,
     Progress,
     RunStatus,
+    legacy_progress,
     next_window_start,
     parse_backfill_args,
     window_open,
 )
 from commands.backfill.views import progress_card_lines, title
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import UsageError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
 from commands.text import printable
 
@@ -54,6 +56,7 @@ class BackfillService:
         self._config = config
         self._p = ports
         self._threads: dict[int, threading.Thread] = {}
+        self._again: set[int] = set()  # runs launched while their thread was still stopping: it runs them again
         self._lock = threading.Lock()
         self._halt = threading.Event()
 
@@ -109,7 +112,11 @@ class BackfillService:
             return f"Backfill #{run.id} paused; its checkpoint is kept."
         return f"Backfill #{run.id} cancelled; rows already done stay done."
 
-    def start(self, *, env: str, job: str | None, actor: str, override: str = "") -> BackfillRun:
+    def start(
+        self, *, env: str, job: str | None, actor: str, override: str = "", break_glass: str | None = None
+    ) -> BackfillRun:
+        """``override``: a platform lead passes the staging-first rule alone (kept for compatibility);
+        ``break_glass``: anyone who may start backfills passes it once a second person confirmed."""
         self._require(actor, STARTERS, "start backfills")
         settings = self._config.backfill
         name = job or settings.default_job
@@ -122,12 +129,13 @@ class BackfillService:
             raise UsageError(f"There is no environment `{printable(env)}` in zdm.toml; use one of {known}.")
         environment = settings.environments[env]
         if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
-            if not override:
+            if not override and not break_glass:
                 raise UsageError(
                     f"`{name}` has not finished on staging yet; run `/zdm backfill start staging {name}` first, or "
-                    "override with `--override <reason>` (platform lead only)."
+                    'pass it with `--break-glass "<reason>"` (a platform lead confirms).'
                 )
-            self._require(actor, ("platform_lead",), "override the staging-first rule")
+            if not break_glass:
+                self._require(actor, ("platform_lead",), "override the staging-first rule")
         now = self._p.clock.now()
         is_open = window_open(environment, now)
         reason = None if is_open else f"{WINDOW_REASON} ({environment.window} {environment.timezone})"
@@ -143,7 +151,7 @@ class BackfillService:
                 reason=reason,
             )
         )
-        detail = {"run_id": run.id, "env": env, "override": override or None}
+        detail = {"run_id": run.id, "env": env, "override": override or None, "break_glass": break_glass}
         self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
         return run
 
@@ -263,6 +271,7 @@ class BackfillService:
         with self._lock:
             current = self._threads.get(run_id)
             if current is not None and current.is_alive():
+                self._again.add(run_id)  # e.g. resumed while the paused engine was finishing its batch
                 return
             thread = threading.Thread(
                 target=self._execute_logged, args=(run_id,), name=f"backfill-{run_id}", daemon=True
@@ -271,6 +280,15 @@ class BackfillService:
             thread.start()
 
     def _execute_logged(self, run_id: int) -> None:
+        while True:
+            self._execute_once(run_id)
+            with self._lock:
+                if run_id not in self._again or self._halt.is_set():
+                    self._again.discard(run_id)
+                    return
+                self._again.discard(run_id)
+
+    def _execute_once(self, run_id: int) -> None:
         try:
             self.execute(run_id)
         except Exception as exc:
@@ -283,11 +301,18 @@ class BackfillService:
 
     def _report(self, run: BackfillRun, progress: Progress, stats: Stats | None) -> None:
         card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, self._p.clock.now()))
-        if run.message_ts and run.channel:
-            self._p.notifier.update(MessageRef(run.channel, run.message_ts), card)
-            return
-        ref = self._p.notifier.post(self._config.channels.release, card)
-        self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+        shown = stored_ref(run.channel, run.message_ts)
+        channel = self._config.channels.release
+        ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"backfill #{run.id}")
+        if ref != shown:
+            self._p.runs.update(run.id, expect=tuple(RunStatus), channel=ref.channel, message_ts=ref.ts)
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of every running or paused run in place (re-posted if gone)."""
+        runs = self._p.runs.active()
+        for run in runs:
+            self._report(run, self._progress(run), None)
+        return len(runs)
 
     def _new_stretch(self, run: BackfillRun, now: datetime) -> bool:
         """Paused → running (a resume, or the window opening). The abort rules judge what happens from here on."""
@@ -304,6 +329,9 @@ class BackfillService:
         )
 
     def _progress(self, run: BackfillRun) -> Progress:
+        job = self._config.backfill.jobs.get(run.job)
+        if job is not None and job.legacy_sql is not None:
+            return legacy_progress(run)
         return self._p.checkpoints[run.env].progress(run.id) if run.env in self._p.checkpoints else Progress()
 
     def _failed(self, run: BackfillRun) -> None:

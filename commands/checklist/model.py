@@ -66,11 +66,19 @@ def confirmations(
     return tuple(Confirmation(i, required=high_volume or not i.high_volume_only, tick=ticks.get(i.key)) for i in items)
 
 
-def changed_ticks(checklist: Checklist, selected: Collection[str]) -> list[tuple[ConfirmItem, bool]]:
+def changed_ticks(
+    checklist: Checklist, selected: Collection[str], *, clicked: Collection[str] | None = None
+) -> list[tuple[ConfirmItem, bool]]:
     """What a click on the checkboxes changes: (item, ticked) for each item whose state differs from the record.
 
-    Slack sends every option selected after the click; unknown values are ignored."""
-    return [(c.item, c.item.key in selected) for c in checklist.confirmations if c.ticked != (c.item.key in selected)]
+    Slack sends every option selected after the click; unknown values are ignored. ``clicked`` (the options whose
+    state differs from the card as the clicker saw it) limits the change to those: a click on a stale card must not
+    untick what someone else ticked since."""
+    return [
+        (c.item, c.item.key in selected)
+        for c in checklist.confirmations
+        if c.ticked != (c.item.key in selected) and (clicked is None or c.item.key in clicked)
+    ]
 
 
 def authorise_tick(item: ConfirmItem, *, actor: str, roles: Collection[str]) -> None:

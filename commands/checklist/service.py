@@ -92,11 +92,20 @@ class ChecklistService:
             return f"The checklist of `{release}` is complete."
         return f"The checklist of `{release}` has {len(checklist.blockers)} open item(s): {checklist.blockers[0]}."
 
-    def tick(self, *, release: str, selected: Collection[str], actor: str, message: MessageRef | None) -> str:
+    def tick(
+        self,
+        *,
+        release: str,
+        selected: Collection[str],
+        actor: str,
+        message: MessageRef | None,
+        clicked: Collection[str] | None = None,
+    ) -> str:
         """A click on the card's checkboxes: record each changed item as ticked or unticked by ``actor``, who must
-        hold one of its roles; the card is redrawn either way (a refused click is undone on screen too)."""
+        hold one of its roles; the card is redrawn either way (a refused click is undone on screen too).
+        ``clicked``: the options the click changed on the card as shown; only those are considered."""
         checklist = self.evaluate(release)
-        changes = changed_ticks(checklist, selected)
+        changes = changed_ticks(checklist, selected, clicked=clicked)
         held = {role for item, _ in changes for role in item.roles if self._p.roles.has_role(actor, role)}
         now = self._p.clock.now()
         try:

@@ -108,3 +108,4 @@ class Cleanup:
     reason: str | None = None
     channel: str | None = None
     message_ts: str | None = None
+    break_glass: str | None = None  # requested past the stable-days gate: why, and who confirmed

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Protocol
 
 from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.checklist.model import named_release
 from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
 from commands.cleanup.views import cleanup_card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -122,20 +123,26 @@ class CleanupService:
             reached_at=reached, now=now, days=days, stable_days=self._config.cleanup.stable_days, problems=problems
         )
 
-    def plan(self, release: str, *, actor: str) -> str:
+    def plan(self, release: str, *, actor: str, break_glass: str | None = None) -> str:
+        """``break_glass``: a confirmed break-glass requests the cleanup past the stable-days gate."""
         now = self._p.clock.now()
         decision = self.gate(release, now)
         cleanup = self._p.cleanups.awaiting(release)
-        if decision.allowed and cleanup is None:
+        passing = decision.allowed or break_glass is not None
+        if passing and cleanup is None:
             file, digest = self._files(release)
             cleanup = self._p.cleanups.create(
-                Cleanup(id=0, release=release, file=file, files_hash=digest, requester=actor, requested_at=now)
-            )
+                Cleanup(
+                    id=0, release=release, file=file, files_hash=digest, requester=actor, requested_at=now,
+                    break_glass=break_glass,
+                )
+            )  # fmt: skip
             self._audit(actor, "cleanup.request", release, "ok", cleanup_id=cleanup.id, files_hash=digest)
         ref = self._p.notifier.post(self._config.channels.release, self._card(release, decision, cleanup))
-        if cleanup is not None and decision.allowed:
+        if cleanup is not None and passing:
             self._p.cleanups.save(replace(cleanup, channel=ref.channel, message_ts=ref.ts))
-            return f"Cleanup of `{release}` is allowed; cleanup #{cleanup.id} awaits one `dba` and one `platform_lead`."
+            how = "is allowed" if decision.allowed else "passes its gate by break-glass"
+            return f"Cleanup of `{release}` {how}; cleanup #{cleanup.id} awaits one `dba` and one `platform_lead`."
         return f"Cleanup of `{release}` is not allowed yet: {decision.reasons[0]}."
 
     def approve(self, *, value: str, actor: str) -> str:
@@ -161,7 +168,7 @@ class CleanupService:
         except UserError as exc:
             current, problem = "", str(exc)
         decision = self.gate(cleanup.release, now)
-        if current != cleanup.files_hash or not decision.allowed:
+        if current != cleanup.files_hash or not (decision.allowed or cleanup.break_glass):
             why = problem or ("the cleanup migration or its pair changed" if current != cleanup.files_hash else "")
             cleanup = replace(cleanup, status=CleanupStatus.VOID, reason=why or decision.reasons[0])
             self._p.cleanups.save(cleanup)
@@ -195,9 +202,22 @@ class CleanupService:
         )  # fmt: skip
 
     def _refresh(self, cleanup: Cleanup, decision: GateDecision) -> None:
-        if cleanup.channel and cleanup.message_ts:
-            card = self._card(cleanup.release, decision, cleanup)
-            self._p.notifier.update(MessageRef(cleanup.channel, cleanup.message_ts), card)
+        shown = stored_ref(cleanup.channel, cleanup.message_ts)
+        if shown is None:
+            return
+        card = self._card(cleanup.release, decision, cleanup)
+        channel = self._config.channels.release
+        ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"cleanup #{cleanup.id}")
+        if ref != shown:  # posted again: its buttons live on the new message
+            current = self._p.cleanups.get(cleanup.id) or cleanup
+            self._p.cleanups.save(replace(current, channel=ref.channel, message_ts=ref.ts))
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of each cleanup awaiting approval (re-posted if gone)."""
+        waiting = [c for release in self._config.releases if (c := self._p.cleanups.awaiting(release))]
+        for cleanup in waiting:
+            self._refresh(cleanup, self.gate(cleanup.release, self._p.clock.now()))
+        return len(waiting)
 
     def _pair_problems(self, release: str) -> list[str]:
         try:

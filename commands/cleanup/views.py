@@ -34,6 +34,8 @@ def cleanup_card(
         verdict = "✅ approved"
     elif decision.allowed:
         verdict = "✅ allowed, awaiting approval"
+    elif cleanup is not None and cleanup.break_glass and cleanup.status is CleanupStatus.AWAITING:
+        verdict = "🔓 not allowed yet, requested by break-glass, awaiting approval"
     else:
         verdict = "⛔ not allowed yet"
     lines = [f"*Cleanup migration:* `{file or 'not configured'}`" + (f" with its pair `{pair}`" if pair else "")]
@@ -50,6 +52,8 @@ def cleanup_card(
             )
         if cleanup.reason:
             lines.append(f"*Why:* {cleanup.reason}")
+        if cleanup.break_glass:
+            lines.append(f"🔓 break-glass: {cleanup.break_glass}")
         if cleanup.status is CleanupStatus.AWAITING:
             buttons = (Button(APPROVE_ACTION, "Approve cleanup", f"{cleanup.id}:{cleanup.files_hash}", "primary"),)
     return Card(

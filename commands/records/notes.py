@@ -26,6 +26,7 @@ class Recorded:
     rollout: Rollout | None
     rollbacks: Sequence[Rollback]
     alerts: Sequence[str] = ()  # "`error_rate` firing 2026-11-25 18:17 UTC at 1.50 %", oldest first
+    break_glass: Sequence[str] = ()  # one line per gate skipped with a second person's confirmation
 
 
 def notes_lines(facts: Recorded, *, now: datetime) -> list[str]:
@@ -64,6 +65,7 @@ def notes_lines(facts: Recorded, *, now: datetime) -> list[str]:
     if not facts.rollbacks:
         lines.append("- Rollbacks: none")
     lines += [f"- Alert {alert}" for alert in facts.alerts] or ["- Alerts: none fired"]
+    lines += [f"- 🔓 Break-glass {used}" for used in facts.break_glass] or ["- Break-glass: none used"]
     return lines
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from commands.alerts.model import format_metric
+from commands.breakglass.notes import break_glass_uses
 from commands.cards import Card
 from commands.checklist.checks import release_migrations
 from commands.checklist.model import named_release
@@ -76,6 +77,12 @@ class RecordsService:
             rollout=rollout,
             rollbacks=self._p.facts.rollbacks(flag),
             alerts=alerts,
+            break_glass=break_glass_uses(
+                self._p.facts.audit_rows(
+                    subjects=[release, flag, spec.schema_env, *([spec.backfill_job] if spec.backfill_job else [])],
+                    since=None,
+                )
+            ),
         )
 
     def write_notes(self, release: str, *, actor: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from commands.authz import require_role
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import (
     LockLost,
@@ -23,6 +23,7 @@ from commands.errors import (
     TenantNotFound,
     TenantsStillOn,
 )
+from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -327,9 +328,21 @@ class RollbackService:
         return rollback
 
     def _refresh_message(self, rollback: Rollback) -> None:
-        if not (rollback.channel and rollback.message_ts):
+        shown = stored_ref(rollback.channel, rollback.message_ts)
+        if shown is None:
             return
         try:
-            self._p.notifier.update(MessageRef(rollback.channel, rollback.message_ts), self._card(rollback))
+            card, channel = self._card(rollback), self._config.channels.release
+            ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"rollback #{rollback.id}")
+            if ref != shown:  # posted again (e.g. with its confirm buttons): keep the new message
+                current = self._p.repo.get(rollback.id) or rollback
+                self._p.repo.save(replace(current, channel=ref.channel, message_ts=ref.ts))
         except Exception:
             log.exception("could not update rollback %s message", rollback.id)
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of every unfinished rollback (re-posted if gone, buttons and all)."""
+        unfinished = [r for rollback_id in self._p.repo.unfinished() if (r := self._p.repo.get(rollback_id))]
+        for rollback in unfinished:
+            self._refresh_message(rollback)
+        return len(unfinished)

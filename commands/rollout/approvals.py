@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from commands.errors import GateBlocked, SelfApproval, StalePrompt, UserError
 from commands.ports import AuditEvent
+from commands.readiness.model import RollbackNotReady
 from commands.rollout.core import APPROVERS, DECISION_WAIT_S, RolloutCore
 from commands.rollout.effects import Outbox
 from commands.rollout.gates import GateReport
@@ -23,7 +25,8 @@ class RolloutApprovals(RolloutCore):
         assert rollout is not None
         return rollout
 
-    def approve(self, *, value: str, actor: str) -> str:
+    def approve(self, *, value: str, actor: str, break_glass: str | None = None) -> str:
+        """``break_glass``: why (and who confirmed) the KPI gate and rollback readiness are skipped for this one."""
         rollout = self.check_decidable(value=value, actor=actor)
         if actor == rollout.started_by:
             self._p.audit.record(
@@ -34,15 +37,17 @@ class RolloutApprovals(RolloutCore):
         with self._repo.exclusive(rollout.id, wait_s=DECISION_WAIT_S) as mine:
             if not mine:
                 raise UserError(f"Another zdm worker is busy with rollout #{rollout.id}; press Approve again shortly.")
-            return self._approve_locked(value, actor)
+            return self._approve_locked(value, actor, break_glass=break_glass)
 
-    def _approve_locked(self, value: str, actor: str) -> str:
+    def _approve_locked(self, value: str, actor: str, *, break_glass: str | None = None) -> str:
         rollout_id, index, digest = _parse_token(value)
         rollout = self._repo.get(rollout_id)
         self._check_current(rollout, index, digest)
         assert rollout is not None and rollout.step is not None and rollout.plan_step is not None
         now = self._p.clock.now()
         state, required = rollout.step, rollout.plan_step.required_approvals
+        if break_glass is None:
+            self._check_readiness(rollout, actor, now)
         if actor in state.approvals:
             raise UserError(f"You already approved this step; it needs {required - len(state.approvals)} more.")
         approvals = (*state.approvals, actor)
@@ -55,13 +60,14 @@ class RolloutApprovals(RolloutCore):
             return f"Approval recorded ({len(approvals)} of {required}); another release approver must approve too."
         held = self._repo.held(rollout.flag)
         report = self._fx.gates(rollout, now, held=held)
-        if report.blocks:
+        if report.blocks and break_glass is None:
             self._fx.audit(rollout, "rollout.approve", actor=actor, outcome="blocked", detail={"why": _why(report)})
             self._fx.refresh_prompt(rollout, index, now, report=report)
             raise GateBlocked(why=_why(report))
         rollout = rollout.with_step(index, replace(state, approvals=approvals, status=StepStatus.FLIPPING))
         rollout = replace(rollout.with_step(index, replace(rollout.steps[index], flipped_by=actor)))
-        self._fx.audit(rollout, "rollout.approve", actor=actor, detail={"step": index, "count": len(approvals)})
+        detail = {"step": index, "count": len(approvals), **({"break_glass": break_glass} if break_glass else {})}
+        self._fx.audit(rollout, "rollout.approve", actor=actor, detail=detail)
         self._save(rollout, now)  # claimed: a crash from here on is finished by the next tick, never repeated
         outbox: Outbox = []
         rollout = self._fx.flip(rollout, now, outbox, report=report)
@@ -77,6 +83,16 @@ class RolloutApprovals(RolloutCore):
                 f"`{t}`" for t, _ in done.skipped[:10]
             )
         return said + "."
+
+    def _check_readiness(self, rollout: Rollout, actor: str, now: datetime) -> None:
+        """Rollback readiness before any approval: a failed check refuses it (and redraws the card to say why)."""
+        if self._p.readiness is None:
+            return
+        ready = self._p.readiness.for_flag(rollout.flag)
+        if not ready.ready:
+            self._fx.audit(rollout, "rollout.approve", actor=actor, outcome="blocked", detail={"why": ready.sentence()})
+            self._fx.refresh_prompt(rollout, rollout.current, now)
+            raise RollbackNotReady(subject=f"step {rollout.current + 1} of rollout #{rollout.id}", readiness=ready)
 
     def deny(self, *, value: str, actor: str, reason: str) -> str:
         reason = " ".join(reason.split())[:300] or "no reason given"

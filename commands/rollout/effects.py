@@ -26,6 +26,7 @@ from commands.ports import (
     RolloutRepository,
     TargetDatabase,
 )
+from commands.readiness.ports import ReadinessCheck
 from commands.rollout.exposure import ExposureRecord, guarded_enable
 from commands.rollout.gates import GateReport, evaluate, windows
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus, anchored
@@ -55,6 +56,7 @@ class RolloutPorts:
     exposure: ExposureRecord
     backfills: BackfillLedger | None = None
     checklist: ReleaseGate | None = None  # warns (or refuses) while the flag's release checklist is incomplete
+    readiness: ReadinessCheck | None = None  # rollback readiness on each prompt; a failed check blocks approval
 
 
 Updated = Literal["ok", "gone", "failed"]
@@ -307,7 +309,9 @@ class RolloutEffects:
         if report is None and rollout.steps[index].status == StepStatus.PROMPTED:
             report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
         approvers = self._p.roles.members("release_approvers")
-        return prompt_card(rollout, index, report=report, approvers=approvers, now=now)
+        prompted = rollout.steps[index].status == StepStatus.PROMPTED
+        ready = self._p.readiness.for_flag(rollout.flag) if self._p.readiness and prompted else None
+        return prompt_card(rollout, index, report=report, approvers=approvers, now=now, readiness=ready)
 
     def _update(self, ref: MessageRef, card: Card) -> Updated:
         try:

@@ -141,7 +141,7 @@ def new_steps(count: int) -> tuple[StepState, ...]:
 
 def paused_for(rollout: Rollout, now: datetime) -> timedelta:
     extra = now - rollout.paused_at if rollout.paused_at else timedelta(0)
-    return rollout.paused_total + extra
+    return rollout.paused_total + max(extra, timedelta(0))  # a clock stepped back never shortens a pause
 
 
 def due_at(rollout: Rollout, index: int) -> datetime:
@@ -246,7 +246,7 @@ def resumed(rollout: Rollout, now: datetime, *, actor: str) -> Rollout:
     KPI check comes ``check_every`` after the resume."""
     if rollout.status != RolloutStatus.PAUSED or rollout.paused_at is None:
         raise UsageError(f"Rollout #{rollout.id} is {rollout.status.value}, not paused; nothing to resume.")
-    pause = now - rollout.paused_at
+    pause = max(now - rollout.paused_at, timedelta(0))  # the clock stepped back: no step moves earlier
     changed = replace(
         rollout,
         status=RolloutStatus.RUNNING,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from commands.cards import Card, mention
 from commands.errors import UsageError, UserError
 from commands.ports import AuditEvent
-from commands.rollout.approvals import RolloutApprovals
+from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.config import format_duration, plan_digest
 from commands.rollout.core import APPROVERS, DECISION_WAIT_S
 from commands.rollout.effects import Outbox
@@ -38,7 +38,7 @@ ALERT_ACTOR = "zdm"
 BACKOFF = timedelta(minutes=5)
 
 
-class RolloutService(RolloutApprovals):
+class RolloutService(RolloutBreakGlass):
     """``/zdm rollout …`` and the scheduler's ``advance_due``; the buttons come from ``RolloutApprovals``."""
 
     # --- /zdm rollout ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from commands.cards import Button, Card, Confirm
+from commands.readiness.model import Readiness
 from commands.rollout.gates import GateReport, GateState
 from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus, due_at, due_with_reason, paused_for
 
@@ -76,7 +77,13 @@ def status_card(rollout: Rollout, *, held: dict[str, int], report: GateReport | 
 
 
 def prompt_card(
-    rollout: Rollout, index: int, *, report: GateReport | None, approvers: Sequence[str], now: datetime
+    rollout: Rollout,
+    index: int,
+    *,
+    report: GateReport | None,
+    approvers: Sequence[str],
+    now: datetime,
+    readiness: Readiness | None = None,
 ) -> Card:
     """The approval prompt for one step, posted in the rollout's thread and updated in place."""
     step, state = rollout.plan[index], rollout.steps[index]
@@ -91,6 +98,8 @@ def prompt_card(
         lines.append(f"Held out after a rollback: {sample(state.held_out)} — `/zdm rollout include <slug>`")
     if report is not None:
         lines += [f"*KPIs* on {report.tenants} tenants enabled so far, {report.window}:", *kpi_lines(report)]
+    if readiness is not None:
+        lines += [readiness.headline(), f"_{readiness.detail()}_"]
     required = step.required_approvals
     who = ", ".join(mention(a) for a in approvers) or "nobody (set roles.release_approvers)"
     lines.append(f"Approvals: {len(state.approvals)} of {required}" + _names(state.approvals))

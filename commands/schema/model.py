@@ -142,6 +142,7 @@ class Deploy:
     notes: tuple[str, ...] = field(default=())
     reviews: tuple[str, ...] = ()  # statements the lint cannot see through; approving acknowledges them
     commit: str | None = None  # the approved commit: a deploy applies exactly its files
+    break_glass: str | None = None  # why (and who confirmed) the checklist and rollback readiness are skipped
 
     @property
     def approved(self) -> bool:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from commands.authz import require_role
-from commands.cards import Card, MessageRef
+from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
+from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -31,6 +32,8 @@ from commands.ports import (
     SchemaDeploys,
     SchemaTarget,
 )
+from commands.readiness.model import RollbackNotReady
+from commands.readiness.ports import ReadinessCheck
 from commands.repository.ports import Repository, Snapshot
 from commands.schema.history import MigrationFile, list_migrations
 from commands.schema.layout import layout_findings, rollback_pairs
@@ -72,6 +75,7 @@ class SchemaPorts:
     issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
     checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
     repository: Repository | None = None  # None: the files in app.root (no commit)
+    readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,16 @@ class SchemaService:
             return f"`{env}` is up to date: nothing to deploy."
         return f"The plan for `{env}` is ready: {len(plan.to_apply)} file(s), plan hash `{plan.plan_hash}`."
 
-    def request_deploy(self, env: str, *, actor: str, include_all: bool = False, release: int | None = None) -> str:
+    def request_deploy(
+        self,
+        env: str,
+        *,
+        actor: str,
+        include_all: bool = False,
+        release: int | None = None,
+        break_glass: str | None = None,
+    ) -> str:
+        """``break_glass``: a confirmed break-glass lets it past a refusing checklist and rollback readiness."""
         plan = self.plan(env, include_all=include_all)
         then = f"`/zdm schema deploy {env}` again (`/zdm schema plan {env}` lists every finding)"
         if problems := self._report_problems(plan, f"Schema deploy to `{env}`", then):
@@ -176,7 +189,7 @@ class SchemaService:
             return f"`{env}` is up to date: nothing to deploy."
         names = [m.file_name for m in plan.to_apply]
         gate = self._p.checklist.preflight(migrations=names) if self._p.checklist else None
-        if gate is not None and gate.refuse:
+        if gate is not None and gate.refuse and break_glass is None:
             self._audit(actor, "schema.deploy.request", env, "refused", release=gate.release, why="checklist")
             return f"Nothing was deployed to `{env}`: {gate.sentence()}."
         now = self._p.clock.now()
@@ -192,13 +205,17 @@ class SchemaService:
                 needs_approval=settings.approvals,
                 include_all=include_all,
                 release=self._release_ref(release),
-                notes=(f"⚠️ requested while {gate.sentence()}",) if gate else (),
+                notes=(
+                    *((f"⚠️ requested while {gate.sentence()}",) if gate else ()),
+                    *((f"🔓 break-glass: {break_glass}",) if break_glass else ()),
+                ),
                 reviews=plan.reviews,
                 commit=plan.commit,
+                break_glass=break_glass,
             )
         )
         self._audit(actor, "schema.deploy.request", env, "ok", deploy_id=deploy.id, plan_hash=deploy.plan_hash)
-        ref = self._p.notifier.post(self._config.channels.release, deploy_card(deploy))
+        ref = self._p.notifier.post(self._config.channels.release, self._card(deploy))
         deploy = replace(deploy, channel=ref.channel, message_ts=ref.ts)
         self._p.deploys.save(deploy)
         warning = f" Warning: {gate.sentence()}." if gate else ""
@@ -238,6 +255,7 @@ class SchemaService:
                 self._p.deploys.save(deploy)
                 self._refresh(deploy)
                 self._audit(actor, "schema.deploy.void", deploy.env, "void", deploy_id=deploy.id, plan_hash=current)
+            self._check_readiness(deploy, actor)
             roles = {r for r in APPROVER_ROLES if self._p.roles.has_role(actor, r)}
             try:
                 deploy = approve(deploy, user=actor, roles=roles, current_hash=current, now=self._p.clock.now())
@@ -385,7 +403,7 @@ class SchemaService:
 
     def _status(self, request: SchemaRequest) -> Answer:
         if request.deploy_id is not None:
-            card = deploy_card(self._load(request.deploy_id))
+            card = self._card(self._load(request.deploy_id))
             return card.title, card, None
         deploys = self._p.deploys.recent(limit=5, env=request.env)
         if not deploys:
@@ -442,11 +460,41 @@ class SchemaService:
         return self._load(deploy_id).env
 
     def _refresh(self, deploy: Deploy) -> None:
-        if deploy.channel and deploy.message_ts:
-            try:
-                self._p.notifier.update(MessageRef(deploy.channel, deploy.message_ts), deploy_card(deploy))
-            except Exception:
-                log.exception("could not update the card of schema deploy #%s", deploy.id)
+        shown = stored_ref(deploy.channel, deploy.message_ts)
+        if shown is None:
+            return
+        try:
+            channel, card = self._config.channels.release, self._card(deploy)
+            ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"schema deploy #{deploy.id}")
+        except Exception:
+            log.exception("could not update the card of schema deploy #%s", deploy.id)
+            return
+        if ref != shown:  # posted again: its buttons live on the new message
+            current = self._p.deploys.get(deploy.id) or deploy
+            self._p.deploys.save(replace(current, channel=ref.channel, message_ts=ref.ts))
+
+    def relink_cards(self) -> int:
+        """After a restart: refresh the card of each deploy awaiting approval or applying (re-posted if gone)."""
+        active = [d for env in self._config.schema_stage.environments if (d := self._p.deploys.active(env))]
+        for deploy in active:
+            self._refresh(deploy)
+        return len(active)
+
+    def _card(self, deploy: Deploy) -> Card:
+        """The deploy card; while it awaits approval, with rollback readiness computed now."""
+        waiting = deploy.status is DeployStatus.AWAITING and deploy.needs_approval
+        ready = self._p.readiness.for_deploy(deploy.env, deploy.files) if self._p.readiness and waiting else None
+        return deploy_card(deploy, readiness=ready)
+
+    def _check_readiness(self, deploy: Deploy, actor: str) -> None:
+        if self._p.readiness is None or deploy.status is not DeployStatus.AWAITING or deploy.break_glass:
+            return
+        ready = self._p.readiness.for_deploy(deploy.env, deploy.files)
+        if not ready.ready:
+            why = ready.sentence()
+            self._audit(actor, "schema.deploy.approve", deploy.env, "blocked", deploy_id=deploy.id, why=why)
+            self._refresh(deploy)
+            raise RollbackNotReady(subject=f"schema deploy #{deploy.id}", readiness=ready)
 
     def _release_ref(self, number: int | None) -> str | None:
         release = self._config.release

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.cards import Button, Card, Confirm
+from commands.readiness.model import Readiness
 from commands.schema.lint import Finding
 from commands.schema.model import APPROVER_ROLES, Deploy, DeployStatus, Plan
 
@@ -54,10 +55,12 @@ def plan_card(plan: Plan) -> Card:
     )
 
 
-def deploy_card(deploy: Deploy) -> Card:
+def deploy_card(deploy: Deploy, *, readiness: Readiness | None = None) -> Card:
     lines = ["*Files:* " + ", ".join(f"`{f}`" for f in deploy.files)]
     if deploy.commit:
         lines.append(f"*Commit:* `{deploy.commit[:12]}` (exactly this commit's files are applied)")
+    if readiness is not None:
+        lines += [readiness.headline(), f"_{readiness.detail()}_"]
     if deploy.needs_approval:
         for role in APPROVER_ROLES:
             got = deploy.approver(role)

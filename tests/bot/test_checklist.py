@@ -3,7 +3,9 @@ checkboxes ticked by the right people (state in Postgres), and the hook in schem
 
 from __future__ import annotations
 
+import copy
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +82,13 @@ def checkbox_block(card: Message) -> tuple[dict[str, Any], dict[str, Any]]:
     raise AssertionError("no checkboxes on the card")
 
 
-def tick(bot: BotServer, card: Message, item: str, *, user: str, on: bool = True) -> str:
-    """Click one checkbox as Slack reports it: every option checked after the click."""
+def tick(
+    bot: BotServer, card: Message, item: str, *, user: str, on: bool = True, shown: list[dict[str, Any]] | None = None
+) -> str:
+    """Click one checkbox as Slack reports it: every option checked after the click, with the message as the
+    client showed it (``shown``: an older copy of the card's blocks, a stale view)."""
+    if shown is not None:
+        card = replace(card, blocks=shown)
     block, box = checkbox_block(card)
     checked = {o["value"] for o in box.get("initial_options", [])}
     checked = checked | {item} if on else checked - {item}
@@ -94,6 +101,7 @@ def tick(bot: BotServer, card: Message, item: str, *, user: str, on: bool = True
         channel_id=card.channel,
         message_ts=card.ts,
         response_url=bot.slack.response_url("click"),
+        message_blocks=card.blocks,
     )
     assert bot.post(sign(SECRET, body)).status_code == 200
     bot.settle()
@@ -171,6 +179,21 @@ def test_manual_items_are_ticked_only_by_their_role_and_recorded_with_who_and_wh
     # unticking is recorded too, and the item blocks again
     assert tick(bot, cards(bot.slack)[-1], "dba_review", user=DBA, on=False).startswith("Recorded")
     assert "⛔ Schema reviewed with a DBA: not confirmed" in card_text(cards(bot.slack)[-1])
+
+
+def test_a_click_on_a_stale_card_changes_only_the_option_clicked(
+    bot: BotServer, app_root: Path, dbs: Databases
+) -> None:
+    complete_checkout(app_root)
+    card = checklist(bot)
+    stale = copy.deepcopy(card.blocks)  # a second client still shows the card before the DBA's tick
+    assert tick(bot, card, "dba_review", user=DBA).startswith("Recorded")
+    said = tick(bot, cards(bot.slack)[-1], "security_review", user=SEC, shown=stale)
+    assert said.startswith(f"Recorded for `{RELEASE}`: ticked “Security review: RLS impact assessed”, by <@{SEC}>")
+    assert ": ✅ complete*" in card_text(cards(bot.slack)[-1])
+    with dbs.state() as conn:
+        rows = conn.execute("select item, ticked, actor from zdm.checklist_ticks order by id").fetchall()
+    assert rows == [("dba_review", True, DBA), ("security_review", True, SEC)]
 
 
 def test_rollout_start_warns_while_the_checklist_is_incomplete(bot: BotServer, app_root: Path) -> None:

@@ -142,3 +142,18 @@ def test_a_rollback_or_a_missing_pair_refuses(
     (app_root / "supabase/rollbacks" / pair.name).write_text(kept)  # the pair in app.rollbacks_dir counts too
     text = card_text(plan(bot))
     assert f"with its pair `{pair.name}`" in text and "has no `" not in text
+
+
+def test_a_cleanup_awaiting_approval_is_posted_again_after_a_restart_and_can_be_approved(
+    bot: BotServer, dbs: Databases, config: RunbookConfig, clock: FakeClock, tmp_path: Path
+) -> None:
+    from tests.bot.test_restart_cards import restarted
+
+    reached = clock.now() - 7 * DAY
+    finished_rollout(dbs, config, reached)
+    traffic(dbs, reached, 7)
+    assert "✅ allowed, awaiting approval" in card_text(plan(bot))
+    with restarted(dbs, config, tmp_path, clock) as (_container, bot2):
+        [card] = [m for m in bot2.slack.in_channel("#release") if card_text(m).startswith("*Cleanup plan for")]
+        assert press(bot2, card, DBA) == "Approved as `dba`; cleanup #1 still needs the other approval."
+        assert press(bot2, card, LEAD).startswith("Cleanup #1 of `profiles` is approved")

@@ -165,7 +165,7 @@ def test_usage_errors_and_unknown_commands(bot: BotServer) -> None:
 def test_help_lists_commands_from_their_docstrings(bot: BotServer) -> None:
     answer = bot.command("help").json()
     text = answer["text"]
-    assert "`/zdm rollback tenant <slug> [--schema VERSION] [reason…]`" in text
+    assert "`/zdm rollback tenant <slug> [--schema VERSION] [reason…] | cancel <id>`" in text
     assert "turn its flag off, restore the legacy views" in text
     assert "`/zdm tenants <pattern>`" in text
     sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and "text" in b]

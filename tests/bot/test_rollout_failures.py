@@ -33,10 +33,19 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
     return write_config(tmp_path / "zdm.toml", app_root, extra=BROKEN_PLAN)
 
 
-def flag_table(dbs: Databases, name: str) -> None:
+def flag_writes(dbs: Databases, *, fail: bool) -> None:
     with dbs.target() as conn:
-        current = "feature_flags" if name == "feature_flags_away" else "feature_flags_away"
-        conn.execute(f"alter table public.{current} rename to {name}")
+        if fail:
+            conn.execute(
+                "create function public.refuse_flag_writes() returns trigger language plpgsql as "
+                "$$ begin raise exception 'flag store down'; end $$"
+            )
+            conn.execute(
+                "create trigger refuse_flag_writes before insert or update on public.feature_flags"
+                " for each statement execute function public.refuse_flag_writes()"
+            )
+        else:
+            conn.execute("drop trigger refuse_flag_writes on public.feature_flags")
 
 
 def test_a_flip_interrupted_midway_is_finished_once_by_the_next_tick(
@@ -44,14 +53,14 @@ def test_a_flip_interrupted_midway_is_finished_once_by_the_next_tick(
 ) -> None:
     bot.command("rollout start")
     bot.settle()
-    flag_table(dbs, "feature_flags_away")  # the flag store fails during the flip
+    flag_writes(dbs, fail=True)  # the flag store fails during the flip (it still answers reads: rollback readiness)
     approve(bot, 1, APPROVER)
     assert "zdm hit an internal error (ref" in bot.responses()[-1]
     with dbs.state() as conn:
         state = conn.execute("select doc->'steps'->0->>'status' from zdm.rollouts").fetchone()[0]
     assert state == "flipping"  # claimed, so nobody flips it a second time
 
-    flag_table(dbs, "feature_flags")
+    flag_writes(dbs, fail=False)
     cadence.at(timedelta(minutes=1))
     assert "demo_icupa" in enabled(dbs)
     assert "✅ Enabled for 1 tenants by <@U0APPROVER>" in card_text(prompt_for(bot.slack, 1))

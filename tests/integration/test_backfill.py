@@ -353,3 +353,42 @@ def test_a_rollout_can_require_the_backfill_to_be_verified_first(
         rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None)
     backfills.execute(backfills.start(env="staging", job=None, actor=ONCALL).id)
     assert rollouts.start(flag=None, plan=None, actor=ONCALL, correlation_id=None).id == 1
+
+
+def test_a_legacy_run_s_status_says_what_its_card_says(
+    bot: BotServer, container: Container, dbs: Databases, items: None
+) -> None:
+    bot.command("backfill start staging legacy")
+    bot.settle()
+    container.services.backfills.wait()
+    [card] = bot.slack.in_channel("#release")
+    status = bot.command("backfill status #1").json()
+    shown = [b["text"]["text"] for b in card.blocks if b.get("text")]
+    answered = [b["text"]["text"] for b in status["blocks"] if b.get("text")]
+    figures = f"Rows done: *{ROWS:,}* of ~{ROWS:,} · failed: 0 (error rate 0.00 %) · batches: 1"
+    assert figures in shown[1] and figures in answered[1]
+    assert "Ranges finished: 1/1" in answered[1] and touched(dbs) == {1: ROWS}
+
+
+def test_after_a_restart_a_paused_run_s_card_is_posted_again_once(
+    container: Container, dbs: Databases, items: None, config: RunbookConfig, tmp_path: Path, clock: FakeClock
+) -> None:
+    from bot.__main__ import _after_restart
+    from bot.bootstrap import build_container
+    from tests.conftest import make_settings
+
+    backfills = container.services.backfills
+    run = backfills.start(env="staging", job=None, actor=ONCALL)
+    backfills.command(text="pause", actor=ONCALL)
+    backfills.announce(run)  # its card, and nothing to execute: it is paused
+    slack = SlackEmulator().start()  # a new local Slack: the first card is gone
+    restarted = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
+    try:
+        _after_restart(restarted)
+        [card] = slack.in_channel("#release")
+        assert card.blocks[0]["text"]["text"] == f"*Backfill #{run.id} `items` on `staging`: ⏸ paused*"
+        restarted.services.backfills.relink_cards()  # the new card is updated in place, not posted again
+        assert len(slack.in_channel("#release")) == 1 and card.updates == 1
+    finally:
+        restarted.close()
+        slack.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,12 @@ from bot.embedded import EmbeddedPostgres, ensure_database
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_install_demo_applies_migrations_and_seed_once(pg: EmbeddedPostgres) -> None:
+def test_install_demo_applies_migrations_and_seed_once(pg: EmbeddedPostgres, demo_app: Path, tmp_path: Path) -> None:
     ensure_database(pg.url("postgres"), "install_demo_here")
     url = pg.url("install_demo_here")
-    env = {**os.environ, "ZDM_TARGET_DATABASE_URL": url, "ZDM_CONFIG_PATH": str(REPO / "zdm.toml")}
+    shutil.copytree(demo_app, tmp_path / "examples" / "icupa")  # the shipped zdm.toml's app.root, next to it
+    shutil.copyfile(REPO / "zdm.toml", tmp_path / "zdm.toml")
+    env = {**os.environ, "ZDM_TARGET_DATABASE_URL": url, "ZDM_CONFIG_PATH": str(tmp_path / "zdm.toml")}
     argv = [sys.executable, "-m", "bot", "install-demo"]
     first = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from commands.adapters.state_pg import PgRequestLedger
@@ -73,3 +75,28 @@ def test_an_on_error_that_answers_true_ends_the_tick_early() -> None:
     quiet = Metronome(clock=clock, tick_s=3600, jobs={"down": down, "after": after}, on_error=lambda _n, _e: False)
     quiet.tick()
     assert ran == ["after"]
+
+
+def test_after_a_backward_step_of_the_wall_clock_the_watchdog_wakes_the_tick_and_logs_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A backward step makes APScheduler plan the next tick too late; the monotonic clock shows the stall."""
+    ticked = threading.Semaphore(0)
+    monotonic = [1000.0]
+    metronome = Metronome(
+        clock=FakeClock(), tick_s=3600, jobs={"tick": lambda _now: ticked.release()}, monotonic=lambda: monotonic[0]
+    )
+    metronome.start()
+    try:
+        assert ticked.acquire(timeout=10)
+        monotonic[0] += 60  # within two intervals: nothing to do
+        assert not metronome.check_stalled()
+        monotonic[0] += 2 * 3600  # two hours without a tick by the monotonic clock, none by the wall clock
+        with caplog.at_level(logging.WARNING, logger="scheduler.runner"):
+            assert metronome.check_stalled()
+        assert ticked.acquire(timeout=10)  # ticking again
+        assert not metronome.check_stalled()  # one wake-up per stall
+    finally:
+        metronome.shutdown()
+    [warning] = [r.getMessage() for r in caplog.records if "stepped back" in r.getMessage()]
+    assert warning.startswith("no tick for 7260 s: the wall clock stepped back by about 72")

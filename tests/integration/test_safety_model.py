@@ -219,7 +219,7 @@ class SafetyMachine(RuleBasedStateMachine):
                     (self.audit_from,),
                 ).fetchall()
             )
-            rollbacks = conn.execute("select id, tenant, finished_at, uid::text from zdm.rollbacks").fetchall()
+            rollbacks = conn.execute("select id, tenant, finished_at from zdm.rollbacks").fetchall()
             flag_off = {
                 r[0]
                 for r in conn.execute(
@@ -233,10 +233,11 @@ class SafetyMachine(RuleBasedStateMachine):
         for tenant, count in flag_on.items():
             turned_off = sum(1 for r in rollbacks if r[1] == tenant)
             assert count <= 1 + turned_off, f"{tenant}: {count} audit rows for at most {1 + turned_off} changes"
-        for rollback_id, _, finished, uid in rollbacks:
+        for rollback_id, _, finished in rollbacks:
             assert rollback_id in flag_off
-            if finished is not None:  # the log entry's marker is the rollback's uid
-                assert log.count(marker(uid)) == 1
+            rollback = self.s.rollback_repo.get(rollback_id)
+            if finished is not None and rollback is not None:
+                assert log.count(marker(rollback.uid)) == 1
         for rollout in self.s.rollout_repo.recent(limit=50):
             for index, state in enumerate(rollout.steps):
                 if state.status == StepStatus.DONE and state.enabled:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.emulator import SlackEmulator
+from commands.config import RunbookConfig
 from tests.conftest import APPROVER, ONCALL, SECRET, BotServer, Databases
 
 
@@ -68,7 +69,7 @@ def test_the_shell_on_real_databases_posts_to_slack_but_relinks_nothing_and_runs
 
 
 def test_the_shell_on_real_databases_refuses_to_act_as_someone_else_or_move_the_clock(
-    shell_env: None, capsys: pytest.CaptureFixture[str]
+    config: RunbookConfig, shell_env: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["shell", "--as", APPROVER, "-c", "whoami"]) == 2
     assert main(["shell", "--time-scale", "2000", "-c", "whoami"]) == 2

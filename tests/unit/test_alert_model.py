@@ -67,3 +67,25 @@ def test_too_few_samples_is_no_data_for_rates_and_latency() -> None:
     assert metric_value(AlertRule(name="p", metric="p95_ms", above=350), reading) is None
     assert metric_value(AlertRule(name="g", metric="guardrail_breaches", above=0), reading) == 2.0
     assert metric_value(RULE, KpiReading(T0, T0, samples=200, errors=3, p95_ms=None, guardrail_breaches=0)) == 0.015
+
+
+def test_a_forward_jump_of_the_clock_is_not_evidence_for_the_whole_for() -> None:
+    m = timedelta(minutes=1)
+    # 0:00 breaching, then the wall clock jumps 10 minutes: no reading covered minutes 0–5, so the chain restarts
+    assert walk([(0 * m, 0.02), (10 * m, 0.02), (14 * m, 0.02), (15 * m, 0.02)]) == [
+        ("pending", None),
+        ("pending", None),
+        ("pending", None),
+        ("firing", "trigger"),
+    ]
+
+
+def test_a_backward_step_of_the_clock_restarts_the_chain() -> None:
+    m = timedelta(minutes=1)
+    assert walk([(0 * m, 0.02), (4 * m, 0.02), (2 * m, 0.02), (6 * m, 0.02), (7 * m, 0.02)]) == [
+        ("pending", None),
+        ("pending", None),
+        ("pending", None),  # stepped back to 0:02: pending since then, not since 0:00
+        ("pending", None),
+        ("firing", "trigger"),
+    ]

@@ -93,8 +93,8 @@ def test_split_statements_respects_quotes_dollar_quotes_and_comments() -> None:
     assert statements[1].endswith("$$ begin return 1; end; $$")
 
 
-def test_demo_migrations_list_skips_rollback_pairs() -> None:
-    root = Path(__file__).resolve().parents[2] / "examples" / "icupa" / "supabase" / "migrations"
+def test_demo_migrations_list_skips_rollback_pairs(demo_app: Path) -> None:
+    root = demo_app / "supabase" / "migrations"
     names = [m.name for m in list_migrations(root)]
     assert names[0] == "core_tenants" and not any(n.endswith("_rollback") for n in names)
 

@@ -29,6 +29,7 @@ from commands.rollout.model import (
     next_wake,
     parse_rollout_args,
     paused,
+    paused_for,
     resumed,
 )
 
@@ -181,6 +182,16 @@ def test_a_late_flip_delays_the_next_step_by_the_plans_gap() -> None:
     r = flipped(flipped(rollout(), 0, T0, ("demo_icupa",)), 1, T0 + 35 * H + 50 * timedelta(minutes=1), ("pilot_c",))
     at, why = due_with_reason(r, 2)  # not 15 minutes after the pilots: the plan's 24 h of observing them
     assert at == T0 + 59 * H + 50 * timedelta(minutes=1) and why == "the plan's 24h gap after the previous flip"
+
+
+def test_a_resume_before_the_pause_by_a_stepped_back_clock_moves_no_step_earlier() -> None:
+    prompted = StepState(status=StepStatus.PROMPTED, cohort=("pilot_c",), prompted_at=T0 + 12 * H, prompt_ts="1.2")
+    r = flipped(rollout(), 0, T0, ("demo_icupa",)).with_step(1, prompted)
+    stopped = paused(r, T0 + 13 * H, actor="U0A", reason="incident")
+    again = resumed(stopped, T0 + 11 * H, actor="U0A")  # the wall clock stepped back 2 h during the pause
+    assert again.paused_total == timedelta(0) and again.steps[1].prompted_at == T0 + 12 * H
+    assert due_at(again, 2) == due_at(r, 2) and due_at(again, 3) == due_at(r, 3)
+    assert paused_for(stopped, T0 + 11 * H) == timedelta(0)
 
 
 def test_prompts_remind_then_escalate_once() -> None:
