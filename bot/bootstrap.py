@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
 
+from bot import edges, stages
 from bot.embedded import (
     DEMO_DB,
     STATE_DB,
@@ -26,69 +26,40 @@ from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
 from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
-from bot.slack_io import SlackNotifier, SlackRoleDirectory
+from bot.shared import SharedPorts, build_shared
+from bot.slack_io import SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
-from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
-from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
-from commands.adapters.breakglass_pg import PgBreakGlass
-from commands.adapters.checklist_pg import PgChecklistTicks
-from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
+from commands.adapters.alerts_pg import FoldedJobFailures
+from commands.adapters.cleanup_pg import PgReleaseFacts
 from commands.adapters.clock import SystemClock
-from commands.adapters.command_runner import ChildProcesses, SubprocessRunner, child_environment
-from commands.adapters.exposure_pg import PgExposure
-from commands.adapters.flags_command import CommandFlagStore
-from commands.adapters.github import GitHubIssues
-from commands.adapters.github_records import GitHubPullRequestDestination
-from commands.adapters.kpi_prometheus import PrometheusKpiSource
-from commands.adapters.kpi_sql import SqlKpiSource
-from commands.adapters.lighthouse_pg import PgLighthouseRuns
-from commands.adapters.locks import FencedNotifier, FencedPool, PgLocks
-from commands.adapters.outbox_pg import PgOutbox
+from commands.adapters.command_runner import ChildProcesses
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
-from commands.adapters.readiness_probes import PathProgramFinder, PgRoutineLookup
-from commands.adapters.records_local import LocalFolderDestination
-from commands.adapters.repo_git import GitRepository
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.schema_pg import PgSchemaTarget
-from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
-from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
-from commands.alerts.service import AlertPorts, AlertService
-from commands.backfill.breakglass import BackfillBreakGlass
-from commands.backfill.config import Environment as BackfillEnvironment
-from commands.backfill.service import BackfillPorts, BackfillService
-from commands.breakglass.service import BreakGlassPorts, BreakGlassService
-from commands.checklist.service import ChecklistPorts, ChecklistService
-from commands.cleanup.breakglass import CleanupBreakGlass
-from commands.cleanup.service import CleanupPorts, CleanupService
+from commands.adapters.target_pg import PgTargetDatabase
+from commands.alerts.service import AlertService
+from commands.backfill.service import BackfillService
+from commands.breakglass.service import BreakGlassService
+from commands.checklist.service import ChecklistService
+from commands.cleanup.service import CleanupService
 from commands.config import RunbookConfig, load_config
-from commands.errors import ConfigError, LockLost
-from commands.lighthouse.service import LighthousePorts, LighthouseService
-from commands.outbox.ports import Destination
-from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
-from commands.ports import Clock, FlagStore, KpiSource
-from commands.readiness.service import ReadinessPorts, ReadinessService
-from commands.records.service import RecordsPorts, RecordsService
-from commands.rollback.log_delivery import RollbackLogDelivered
-from commands.rollback.service import RollbackPorts, RollbackService
-from commands.rollout.effects import RolloutPorts
+from commands.errors import LockLost
+from commands.lighthouse.service import LighthouseService
+from commands.outbox.service import OutboxService
+from commands.ports import Clock
+from commands.records.service import RecordsService
+from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
-from commands.schema.breakglass import SchemaBreakGlass
-from commands.schema.config import SchemaEnvironment
-from commands.schema.service import SchemaPorts, SchemaService
+from commands.schema.service import SchemaService
 from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
-from scheduler.jobs import purge_request_ledger
+from scheduler.jobs import job_table
 from scheduler.runner import TickJob
 
 log = logging.getLogger(__name__)
-# How long a caller waits for a pooled connection before PoolTimeout. Healthy, a connection is free within
-# milliseconds; while a database is down this bounds how long a command or a scheduled job waits before it is told
-# "database unavailable" (the pool keeps reconnecting in the background).
-POOL_WAIT_S = 5.0
-ONCALL_POOL_SIZE = 4  # rollbacks' own state and target connections (the on-call lane has 4 workers)
 
 
 @dataclass
@@ -136,25 +107,11 @@ class Services:
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
-        return {
-            "purge_request_ledger": purge_request_ledger(self.ledger),
-            # rollbacks interrupted by a crash, and decisions recorded while another worker was busy
-            "resume_rollbacks": lambda _now: self.rollbacks.resume_unfinished(),
-            # prompts, reminders, KPI watching, unfinished flips; returns the next wake-up
-            "advance_rollouts": self.rollouts.advance_due,
-            # low-traffic windows, and running backfills nobody is executing (after a crash)
-            "tend_backfills": self.backfills.tend,
-            # schema deploys a crash left half-applied (each file is atomic; the history says where it stopped)
-            "resume_schema_deploys": lambda _now: self.schema.resume_unfinished(),
-            # alert rules with "for" semantics: page, #release card, pause rollouts; returns the next evaluation
-            "evaluate_alerts": self.alerts.evaluate_due,
-            # Lighthouse reports dropped into lighthouse.watch_dir
-            "watch_lighthouse": self.lighthouse.poll_watch_dir,
-            # recorded entries not delivered yet (GitHub was down): retried with backoff; returns the next retry
-            "deliver_outbox": self.outbox.deliver_due,
-            # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
-            "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
-        }
+        return job_table(
+            ledger=self.ledger, rollbacks=self.rollbacks, rollouts=self.rollouts, backfills=self.backfills,
+            schema=self.schema, alerts=self.alerts, lighthouse=self.lighthouse, outbox=self.outbox,
+            breakglass=self.breakglass,
+        )  # fmt: skip
 
     def state_figures(self) -> StateFigures:
         """Rollouts by state, the rows of active backfills and each alert rule's state, for ``/metrics``."""
@@ -237,6 +194,7 @@ def database_urls(settings: Settings, config: RunbookConfig) -> tuple[str, str, 
 def build_container(
     settings: Settings, *, clock: Clock | None = None, config: RunbookConfig | None = None
 ) -> Container:
+    """Settings and zdm.toml → the shared ports (built once) → each stage (one builder each) → the container."""
     config = config or load_config(settings.config_path)
     state_url, target_url, embedded = database_urls(settings, config)
     if settings.audit_tamper_proof:  # the migrator as the owner; the bot's own connections as the runtime role
@@ -244,13 +202,26 @@ def build_container(
         migrate_state(settings.state_owner_database_url, runtime_role=current_role(state_url))
     else:
         migrate_state(state_url)
-    state_pool = _pool(state_url, "zdm-state", fenced=True)  # writes of a lock holder prove its lease
-    target_pool = _pool(target_url, "zdm-target")
-    reader_pool = _pool(target_url, "zdm-target-read", read_only=True)
-    # The on-call lane's own connections: rollbacks never wait for a connection other work holds
-    oncall_state_pool = _pool(state_url, "zdm-oncall-state", max_size=ONCALL_POOL_SIZE, fenced=True)
-    oncall_target_pool = _pool(target_url, "zdm-oncall-target", max_size=ONCALL_POOL_SIZE)
+    slack, secret, emulator = _slack(settings)
+    local = emulator is not None
+    s = build_shared(
+        settings, config, clock=clock or SystemClock(), urls=(state_url, target_url), slack=slack, local=local
+    )
+    pager, pagerduty = edges.pager(settings, config, local=local)
+    services, schema_targets = _services(s, pager)
+    metrics = Metrics()
+    metrics.watch_state(services.state_figures)
+    return Container(
+        settings=settings, services=services, slack=slack, signing_secret=secret, state_url=state_url,
+        target_url=target_url, emulator=emulator, github=s.github, pagerduty=pagerduty, embedded=embedded,
+        metrics=metrics, readiness=Readiness(state_url), children=s.children,
+        schema_targets=schema_targets, _pools=s.pools.all(),
+        _closers=[*s.closers, *([pager.close] if pager else [])],
+    )  # fmt: skip
 
+
+def _slack(settings: Settings) -> tuple[WebClient, str, SlackEmulator | None]:
+    """The Slack Web API client and the signing secret; without Slack settings, a local emulator (local mode)."""
     emulator: SlackEmulator | None = None
     if settings.slack_configured:
         assert settings.slack_bot_token and settings.slack_signing_secret
@@ -262,402 +233,32 @@ def build_container(
     else:
         emulator = SlackEmulator().start()
         token, secret, api_url = BOT_TOKEN, secrets.token_hex(16), emulator.api_url
-    slack = WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries())
+    return WebClient(token=token, base_url=api_url, timeout=10, retry_handlers=slack_retries()), secret, emulator
 
-    clock = clock or SystemClock()
-    children = ChildProcesses()  # smoke tests, flag CLI, squawk: killed with their descendants on shutdown
-    runner = SubprocessRunner(children)
-    roles = SlackRoleDirectory(config.roles, slack, clock=clock, max_age_s=settings.role_cache_max_age_s)
-    target = PgTargetDatabase(target_pool, reader=reader_pool)
-    audit = PgAuditLog(state_pool)
-    locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s)
-    oncall_locks = PgLocks(  # rollbacks' own
-        state_url, max_size=ONCALL_POOL_SIZE, connect_wait_s=POOL_WAIT_S, lease_s=settings.lock_lease_s
-    )
-    repo = PgRollbackRepository(state_pool, locks=locks)  # reads by notes, cleanup and the shell
-    exposure = PgExposure(state_pool)  # which tenants zdm turned the flag on for (and off again)
-    oncall_exposure = PgExposure(oncall_state_pool)
-    flags = _flag_store(config, target_pool, runner, target_url, exposure=exposure)
-    oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url, exposure=oncall_exposure)
-    notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post
-    failures = FoldedJobFailures(
-        state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
-    )
-    issues, github = _issue_tracker(settings, config, local=emulator is not None)
-    destination, close_destination = _records_destination(settings, config, github)
-    outbox = OutboxService(
-        ports=OutboxPorts(
-            clock=clock,
-            store=PgOutbox(state_pool),
-            destination=destination,
-            on_delivered=RollbackLogDelivered(repo=repo, notifier=notifier),
-        )
-    )
-    log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
-    rollbacks = RollbackService(
-        config=config,
-        ports=RollbackPorts(
-            clock=clock,
-            flags=oncall_flags,
-            target=PgTargetDatabase(oncall_target_pool, reader=reader_pool),
-            runner=runner,
-            notifier=notifier,
-            roles=roles,
-            audit=PgAuditLog(oncall_state_pool),
-            log_file=log_file,
-            repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
-            outage=connection_lost,
-            failures=failures,
-            exposure=oncall_exposure,
-        ),
-        smoke_env={"DATABASE_URL": target_url},
-    )
-    backfill_runs = PgBackfillRuns(state_pool, locks=locks)
-    linter = SquawkLinter(config.schema_stage.lint, children=children)
-    kpis, close_kpis = _kpi_source(config, reader_pool)
-    repository = _repository(settings, config)
-    checklist = ChecklistService(
-        config=config,
-        ports=ChecklistPorts(
-            clock=clock,
-            ticks=PgChecklistTicks(state_pool),
-            linter=linter,
-            notifier=notifier,
-            roles=roles,
-            audit=audit,
-            repository=repository,
-        ),
-    )
-    readiness = _readiness(config, flags=flags, runner=runner, reader_pool=reader_pool, target_url=target_url)
-    rollout_repo = PgRolloutRepository(state_pool, locks=locks)
-    rollouts = RolloutService(
-        config=config,
-        ports=RolloutPorts(
-            clock=clock,
-            flags=flags,
-            target=target,
-            kpis=kpis,
-            notifier=notifier,
-            roles=roles,
-            audit=audit,
-            log_file=log_file,
-            repo=rollout_repo,
-            exposure=exposure,
-            backfills=backfill_runs,
-            checklist=checklist,
-            readiness=readiness,
-        ),
-    )
-    environments = {
-        name: PgCheckpoints(url)
-        for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
-    }
-    backfills = BackfillBreakGlass(
-        config=config,
-        ports=BackfillPorts(
-            clock=clock,
-            runs=backfill_runs,
-            checkpoints=environments,
-            notifier=notifier,
-            roles=roles,
-            audit=audit,
-            failures=failures,
-        ),
-    )
-    deploys = PgSchemaDeploys(state_pool, locks=locks)
-    schema_targets = {
-        env: _schema_target(url, config.schema_stage.environments[env])
-        for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
-    }
-    schema = SchemaBreakGlass(
-        config=config,
-        ports=SchemaPorts(
-            clock=clock,
-            targets=schema_targets,
-            deploys=deploys,
-            linter=linter,
-            notifier=notifier,
-            roles=roles,
-            audit=audit,
-            failures=failures,
-            runner=runner,
-            issues=issues,
-            checklist=checklist,
-            repository=repository,
-            readiness=readiness,
-        ),
-    )
-    pager, pagerduty = _pager(settings, config, local=emulator is not None)
-    alerts = AlertService(
-        config=config,
-        ports=AlertPorts(
-            clock=clock,
-            kpis=kpis,
-            target=target,
-            flags=flags,
-            store=PgAlertStore(state_pool, locks=locks),
-            pager=pager,
-            notifier=notifier,
-            rollouts=rollouts,
-            audit=audit,
-        ),
-    )
-    facts = PgReleaseFacts(state_pool, rollbacks=repo, deploys=deploys, runs=backfill_runs)
-    cleanup = CleanupBreakGlass(
-        config=config,
-        ports=CleanupPorts(
-            clock=clock,
-            kpis=kpis,
-            facts=facts,
-            cleanups=PgCleanups(state_pool, locks=locks),
-            target=target,
-            flags=flags,
-            exposure=exposure,
-            held=rollout_repo,
-            notifier=notifier,
-            roles=roles,
-            audit=audit,
-        ),
-    )
+
+def _services(s: SharedPorts, pager: PagerDutyEvents | None) -> tuple[Services, dict[str, PgSchemaTarget]]:
+    checklist = stages.checklist_stage(s)
+    rollout_repo = PgRolloutRepository(s.pools.state, locks=s.locks)
+    rollouts = stages.rollout_stage(s, checklist=checklist, repo=rollout_repo)
+    backfills = stages.backfill_stage(s)
+    deploys = PgSchemaDeploys(s.pools.state, locks=s.locks)
+    targets = stages.schema_targets(s)
+    schema = stages.schema_stage(s, checklist=checklist, deploys=deploys, targets=targets)
+    facts = PgReleaseFacts(s.pools.state, rollbacks=s.rollback_repo, deploys=deploys, runs=s.backfill_runs)
+    cleanup = stages.cleanup_stage(s, facts=facts, held=rollout_repo)
     services = Services(
-        config=config,
-        clock=clock,
-        ledger=PgRequestLedger(state_pool),
-        audit=audit,
-        target=target,
-        rollbacks=rollbacks,
-        rollback_repo=repo,
-        rollouts=rollouts,
-        rollout_repo=rollout_repo,
-        backfills=backfills,
-        schema=schema,
-        alerts=alerts,
-        failures=failures,
-        roles=roles,
-        checklist=checklist,
-        cleanup=cleanup,
-        records=RecordsService(
-            config=config,
-            ports=RecordsPorts(clock=clock, facts=facts, audit=audit, outbox=outbox, repository=repository),
-        ),
-        lighthouse=LighthouseService(
-            config=config,
-            ports=LighthousePorts(
-                runs=PgLighthouseRuns(state_pool, locks=locks), issues=issues, notifier=notifier, failures=failures
-            ),
-        ),
-        outbox=outbox,
-        breakglass=BreakGlassService(
-            config=config,
-            ports=BreakGlassPorts(
-                clock=clock, repo=PgBreakGlass(state_pool, locks=locks), notifier=notifier, roles=roles, audit=audit
-            ),
-            actions={
-                "rollout.approve": rollouts,
-                "schema.deploy": schema,
-                "backfill.start": backfills,
-                "cleanup.plan": cleanup,
-            },
-        ),
-    )
-    metrics = Metrics()
-    metrics.watch_state(services.state_figures)
-    return Container(
-        settings=settings,
-        services=services,
-        slack=slack,
-        signing_secret=secret,
-        state_url=state_url,
-        target_url=target_url,
-        emulator=emulator,
-        github=github,
-        pagerduty=pagerduty,
-        embedded=embedded,
-        metrics=metrics,
-        readiness=Readiness(state_url),
-        children=children,
-        schema_targets=schema_targets,
-        _pools=[state_pool, target_pool, reader_pool, oncall_state_pool, oncall_target_pool],
-        _closers=[
-            *(env.close for env in environments.values()),
-            locks.close,
-            oncall_locks.close,
-            *(c.close for c in (issues, pager) if c),
-            *([close_kpis] if close_kpis else []),
-            *([close_destination] if close_destination else []),
-        ],
-    )
+        config=s.config, clock=s.clock, ledger=PgRequestLedger(s.pools.state), audit=s.audit, target=s.target,
+        rollbacks=stages.rollback_stage(s), rollback_repo=s.rollback_repo, rollouts=rollouts,
+        rollout_repo=rollout_repo, backfills=backfills, schema=schema,
+        alerts=stages.alert_stage(s, rollouts=rollouts, pager=pager), failures=s.failures, roles=s.roles,
+        checklist=checklist, cleanup=cleanup, records=stages.records_stage(s, facts=facts),
+        lighthouse=stages.lighthouse_stage(s), outbox=s.outbox,
+        breakglass=stages.breakglass_stage(s, rollouts=rollouts, schema=schema, backfills=backfills, cleanup=cleanup),
+    )  # fmt: skip
+    return services, targets
 
 
 def slack_retries() -> list[RetryHandler]:
     """Slack Web API calls retry a dropped connection, and a 429 after its ``Retry-After``. Not a 5xx: the call
     may have been carried out, and a second card would be worse than a missing one (the next update mends it)."""
     return [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
-
-
-def _pool(
-    url: str, name: str, *, read_only: bool = False, max_size: int | None = None, fenced: bool = False
-) -> ConnectionPool[Any]:
-    # SQL taken from zdm.toml (cohort selectors, KPI queries) runs on read-only sessions: the server refuses
-    # any write.
-    # Autocommit: each single statement is its own transaction (no extra COMMIT round trip); multi-statement
-    # work opens ``conn.transaction()`` explicitly.
-    kwargs: dict[str, Any] = {"autocommit": True}
-    if read_only:
-        kwargs["options"] = "-c default_transaction_read_only=on"
-    pool: ConnectionPool[Any] = (FencedPool if fenced else ConnectionPool)(
-        url,
-        min_size=1,
-        max_size=max_size or (6 if read_only else 12),
-        name=name,
-        open=False,
-        kwargs=kwargs,
-        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
-        timeout=POOL_WAIT_S,
-    )
-    pool.open(wait=True, timeout=30)
-    return pool
-
-
-def _flag_store(
-    config: RunbookConfig, pool: ConnectionPool[Any], runner: SubprocessRunner, target_url: str, *, exposure: PgExposure
-) -> FlagStore:
-    if config.flag.backend == "command":
-        return CommandFlagStore(
-            runner=runner,
-            enable_argv=config.flag.enable_argv,
-            disable_argv=config.flag.disable_argv,
-            timeout_s=config.flag.command_timeout_s,
-            cwd=config.app.root,
-            env={"DATABASE_URL": target_url},
-            recorded=exposure.enabled_among,
-        )
-    return PgFlagStore(pool, table=config.flag.table)
-
-
-def _kpi_source(config: RunbookConfig, reader_pool: ConnectionPool[Any]) -> tuple[KpiSource, Callable[[], None] | None]:
-    """The rollout gates' KPI source from ``[kpi]``: SQL on the target database, or the Prometheus HTTP API."""
-    if config.kpi.source == "prometheus":
-        assert config.kpi.prometheus is not None  # the config validator requires the section
-        source = PrometheusKpiSource(config.kpi.prometheus)
-        return source, source.close
-    return SqlKpiSource(reader_pool, query=config.rollout.gates.query), None
-
-
-def _readiness(
-    config: RunbookConfig,
-    *,
-    flags: FlagStore,
-    runner: SubprocessRunner,
-    reader_pool: ConnectionPool[Any],
-    target_url: str,
-) -> ReadinessService:
-    """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
-    backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
-    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
-    child_env = {"DATABASE_URL": target_url}
-    return ReadinessService(
-        config=config,
-        ports=ReadinessPorts(
-            flags=flags,
-            runner=runner,
-            programs=PathProgramFinder(),
-            target=PgRoutineLookup(reader_pool.connection),
-            environments={
-                env: PgRoutineLookup(reader_pool.connection) if url == target_url else PgRoutineLookup.from_url(url)
-                for env, url in schema_urls.items()
-            },
-            child_env=child_env,
-            path={**child_environment(), **child_env}.get("PATH"),
-        ),
-    )
-
-
-def _schema_target(url: str, env: SchemaEnvironment) -> PgSchemaTarget:
-    """The environment's database; its clean bootstrap runs in the shadow database when one is configured."""
-    shadow = os.environ.get(env.shadow_database_url_env) if env.shadow_database_url_env else None
-    return PgSchemaTarget(url, shadow_url=shadow or None, shadow_env=env.shadow_database_url_env)
-
-
-def _environment_urls(
-    kind: str, environments: Mapping[str, BackfillEnvironment | SchemaEnvironment], target_url: str
-) -> dict[str, str]:
-    """Each environment's database URL: from the variable it names, else the target database. An environment
-    whose variable is unset is left out (with a warning): commands naming it say so."""
-    found: dict[str, str] = {}
-    for name, env in environments.items():
-        url = os.environ.get(env.database_url_env) if env.database_url_env else target_url
-        if url:
-            found[name] = url
-        else:
-            log.warning("%s environment %s: %s is not set; it cannot be used", kind, name, env.database_url_env)
-    return found
-
-
-def _issue_tracker(
-    settings: Settings, config: RunbookConfig, *, local: bool
-) -> tuple[GitHubIssues | None, GitHubStandIn | None]:
-    """GitHub with the configured token; in local mode without one, a local stand-in holding the release issue."""
-    if settings.github_token is not None:
-        api = settings.github_api_url or config.release.github_api_url
-        return GitHubIssues(token=settings.github_token.get_secret_value(), api_url=api), None
-    if not local:
-        return None, None
-    stand_in = GitHubStandIn()
-    stand_in.start()
-    if config.release.github_repo:
-        for _ in range(config.release.issue or 1):
-            stand_in.add_issue(
-                config.release.github_repo,
-                title="Release: tenant profiles",
-                body="## Summary\n\nTenant profiles move to their own table.\n\n## DB Changes\n\n- none yet\n",
-            )
-    return GitHubIssues(token=stand_in.token, api_url=stand_in.url), stand_in
-
-
-def _repository(settings: Settings, config: RunbookConfig) -> GitRepository | None:
-    """``[app] repo``: schema plans and deploys read migrations at a commit of it; unset: the files in app.root."""
-    if config.app.repo is None:
-        return None
-    token = settings.repo_token.get_secret_value() if settings.repo_token else None
-    return GitRepository(
-        url=config.app.repo, cache_dir=settings.repo_cache_dir or settings.data_dir / "repo", token=token
-    )
-
-
-def _records_destination(
-    settings: Settings, config: RunbookConfig, stand_in: GitHubStandIn | None
-) -> tuple[Destination, Callable[[], None] | None]:
-    """``[delivery] github_repo``: commits + one pull request (the local GitHub stand-in in local mode without a
-    token); unset: the files in ``app.root``."""
-    spec = config.delivery
-    if spec.github_repo is None:
-        return LocalFolderDestination(config.app.root), None
-    if settings.github_token is not None:
-        token, api = settings.github_token.get_secret_value(), settings.github_api_url or config.release.github_api_url
-    elif stand_in is not None:
-        stand_in.add_repo(spec.github_repo, branch=spec.base)
-        token, api = stand_in.token, stand_in.url
-    else:
-        raise ConfigError(f"[delivery] github_repo = {spec.github_repo!r} needs ZDM_GITHUB_TOKEN (one that may push).")
-    github = GitHubPullRequestDestination(
-        token=token, repo=spec.github_repo, branch=spec.branch, base=spec.base, title=spec.pr_title, api_url=api
-    )
-    return github, github.close
-
-
-def _pager(
-    settings: Settings, config: RunbookConfig, *, local: bool
-) -> tuple[PagerDutyEvents | None, PagerDutyStandIn | None]:
-    """PagerDuty with the configured routing key; in local mode without one, a local stand-in that shows pages."""
-    source = config.alerts.pagerduty.source
-    if settings.pagerduty_routing_key is not None:
-        url = settings.pagerduty_events_url or config.alerts.pagerduty.events_url
-        return PagerDutyEvents(
-            routing_key=settings.pagerduty_routing_key.get_secret_value(), events_url=url, source=source
-        ), None
-    if not local:
-        return None, None
-    stand_in = PagerDutyStandIn()
-    stand_in.start()
-    return PagerDutyEvents(routing_key=stand_in.ROUTING_KEY, events_url=stand_in.events_url, source=source), stand_in

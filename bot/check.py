@@ -121,7 +121,7 @@ def _database_urls(config: RunbookConfig, settings: Settings) -> Iterator[tuple[
     named = {e.database_url_env for e in config.backfill.environments.values()}
     named |= {e.database_url_env for e in config.schema_stage.environments.values()}
     for variable in sorted(n for n in named if n):
-        yield f"database ${variable}", os.environ.get(variable) or None
+        yield f"database ${variable}", settings.named_variable(variable)
 
 
 def _connect_problem(url: str) -> str | None:

@@ -5,6 +5,7 @@ Secrets and URLs live here; the runbook itself (roles, channels, steps) lives in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     def _api_base_ends_with_slash(cls, value: str | None) -> str | None:
         # slack_sdk joins method names onto the base URL: without the trailing "/" a path part would be dropped
         return value if value is None or value.endswith("/") else value + "/"
+
+    def named_variable(self, name: str | None) -> str | None:
+        """The value of an environment variable zdm.toml names (an environment's database URL, its shadow
+        database); None when it is unset or empty. zdm.toml holds names only, never the secret URLs."""
+        return (os.environ.get(name) or None) if name else None
 
     @property
     def slack_configured(self) -> bool:

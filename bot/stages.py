@@ -1,0 +1,139 @@
+"""One small builder per stage: its own adapters plus the shared ports (``bot.shared``) → the stage's service."""
+
+from __future__ import annotations
+
+from bot import edges
+from bot.shared import SharedPorts
+from commands.adapters.alerts_pg import PgAlertStore
+from commands.adapters.backfill_pg import PgCheckpoints
+from commands.adapters.breakglass_pg import PgBreakGlass
+from commands.adapters.checklist_pg import PgChecklistTicks
+from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
+from commands.adapters.lighthouse_pg import PgLighthouseRuns
+from commands.adapters.pagerduty import PagerDutyEvents
+from commands.adapters.pg_errors import connection_lost
+from commands.adapters.rollout_pg import PgRolloutRepository
+from commands.adapters.schema_deploys_pg import PgSchemaDeploys
+from commands.adapters.schema_pg import PgSchemaTarget
+from commands.adapters.state_pg import PgAuditLog, PgRollbackRepository
+from commands.adapters.target_pg import PgTargetDatabase
+from commands.alerts.service import AlertPorts, AlertService
+from commands.backfill.breakglass import BackfillBreakGlass
+from commands.backfill.service import BackfillPorts
+from commands.breakglass.ports import GatedAction
+from commands.breakglass.service import BreakGlassPorts, BreakGlassService
+from commands.checklist.service import ChecklistPorts, ChecklistService
+from commands.cleanup.breakglass import CleanupBreakGlass
+from commands.cleanup.service import CleanupPorts
+from commands.lighthouse.service import LighthousePorts, LighthouseService
+from commands.records.service import RecordsPorts, RecordsService
+from commands.rollback.service import RollbackPorts, RollbackService
+from commands.rollout.effects import RolloutPorts
+from commands.rollout.service import RolloutService
+from commands.schema.breakglass import SchemaBreakGlass
+from commands.schema.service import SchemaPorts
+
+
+def rollback_stage(s: SharedPorts) -> RollbackService:
+    """Rollbacks run on the on-call lane's own pools, locks and flag store."""
+    pools = s.pools
+    ports = RollbackPorts(
+        clock=s.clock, flags=s.oncall_flags, target=PgTargetDatabase(pools.oncall_target, reader=pools.reader),
+        runner=s.runner, notifier=s.notifier, roles=s.roles, audit=PgAuditLog(pools.oncall_state),
+        log_file=s.log_file, repo=PgRollbackRepository(pools.oncall_state, locks=s.oncall_locks),
+        outage=connection_lost, failures=s.failures, exposure=s.oncall_exposure,
+    )  # fmt: skip
+    return RollbackService(config=s.config, ports=ports, smoke_env={"DATABASE_URL": s.target_url})
+
+
+def checklist_stage(s: SharedPorts) -> ChecklistService:
+    ports = ChecklistPorts(
+        clock=s.clock, ticks=PgChecklistTicks(s.pools.state), linter=s.linter, notifier=s.notifier, roles=s.roles,
+        audit=s.audit, repository=s.repository,
+    )  # fmt: skip
+    return ChecklistService(config=s.config, ports=ports)
+
+
+def rollout_stage(s: SharedPorts, *, checklist: ChecklistService, repo: PgRolloutRepository) -> RolloutService:
+    ports = RolloutPorts(
+        clock=s.clock, flags=s.flags, target=s.target, kpis=s.kpis, notifier=s.notifier, roles=s.roles,
+        audit=s.audit, log_file=s.log_file, repo=repo, exposure=s.exposure, backfills=s.backfill_runs,
+        checklist=checklist, readiness=s.readiness,
+    )  # fmt: skip
+    return RolloutService(config=s.config, ports=ports)
+
+
+def backfill_stage(s: SharedPorts) -> BackfillBreakGlass:
+    """Each ``[backfill.environments]`` database keeps its checkpoints next to the rows it changes."""
+    urls = edges.environment_urls(s.settings, "backfill", s.config.backfill.environments, s.target_url)
+    environments = {name: PgCheckpoints(url) for name, url in urls.items()}
+    s.closers.extend(env.close for env in environments.values())
+    ports = BackfillPorts(
+        clock=s.clock, runs=s.backfill_runs, checkpoints=environments, notifier=s.notifier, roles=s.roles,
+        audit=s.audit, failures=s.failures,
+    )  # fmt: skip
+    return BackfillBreakGlass(config=s.config, ports=ports)
+
+
+def schema_targets(s: SharedPorts) -> dict[str, PgSchemaTarget]:
+    environments = s.config.schema_stage.environments
+    urls = edges.environment_urls(s.settings, "schema", environments, s.target_url)
+    return {env: edges.schema_target(s.settings, url, environments[env]) for env, url in urls.items()}
+
+
+def schema_stage(
+    s: SharedPorts, *, checklist: ChecklistService, deploys: PgSchemaDeploys, targets: dict[str, PgSchemaTarget]
+) -> SchemaBreakGlass:
+    ports = SchemaPorts(
+        clock=s.clock, targets=targets, deploys=deploys, linter=s.linter, notifier=s.notifier, roles=s.roles,
+        audit=s.audit, failures=s.failures, runner=s.runner, issues=s.issues, checklist=checklist,
+        repository=s.repository, readiness=s.readiness,
+    )  # fmt: skip
+    return SchemaBreakGlass(config=s.config, ports=ports)
+
+
+def alert_stage(s: SharedPorts, *, rollouts: RolloutService, pager: PagerDutyEvents | None) -> AlertService:
+    ports = AlertPorts(
+        clock=s.clock, kpis=s.kpis, target=s.target, flags=s.flags, store=PgAlertStore(s.pools.state, locks=s.locks),
+        pager=pager, notifier=s.notifier, rollouts=rollouts, audit=s.audit,
+    )  # fmt: skip
+    return AlertService(config=s.config, ports=ports)
+
+
+def cleanup_stage(s: SharedPorts, *, facts: PgReleaseFacts, held: PgRolloutRepository) -> CleanupBreakGlass:
+    ports = CleanupPorts(
+        clock=s.clock, kpis=s.kpis, facts=facts, cleanups=PgCleanups(s.pools.state, locks=s.locks), target=s.target,
+        flags=s.flags, exposure=s.exposure, held=held, notifier=s.notifier, roles=s.roles, audit=s.audit,
+    )  # fmt: skip
+    return CleanupBreakGlass(config=s.config, ports=ports)
+
+
+def records_stage(s: SharedPorts, *, facts: PgReleaseFacts) -> RecordsService:
+    ports = RecordsPorts(clock=s.clock, facts=facts, audit=s.audit, outbox=s.outbox, repository=s.repository)
+    return RecordsService(config=s.config, ports=ports)
+
+
+def lighthouse_stage(s: SharedPorts) -> LighthouseService:
+    runs = PgLighthouseRuns(s.pools.state, locks=s.locks)
+    ports = LighthousePorts(runs=runs, issues=s.issues, notifier=s.notifier, failures=s.failures)
+    return LighthouseService(config=s.config, ports=ports)
+
+
+def breakglass_stage(
+    s: SharedPorts,
+    *,
+    rollouts: RolloutService,
+    schema: SchemaBreakGlass,
+    backfills: BackfillBreakGlass,
+    cleanup: CleanupBreakGlass,
+) -> BreakGlassService:
+    """Break-glass confirms an action that a stage's gate refused; each stage carries the action out."""
+    repo = PgBreakGlass(s.pools.state, locks=s.locks)
+    ports = BreakGlassPorts(clock=s.clock, repo=repo, notifier=s.notifier, roles=s.roles, audit=s.audit)
+    actions: dict[str, GatedAction] = {
+        "rollout.approve": rollouts,
+        "schema.deploy": schema,
+        "backfill.start": backfills,
+        "cleanup.plan": cleanup,
+    }
+    return BreakGlassService(config=s.config, ports=ports, actions=actions)
