@@ -6,16 +6,16 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.listeners.screening import InputScreen
 from bot.logs import current_ref
 from commands.cards import MessageRef
+from commands.checklist.service import ChecklistService
 from commands.checklist.views import BLOCK_PREFIX, TICK_ACTION
 
 
-def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+def register(app: App, registry: CommandRegistry, checklist: ChecklistService, after_ack: AfterAck) -> None:
     @registry.command("checklist", usage="<release>")
     def checklist_command(ctx: CommandContext) -> Reply:
         """Post the release's pre-migration checklist (runbook §1). zdm checks the checkout itself — migration files,
@@ -39,9 +39,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             container = body.get("container") or {}
             channel, ts = container.get("channel_id"), container.get("message_ts")
             where = MessageRef(channel, ts) if isinstance(channel, str) and isinstance(ts, str) and ts else None
-            return services.checklist.tick(
-                release=release, selected=selected, actor=user, message=where, clicked=clicked
-            )
+            return checklist.tick(release=release, selected=selected, actor=user, message=where, clicked=clicked)
 
         after_ack(work, respond=respond)
 

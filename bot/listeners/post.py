@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.breakglass.model import split_break_glass
+from commands.cleanup.service import CleanupService
 from commands.cleanup.views import APPROVE_ACTION
 
 
-def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+def register(app: App, registry: CommandRegistry, cleanup: CleanupService, after_ack: AfterAck) -> None:
     @registry.command("cleanup", usage='plan <release> [--break-glass "<reason>"]')
     def cleanup_command(ctx: CommandContext) -> Reply:
         """Decide whether the release's destructive cleanup (dropping legacy columns and views) may be scheduled
@@ -50,4 +50,4 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         GitHub is unreachable: nothing is lost, the outbox retries). With an entry id: that entry's full text."""
         return Reply(text=ctx.services.outbox.log_command(ctx.args))
 
-    after_ack.button(app, APPROVE_ACTION, services.cleanup.approve)
+    after_ack.button(app, APPROVE_ACTION, cleanup.approve)

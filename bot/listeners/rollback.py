@@ -6,18 +6,18 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from bot.bootstrap import Services
 from bot.executor import ONCALL
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.errors import StalePrompt, UsageError
 from commands.rollback.model import Rollback
+from commands.rollback.service import RollbackService
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
 
 
-def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, after_ack: AfterAck) -> None:
     @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…] | cancel <id>")
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
@@ -30,9 +30,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             rollback_id = _rollback_id(words[1:])
             return Reply(
                 text=f"Skipping the schema step of rollback #{rollback_id}…",
-                then=lambda: _skipped(
-                    services.rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)
-                ),
+                then=lambda: _skipped(rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)),
             )
         rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         channel = ctx.services.config.channels.release
@@ -50,7 +48,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                 rollback_id = whole_number(value)
                 if rollback_id is None:
                     raise StalePrompt(what="the button does not name a rollback")
-                return services.rollbacks.decide_schema(
+                return rollbacks.decide_schema(
                     rollback_id=rollback_id, actor=user, apply=apply, flag_off_all=flag_off_all
                 )
 

@@ -8,12 +8,12 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck, failure_text, request_ref, run_guarded
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.breakglass.model import split_break_glass
 from commands.errors import UserError
+from commands.rollout.service import RolloutService
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
 from commands.text import slack_escape
 
@@ -23,7 +23,7 @@ REASON_INPUT = "reason_input"
 MAX_REASON = 300
 
 
-def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+def register(app: App, registry: CommandRegistry, rollouts: RolloutService, after_ack: AfterAck) -> None:
     @registry.command(
         "rollout",
         usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>"
@@ -45,7 +45,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         text, card, then = rollouts.command(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
         return Reply(text=text, card=card, then=then)
 
-    after_ack.button(app, APPROVE_ACTION, services.rollouts.approve)
+    after_ack.button(app, APPROVE_ACTION, rollouts.approve)
 
     @app.action(DENY_ACTION)
     def deny(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -55,7 +55,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
 
         def open_dialog() -> None:
             value, user = after_ack.screen.button(body, ref=current_ref())
-            rollout = services.rollouts.check_decidable(value=value, actor=user)
+            rollout = rollouts.check_decidable(value=value, actor=user)
             client.views_open(trigger_id=body["trigger_id"], view=deny_modal(value, channel, rollout.id))
 
         run_guarded(open_dialog, respond=respond)
@@ -70,7 +70,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
             value, _ = after_ack.screen.button({"user": body.get("user"), "actions": [{"value": value}]}, ref=ref)
             # what the person wrote is posted in the release channel: shown as written, never as a ping or a link
             reason = slack_escape(after_ack.screen.text(typed, actor=user, what="reason", ref=ref, limit=MAX_REASON))
-            services.rollouts.check_decidable(value=value, actor=user)  # a stale dialog says so inside it
+            rollouts.check_decidable(value=value, actor=user)  # a stale dialog says so inside it
         except UserError as exc:
             ack(response_action="errors", errors={REASON_BLOCK: str(exc)})
             return
@@ -82,7 +82,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
 
         def work() -> None:
             try:
-                said = services.rollouts.deny(value=value, actor=user, reason=reason)
+                said = rollouts.deny(value=value, actor=user, reason=reason)
             except UserError as exc:
                 said = str(exc)
             except Exception as exc:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.bootstrap import Services
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.breakglass.model import split_break_glass
+from commands.schema.service import SchemaService
 from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
 
 
-def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
+def register(app: App, registry: CommandRegistry, schema: SchemaService, after_ack: AfterAck) -> None:
     @registry.command(
         "schema",
         usage="plan <env> [--include-all] | deploy <env> [--include-all] [--release N] | status [#id] | cancel <env>"
@@ -32,5 +32,5 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         text, card, then = ctx.services.schema.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
-    after_ack.button(app, APPROVE_ACTION, services.schema.approve)
-    after_ack.button(app, CANCEL_ACTION, services.schema.cancel)
+    after_ack.button(app, APPROVE_ACTION, schema.approve)
+    after_ack.button(app, CANCEL_ACTION, schema.cancel)
