@@ -87,6 +87,8 @@ class EngineConfig(_Section):
     baseline_s: float = Field(default=3.0, gt=0)  # how long the canary is sampled before the run
     canary_every_ms: int = Field(default=25, ge=5)
     settle_s: float = Field(default=1.5, gt=0)  # after a change, wait this long (and judge this window) again
+    rebaseline_every_s: float = Field(default=20.0, ge=0)  # stop for `remeasure_s` and re-measure; 0 = never
+    remeasure_s: float = Field(default=1.0, gt=0)
     min_batch_ms: int = Field(default=10, ge=1)  # the shortest batches a slow-down goes to
     max_pause_ms: int = Field(default=2000, ge=0)  # the longest pause between batches a slow-down goes to
     replicas: tuple[str, ...] = ()  # application_name of replicas in pg_stat_replication to watch

@@ -6,13 +6,26 @@ that bound how many workers run a batch at once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from commands.adapters.backfill_canary import Canary, active_sessions, replica_lag_s
 from commands.adapters.backfill_pg import PgCheckpoints
 from commands.backfill.config import EngineConfig
-from commands.backfill.throttle import Limits, Readings, Settings, ThrottleState, decide, describe, initial
+from commands.backfill.throttle import (
+    Limits,
+    Readings,
+    Settings,
+    ThrottleState,
+    decide,
+    describe,
+    initial,
+    measuring_done,
+    window_s,
+)
+
+log = logging.getLogger(__name__)
 
 
 class Slots:
@@ -48,7 +61,7 @@ class Governor:
         self.limits = Limits.of(cfg, workers=workers)
         self._canary = None if max_speed else Canary(db.url, run_id=run_id, every_ms=cfg.canary_every_ms)
         self.baseline_ms: float | None = None
-        self.state: ThrottleState | None = None if max_speed else initial(self.limits)
+        self.state: ThrottleState | None = None if max_speed else initial(self.limits, time.monotonic())
         full = Settings(workers=workers, pause_ms=cfg.pause_between_ms, batch_ms=cfg.target_batch_ms)
         self.settings = self.state.settings if self.state else full
         self.slots = Slots(self.settings.workers)
@@ -63,19 +76,28 @@ class Governor:
         if self.baseline_ms is None:
             why = self._canary.error or "too few beats"
             self.state = ThrottleState(self.settings, "held", f"no canary baseline ({why}); cautious settings held")
+        else:
+            self.state = initial(self.limits, time.monotonic())
 
     def look(self) -> None:
         """One controller step with fresh readings; the workers obey the new settings from their next batch."""
         if self.state is None or self.baseline_ms is None or self._canary is None:
             return
-        canary = None if self._canary.error else self._canary.p95_ms(self.limits.settle_s)
+        now = time.monotonic()
+        if measuring_done(self.state, now, self.limits):  # the workers stood still: a fresh baseline
+            settled = self.limits.remeasure_s * 0.75  # the last batch before the stop may still be committing
+            self.baseline_ms = self._canary.p95_ms(settled, now=now, min_beats=5) or self.baseline_ms
+        canary = None if self._canary.error else self._canary.p95_ms(window_s(self.state, now, self.limits), now=now)
         readings = Readings(
             canary_p95_ms=canary,
             baseline_p95_ms=self.baseline_ms,
             lag_s=replica_lag_s(self._db, self._cfg.replicas) if self._cfg.replicas else None,
             sessions=active_sessions(self._db) if self._cfg.active_sessions_limit else None,
         )
-        self.state, _ = decide(self.state, readings, time.monotonic(), self.limits)
+        before = self.state
+        self.state, _ = decide(self.state, readings, now, self.limits)
+        if self.state.settings != before.settings:
+            log.info("backfill throttle: %s", describe(self.state))
         self.settings = self.state.settings
         self.slots.set_limit(self.settings.workers)
 

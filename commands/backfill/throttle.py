@@ -6,9 +6,12 @@ rolling p95 within ``latency_budget`` × the baseline and replica lag / active s
 
 - over budget → slow down *multiplicatively*: first fewer workers (halved), then a longer pause between batches
   (doubled), then shorter batches (halved);
-- comfortably under budget → speed up *additively*, in the reverse order: shorter pause, longer batches, one more
-  worker;
-- after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement.
+- comfortably under budget → speed up in the reverse order: half the pause (none below 10 ms), then batches
+  longer by a quarter, then one more worker;
+- after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement;
+- every ``rebaseline_every_s``, and before slowing down on a baseline older than 3 × ``settle_s``, it stops the
+  workers for ``remeasure_s`` and measures the baseline again, so a database that got busier (or quieter) for
+  reasons of its own is not blamed on the backfill (or hidden by it).
 
 ``now`` is a number of seconds on any monotonic clock; nothing here reads the time.
 """
@@ -20,7 +23,7 @@ from dataclasses import dataclass, replace
 from commands.backfill.config import EngineConfig
 
 ROOM = 0.85  # speed up only while the canary is under this share of the budget (no see-sawing on the line)
-PAUSE_STEP_MS = 10  # additive: pause shrinks by this much per step
+PAUSE_STEP_MS = 10  # a pause this short is dropped altogether when speeding up
 FIRST_PAUSE_MS = 20  # the first pause a slow-down introduces
 
 
@@ -36,9 +39,11 @@ class Settings:
 @dataclass(frozen=True)
 class ThrottleState:
     settings: Settings
-    mode: str = "starting"  # starting · steady · slowed · speeding up · held (a hard limit)
+    mode: str = "starting"  # starting · steady · slowed · speeding up · held (a hard limit) · measuring
     reason: str = "measuring the canary's baseline"
     changed_at: float = float("-inf")
+    measured_at: float = 0.0  # when the baseline was last measured
+    resume: Settings | None = None  # while measuring: the settings to go back to
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Limits:
     lag_limit_s: float | None = None
     sessions_limit: int | None = None
     settle_s: float = 1.5
+    rebaseline_every_s: float | None = None
+    remeasure_s: float = 1.0
 
     @classmethod
     def of(cls, cfg: EngineConfig, *, workers: int) -> Limits:
@@ -73,26 +80,52 @@ class Limits:
             lag_limit_s=cfg.lag_limit_s if cfg.replicas else None,
             sessions_limit=cfg.active_sessions_limit,
             settle_s=cfg.settle_s,
+            rebaseline_every_s=cfg.rebaseline_every_s or None,
+            remeasure_s=cfg.remeasure_s,
         )
 
 
-def initial(limits: Limits) -> ThrottleState:
-    """Cautious start: one worker, short batches, a pause; the controller speeds up from there if there is room."""
-    return ThrottleState(Settings(workers=1, pause_ms=FIRST_PAUSE_MS * 2, batch_ms=limits.min_batch_ms))
+def initial(limits: Limits, now: float) -> ThrottleState:
+    """Cautious start (the baseline just measured): one worker, busy half of the time; the controller speeds up from
+    there if there is room."""
+    settings = Settings(workers=1, pause_ms=limits.max_batch_ms, batch_ms=limits.max_batch_ms)
+    return ThrottleState(settings, reason="starting cautiously", changed_at=now, measured_at=now)
+
+
+def measuring_done(state: ThrottleState, now: float, limits: Limits) -> bool:
+    """The workers have stood still long enough: the canary's beats of the last ``remeasure_s`` are a baseline."""
+    return state.mode == "measuring" and now - state.changed_at >= limits.remeasure_s
 
 
 def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits) -> tuple[ThrottleState, str]:
-    """The next settings and, in words, why (for the progress card)."""
+    """The next settings and, in words, why (for the progress card). While measuring, the caller passes the fresh
+    baseline in ``readings`` once ``measuring_done``."""
+    if state.mode == "measuring":
+        if not measuring_done(state, now, limits):
+            return state, state.reason
+        assert state.resume is not None
+        reason = f"baseline re-measured: canary p95 {readings.baseline_p95_ms:.1f} ms"
+        return ThrottleState(state.resume, "steady", reason, now, measured_at=now), reason
     pressure = _pressure(readings, limits)
     if now - state.changed_at < limits.settle_s:
         return state, state.reason  # let the last change show in the rolling window first
+    every = limits.rebaseline_every_s
+    stale = now - state.measured_at >= 3 * limits.settle_s
+    if (every is not None and now - state.measured_at >= every) or (
+        pressure and pressure.startswith("canary") and stale
+    ):
+        # over budget on an old baseline: first check that the database is not simply busier without us
+        why = f"{pressure}: " if pressure else ""
+        reason = f"{why}measuring the canary's baseline again (workers stopped for {limits.remeasure_s:g} s)"
+        still = replace(state.settings, workers=0)
+        return ThrottleState(still, "measuring", reason, now, state.measured_at, resume=state.settings), reason
     if pressure is not None:
         slower = _slower(state.settings, limits)
         if slower == state.settings:
             held = replace(state, mode="held", reason=f"slowest setting: {pressure}")
             return held, held.reason
         reason = f"slowed: {pressure}"
-        return ThrottleState(slower, "slowed", reason, now), reason
+        return replace(state, settings=slower, mode="slowed", reason=reason, changed_at=now), reason
     ratio = _ratio(readings)
     if ratio is None:
         return state, state.reason
@@ -100,7 +133,7 @@ def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits)
         faster = _faster(state.settings, limits)
         if faster != state.settings:
             reason = f"speeding up: canary p95 {ratio:.1f}× baseline, budget {limits.latency_budget:g}×"
-            return ThrottleState(faster, "speeding up", reason, now), reason
+            return replace(state, settings=faster, mode="speeding up", reason=reason, changed_at=now), reason
     reason = f"steady: canary p95 {ratio:.1f}× baseline, budget {limits.latency_budget:g}×"
     return replace(state, mode="steady", reason=reason), reason
 
@@ -136,7 +169,7 @@ def _slower(s: Settings, limits: Limits) -> Settings:
 
 def _faster(s: Settings, limits: Limits) -> Settings:
     if s.pause_ms > 0:
-        return replace(s, pause_ms=max(0, s.pause_ms - max(PAUSE_STEP_MS, s.pause_ms // 4)))
+        return replace(s, pause_ms=0 if s.pause_ms <= PAUSE_STEP_MS else s.pause_ms // 2)
     if s.batch_ms < limits.max_batch_ms:
         return replace(s, batch_ms=min(limits.max_batch_ms, s.batch_ms + max(5, s.batch_ms // 4)))
     if s.workers < limits.max_workers:
@@ -144,8 +177,15 @@ def _faster(s: Settings, limits: Limits) -> Settings:
     return s
 
 
+def window_s(state: ThrottleState, now: float, limits: Limits) -> float:
+    """The canary window to judge: the beats since the last change (at least ``settle_s``, at most 3× that)."""
+    return min(max(now - state.changed_at, limits.settle_s), 3 * limits.settle_s)
+
+
 def describe(state: ThrottleState) -> str:
     """The card's throttle line."""
     s = state.settings
+    if state.mode == "measuring":
+        return state.reason
     workers = f"{s.workers} worker{'s' if s.workers != 1 else ''}"
     return f"{state.reason} · {workers}, pause {s.pause_ms} ms, batches ~{s.batch_ms} ms"
