@@ -75,7 +75,7 @@ class EngineConfig(_Section):
     start_batch: int = Field(default=1000, ge=1)
     lock_timeout_ms: int = Field(default=2000, ge=1)
     lock_retries: int = Field(default=5, ge=0)
-    pause_between_ms: int = Field(default=0, ge=0)
+    pause_between_ms: int = Field(default=0, ge=0)  # the shortest pause between a worker's batches
     error_rate_max: float = Field(default=0.005, ge=0, le=1)  # runbook: abort above 0.5 %
     max_runtime: Duration = timedelta(minutes=30)  # runbook: abort after 30 minutes (paused, resumable)
     load_sql: str | None = None  # one number, e.g. active queries or replication lag in seconds

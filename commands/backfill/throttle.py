@@ -60,6 +60,7 @@ class Readings:
 class Limits:
     max_workers: int
     max_pause_ms: int
+    min_pause_ms: int
     min_batch_ms: int
     max_batch_ms: int
     latency_budget: float
@@ -73,7 +74,8 @@ class Limits:
     def of(cls, cfg: EngineConfig, *, workers: int) -> Limits:
         return cls(
             max_workers=workers,
-            max_pause_ms=cfg.max_pause_ms,
+            max_pause_ms=max(cfg.max_pause_ms, cfg.pause_between_ms),
+            min_pause_ms=cfg.pause_between_ms,
             min_batch_ms=cfg.min_batch_ms,
             max_batch_ms=cfg.target_batch_ms,
             latency_budget=cfg.latency_budget,
@@ -88,7 +90,8 @@ class Limits:
 def initial(limits: Limits, now: float) -> ThrottleState:
     """Cautious start (the baseline just measured): one worker, busy half of the time; the controller speeds up from
     there if there is room."""
-    settings = Settings(workers=1, pause_ms=limits.max_batch_ms, batch_ms=limits.max_batch_ms)
+    pause = max(limits.min_pause_ms, limits.max_batch_ms)
+    settings = Settings(workers=1, pause_ms=pause, batch_ms=limits.max_batch_ms)
     return ThrottleState(settings, reason="starting cautiously", changed_at=now, measured_at=now)
 
 
@@ -168,8 +171,9 @@ def _slower(s: Settings, limits: Limits) -> Settings:
 
 
 def _faster(s: Settings, limits: Limits) -> Settings:
-    if s.pause_ms > 0:
-        return replace(s, pause_ms=0 if s.pause_ms <= PAUSE_STEP_MS else s.pause_ms // 2)
+    if s.pause_ms > limits.min_pause_ms:
+        shorter = 0 if s.pause_ms <= PAUSE_STEP_MS else s.pause_ms // 2
+        return replace(s, pause_ms=max(limits.min_pause_ms, shorter))
     if s.batch_ms < limits.max_batch_ms:
         return replace(s, batch_ms=min(limits.max_batch_ms, s.batch_ms + max(5, s.batch_ms // 4)))
     if s.workers < limits.max_workers:
