@@ -42,6 +42,7 @@ from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.locks import PgLocks
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
+from commands.adapters.pool_check import check_without_round_trip
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_deploys_pg import PgSchemaDeploys
@@ -413,7 +414,7 @@ def _pool(url: str, name: str, *, read_only: bool = False) -> ConnectionPool[Any
         name=name,
         open=False,
         kwargs=kwargs,
-        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
+        check=check_without_round_trip,  # a connection broken by an outage is replaced, not handed out
         timeout=POOL_WAIT_S,
     )
     pool.open(wait=True, timeout=30)

@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from commands.adapters.locks import PgLocks
+from commands.adapters.pool_check import check_without_round_trip
 from commands.backfill.config import BackfillJob
 from commands.backfill.model import BackfillRun, Progress, RunStatus, split_ranges
 from commands.errors import UsageError
@@ -88,7 +89,7 @@ class PgCheckpoints:
                     name="zdm-backfill-read",
                     open=False,
                     kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
-                    check=ConnectionPool.check_connection,
+                    check=check_without_round_trip,
                 )
                 self._readers.open(wait=True, timeout=30)
             return self._readers
