@@ -202,11 +202,12 @@ GOLDEN = 0.6180339887498949  # rollout ids times this, modulo 1, are spread even
 
 
 def next_gate_check(rollout: Rollout) -> datetime | None:
-    """When the KPI gates are next due (None: now, never checked). Each rollout keeps its own phase within
-    ``check_every`` (from its id), so a thousand rollouts approved together do not all check on the same tick:
-    the next check is the one moment in ``(last check, last check + check_every]`` at that phase — never later
-    than ``check_every`` after the last one, and exactly ``check_every`` apart from then on."""
-    last = rollout.gates_checked_at
+    """When the KPI gates are next due (None: now). Each rollout keeps its own phase within ``check_every`` (from
+    its id), so a thousand rollouts approved together do not all check on the same tick: the next check is the
+    one moment in ``(last check, last check + check_every]`` at that phase — never later than ``check_every``
+    after the last one (or after the last flip, whose approval re-checked the gates), and exactly
+    ``check_every`` apart from then on."""
+    last = rollout.gates_checked_at or rollout.last_flip_at
     if last is None:
         return None
     every = rollout.gates.check_every.total_seconds()

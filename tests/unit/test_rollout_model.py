@@ -201,7 +201,9 @@ def test_a_claimed_flip_is_finished_first() -> None:
 
 def test_gates_are_watched_while_waiting_once_tenants_are_enabled() -> None:
     r = flipped(rollout(), 0, T0, ("demo_icupa",))
-    assert due_work(r, T0 + timedelta(minutes=1), **TIMING) == [Due.CHECK_GATES]
+    first = next_gate_check(r)  # the approval re-checked them: the first watch comes within check_every
+    assert first is not None and T0 < first <= T0 + timedelta(minutes=5)
+    assert due_work(r, first, **TIMING) == [Due.CHECK_GATES]
     checked = replace(r, gates_checked_at=T0 + timedelta(minutes=1))
     due = next_gate_check(checked)
     assert due is not None and T0 + timedelta(minutes=1) < due <= T0 + timedelta(minutes=6)  # at its phase
