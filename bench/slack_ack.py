@@ -29,7 +29,8 @@ from bot.server import create_server
 from bot.signing import sign, slash_command_body
 
 CONCURRENCY = 20
-ROUNDS = 15
+ROUNDS = 5  # per load process; ALTERNATIONS × ROUNDS × CONCURRENCY acks for each app (600)
+ALTERNATIONS = 6
 THREADS = 16  # the default of ZDM_HTTP_THREADS, for both servers
 TEXTS = ("rollout status", "rollout list", "tenants pilot_*", "help")
 
@@ -94,7 +95,7 @@ def main() -> None:
     baseline_url = f"http://127.0.0.1:{baseline_server.effective_port}/slack/events"
     try:
         zdm_ms, base_ms = [], []
-        for _ in range(2):  # interleaved, so both see the same machine
+        for _ in range(ALTERNATIONS):  # finely interleaved, so both see the same (shared, noisy) machine
             zdm_ms += load_in_child(bench.url, bench.slack.response_url("bench"))
             base_ms += load_in_child(baseline_url, bench.slack.response_url("bench"))
         bench.executor.wait_idle(60)
