@@ -1,18 +1,23 @@
 """The throttle's readings from the target database: the canary's beat, replica lag, active sessions.
 
-The canary is a tiny commit (one row of ``zdm_backfill.canary``) on its own connection, every few milliseconds:
-it stands for the live application's own writes, so its latency is what the backfill must not spoil.
+The canary is a tiny transaction on its own connection, every few milliseconds: a point read of a random key of
+the table being backfilled (it feels what the backfill does to that table's cache and I/O) and a one-row commit in
+``zdm_backfill.canary`` (it feels the WAL the batches write). It stands for the live application's own requests,
+so its latency is what the backfill must not spoil; it never writes to the application's tables.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from commands.adapters.backfill_pg import PgCheckpoints
 
@@ -27,13 +32,36 @@ SESSIONS_SQL = (
 )
 
 
+@dataclass(frozen=True)
+class Probe:
+    """Where the canary reads: ``schema.table`` by its integer ``key``, somewhere in ``[low, high]``."""
+
+    table: str
+    key: str
+    low: int
+    high: int
+
+
+BEAT = "update zdm_backfill.canary set beats = beats + 1, beat_at = now() where run_id = %(run)s"
+
+
+def beat_sql(probe: Probe | None) -> sql.Composed | sql.SQL:
+    if probe is None:
+        return sql.SQL(BEAT)
+    schema, table = probe.table.split(".", 1)
+    read = sql.SQL("select count(*) from {t} where {k} = %(probe)s").format(
+        t=sql.Identifier(schema, table), k=sql.Identifier(probe.key)
+    )
+    return sql.SQL("{beat} and ({read}) >= 0").format(beat=sql.SQL(BEAT), read=read)
+
+
 class Canary(threading.Thread):
     """Beats until stopped (its table is created by ``PgCheckpoints.prepare``); ``p95_ms(window_s)`` is the
     rolling p95 of the beats in the last ``window_s``."""
 
-    def __init__(self, url: str, *, run_id: int, every_ms: int) -> None:
+    def __init__(self, url: str, *, run_id: int, every_ms: int, probe: Probe | None = None) -> None:
         super().__init__(name=f"zdm-canary-{run_id}", daemon=True)
-        self._url, self._run_id, self._every = url, run_id, every_ms / 1000
+        self._url, self._run_id, self._every, self._probe = url, run_id, every_ms / 1000, probe
         self._beats: deque[tuple[float, float]] = deque(maxlen=20_000)
         self._lock = threading.Lock()
         self.stop = threading.Event()
@@ -45,12 +73,12 @@ class Canary(threading.Thread):
                 conn.execute(
                     "insert into zdm_backfill.canary (run_id) values (%s) on conflict do nothing", (self._run_id,)
                 )
+                rng = random.Random(self._run_id)  # noqa: S311 - which row to read, not a secret
+                beat, probe = beat_sql(self._probe), self._probe
                 while not self.stop.is_set():
+                    params = {"run": self._run_id, "probe": rng.randint(probe.low, probe.high) if probe else 0}
                     started = time.perf_counter()
-                    conn.execute(
-                        "update zdm_backfill.canary set beats = beats + 1, beat_at = now() where run_id = %s",
-                        (self._run_id,),
-                    )
+                    conn.execute(beat, params)
                     took = time.perf_counter() - started
                     with self._lock:
                         self._beats.append((time.monotonic(), took * 1000))

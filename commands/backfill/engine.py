@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from commands.adapters.backfill_canary import Probe
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.pg_errors import connection_lost
 from commands.backfill.config import BackfillJob, EngineConfig
@@ -43,6 +44,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     lost: str | None = None  # a worker lost its database connection (an outage, not a failure of the job)
     throttle: str = ""  # the throttle's state and reason, for the card
+    throttle_history: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # each change, for the logs
     batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # how long batches held locks
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -106,9 +108,17 @@ class BackfillEngine:
         pause_reason: str | None = None
         governor: Governor | None = None
         try:
-            checkpoints = [cp for cp in self._cp.prepare(run_id, self._job) if not cp.finished]
+            ranges = self._cp.prepare(run_id, self._job)
+            checkpoints = [cp for cp in ranges if not cp.finished]
+            low, high = min(cp.after_key for cp in ranges) + 1, max(cp.upto_key for cp in ranges)
+            probe = Probe(self._job.table, self._job.key, low, high) if ranges and low <= high else None
             governor = Governor(
-                self._cfg, db=self._cp, run_id=run_id, workers=max(1, len(checkpoints)), max_speed=run.max_speed
+                self._cfg,
+                db=self._cp,
+                run_id=run_id,
+                workers=max(1, len(checkpoints)),
+                max_speed=run.max_speed,
+                probe=probe,
             )
             for cp in checkpoints:
                 args = (run_id, cp.worker, stats, stop, wait, governor)
@@ -174,7 +184,10 @@ class BackfillEngine:
             stats.throttled = decision == "wait"
             wait.clear() if decision == "run" else wait.set()
             governor.look()
-            stats.throttle = governor.describe()
+            described = governor.describe()
+            if described != stats.throttle:
+                stats.throttle = described
+                stats.throttle_history.append(described)
             elapsed = time.monotonic() - started
             stats.rows_per_s = (progress.done - start_done) / elapsed if elapsed > 0 else 0.0
             if time.monotonic() - last_report >= self._cfg.progress_every_s:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from commands.adapters.backfill_canary import Canary, active_sessions, replica_lag_s
+from commands.adapters.backfill_canary import Canary, Probe, active_sessions, replica_lag_s
 from commands.adapters.backfill_pg import PgCheckpoints
 from commands.backfill.config import EngineConfig
 from commands.backfill.throttle import (
@@ -56,10 +56,20 @@ class Slots:
 class Governor:
     """One run's pacing. ``max_speed``: every worker, the configured pause and batch target, no canary."""
 
-    def __init__(self, cfg: EngineConfig, *, db: PgCheckpoints, run_id: int, workers: int, max_speed: bool) -> None:
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        *,
+        db: PgCheckpoints,
+        run_id: int,
+        workers: int,
+        max_speed: bool,
+        probe: Probe | None = None,
+    ) -> None:
         self._cfg, self._db = cfg, db
         self.limits = Limits.of(cfg, workers=workers)
-        self._canary = None if max_speed else Canary(db.url, run_id=run_id, every_ms=cfg.canary_every_ms)
+        every = cfg.canary_every_ms
+        self._canary = None if max_speed else Canary(db.url, run_id=run_id, every_ms=every, probe=probe)
         self.baseline_ms: float | None = None
         self.state: ThrottleState | None = None if max_speed else initial(self.limits, time.monotonic())
         full = Settings(workers=workers, pause_ms=cfg.pause_between_ms, batch_ms=cfg.target_batch_ms)

@@ -397,12 +397,16 @@ def test_the_throttle_slows_down_when_the_canary_suffers_and_the_card_says_why(
 ) -> None:
     run = container.services.backfills.start(env="staging", job="hog", actor=ONCALL)
     seen: list[str] = []
-    done = _engine(container, "hog", seen).run(run.id)
+    engine = _engine(container, "hog", seen)
+    done = engine.run(run.id)
     assert done.status == RunStatus.VERIFIED, done
     assert touched(dbs) == {1: 600, 0: ROWS - 600}
-    assert seen and any(line.startswith("Throttle: slowed: canary p95 ") for line in seen), seen
-    slowed = next(line for line in seen if line.startswith("Throttle: slowed"))
-    assert "× baseline (budget 1.3×) · 1 worker, pause " in slowed
+    assert seen and all(line.startswith("Throttle: ") for line in seen)  # the card carries the throttle's line
+    assert engine.stats is not None
+    history = list(engine.stats.throttle_history)
+    slowed = [change for change in history if change.startswith("slowed: canary p95 ")]
+    assert slowed, history  # every change the controller made, in order, as the card showed them
+    assert "× baseline (budget 1.3×) · 1 worker, pause " in slowed[0]
 
 
 def test_max_speed_skips_the_throttle_and_only_starters_may_ask_for_it(
