@@ -46,6 +46,7 @@ from commands.adapters.locks import FencedNotifier, FencedPool, PgLocks
 from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
+from commands.adapters.pool_check import check_without_round_trip
 from commands.adapters.readiness_probes import PathProgramFinder, PgRoutineLookup
 from commands.adapters.records_local import LocalFolderDestination
 from commands.adapters.repo_git import GitRepository
@@ -511,7 +512,7 @@ def _pool(
         name=name,
         open=False,
         kwargs=kwargs,
-        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
+        check=check_without_round_trip,  # a connection broken by an outage is replaced, not handed out
         timeout=POOL_WAIT_S,
     )
     pool.open(wait=True, timeout=30)
