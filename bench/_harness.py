@@ -3,6 +3,7 @@ behind the real HTTP server, and the Slack Web API emulator. Nothing here is tim
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import threading
@@ -57,6 +58,7 @@ class BenchBot:
         self.container.close()
         self.slack.stop()
         self.pg.stop()
+        shutil.rmtree(self.work, ignore_errors=True)  # the database files (a GB after the backfill bench)
 
 
 def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_threads: int = 8) -> BenchBot:

@@ -20,6 +20,7 @@ from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.locks import FencedPool
 from commands.adapters.pagerduty import PagerDutyEvents
+from commands.adapters.pool_check import check_without_round_trip
 from commands.adapters.records_local import LocalFolderDestination
 from commands.adapters.repo_git import GitRepository
 from commands.adapters.schema_pg import PgSchemaTarget
@@ -55,7 +56,7 @@ def pool(
         name=name,
         open=False,
         kwargs=kwargs,
-        check=ConnectionPool.check_connection,  # a connection broken by an outage is replaced, not handed out
+        check=check_without_round_trip,  # a connection broken by an outage is replaced, not handed out
         timeout=POOL_WAIT_S,
     )
     pool.open(wait=True, timeout=30)

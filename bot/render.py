@@ -23,6 +23,10 @@ SECTION_LIMIT = 3000
 MAX_SECTIONS = 40  # of Slack's 50 blocks per message, leaving room for fields, buttons and a footer
 
 
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def card_blocks(card: Card) -> list[dict[str, Any]]:
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(f"*{card.title}*")))]
     for chunk in _chunks(card.lines):  # a section holds 3000 characters; long cards (help) take several
@@ -38,11 +42,11 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         for button in card.buttons:
             confirm = None
             if button.confirm:
-                confirm = ConfirmObject(
-                    title=button.confirm.title,
-                    text=button.confirm.text,
-                    confirm=button.confirm.ok,
-                    deny=button.confirm.deny,
+                confirm = ConfirmObject(  # Slack's limits: title and buttons 30 characters, text 300
+                    title=_cut(button.confirm.title, 30),
+                    text=_cut(button.confirm.text, 300),
+                    confirm=_cut(button.confirm.ok, 30),
+                    deny=_cut(button.confirm.deny, 30),
                 )
             elements.append(
                 ButtonElement(

@@ -9,15 +9,16 @@ from commands.breakglass.model import split_break_glass
 def register(registry: CommandRegistry) -> None:
     @registry.command(
         "backfill",
-        usage='start <env> [job] [--break-glass "<reason>"] | status [#id] | pause | resume | cancel'
+        usage='start <env> [job] [--max-speed] [--break-glass "<reason>"] | status [#id] | pause | resume | cancel'
         " | set batch-size N",
     )
     def backfill_command(ctx: CommandContext) -> Reply:
         """Backfill in keyset batches sized by time, each committed with its checkpoint (runbook §3). Progress is
         one card in the release channel; error rate over 0.5 %, runtime over 30 min or a busy database pause the
-        run with its checkpoint, and `resume` continues. Production runs only inside its low-traffic window and
-        after the job has finished on staging (`--break-glass` passes that rule once a `platform_lead`, not you,
-        confirms)."""
+        run with its checkpoint, and `resume` continues. A throttle keeps a canary commit's p95 within the latency
+        budget (the card says why it slowed); `--max-speed` runs every worker flat out. Production runs only
+        inside its low-traffic window and after the job has finished on staging (`--break-glass` passes that rule
+        once a `platform_lead`, not you, confirms)."""
         rest, reason = split_break_glass(ctx.args)
         if reason is not None:  # `start <env> [job] --break-glass "<reason>"`: a second person confirms on a card
             text, card, then = ctx.services.breakglass.request(

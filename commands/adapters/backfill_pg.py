@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from commands.adapters.locks import PgLocks
+from commands.adapters.pool_check import check_without_round_trip
 from commands.backfill.config import BackfillJob
 from commands.backfill.model import BackfillRun, Progress, RunStatus, split_ranges
 from commands.errors import UsageError
@@ -36,6 +37,11 @@ create table if not exists zdm_backfill.checkpoints (
     batches   integer not null default 0,
     finished  boolean not null default false,
     primary key (run_id, worker)
+);
+create table if not exists zdm_backfill.canary (
+    run_id  bigint primary key,
+    beats   bigint not null default 0,
+    beat_at timestamptz
 )
 """
 
@@ -83,7 +89,7 @@ class PgCheckpoints:
                     name="zdm-backfill-read",
                     open=False,
                     kwargs={"autocommit": True, "options": "-c default_transaction_read_only=on"},
-                    check=ConnectionPool.check_connection,
+                    check=check_without_round_trip,
                 )
                 self._readers.open(wait=True, timeout=30)
             return self._readers
@@ -94,8 +100,12 @@ class PgCheckpoints:
                 self._readers.close()
                 self._readers = None
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._url)
+        return psycopg.connect(self._url, application_name="zdm-backfill")
 
     def prepare(self, run_id: int, job: BackfillJob) -> list[Checkpoint]:
         """Create this run's key ranges once (idempotent); return every worker's checkpoint."""
@@ -190,7 +200,7 @@ class PgCheckpoints:
 
 _COLUMNS = (
     "id, job, env, status, started_by, created_at, runtime_s, resumed_at, reason, batch_size, total, channel,"
-    " message_ts, base_done, base_failed, stretch_since"
+    " message_ts, base_done, base_failed, stretch_since, max_speed"
 )
 _UPDATABLE = {
     "status",
@@ -228,8 +238,8 @@ class PgBackfillRuns:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "insert into zdm.backfill_runs"
-                " (job, env, status, started_by, created_at, resumed_at, reason, total, stretch_since)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
+                " (job, env, status, started_by, created_at, resumed_at, reason, total, stretch_since, max_speed)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning id",
                 (
                     run.job,
                     run.env,
@@ -240,6 +250,7 @@ class PgBackfillRuns:
                     run.reason,
                     run.total,
                     run.created_at,
+                    run.max_speed,
                 ),
             ).fetchone()
         assert row is not None
@@ -307,4 +318,5 @@ def _run(row: Any) -> BackfillRun:
         base_done=int(row[13]),
         base_failed=int(row[14]),
         stretch_since=row[15],
+        max_speed=bool(row[16]),
     )

@@ -74,9 +74,14 @@ class PgRequestLedger:
     def first_time(self, *, key: str, kind: str, at: datetime) -> bool:
         """Record ``key``; True the first time it is seen, False for any retry or duplicate. Raises
         ``PoolTimeout`` when no connection can be had within ``wait_s`` (the database is down)."""
+        # One round trip before the ack, and no wait for the WAL flush (synchronous_commit off for this one
+        # transaction: ~0.3 ms instead of ~3 ms). Only a Postgres crash within a fraction of a second could forget
+        # the row, and Slack retries only requests whose ack came late; every other write keeps its durable commit.
         with self._pool.connection(timeout=self._wait_s) as conn:
             row = conn.execute(
-                "insert into zdm.slack_requests (request_key, kind, received_at) values (%s, %s, %s)"
+                "with fast as (select set_config('synchronous_commit', 'off', true))"
+                " insert into zdm.slack_requests (request_key, kind, received_at)"
+                " select %s, %s, %s from fast"
                 " on conflict (request_key) do update set retries = zdm.slack_requests.retries + 1"
                 " returning retries",
                 (key, kind, at),

@@ -91,18 +91,32 @@ class EngineConfig(_Section):
     start_batch: int = Field(default=1000, ge=1)
     lock_timeout_ms: int = Field(default=2000, ge=1)
     lock_retries: int = Field(default=5, ge=0)
-    pause_between_ms: int = Field(default=0, ge=0)
+    pause_between_ms: int = Field(default=0, ge=0)  # the shortest pause between a worker's batches
     error_rate_max: float = Field(default=0.005, ge=0, le=1)  # runbook: abort above 0.5 %
     max_runtime: Duration = timedelta(minutes=30)  # runbook: abort after 30 minutes (paused, resumable)
     load_sql: str | None = None  # one number, e.g. active queries or replication lag in seconds
     load_throttle_at: float | None = None  # wait while the load is at or above this
     load_stop_at: float | None = None  # pause the job (with its checkpoint) at or above this
     progress_every_s: float = Field(default=2.0, gt=0)
+    # The throttle (on unless a run is started with --max-speed): hold the canary's p95 within the budget.
+    latency_budget: float = Field(default=1.3, ge=1.0)  # × the canary's p95 measured before the run
+    baseline_s: float = Field(default=3.0, gt=0)  # how long the canary is sampled before the run
+    canary_every_ms: int = Field(default=25, ge=5)
+    settle_s: float = Field(default=1.5, gt=0)  # after a change, wait this long (and judge this window) again
+    rebaseline_every_s: float = Field(default=20.0, ge=0)  # stop for `remeasure_s` and re-measure; 0 = never
+    remeasure_s: float = Field(default=1.0, gt=0)
+    min_batch_ms: int = Field(default=10, ge=1)  # the shortest batches a slow-down goes to
+    max_pause_ms: int = Field(default=2000, ge=0)  # the longest pause between batches a slow-down goes to
+    replicas: tuple[str, ...] = ()  # application_name of replicas in pg_stat_replication to watch
+    lag_limit_s: float = Field(default=10.0, gt=0)  # slow down while any of them lags more
+    active_sessions_limit: int | None = Field(default=None, ge=1)  # slow down above this many active sessions
 
     @model_validator(mode="after")
     def _bounds(self) -> EngineConfig:
         if not self.min_batch <= self.start_batch <= self.max_batch:
             raise ValueError("need min_batch <= start_batch <= max_batch")
+        if self.min_batch_ms > self.target_batch_ms:
+            raise ValueError("need min_batch_ms <= target_batch_ms")
         return self
 
 

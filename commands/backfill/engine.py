@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,9 +19,11 @@ from typing import Any
 
 import psycopg
 
+from commands.adapters.backfill_canary import Probe
 from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
 from commands.adapters.pg_errors import connection_lost
 from commands.backfill.config import BackfillJob, EngineConfig
+from commands.backfill.governor import Governor
 from commands.backfill.model import (
     BackfillRun,
     Progress,
@@ -48,11 +51,15 @@ class Stats:
     lock_retries: int = 0
     errors: list[str] = field(default_factory=list)
     lost: str | None = None  # a worker lost its database connection (an outage, not a failure of the job)
+    throttle: str = ""  # the throttle's state and reason, for the card
+    throttle_history: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # each change, for the logs
+    batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # how long batches held locks
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def batch_took(self, took_ms: float, next_size: int) -> None:
         with self.lock:
             self.max_batch_ms = max(self.max_batch_ms, took_ms)
+            self.batch_ms.append(took_ms)
             self.batch_size = next_size
 
     def lock_retry(self) -> None:
@@ -107,14 +114,28 @@ class BackfillEngine:
         stop, wait = threading.Event(), threading.Event()
         workers: list[threading.Thread] = []
         pause_reason: str | None = None
+        governor: Governor | None = None
         try:
-            for cp in self._cp.prepare(run_id, self._job):
-                if not cp.finished:
-                    args = (run_id, cp.worker, stats, stop, wait)
-                    workers.append(threading.Thread(target=self._work, args=args, daemon=True))
+            ranges = self._cp.prepare(run_id, self._job)
+            checkpoints = [cp for cp in ranges if not cp.finished]
+            low, high = min(cp.after_key for cp in ranges) + 1, max(cp.upto_key for cp in ranges)
+            probe = Probe(self._job.table, self._job.key, low, high) if ranges and low <= high else None
+            governor = Governor(
+                self._cfg,
+                db=self._cp,
+                run_id=run_id,
+                workers=max(1, len(checkpoints)),
+                max_speed=run.max_speed,
+                probe=probe,
+            )
+            for cp in checkpoints:
+                args = (run_id, cp.worker, stats, stop, wait, governor)
+                workers.append(threading.Thread(target=self._work, args=args, daemon=True))
+            governor.start(halt)
+            stats.throttle = governor.describe()
             for worker in workers:
                 worker.start()
-            pause_reason = self._coordinate(run, workers, stats, stop, wait, halt)
+            pause_reason = self._coordinate(run, workers, stats, stop, wait, halt, governor)
         except Exception as exc:  # whatever happens, the workers stop and the run pauses with its checkpoint
             if connection_lost(exc):
                 stats.connection_lost(f"{type(exc).__name__}: {exc}")
@@ -123,7 +144,10 @@ class BackfillEngine:
         finally:
             stop.set()
             for worker in workers:
-                worker.join()
+                if worker.ident is not None:  # started
+                    worker.join()
+            if governor is not None:
+                governor.stop()
         if stats.lost is not None and not stats.errors:
             return self._interrupted(run, stats.lost)
         if pause_reason == CHANGED_ELSEWHERE:  # a quick resume may already have set it running again: leave it
@@ -142,6 +166,7 @@ class BackfillEngine:
         stop: threading.Event,
         wait: threading.Event,
         halt: threading.Event,
+        governor: Governor,
     ) -> str | None:
         started, start_done = time.monotonic(), self._cp.progress(run.id).done
         last_report = 0.0
@@ -166,6 +191,11 @@ class BackfillEngine:
                 return reason
             stats.throttled = decision == "wait"
             wait.clear() if decision == "run" else wait.set()
+            governor.look()
+            described = governor.describe()
+            if described != stats.throttle:
+                stats.throttle = described
+                stats.throttle_history.append(described)
             elapsed = time.monotonic() - started
             stats.rows_per_s = (progress.done - start_done) / elapsed if elapsed > 0 else 0.0
             if time.monotonic() - last_report >= self._cfg.progress_every_s:
@@ -292,7 +322,15 @@ class BackfillEngine:
 
     # --- workers -----------------------------------------------------------------------------------------------
 
-    def _work(self, run_id: int, worker: int, stats: Stats, stop: threading.Event, wait: threading.Event) -> None:
+    def _work(
+        self,
+        run_id: int,
+        worker: int,
+        stats: Stats,
+        stop: threading.Event,
+        wait: threading.Event,
+        governor: Governor,
+    ) -> None:
         cfg = self._cfg
         try:
             with self._cp.connect() as conn:
@@ -301,28 +339,34 @@ class BackfillEngine:
                     if wait.is_set():
                         stop.wait(POLL_S)
                         continue
-                    pinned = stats.pinned
-                    if pinned:
-                        size = pinned
-                    try:
-                        result = self._cp.run_batch(
-                            conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
-                        )
-                    except psycopg.errors.LockNotAvailable:
-                        retries += 1
-                        stats.lock_retry()
-                        if retries > cfg.lock_retries:
-                            raise
-                        size = max(cfg.min_batch, size // 2)
+                    if not governor.slots.acquire(POLL_S):  # the throttle runs fewer workers than there are
                         continue
-                    retries = 0
-                    if not stats.pinned:
-                        size = next_batch_size(size, result.took_ms, cfg)
-                    stats.batch_took(result.took_ms, size)
-                    if result.finished:
-                        return
-                    if cfg.pause_between_ms:
-                        stop.wait(cfg.pause_between_ms / 1000)
+                    try:  # a batch and the pause after it hold the slot: that is what bounds the duty cycle
+                        pinned = stats.pinned
+                        if pinned:
+                            size = pinned
+                        settings = governor.settings
+                        try:
+                            result = self._cp.run_batch(
+                                conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
+                            )
+                        except psycopg.errors.LockNotAvailable:
+                            retries += 1
+                            stats.lock_retry()
+                            if retries > cfg.lock_retries:
+                                raise
+                            size = max(cfg.min_batch, size // 2)
+                            continue
+                        retries = 0
+                        if not stats.pinned:
+                            size = next_batch_size(size, result.took_ms, cfg, target_ms=settings.batch_ms)
+                        stats.batch_took(result.took_ms, size)
+                        if result.finished:
+                            return
+                        if settings.pause_ms:
+                            stop.wait(settings.pause_ms / 1000)
+                    finally:
+                        governor.slots.release()
         except Exception as exc:
             if connection_lost(exc):
                 stats.connection_lost(f"{type(exc).__name__}: {exc}")

@@ -49,6 +49,7 @@ class BackfillRun:
     base_done: int = 0  # progress when the current stretch (start, resume, window opening) began
     base_failed: int = 0
     stretch_since: datetime | None = None  # when it began: audit anomalies are counted from here
+    max_speed: bool = False  # `--max-speed`: no throttle, every worker flat out (the configured pause only)
 
     def runtime_at(self, now: datetime) -> timedelta:
         """Time spent running in total, across resumes."""
@@ -92,9 +93,11 @@ def legacy_progress(run: BackfillRun) -> Progress:
     return Progress(done=done, batches=finished, ranges=1, finished=finished)
 
 
-def next_batch_size(current: int, took_ms: float, cfg: EngineConfig) -> int:
-    """Aim the next batch at ``target_batch_ms``: grow at most 2× and shrink at most 4× per step."""
-    wanted = current * 2 if took_ms <= 0 else int(current * cfg.target_batch_ms / took_ms)
+def next_batch_size(current: int, took_ms: float, cfg: EngineConfig, *, target_ms: int | None = None) -> int:
+    """Aim the next batch at ``target_ms`` (default ``target_batch_ms``; the throttle may ask for shorter ones):
+    grow at most 2× and shrink at most 4× per step."""
+    target = target_ms or cfg.target_batch_ms
+    wanted = current * 2 if took_ms <= 0 else int(current * target / took_ms)
     wanted = max(current // 4, min(current * 2, wanted))
     return max(cfg.min_batch, min(cfg.max_batch, wanted))
 
@@ -180,10 +183,11 @@ class BackfillRequest:
     run_id: int | None = None
     batch_size: int | None = None
     reason: str = ""
+    max_speed: bool = False
 
 
 def parse_backfill_args(text: str) -> BackfillRequest:
-    """``start <env> [job] [--override REASON]``, ``status [#id]``, ``pause|resume|cancel [#id]``,
+    """``start <env> [job] [--max-speed] [--override REASON]``, ``status [#id]``, ``pause|resume|cancel [#id]``,
     ``set batch-size N [#id]``."""
     try:
         words = shlex.split(text)
@@ -200,7 +204,8 @@ def parse_backfill_args(text: str) -> BackfillRequest:
             raise UsageError(f"`{printable(rest[-1])}` is not a run number; write it like `#3`.")
         rest.pop()
     if action == "start":
-        reason = ""
+        reason, max_speed = "", "--max-speed" in rest
+        rest = [word for word in rest if word != "--max-speed"]
         if "--override" in rest:
             at = rest.index("--override")
             reason = slack_escape(" ".join(rest[at + 1 :]))
@@ -209,7 +214,8 @@ def parse_backfill_args(text: str) -> BackfillRequest:
                 raise UsageError("`--override` needs a reason, e.g. `--override staging was restored from prod`.")
         if not rest or len(rest) > 2:
             raise UsageError("Use `/zdm backfill start <env> [job]`, e.g. `/zdm backfill start staging`.")
-        return BackfillRequest("start", env=rest[0], job=rest[1] if len(rest) > 1 else None, reason=reason)
+        job = rest[1] if len(rest) > 1 else None
+        return BackfillRequest("start", env=rest[0], job=job, reason=reason, max_speed=max_speed)
     if action in ("status", "pause", "resume", "cancel"):
         if rest:
             raise UsageError(f"`/zdm backfill {action}` takes at most a run number, e.g. `#3`.")

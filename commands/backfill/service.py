@@ -66,7 +66,9 @@ class BackfillService:
         request = parse_backfill_args(text)
         if request.action == "start":
             assert request.env
-            run = self.start(env=request.env, job=request.job, actor=actor, override=request.reason)
+            run = self.start(
+                env=request.env, job=request.job, actor=actor, override=request.reason, max_speed=request.max_speed
+            )
             env = self._config.backfill.environments[run.env]
             when = "now" if run.status == RunStatus.RUNNING else f"when its window opens ({env.window} {env.timezone})"
             return f"Backfill #{run.id} of `{run.job}` on `{run.env}` starts {when}.", None, lambda: self.announce(run)
@@ -113,10 +115,18 @@ class BackfillService:
         return f"Backfill #{run.id} cancelled; rows already done stay done."
 
     def start(
-        self, *, env: str, job: str | None, actor: str, override: str = "", break_glass: str | None = None
+        self,
+        *,
+        env: str,
+        job: str | None,
+        actor: str,
+        override: str = "",
+        break_glass: str | None = None,
+        max_speed: bool = False,
     ) -> BackfillRun:
         """``override``: a platform lead passes the staging-first rule alone (kept for compatibility);
-        ``break_glass``: anyone who may start backfills passes it once a second person confirmed."""
+        ``break_glass``: anyone who may start backfills passes it once a second person confirmed;
+        ``max_speed`` skips the latency-targeted throttle (every worker flat out): dba and platform leads."""
         self._require(actor, STARTERS, "start backfills")
         settings = self._config.backfill
         name = job or settings.default_job
@@ -149,9 +159,16 @@ class BackfillService:
                 created_at=now,
                 resumed_at=now if is_open else None,
                 reason=reason,
+                max_speed=max_speed,
             )
         )
-        detail = {"run_id": run.id, "env": env, "override": override or None, "break_glass": break_glass}
+        detail = {
+            "run_id": run.id,
+            "env": env,
+            "override": override or None,
+            "break_glass": break_glass,
+            "max_speed": max_speed,
+        }
         self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
         return run
 

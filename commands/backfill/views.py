@@ -30,6 +30,8 @@ def progress_card_lines(run: BackfillRun, progress: Progress, stats: Stats | Non
             f"Speed: {stats.rows_per_s:,.0f} rows/s · ETA {eta(progress, total, stats.rows_per_s)} · "
             f"batch size {stats.batch_size:,} · longest batch {stats.max_batch_ms:.0f} ms · {throttle}"
         )
+        if stats.throttle:
+            lines.append(f"Throttle: {stats.throttle}")
     if run.reason:
         advice = (
             " Investigate before retrying; `/zdm backfill resume` continues from the checkpoint."

@@ -10,6 +10,7 @@ offset. A pause or abort stops a flip between tenants (``StepState.interrupted``
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import uuid
@@ -212,7 +213,7 @@ def next_wake(
         return now + RETRY_AFTER  # the flipping worker saves a new time when it is done; this is for a crash
     times: list[datetime] = []
     if rollout.exposed():
-        times.append((rollout.gates_checked_at or now) + rollout.gates.check_every)
+        times.append(next_gate_check(rollout) or now + rollout.gates.check_every)
     if state.status == StepStatus.WAITING:
         times.append(due_at(rollout, rollout.current))
     elif state.status == StepStatus.PROMPTED and state.prompted_at is not None:
@@ -228,7 +229,29 @@ def next_wake(
 def _gates_due(rollout: Rollout, now: datetime) -> bool:
     if not rollout.exposed():
         return False
-    return rollout.gates_checked_at is None or now >= rollout.gates_checked_at + rollout.gates.check_every
+    due = next_gate_check(rollout)
+    return due is None or now >= due
+
+
+GOLDEN = 0.6180339887498949  # rollout ids times this, modulo 1, are spread evenly over any interval
+
+
+def next_gate_check(rollout: Rollout) -> datetime | None:
+    """When the KPI gates are next due (None: now). Each rollout keeps its own phase within ``check_every`` (from
+    its id), so a thousand rollouts approved together do not all check on the same tick: the next check is the
+    one moment in ``(last check, last check + check_every]`` at that phase — never later than ``check_every``
+    after the last one (or after the last flip, whose approval re-checked the gates), and exactly
+    ``check_every`` apart from then on."""
+    last = rollout.gates_checked_at or rollout.last_flip_at
+    if last is None:
+        return None
+    every = rollout.gates.check_every.total_seconds()
+    if every <= 0:
+        return last
+    phase = (rollout.id * GOLDEN) % 1.0 * every
+    end = last.timestamp() + every
+    due = math.floor((end - phase) / every) * every + phase
+    return datetime.fromtimestamp(due, tz=last.tzinfo)
 
 
 # --- pause, resume, abort (pure; a UserError says why the change does not apply) ----------------------------
@@ -243,7 +266,7 @@ def paused(rollout: Rollout, now: datetime, *, actor: str, reason: str) -> Rollo
 
 def resumed(rollout: Rollout, now: datetime, *, actor: str) -> Rollout:
     """The clock restarts: later offsets, and the waiting prompt's reminder times, shift by the pause. The next
-    KPI check comes ``check_every`` after the resume."""
+    KPI check comes at most ``check_every`` after the resume (at the rollout's phase, see ``next_gate_check``)."""
     if rollout.status != RolloutStatus.PAUSED or rollout.paused_at is None:
         raise UsageError(f"Rollout #{rollout.id} is {rollout.status.value}, not paused; nothing to resume.")
     pause = max(now - rollout.paused_at, timedelta(0))  # the clock stepped back: no step moves earlier

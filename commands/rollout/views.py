@@ -61,8 +61,9 @@ def root_card(rollout: Rollout, *, held: dict[str, int], now: datetime) -> Card:
     lines = [f"Started by <@{rollout.started_by}> at {when(rollout.started_at)} · {_status_line(rollout)}"]
     lines += [_step_line(rollout, i, now) for i in range(len(rollout.plan))]
     if held:
-        names = ", ".join(f"`{t}` (rollback #{rid})" for t, rid in sorted(held.items()))
-        lines.append(f"Held out after a rollback: {names} — `/zdm rollout include <slug>` re-includes one.")
+        names = ", ".join(f"`{t}` (rollback #{rid})" for t, rid in sorted(held.items())[:SAMPLE])
+        more = f" and {len(held) - SAMPLE} more" if len(held) > SAMPLE else ""  # a count, never the whole list
+        lines.append(f"Held out after a rollback: {names}{more} — `/zdm rollout include <slug>` re-includes one.")
     return Card(title=rollout_title(rollout), lines=tuple(lines), footer=f"rollout #{rollout.id} · {rollout.digest}")
 
 
@@ -184,6 +185,7 @@ def _outcome(rollout: Rollout, state: StepState) -> str | None:
         text = f"✅ Enabled for {len(state.enabled)} tenants by <@{state.flipped_by}> at {state.flipped_at:%H:%M} UTC"
         if state.failed:
             text += f"; ❌ failed for {len(state.failed)}: " + "; ".join(f"`{t}` {w}" for t, w in state.failed[:5])
+            text += f" and {len(state.failed) - 5} more" if len(state.failed) > 5 else ""
         return text + _skipped(state)
     if state.status == StepStatus.FLIPPING and state.interrupted:
         left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)

@@ -65,7 +65,8 @@ def test_a_cleanup_before_its_stable_days_is_requested_once_a_lead_confirms(bot:
     bot.settle()
     text = card_text(glass_card(bot))
     assert "request the destructive cleanup of `profiles`" in text
-    assert "• 7 stable days — the rollout of `tenant.enableNewProfile` has not been started" in text
+    assert "• 7 stable days — 304 of 306 tenants are still on the legacy path" in text
+    assert "the rollout of `tenant.enableNewProfile` has not been started" in text
     assert not [m for m in bot.slack.in_channel("#release") if card_text(m).startswith("*Cleanup plan for")]
 
     told = press(bot, glass_card(bot), CONFIRM_ACTION, LEAD)

@@ -16,7 +16,9 @@ import pytest
 
 from bot.bootstrap import Container
 from bot.emulator import SlackEmulator
-from commands.backfill.model import RunStatus
+from commands.backfill.engine import BackfillEngine, Stats
+from commands.backfill.model import BackfillRun, Progress, RunStatus
+from commands.backfill.views import progress_card_lines
 from commands.config import RunbookConfig
 from commands.errors import NotAuthorized, UsageError
 from tests.conftest import ONCALL, STRANGER, BotServer, Databases, write_config
@@ -37,6 +39,11 @@ min_batch = 50
 max_batch = 2000
 target_batch_ms = 20
 progress_every_s = 0.2
+baseline_s = 0.3
+settle_s = 0.3
+remeasure_s = 0.2
+canary_every_ms = 10
+max_pause_ms = 160
 
 [backfill.environments.staging]
 
@@ -68,6 +75,21 @@ verify_sql = "select count(*) from public.items where touched = 0"
 [backfill.jobs.legacy]
 legacy_sql = "update public.items set touched = touched + 1"
 verify_sql = "select count(*) from public.items where touched = 0"
+
+[backfill.jobs.hog]
+# every batch holds the canary's row for 20 ms: the live traffic the throttle protects suffers while it runs
+table = "public.items"
+workers = 2
+batch_sql = '''
+with hold as (
+    select pg_sleep(0.02) from zdm_backfill.canary for update
+), batch as (
+    select id from public.items, (select count(*) from hold) h
+    where id > %(after)s and id <= least(%(upto)s, 600) order by id limit %(limit)s
+), done as (update public.items i set touched = i.touched + 1 from batch where i.id = batch.id returning i.id)
+select count(*), 0, max(id) from done
+'''
+verify_sql = "select count(*) from public.items where touched = 0 and id <= 600"
 
 [backfill.jobs.sloppy]
 table = "public.items"
@@ -392,3 +414,51 @@ def test_after_a_restart_a_paused_run_s_card_is_posted_again_once(
     finally:
         restarted.close()
         slack.stop()
+
+
+def _engine(container: Container, job: str, seen: list[str]) -> BackfillEngine:
+    backfills, services = container.services.backfills, container.services
+
+    def report(run: BackfillRun, progress: Progress, stats: Stats) -> None:
+        seen.extend(line for line in progress_card_lines(run, progress, stats, run.created_at) if "Throttle" in line)
+
+    return BackfillEngine(
+        job=services.config.backfill.jobs[job],
+        cfg=services.config.backfill.engine,
+        checkpoints=backfills._p.checkpoints["staging"],
+        runs=backfills._p.runs,
+        clock=services.clock,
+        report=report,
+    )
+
+
+def test_the_throttle_slows_down_when_the_canary_suffers_and_the_card_says_why(
+    container: Container, dbs: Databases, items: None
+) -> None:
+    run = container.services.backfills.start(env="staging", job="hog", actor=ONCALL)
+    seen: list[str] = []
+    engine = _engine(container, "hog", seen)
+    done = engine.run(run.id)
+    assert done.status == RunStatus.VERIFIED, done
+    assert touched(dbs) == {1: 600, 0: ROWS - 600}
+    assert seen and all(line.startswith("Throttle: ") for line in seen)  # the card carries the throttle's line
+    assert engine.stats is not None
+    history = list(engine.stats.throttle_history)
+    slowed = [change for change in history if change.startswith("slowed: canary p95 ")]
+    assert slowed, history  # every change the controller made, in order, as the card showed them
+    assert "× baseline (budget 1.3×) · 1 worker, pause " in slowed[0]
+
+
+def test_max_speed_skips_the_throttle_and_only_starters_may_ask_for_it(
+    container: Container, dbs: Databases, items: None
+) -> None:
+    backfills = container.services.backfills
+    with pytest.raises(NotAuthorized):
+        backfills.command(text="start staging items --max-speed", actor=STRANGER)
+    said, _, _ = backfills.command(text="start staging items --max-speed", actor=ONCALL)
+    run = backfills._p.runs.latest()
+    assert run is not None and run.max_speed and said.startswith(f"Backfill #{run.id} of `items`")
+    seen: list[str] = []
+    done = _engine(container, "items", seen).run(run.id)
+    assert done.status == RunStatus.VERIFIED and touched(dbs) == {1: ROWS}
+    assert seen and set(seen) == {"Throttle: off (--max-speed): every worker flat out"}

@@ -58,7 +58,7 @@ def test_a_state_database_outage_interrupts_a_backfill_which_then_finishes_by_it
 ) -> None:
     backfills = container.services.backfills
     checkpoints = backfills._p.checkpoints["staging"]
-    run = backfills.start(env="staging", job=None, actor=ONCALL)
+    run = backfills.start(env="staging", job=None, actor=ONCALL, max_speed=True)  # the configured pace, no throttle
     backfills.tend(clock.now())  # what the scheduler's tick does: start executing it here
     while checkpoints.progress(run.id).done < 2_000:
         assert backfills.wait(0.05) is False, "the run ended before the outage"  # polling progress, not timing

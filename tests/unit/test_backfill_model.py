@@ -71,6 +71,9 @@ def test_backfill_arguments() -> None:
     start = parse_backfill_args("start production tenant_profiles --override restored from a prod snapshot")
     assert (start.env, start.job, start.reason) == ("production", "tenant_profiles", "restored from a prod snapshot")
     assert parse_backfill_args("set batch-size 500 #3").batch_size == 500
+    fast = parse_backfill_args("start staging items --max-speed")
+    assert (fast.env, fast.job, fast.max_speed) == ("staging", "items", True)
+    assert not parse_backfill_args("start staging").max_speed
     assert parse_backfill_args("pause #3").run_id == 3
     for bad, message in [
         ("", "Use `/zdm backfill start <env> [job]`"),

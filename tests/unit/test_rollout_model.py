@@ -26,6 +26,7 @@ from commands.rollout.model import (
     due_with_reason,
     due_work,
     new_steps,
+    next_gate_check,
     next_wake,
     parse_rollout_args,
     paused,
@@ -214,10 +215,28 @@ def test_a_claimed_flip_is_finished_first() -> None:
 
 def test_gates_are_watched_while_waiting_once_tenants_are_enabled() -> None:
     r = flipped(rollout(), 0, T0, ("demo_icupa",))
-    assert due_work(r, T0 + timedelta(minutes=1), **TIMING) == [Due.CHECK_GATES]
+    first = next_gate_check(r)  # the approval re-checked them: the first watch comes within check_every
+    assert first is not None and T0 < first <= T0 + timedelta(minutes=5)
+    assert due_work(r, first, **TIMING) == [Due.CHECK_GATES]
     checked = replace(r, gates_checked_at=T0 + timedelta(minutes=1))
-    assert due_work(checked, T0 + timedelta(minutes=3), **TIMING) == []
-    assert next_wake(checked, T0 + timedelta(minutes=3), **TIMING) == T0 + timedelta(minutes=6)
+    due = next_gate_check(checked)
+    assert due is not None and T0 + timedelta(minutes=1) < due <= T0 + timedelta(minutes=6)  # at its phase
+    assert due_work(checked, due - timedelta(seconds=1), **TIMING) == []
+    assert due_work(checked, due, **TIMING) == [Due.CHECK_GATES]
+    assert next_wake(checked, T0 + timedelta(minutes=1), **TIMING) == due
+    again = replace(checked, gates_checked_at=due)
+    assert next_gate_check(again) == due + timedelta(minutes=5)  # then exactly check_every apart
+
+
+def test_kpi_checks_of_rollouts_approved_together_are_spread_over_the_interval() -> None:
+    together = [flipped(rollout(id=n), 0, T0, ("demo_icupa",)) for n in range(1, 1001)]
+    checks = [next_gate_check(replace(r, gates_checked_at=T0)) for r in together]
+    per_tick: dict[int, int] = {}
+    for due in checks:
+        assert due is not None and T0 < due <= T0 + timedelta(minutes=5)
+        tick = int((due - T0).total_seconds() // 30)  # the scheduler's 30 s ticks
+        per_tick[tick] = per_tick.get(tick, 0) + 1
+    assert len(per_tick) == 10 and max(per_tick.values()) <= 110  # about a tenth of them on each tick
 
 
 # --- arguments ------------------------------------------------------------------------------------------------

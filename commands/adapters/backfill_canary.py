@@ -1,0 +1,115 @@
+"""The throttle's readings from the target database: the canary's beat, replica lag, active sessions.
+
+The canary is a tiny transaction on its own connection, every few milliseconds: a point read of a random key of
+the table being backfilled (it feels what the backfill does to that table's cache and I/O) and a one-row commit in
+``zdm_backfill.canary`` (it feels the WAL the batches write). It stands for the live application's own requests,
+so its latency is what the backfill must not spoil; it never writes to the application's tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from commands.adapters.backfill_pg import PgCheckpoints
+
+log = logging.getLogger(__name__)
+LAG_SQL = (
+    "select max(extract(epoch from coalesce(replay_lag, '0'::interval)))::float8 from pg_stat_replication"
+    " where application_name = any(%(replicas)s)"
+)
+SESSIONS_SQL = (
+    "select count(*) from pg_stat_activity where state = 'active' and backend_type = 'client backend'"
+    " and pid <> pg_backend_pid() and application_name not like 'zdm-backfill%%'"
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where the canary reads: ``schema.table`` by its integer ``key``, somewhere in ``[low, high]``."""
+
+    table: str
+    key: str
+    low: int
+    high: int
+
+
+BEAT = "update zdm_backfill.canary set beats = beats + 1, beat_at = now() where run_id = %(run)s"
+
+
+def beat_sql(probe: Probe | None) -> sql.Composed | sql.SQL:
+    if probe is None:
+        return sql.SQL(BEAT)
+    schema, table = probe.table.split(".", 1)
+    read = sql.SQL("select count(*) from {t} where {k} = %(probe)s").format(
+        t=sql.Identifier(schema, table), k=sql.Identifier(probe.key)
+    )
+    return sql.SQL("{beat} and ({read}) >= 0").format(beat=sql.SQL(BEAT), read=read)
+
+
+class Canary(threading.Thread):
+    """Beats until stopped (its table is created by ``PgCheckpoints.prepare``); ``p95_ms(window_s)`` is the
+    rolling p95 of the beats in the last ``window_s``."""
+
+    def __init__(self, url: str, *, run_id: int, every_ms: int, probe: Probe | None = None) -> None:
+        super().__init__(name=f"zdm-canary-{run_id}", daemon=True)
+        self._url, self._run_id, self._every, self._probe = url, run_id, every_ms / 1000, probe
+        self._beats: deque[tuple[float, float]] = deque(maxlen=20_000)
+        self._lock = threading.Lock()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self._url, autocommit=True, application_name="zdm-backfill-canary") as conn:
+                conn.execute(
+                    "insert into zdm_backfill.canary (run_id) values (%s) on conflict do nothing", (self._run_id,)
+                )
+                rng = random.Random(self._run_id)  # noqa: S311 - which row to read, not a secret
+                beat, probe = beat_sql(self._probe), self._probe
+                while not self.stop.is_set():
+                    params = {"run": self._run_id, "probe": rng.randint(probe.low, probe.high) if probe else 0}
+                    started = time.perf_counter()
+                    conn.execute(beat, params)
+                    took = time.perf_counter() - started
+                    with self._lock:
+                        self._beats.append((time.monotonic(), took * 1000))
+                    self.stop.wait(max(0.0, self._every - took))
+        except Exception as exc:  # the engine sees it (and reads no canary): the throttle then holds its settings
+            self.error = exc
+            log.warning("backfill canary for run %s stopped: %s", self._run_id, exc)
+
+    def p95_ms(self, window_s: float, *, now: float | None = None, min_beats: int = 10) -> float | None:
+        """None until there are ``min_beats`` beats in the window."""
+        since = (time.monotonic() if now is None else now) - window_s
+        with self._lock:
+            recent = [ms for at, ms in self._beats if at >= since]
+        if len(recent) < min_beats:
+            return None
+        recent.sort()
+        return recent[min(len(recent) - 1, round(0.95 * (len(recent) - 1)))]
+
+    def halt(self) -> None:
+        self.stop.set()
+        self.join(5)
+
+
+def replica_lag_s(db: PgCheckpoints, replicas: tuple[str, ...]) -> float | None:
+    """The largest replay lag of the named replicas, in seconds; None when none of them is connected."""
+    if not replicas:
+        return None
+    params: dict[str, Any] = {"replicas": list(replicas)}
+    return db.scalar(LAG_SQL, params)
+
+
+def active_sessions(db: PgCheckpoints) -> int:
+    """Active client sessions other than zdm's own backfill connections."""
+    return int(db.scalar(SESSIONS_SQL, {}) or 0)
