@@ -108,6 +108,7 @@ def run_zdm(bench: BenchBot, *, max_speed: bool) -> tuple[float, list[float], Ba
         runs=backfills._p.runs,
         clock=bench.container.services.clock,
         report=lambda *_: None,
+        outage=backfills._p.outage,
     )
     outcome: list[str] = []
     seconds, latencies = with_writer(bench.target_url, lambda: outcome.append(engine.run(run.id).status.value))

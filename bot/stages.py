@@ -70,7 +70,7 @@ def backfill_stage(s: SharedPorts) -> BackfillBreakGlass:
     s.closers.extend(env.close for env in environments.values())
     ports = BackfillPorts(
         clock=s.clock, runs=s.backfill_runs, checkpoints=environments, notifier=s.notifier, roles=s.roles,
-        audit=s.audit, failures=s.failures,
+        audit=s.audit, outage=connection_lost, failures=s.failures,
     )  # fmt: skip
     return BackfillBreakGlass(config=s.config, ports=ports)
 

@@ -13,13 +13,11 @@ import random
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from commands.adapters.backfill_pg import PgCheckpoints
+from commands.backfill.ports import Probe
 
 log = logging.getLogger(__name__)
 LAG_SQL = (
@@ -30,16 +28,6 @@ SESSIONS_SQL = (
     "select count(*) from pg_stat_activity where state = 'active' and backend_type = 'client backend'"
     " and pid <> pg_backend_pid() and application_name not like 'zdm-backfill%%'"
 )
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Where the canary reads: ``schema.table`` by its integer ``key``, somewhere in ``[low, high]``."""
-
-    table: str
-    key: str
-    low: int
-    high: int
 
 
 BEAT = "update zdm_backfill.canary set beats = beats + 1, beat_at = now() where run_id = %(run)s"
@@ -100,16 +88,3 @@ class Canary(threading.Thread):
     def halt(self) -> None:
         self.stop.set()
         self.join(5)
-
-
-def replica_lag_s(db: PgCheckpoints, replicas: tuple[str, ...]) -> float | None:
-    """The largest replay lag of the named replicas, in seconds; None when none of them is connected."""
-    if not replicas:
-        return None
-    params: dict[str, Any] = {"replicas": list(replicas)}
-    return db.scalar(LAG_SQL, params)
-
-
-def active_sessions(db: PgCheckpoints) -> int:
-    """Active client sessions other than zdm's own backfill connections."""
-    return int(db.scalar(SESSIONS_SQL, {}) or 0)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +18,12 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.backfill_canary import LAG_SQL, SESSIONS_SQL, Canary
 from commands.adapters.locks import PgLocks
 from commands.adapters.pool_check import check_without_round_trip
 from commands.backfill.config import BackfillJob
 from commands.backfill.model import BackfillRun, Progress, RunStatus, split_ranges
+from commands.backfill.ports import BatchResult, Cancellable, Checkpoint, Probe, RowLockTimeout, RuntimeLimitReached
 from commands.errors import UsageError
 
 BACKFILL_LOCK_CLASS = 0x7A66
@@ -52,22 +54,6 @@ class LegacyStillRunning(RuntimeError):
 
 class BatchOutOfRange(RuntimeError):
     """The job's batch statement broke the keyset contract; fix batch_sql in zdm.toml."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    worker: int
-    after_key: int
-    upto_key: int
-    finished: bool
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    done: int
-    failed: int
-    finished: bool
-    took_ms: float
 
 
 class PgCheckpoints:
@@ -151,9 +137,19 @@ class PgCheckpoints:
 
     @staticmethod
     def run_batch(
+        session: Any, job: BackfillJob, run_id: int, worker: int, *, limit: int, lock_timeout_ms: int
+    ) -> BatchResult:
+        """One batch and its checkpoint in one transaction (the checkpoint is read under a row lock); a row lock
+        not granted within ``lock_timeout_ms`` rolls it back with ``RowLockTimeout``."""
+        try:
+            return PgCheckpoints._batch(session, job, run_id, worker, limit=limit, lock_timeout_ms=lock_timeout_ms)
+        except psycopg.errors.LockNotAvailable as exc:
+            raise RowLockTimeout(str(exc)) from exc
+
+    @staticmethod
+    def _batch(
         conn: psycopg.Connection[Any], job: BackfillJob, run_id: int, worker: int, *, limit: int, lock_timeout_ms: int
     ) -> BatchResult:
-        """One batch and its checkpoint in one transaction (the checkpoint is read under a row lock)."""
         started = time.perf_counter()
         with conn.transaction():
             conn.execute("select set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
@@ -176,9 +172,10 @@ class PgCheckpoints:
         return BatchResult(done, failed, finished, (time.perf_counter() - started) * 1000)
 
     def run_legacy(
-        self, job: BackfillJob, run_id: int, *, timeout_ms: int, started: Callable[[psycopg.Connection[Any]], None]
+        self, job: BackfillJob, run_id: int, *, timeout_ms: int, started: Callable[[Cancellable], None]
     ) -> None:
-        """The runbook's one-shot function as it is, cut off at the runtime limit (raises QueryCanceled then).
+        """The runbook's one-shot function as it is, cut off at the runtime limit (``RuntimeLimitReached``; a
+        cancel through ``started`` ends it the same way).
 
         The session holds the run's advisory lock while the statement runs, so an attempt still running in the
         database (its client gone) blocks a second one. ``started`` gets the connection, to cancel it."""
@@ -189,13 +186,28 @@ class PgCheckpoints:
                 raise LegacyStillRunning("an earlier attempt of this statement is still running in the database")
             conn.execute("select set_config('statement_timeout', %s, false)", (f"{timeout_ms}ms",))
             started(conn)
-            conn.execute(job.legacy_sql.encode())
+            try:
+                conn.execute(job.legacy_sql.encode())
+            except psycopg.errors.QueryCanceled as exc:
+                raise RuntimeLimitReached(str(exc)) from exc
 
     def scalar(self, query: str, params: dict[str, Any] | None = None) -> float | None:
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
         with self._reader().connection() as conn:
             row = conn.execute(query.encode(), params).fetchone()  # no params: a literal % stays a %
         return float(row[0]) if row and row[0] is not None else None
+
+    def canary(self, *, run_id: int, every_ms: int, probe: Probe | None) -> Canary:
+        return Canary(self._url, run_id=run_id, every_ms=every_ms, probe=probe)
+
+    def replica_lag_s(self, replicas: tuple[str, ...]) -> float | None:
+        if not replicas:
+            return None
+        params: dict[str, Any] = {"replicas": list(replicas)}
+        return self.scalar(LAG_SQL, params)
+
+    def active_sessions(self) -> int:
+        return int(self.scalar(SESSIONS_SQL, {}) or 0)
 
 
 _COLUMNS = (

@@ -1,6 +1,6 @@
 """The backfill engine: workers run keyset batches over disjoint key ranges; a coordinator watches the rules.
 
-Each batch commits together with its checkpoint (see ``commands.adapters.backfill_pg``). The coordinator polls the
+Each batch commits together with its checkpoint (see ``EnvironmentDatabase.run_batch``). The coordinator polls the
 run record (pause / cancel / batch size from Slack), the progress, the load query and the abort rules; anything that
 stops the run stops it *paused*, with the checkpoint, never half-way through a batch.
 """
@@ -15,13 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-import psycopg
-
-from commands.adapters.backfill_canary import Probe
-from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
-from commands.adapters.pg_errors import connection_lost
 from commands.backfill.config import BackfillJob, EngineConfig
 from commands.backfill.governor import Governor
 from commands.backfill.model import (
@@ -33,7 +27,15 @@ from commands.backfill.model import (
     load_decision,
     next_batch_size,
 )
-from commands.ports import Clock
+from commands.backfill.ports import (
+    BackfillRuns,
+    Cancellable,
+    EnvironmentDatabase,
+    Probe,
+    RowLockTimeout,
+    RuntimeLimitReached,
+)
+from commands.ports import Clock, OutageCheck
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
@@ -85,10 +87,11 @@ class BackfillEngine:
         *,
         job: BackfillJob,
         cfg: EngineConfig,
-        checkpoints: PgCheckpoints,
-        runs: PgBackfillRuns,
+        checkpoints: EnvironmentDatabase,
+        runs: BackfillRuns,
         clock: Clock,
         report: Reporter,
+        outage: OutageCheck,
     ) -> None:
         self._job = job
         self._cfg = cfg
@@ -96,6 +99,7 @@ class BackfillEngine:
         self._runs = runs
         self._clock = clock
         self._report = report
+        self._outage = outage  # a database went away (the run waits) vs. anything else (the run pauses)
         self.stats: Stats | None = None  # the last run's figures (longest batch, speed), for benchmarks and logs
 
     def run(self, run_id: int, *, halt: threading.Event | None = None) -> BackfillRun:
@@ -137,7 +141,7 @@ class BackfillEngine:
                 worker.start()
             pause_reason = self._coordinate(run, workers, stats, stop, wait, halt, governor)
         except Exception as exc:  # whatever happens, the workers stop and the run pauses with its checkpoint
-            if connection_lost(exc):
+            if self._outage(exc):
                 stats.connection_lost(f"{type(exc).__name__}: {exc}")
             else:
                 pause_reason = unexpected(exc, f"backfill run {run_id}")
@@ -216,7 +220,7 @@ class BackfillEngine:
                 self._runs.update(run.id, expect=(RunStatus.RUNNING,), runtime=fresh.runtime_at(now), resumed_at=None)
             return self._runs.get(run.id) or fresh
         except Exception as exc:
-            if not connection_lost(exc):
+            if not self._outage(exc):
                 raise
             return run  # the state database is the one away: the run record is as it was
 
@@ -260,7 +264,7 @@ class BackfillEngine:
         """Legacy mode: one statement, no checkpoint, cut off at the runtime limit (statement_timeout). Pause,
         cancel and shutdown cancel it (rolled back); the statement is never left running behind a new attempt."""
         stats = self.stats = Stats(batch_size=0)
-        sessions: list[psycopg.Connection[Any]] = []
+        sessions: list[Cancellable] = []
         outcome: list[BaseException] = []
         timeout_ms = int(self._cfg.max_runtime.total_seconds() * 1000)
 
@@ -290,7 +294,7 @@ class BackfillEngine:
         error = outcome[0] if outcome else None
         status: RunStatus
         reason: str | None
-        if isinstance(error, psycopg.errors.QueryCanceled):
+        if isinstance(error, RuntimeLimitReached):
             limit = int(self._cfg.max_runtime.total_seconds() // 60)
             status = RunStatus.PAUSED
             reason = f"it reached the {limit}-minute runtime limit (statement_timeout) and was rolled back"
@@ -350,7 +354,7 @@ class BackfillEngine:
                             result = self._cp.run_batch(
                                 conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
                             )
-                        except psycopg.errors.LockNotAvailable:
+                        except RowLockTimeout:
                             retries += 1
                             stats.lock_retry()
                             if retries > cfg.lock_retries:
@@ -368,7 +372,7 @@ class BackfillEngine:
                     finally:
                         governor.slots.release()
         except Exception as exc:
-            if connection_lost(exc):
+            if self._outage(exc):
                 stats.connection_lost(f"{type(exc).__name__}: {exc}")
             else:
                 stats.failed(unexpected(exc, f"backfill run {run_id} worker {worker}"))

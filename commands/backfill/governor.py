@@ -10,9 +10,8 @@ import logging
 import threading
 import time
 
-from commands.adapters.backfill_canary import Canary, Probe, active_sessions, replica_lag_s
-from commands.adapters.backfill_pg import PgCheckpoints
 from commands.backfill.config import EngineConfig
+from commands.backfill.ports import EnvironmentDatabase, Probe
 from commands.backfill.throttle import (
     Limits,
     Readings,
@@ -60,7 +59,7 @@ class Governor:
         self,
         cfg: EngineConfig,
         *,
-        db: PgCheckpoints,
+        db: EnvironmentDatabase,
         run_id: int,
         workers: int,
         max_speed: bool,
@@ -69,7 +68,7 @@ class Governor:
         self._cfg, self._db = cfg, db
         self.limits = Limits.of(cfg, workers=workers)
         every = cfg.canary_every_ms
-        self._canary = None if max_speed else Canary(db.url, run_id=run_id, every_ms=every, probe=probe)
+        self._canary = None if max_speed else db.canary(run_id=run_id, every_ms=every, probe=probe)
         self.baseline_ms: float | None = None
         self.state: ThrottleState | None = None if max_speed else initial(self.limits, time.monotonic())
         full = Settings(workers=workers, pause_ms=cfg.pause_between_ms, batch_ms=cfg.target_batch_ms)
@@ -101,8 +100,8 @@ class Governor:
         readings = Readings(
             canary_p95_ms=canary,
             baseline_p95_ms=self.baseline_ms,
-            lag_s=replica_lag_s(self._db, self._cfg.replicas) if self._cfg.replicas else None,
-            sessions=active_sessions(self._db) if self._cfg.active_sessions_limit else None,
+            lag_s=self._db.replica_lag_s(self._cfg.replicas) if self._cfg.replicas else None,
+            sessions=self._db.active_sessions() if self._cfg.active_sessions_limit else None,
         )
         before = self.state
         self.state, _ = decide(self.state, readings, now, self.limits)

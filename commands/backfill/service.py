@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from commands.adapters.backfill_pg import PgBackfillRuns, PgCheckpoints
-from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
 from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
@@ -26,12 +24,13 @@ from commands.backfill.model import (
     parse_backfill_args,
     window_open,
 )
+from commands.backfill.ports import BackfillRuns, EnvironmentDatabase
 from commands.backfill.views import progress_card_lines, title
 from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import UsageError
 from commands.live_cards import show_card, stored_ref
-from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
+from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, OutageCheck, RoleDirectory
 from commands.text import printable
 
 log = logging.getLogger(__name__)
@@ -43,11 +42,12 @@ WINDOW_REASON = "outside the low-traffic window"
 @dataclass(frozen=True)
 class BackfillPorts:
     clock: Clock
-    runs: PgBackfillRuns
-    checkpoints: Mapping[str, PgCheckpoints]  # per environment
+    runs: BackfillRuns
+    checkpoints: Mapping[str, EnvironmentDatabase]  # per environment
     notifier: Notifier
     roles: RoleDirectory
     audit: AuditLog
+    outage: OutageCheck  # tells "a database went away" (wait for it) from other errors
     failures: JobFailures | None = None
 
 
@@ -214,7 +214,7 @@ class BackfillService:
             try:
                 self._count(run)
             except Exception as exc:  # e.g. a broken verify_sql: pause and say so, rather than retry silently
-                if connection_lost(exc):  # an outage: stay running; the next tick after it tries again
+                if self._p.outage(exc):  # an outage: stay running; the next tick after it tries again
                     log.warning("backfill run %s waits for its database: %s", run_id, exc)
                     return run
                 why = unexpected(exc, f"counting the rows of backfill run {run_id}")
@@ -228,6 +228,7 @@ class BackfillService:
                 runs=self._p.runs,
                 clock=self._p.clock,
                 report=self._report,
+                outage=self._p.outage,
             )
             done = engine.run(run_id, halt=self._halt)
             if done.status == RunStatus.FAILED:
@@ -309,7 +310,7 @@ class BackfillService:
         try:
             self.execute(run_id)
         except Exception as exc:
-            if not connection_lost(exc):
+            if not self._p.outage(exc):
                 log.exception("backfill run %s stopped with an error", run_id)
                 return
             log.warning("backfill run %s: database unavailable (%s); the next tick continues it", run_id, exc)

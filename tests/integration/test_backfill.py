@@ -429,6 +429,7 @@ def _engine(container: Container, job: str, seen: list[str]) -> BackfillEngine:
         runs=backfills._p.runs,
         clock=services.clock,
         report=report,
+        outage=backfills._p.outage,
     )
 
 
