@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,16 +13,13 @@ from commands.cards import Card, MessageRef
 if TYPE_CHECKING:
     from commands.alerts.model import AlertEvent
     from commands.backfill.model import BackfillRun
-    from commands.checklist.model import Tick
-    from commands.cleanup.model import Cleanup
-    from commands.lighthouse.report import Report, Ticketed
     from commands.rollback.model import Rollback
     from commands.rollout.config import PlanStep
     from commands.rollout.gates import KpiReading
     from commands.rollout.model import Rollout
     from commands.schema.history import MigrationFile
     from commands.schema.lint import Finding
-    from commands.schema.model import BootstrapResult, Deploy
+    from commands.schema.model import Deploy
 
 
 class Clock(Protocol):
@@ -160,83 +156,6 @@ class KpiSource(Protocol):
         ...
 
 
-class RollbackLogFile(Protocol):
-    def append(self, *, marker: str, text: str, subject: str | None = None) -> str:
-        """Record ``text`` under its globally unique ``marker`` (durably, then delivered to the repository) unless
-        that exact entry is already recorded; return one phrase saying where it is ("recorded; in PR #12")."""
-        ...
-
-
-class RollbackRepository(Protocol):
-    """Rollback records in the bot's state database (see ``commands.rollback.model.Rollback``)."""
-
-    def create(self, rollback: Rollback) -> Rollback:
-        """Insert a new record (its ``id`` is ignored) and return it with the assigned id."""
-        ...
-
-    def save(self, rollback: Rollback) -> None: ...
-
-    def get(self, rollback_id: int) -> Rollback | None: ...
-
-    def record_decision(self, *, rollback_id: int, decision: str, actor: str, flag_off_all: bool = False) -> bool:
-        """Store the schema decision once; False if it was already decided or is not awaited."""
-        ...
-
-    def unfinished(self) -> list[int]: ...
-
-    def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
-        """Hold a cross-process lock on one rollback (waiting up to ``wait_s``); yields False if another holds it."""
-        ...
-
-
-class RolloutRepository(Protocol):
-    """Rollout records in the bot's state database (see ``commands.rollout.model.Rollout``)."""
-
-    def create(self, rollout: Rollout) -> Rollout:
-        """Insert (``id`` ignored); raise ``RolloutActive`` when the flag already has an active rollout."""
-        ...
-
-    def save(self, rollout: Rollout, *, wake_at: datetime | None, durable: bool = True) -> None:
-        """``durable=False`` for bookkeeping that is safe to lose (e.g. when the KPIs were last read)."""
-        ...
-
-    def get(self, rollout_id: int) -> Rollout | None: ...
-
-    def recent(self, *, limit: int) -> list[Rollout]: ...
-
-    def active(self) -> list[Rollout]: ...
-
-    def due(self, now: datetime) -> list[int]:
-        """Running rollouts whose wake-up time has come."""
-        ...
-
-    def next_wake(self) -> datetime | None: ...
-
-    def exclusive(self, rollout_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
-
-    def held(self, flag: str) -> dict[str, int]:
-        """Tenants rolled back (tenant → rollback id) and not re-included since."""
-        ...
-
-    def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...
-
-    def rollback_open(self, *, flag: str, tenant: str) -> bool:
-        """Whether a rollback of ``tenant`` for ``flag`` has not finished yet (it stays held out until it has)."""
-        ...
-
-    def request_stop(self, rollout_id: int, action: str | None) -> None:
-        """Ask a flip running in another worker to stop between tenants (``None`` withdraws the request)."""
-        ...
-
-    def stop_requested(self, rollout_id: int) -> str | None: ...
-
-
-class BackfillLedger(Protocol):
-    def latest(self, *, job: str | None = None, env: str | None = None, status: str | None = None) -> object | None:
-        """The newest backfill run matching all the given fields, if any."""
-        ...
-
-
 class IssueTracker(Protocol):
     """Issues on GitHub (or a compatible API): the release issue's body, and incident tickets."""
 
@@ -257,84 +176,14 @@ class IssueTracker(Protocol):
         ...
 
 
-class LighthouseRuns(Protocol):
-    """Ingested Lighthouse reports in the bot's state database."""
-
-    def previous(self, page: str, *, before: datetime) -> Report | None:
-        """The newest recorded run of ``page`` fetched before ``before``."""
-        ...
-
-    def record(
-        self, report: Report, *, archive_path: str, sha256: str, at: datetime, tickets: Sequence[Ticketed]
-    ) -> bool:
-        """Store the run (once per page and fetch time) with its drops; False when it was already recorded."""
-        ...
-
-    def known(self, report: Report) -> bool:
-        """Whether this page's run of this fetch time was ingested before."""
-        ...
-
-    def exclusive(self) -> AbstractContextManager[bool]:
-        """One ingester at a time across replicas (try-lock)."""
-        ...
-
-
 class JobFailures(Protocol):
     def report(self, *, what: str, where: str, error: str, next_command: str) -> None:
         """Tell the release channel that a job failed: what, where, the error and the command to run next."""
         ...
 
 
-class SchemaTarget(Protocol):
-    """One deploy environment's database."""
-
-    def applied(self) -> dict[str, str]:
-        """version → name from the Supabase CLI's history table (empty when it does not exist yet)."""
-        ...
-
-    def apply(self, files: Sequence[MigrationFile], *, lock_timeout_ms: int) -> list[str]: ...
-
-    def bootstrap(
-        self,
-        files: Sequence[MigrationFile],
-        *,
-        seed: Path | None,
-        lock_timeout_ms: int,
-        prelude: str | None = None,
-        rollbacks: Mapping[str, Path] | None = None,
-    ) -> BootstrapResult:
-        """Apply ``prelude`` and every file from zero in a clean database (a scratch one dropped afterwards, or
-        the emptied shadow database) and report the first failure; each version in ``rollbacks`` round-trips
-        (the migration, its rollback, the migration again)."""
-        ...
-
-
 class Linter(Protocol):
     def lint(self, files: Sequence[MigrationFile]) -> list[Finding]: ...
-
-
-class SchemaDeploys(Protocol):
-    def create(self, deploy: Deploy) -> Deploy: ...
-
-    def save(self, deploy: Deploy) -> None: ...
-
-    def get(self, deploy_id: int) -> Deploy | None: ...
-
-    def active(self, env: str) -> Deploy | None: ...
-
-    def applying(self) -> list[Deploy]: ...
-
-    def recent(self, *, limit: int, env: str | None = None) -> list[Deploy]: ...
-
-    def exclusive(self, env: str, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
-
-
-class ChecklistTicks(Protocol):
-    """Checklist items confirmed by people, in the bot's state database (history kept, latest wins)."""
-
-    def record(self, *, release: str, item: str, ticked: bool, actor: str, at: datetime) -> None: ...
-
-    def latest(self, release: str) -> dict[str, Tick]: ...
 
 
 @dataclass(frozen=True)
@@ -356,20 +205,6 @@ class Preflight:
 class ReleaseGate(Protocol):
     def preflight(self, *, migrations: Sequence[str] = (), flag: str | None = None) -> Preflight | None:
         """The first release that ``migrations`` (file names) or ``flag`` belong to whose checklist is incomplete."""
-        ...
-
-
-class CleanupRepository(Protocol):
-    def create(self, cleanup: Cleanup) -> Cleanup: ...
-
-    def save(self, cleanup: Cleanup) -> None: ...
-
-    def get(self, cleanup_id: int) -> Cleanup | None: ...
-
-    def awaiting(self, release: str) -> Cleanup | None: ...
-
-    def exclusive(self, cleanup_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
-        """A cross-replica lock on one cleanup, so two approvals at once are both kept."""
         ...
 
 

@@ -10,19 +10,11 @@ from fnmatch import fnmatch
 from commands.cards import Card, MessageRef
 from commands.checklist.checks import check_checkout
 from commands.checklist.model import Checklist, authorise_tick, changed_ticks, confirmations, named_release
+from commands.checklist.ports import ChecklistTicks
 from commands.checklist.views import checklist_card
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
-from commands.ports import (
-    AuditEvent,
-    AuditLog,
-    ChecklistTicks,
-    Clock,
-    Linter,
-    Notifier,
-    Preflight,
-    RoleDirectory,
-)
+from commands.ports import AuditEvent, AuditLog, Clock, Linter, Notifier, Preflight, RoleDirectory
 from commands.repository.ports import Repository
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]

@@ -13,6 +13,7 @@ from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
 from commands.cards import Card
 from commands.checklist.model import named_release
 from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
+from commands.cleanup.ports import CleanupRepository
 from commands.cleanup.views import cleanup_card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
@@ -20,7 +21,6 @@ from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
     AuditLog,
-    CleanupRepository,
     Clock,
     FlagStore,
     KpiSource,

@@ -17,6 +17,7 @@ from pathlib import Path
 from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import UserError
+from commands.lighthouse.ports import LighthouseRuns
 from commands.lighthouse.report import (
     Drop,
     InvalidReport,
@@ -28,7 +29,7 @@ from commands.lighthouse.report import (
     parse_report,
     summary,
 )
-from commands.ports import IssueTracker, JobFailures, LighthouseRuns, Notifier
+from commands.ports import IssueTracker, JobFailures, Notifier
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ from dataclasses import replace
 
 from commands.cards import MessageRef
 from commands.outbox.model import OutboxEntry
-from commands.ports import Notifier, RollbackRepository
+from commands.ports import Notifier
 from commands.rollback.model import Step, StepStatus
+from commands.rollback.ports import RollbackRepository
 from commands.rollback.views import rollback_card
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,6 @@ from commands.ports import (
     Notifier,
     OutageCheck,
     RoleDirectory,
-    RollbackLogFile,
-    RollbackRepository,
     TargetDatabase,
 )
 from commands.rollback.model import (
@@ -51,6 +49,7 @@ from commands.rollback.model import (
     parse_rollback_args,
     recover_interrupted,
 )
+from commands.rollback.ports import RollbackLogFile, RollbackRepository
 from commands.rollback.schema_step import APPROVERS, VOID, SchemaStep, file_sha256, rollback_path
 from commands.rollback.smoke import run_smoke_tests
 from commands.rollback.views import log_entry, marker, rollback_card

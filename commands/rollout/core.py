@@ -10,9 +10,9 @@ from datetime import datetime
 from commands.authz import require_role
 from commands.config import RunbookConfig
 from commands.errors import NoSuchRollout, StalePrompt, UsageError, UserError
-from commands.ports import RolloutRepository
 from commands.rollout.effects import RolloutEffects, RolloutPorts
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus, next_wake
+from commands.rollout.ports import RolloutRepository
 
 log = logging.getLogger(__name__)
 APPROVERS = "release_approvers"

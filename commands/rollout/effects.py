@@ -14,7 +14,6 @@ from commands.config import RunbookConfig
 from commands.ports import (
     AuditEvent,
     AuditLog,
-    BackfillLedger,
     Clock,
     FlagStore,
     KpiSource,
@@ -22,14 +21,14 @@ from commands.ports import (
     Notifier,
     ReleaseGate,
     RoleDirectory,
-    RollbackLogFile,
-    RolloutRepository,
     TargetDatabase,
 )
 from commands.readiness.ports import ReadinessCheck
+from commands.rollback.ports import RollbackLogFile
 from commands.rollout.exposure import ExposureRecord, guarded_enable
 from commands.rollout.gates import GateReport, evaluate, windows
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus, anchored
+from commands.rollout.ports import BackfillLedger, RolloutRepository
 from commands.rollout.views import (
     ago,
     flip_log_entry,

@@ -29,8 +29,6 @@ from commands.ports import (
     Notifier,
     ReleaseGate,
     RoleDirectory,
-    SchemaDeploys,
-    SchemaTarget,
 )
 from commands.readiness.model import RollbackNotReady
 from commands.readiness.ports import ReadinessCheck
@@ -49,6 +47,7 @@ from commands.schema.model import (
     plan_hash,
     void,
 )
+from commands.schema.ports import SchemaDeploys, SchemaTarget
 from commands.schema.prelude import platform_prelude
 from commands.schema.release_record import upsert_entry
 from commands.schema.views import deploy_card, plan_card

@@ -8,8 +8,8 @@ import pytest
 
 from commands.adapters.state_pg import PgRollbackRepository
 from commands.errors import RollbackInProgress
-from commands.ports import RollbackRepository
 from commands.rollback.model import Rollback, RollbackRequest, Step, StepResult, StepStatus, initial_steps
+from commands.rollback.ports import RollbackRepository
 from tests.fakes import FakeClock, MemoryRollbacks
 
 NOW = FakeClock().now()

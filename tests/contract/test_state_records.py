@@ -10,7 +10,8 @@ import pytest
 
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger
-from commands.ports import AuditEvent, AuditLog, ChecklistTicks, RequestLedger
+from commands.checklist.ports import ChecklistTicks
+from commands.ports import AuditEvent, AuditLog, RequestLedger
 from tests.fakes import FakeClock, MemoryAudit, MemoryChecklistTicks, MemoryRequestLedger
 
 NOW = FakeClock().now()

@@ -21,11 +21,11 @@ from tests.fakes.runner import ScriptedRunner, lost_connection
 from tests.fakes.target import MemoryTarget
 
 if TYPE_CHECKING:
+    from commands.checklist.ports import ChecklistTicks
+    from commands.cleanup.ports import CleanupRepository
     from commands.outbox.ports import OutboxStore
     from commands.ports import (
         AuditLog,
-        ChecklistTicks,
-        CleanupRepository,
         Clock,
         CommandRunner,
         FlagStore,
@@ -35,12 +35,11 @@ if TYPE_CHECKING:
         ReleaseFacts,
         RequestLedger,
         RoleDirectory,
-        RollbackLogFile,
-        RollbackRepository,
-        RolloutRepository,
         TargetDatabase,
     )
+    from commands.rollback.ports import RollbackLogFile, RollbackRepository
     from commands.rollout.exposure import ExposureRecord
+    from commands.rollout.ports import RolloutRepository
 
 __all__ = [
     "FakeClock",

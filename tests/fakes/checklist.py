@@ -1,4 +1,5 @@
-"""Checklist ticks (``commands.ports.ChecklistTicks``) in memory: every tick and untick kept, the latest wins."""
+"""Checklist ticks (``commands.checklist.ports.ChecklistTicks``) in memory: every tick and untick kept, the
+latest wins."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Cleanup requests (``commands.ports.CleanupRepository``) and the release facts (``commands.ports.ReleaseFacts``)
-in memory; the facts read the same fakes the other stages write, as ``PgReleaseFacts`` reads their tables."""
+"""Cleanup requests (``commands.cleanup.ports.CleanupRepository``) and the release facts
+(``commands.ports.ReleaseFacts``) in memory; the facts read the same fakes the other stages write, as
+``PgReleaseFacts`` reads their tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The rollback log file (``commands.ports.RollbackLogFile``) in memory: one entry per marker."""
+"""The rollback log file (``commands.rollback.ports.RollbackLogFile``) in memory: one entry per marker."""
 
 from __future__ import annotations
 

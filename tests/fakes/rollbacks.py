@@ -1,5 +1,5 @@
-"""Rollback records (``commands.ports.RollbackRepository``) in memory, keeping ``PgRollbackRepository``'s rules:
-one unfinished rollback per tenant, ``save`` writes only the progress fields, a decision is stored once."""
+"""Rollback records (``commands.rollback.ports.RollbackRepository``) in memory, keeping ``PgRollbackRepository``'s
+rules: one unfinished rollback per tenant, ``save`` writes only the progress fields, a decision is stored once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rollout records (``commands.ports.RolloutRepository``) and zdm's exposure record
+"""Rollout records (``commands.rollout.ports.RolloutRepository``) and zdm's exposure record
 (``commands.rollout.exposure.ExposureRecord``) in memory, keeping the Postgres adapters' rules: one active rollout
 per flag, a tenant is held out from its rollback until ``/zdm rollout include`` (and while the rollback is open)."""
 
