@@ -26,6 +26,7 @@ from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
 from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
+from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
@@ -240,7 +241,7 @@ def build_container(
     locks = PgLocks(state_url, connect_wait_s=POOL_WAIT_S)
     repo = PgRollbackRepository(state_pool, locks=locks)
     flags = _flag_store(config, target_pool, runner, target_url)
-    notifier = SlackNotifier(slack)
+    notifier = SlackNotifier(slack, uploads=SlackFileUploads(slack))  # charts on cards: files:write
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
     )

@@ -1,9 +1,11 @@
 """A local stand-in for the Slack Web API, speaking its wire format.
 
 Used by ``zdm shell`` / ``zdm demo`` when no Slack tokens are set, and by the tests as the network edge. It
-answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``
-and ``views.open`` like Slack does (``{"ok": true, …}`` / ``{"ok": false, "error": …}``), and accepts
-``response_url`` posts under ``/response/<id>``. Everything received is kept as ``Message`` records and handed to
+answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
+``views.open`` and the file upload (``files.getUploadURLExternal``, a raw POST to the upload URL,
+``files.completeUploadExternal``; the file is then served at ``/files/<id>``) like Slack does
+(``{"ok": true, …}`` / ``{"ok": false, "error": …}``), and accepts ``response_url`` posts under
+``/response/<id>``. Everything received is kept as ``Message`` records and handed to
 subscribers (the shell prints them; tests wait on them).
 """
 
@@ -36,6 +38,17 @@ class Message:
     view: dict[str, Any] | None = None  # for kind "modal": the view as opened
 
 
+@dataclass
+class UploadedFile:
+    id: str
+    filename: str
+    length: int
+    alt_text: str = ""
+    title: str = ""
+    data: bytes | None = None  # set by the upload
+    completed: bool = False
+
+
 def channel_id(name: str) -> str:
     """Slack answers with channel ids; map ``#release`` to a stable ``C…`` id the way a workspace would."""
     if name.startswith(("C", "D", "G")) and name.isupper():
@@ -49,6 +62,7 @@ class SlackEmulator:
         self.user_groups = dict(user_groups or {})
         self.messages: list[Message] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.files: dict[str, UploadedFile] = {}
         self._cond = threading.Condition()
         self._subscribers: list[Callable[[Message, str], None]] = []
         self._ts = itertools.count(1)
@@ -143,7 +157,65 @@ class SlackEmulator:
             return {"ok": True, "users": self.user_groups[group]}
         if method == "views.open":
             return self._open_view(params)
+        if method == "files.getUploadURLExternal":
+            return self._start_upload(params)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params)
         return {"ok": False, "error": "unknown_method"}
+
+    # --- files ---------------------------------------------------------------------------------------------
+
+    def _start_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):010d}"
+        with self._cond:
+            self.files[file_id] = UploadedFile(file_id, filename, int(length), str(params.get("alt_txt") or ""))
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        """The upload URL's answer: ``200 OK - <bytes>``, or 404 / 400 as Slack's upload host does."""
+        with self._cond:
+            found = self.files.get(file_id)
+            if found is None or found.completed:
+                return 404, "Not Found"
+            if not data or len(data) != found.length:
+                return 400, "Bad Request: length mismatch"
+            found.data = data
+        return 200, f"OK - {len(data)}"
+
+    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = [dict(f) for f in _as_list(params.get("files"))]
+        except (ValueError, TypeError):
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._cond:
+            found = [self.files.get(str(f.get("id"))) for f in wanted]
+            if not wanted or any(f is None or f.data is None for f in found):
+                return {"ok": False, "error": "file_not_found"}
+            done = []
+            for entry, uploaded in zip(wanted, found, strict=True):
+                assert uploaded is not None
+                uploaded.completed, uploaded.title = True, str(entry.get("title") or uploaded.filename)
+                png = uploaded.filename.endswith(".png")
+                done.append({"id": uploaded.id, "name": uploaded.filename, "title": uploaded.title,
+                             "mimetype": "image/png" if png else "application/octet-stream",
+                             "size": uploaded.length, "url_private": f"{self.url}/files/{uploaded.id}"})  # fmt: skip
+        return {"ok": True, "files": done}
+
+    def file_bytes(self, file_id: str) -> bytes | None:
+        with self._cond:
+            found = self.files.get(file_id)
+            return found.data if found is not None and found.completed else None
+
+    def _unknown_image(self, blocks: list[dict[str, Any]]) -> bool:
+        """Slack refuses blocks whose image names a file that was not uploaded (``invalid_blocks``)."""
+        for block in blocks:
+            file = block.get("slack_file") if block.get("type") == "image" else None
+            if file is not None and self.file_bytes(str(file.get("id"))) is None:
+                return True
+        return False
 
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
         self._post("response", {"channel": f"response:{key}", **body})
@@ -154,6 +226,8 @@ class SlackEmulator:
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("text") and not params.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        if self._unknown_image(_as_list(params.get("blocks"))):
+            return {"ok": False, "error": "invalid_blocks"}
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         message = Message(
             kind=kind,
@@ -187,6 +261,8 @@ class SlackEmulator:
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        if self._unknown_image(_as_list(params.get("blocks"))):
+            return {"ok": False, "error": "invalid_blocks"}
         with self._cond:
             found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
             if found is None:
@@ -227,9 +303,25 @@ def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
+        def do_GET(self) -> None:
+            data = emulator.file_bytes(self.path[len("/files/") :]) if self.path.startswith("/files/") else None
+            if data is None:
+                self._reply(404, "not found", ctype="text/plain")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8")
+            data = self.rfile.read(length)
+            if self.path.startswith("/upload/v1/"):
+                status, answer = emulator.receive_upload(self.path[len("/upload/v1/") :], data)
+                self._reply(status, answer, ctype="text/plain")
+                return
+            raw = data.decode("utf-8")
             ctype = self.headers.get("Content-Type", "")
             body: dict[str, Any] = json.loads(raw or "{}") if "json" in ctype else dict(parse_qsl(raw))
             if self.path.startswith("/api/") and emulator._take_rate_limit():

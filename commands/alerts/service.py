@@ -20,8 +20,10 @@ from commands.alerts.config import AlertRule
 from commands.alerts.model import AlertEvent, AlertState, Transition, describe, evaluate, format_metric, metric_value
 from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
+from commands.charts import Chart
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
+from commands.kpi_chart import alert_chart_windows, alert_limits, kpi_chart
 from commands.ports import AuditEvent, AuditLog, Clock, FlagStore, KpiSource, MessageGone, Notifier, TargetDatabase
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,7 @@ class AlertService:
 
     def _post_card(self, rule: AlertRule, state: AlertState, *, paged: bool) -> AlertState:
         card = incident_card(rule, state, paged=paged, paused=state.paused_rollouts)
+        card = replace(card, chart=self._chart(rule))
         if state.message_channel and state.message_ts:
             try:
                 self._p.notifier.update(MessageRef(state.message_channel, state.message_ts), card)
@@ -181,6 +184,24 @@ class AlertService:
         state = replace(state, message_channel=ref.channel, message_ts=ref.ts)
         self._p.store.save(state)
         return state
+
+    def _chart(self, rule: AlertRule) -> Chart | None:
+        """The KPIs of the rule's tenants over the last two hours, the rule's threshold drawn (None if unreadable)."""
+        now = self._p.clock.now()
+        try:
+            scope = self._scope(rule)
+            spans = alert_chart_windows(rule.window, now)
+            readings = self._p.kpis.read(scope, spans) if scope else []
+        except Exception as exc:
+            log.warning("no chart for alert %s: %s", rule.name, exc)
+            return None
+        return kpi_chart(
+            title=f"Alert {rule.name}: KPIs on {len(scope)} tenants",
+            windows=spans,
+            readings=readings,
+            min_samples=rule.min_samples,
+            limits=alert_limits(rule),
+        )
 
     def _scope(self, rule: AlertRule) -> list[str]:
         every = self._p.target.find_tenants("*", limit=MAX_TENANTS)

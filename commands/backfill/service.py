@@ -27,6 +27,7 @@ from commands.backfill.model import (
 )
 from commands.backfill.views import progress_card_lines, title
 from commands.cards import Card, MessageRef
+from commands.charts import SeriesLog, rate_chart
 from commands.config import RunbookConfig
 from commands.errors import UsageError
 from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, RoleDirectory
@@ -55,6 +56,7 @@ class BackfillService:
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
         self._halt = threading.Event()
+        self._speeds = SeriesLog()  # per run: rows/s and throttle, for the card's chart
 
     # --- /zdm backfill -----------------------------------------------------------------------------------------
 
@@ -280,7 +282,13 @@ class BackfillService:
     # --- helpers -----------------------------------------------------------------------------------------------
 
     def _report(self, run: BackfillRun, progress: Progress, stats: Stats | None) -> None:
-        card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, self._p.clock.now()))
+        now = self._p.clock.now()
+        card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, now))
+        if stats is not None and run.status == RunStatus.RUNNING:
+            self._speeds.add(run.id, now, rate=stats.rows_per_s, throttle=1.0 if stats.throttled else 0.0)
+        rates, throttle = self._speeds.points(run.id, "rate"), self._speeds.points(run.id, "throttle")
+        card = Card(card.title, card.lines, chart=rate_chart(title=f"Backfill #{run.id} speed", rates=rates,
+                                                             throttle=throttle, now=now))  # fmt: skip
         if run.message_ts and run.channel:
             self._p.notifier.update(MessageRef(run.channel, run.message_ts), card)
             return
