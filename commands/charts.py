@@ -32,7 +32,10 @@ class Series:
         return [v for _, v in self.points if v is not None]
 
     def shown(self, value: float) -> str:
-        text = f"{value:.2f}" if abs(value) < 10 and value != int(value) else f"{value:,.0f}"
+        if self.unit == "%":
+            text = f"{value:.2f}"
+        else:
+            text = f"{value:.2f}" if abs(value) < 10 and value != int(value) else f"{value:,.0f}"
         return f"{text} {self.unit}".rstrip()
 
     def summary(self) -> str:
