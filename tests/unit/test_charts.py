@@ -4,6 +4,7 @@ as the emulator speaks it."""
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -47,7 +48,7 @@ def a_chart() -> tuple[list[tuple[datetime, datetime]], object]:
 def test_windows_cover_the_period_ending_now_with_at_most_max_points() -> None:
     long = chart_windows(since=NOW - timedelta(hours=12), now=NOW, window=timedelta(minutes=5))
     assert len(long) == MAX_POINTS and long[-1][1] == NOW and long[0][0] == NOW - timedelta(hours=12)
-    assert all(a[1] == b[0] for a, b in zip(long, long[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(long))
     short = chart_windows(since=NOW - timedelta(minutes=15), now=NOW, window=timedelta(minutes=5))
     assert [w[1] for w in short] == [NOW - timedelta(minutes=10), NOW - timedelta(minutes=5), NOW]
 
