@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
@@ -176,7 +176,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             signing_secret=container.signing_secret,
             executor=executor,
             user=settings.shell_user,
-            out=console or sys.stdout,
+            out=cast(TextIO, console) if console is not None else sys.stdout,
             ask=input if sys.stdin.isatty() and not scripted and console is None else None,
             release_channel=container.services.config.channels.release,
             demo=_demo_controls(clock, metronome, traffic, container),
