@@ -8,6 +8,7 @@ and ``/api/as``. Uploaded chart images are served from the Slack emulator's file
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -131,16 +132,21 @@ def _handler(workspace: Workspace) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):  # the tab was closed during a long poll
+                return
 
     return Handler
 
 
 def serve_web(workspace: Workspace, *, port: int, stop: threading.Event | None = None) -> int:
-    """Serve the page until Ctrl-C (or ``stop``); prints its URL."""
+    """Serve the page until Ctrl-C, SIGTERM (or ``stop``); prints its URL."""
     server = WebServer(workspace, port=port).start()
     print(f"zdm demo is open at {server.url} (Ctrl-C stops it)", flush=True)
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
