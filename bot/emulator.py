@@ -108,6 +108,11 @@ class SlackEmulator:
         """``callback(message, event)`` with event ``"posted"`` or ``"updated"``, on the server thread."""
         self._subscribers.append(callback)
 
+    def snapshot(self) -> list[Message]:
+        """Everything received so far (a copy of the list; the records are live)."""
+        with self._cond:
+            return list(self.messages)
+
     def in_channel(self, name: str) -> list[Message]:
         with self._cond:
             return [m for m in self.messages if m.channel == channel_id(name) and m.kind == "message"]

@@ -91,9 +91,7 @@ class Workspace:
         return self.version
 
     def state(self) -> dict[str, Any]:
-        emulator = self.shell.emulator
-        with emulator._cond:
-            messages = list(emulator.messages)
+        messages = self.shell.emulator.snapshot()
         user = self.shell.user
         shown = [_message_json(m) for m in messages if m.kind == "message"]
         shown += [
