@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.emulator_files import FileEndpoints, UploadedFile
+
 BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
 
 
@@ -38,17 +40,6 @@ class Message:
     view: dict[str, Any] | None = None  # for kind "modal": the view as opened
 
 
-@dataclass
-class UploadedFile:
-    id: str
-    filename: str
-    length: int
-    alt_text: str = ""
-    title: str = ""
-    data: bytes | None = None  # set by the upload
-    completed: bool = False
-
-
 def channel_id(name: str) -> str:
     """Slack answers with channel ids; map ``#release`` to a stable ``C…`` id the way a workspace would."""
     if name.startswith(("C", "D", "G")) and name.isupper():
@@ -56,7 +47,7 @@ def channel_id(name: str) -> str:
     return "C" + "".join(ch for ch in name.lstrip("#").upper() if ch.isalnum())[:20]
 
 
-class SlackEmulator:
+class SlackEmulator(FileEndpoints):
     def __init__(self, *, user_groups: dict[str, list[str]] | None = None, token: str = BOT_TOKEN) -> None:
         self.token = token
         self.user_groups = dict(user_groups or {})
@@ -167,60 +158,6 @@ class SlackEmulator:
         if method == "files.completeUploadExternal":
             return self._complete_upload(params)
         return {"ok": False, "error": "unknown_method"}
-
-    # --- files ---------------------------------------------------------------------------------------------
-
-    def _start_upload(self, params: dict[str, Any]) -> dict[str, Any]:
-        filename, length = str(params.get("filename") or ""), str(params.get("length") or "")
-        if not filename or not length.isdigit() or int(length) <= 0:
-            return {"ok": False, "error": "invalid_arguments"}
-        file_id = f"F{next(self._ts):010d}"
-        with self._cond:
-            self.files[file_id] = UploadedFile(file_id, filename, int(length), str(params.get("alt_txt") or ""))
-        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
-
-    def receive_upload(self, file_id: str, data: bytes) -> tuple[int, str]:
-        """The upload URL's answer: ``200 OK - <bytes>``, or 404 / 400 as Slack's upload host does."""
-        with self._cond:
-            found = self.files.get(file_id)
-            if found is None or found.completed:
-                return 404, "Not Found"
-            if not data or len(data) != found.length:
-                return 400, "Bad Request: length mismatch"
-            found.data = data
-        return 200, f"OK - {len(data)}"
-
-    def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            wanted = [dict(f) for f in _as_list(params.get("files"))]
-        except (ValueError, TypeError):
-            return {"ok": False, "error": "invalid_arguments"}
-        with self._cond:
-            found = [self.files.get(str(f.get("id"))) for f in wanted]
-            if not wanted or any(f is None or f.data is None for f in found):
-                return {"ok": False, "error": "file_not_found"}
-            done = []
-            for entry, uploaded in zip(wanted, found, strict=True):
-                assert uploaded is not None
-                uploaded.completed, uploaded.title = True, str(entry.get("title") or uploaded.filename)
-                png = uploaded.filename.endswith(".png")
-                done.append({"id": uploaded.id, "name": uploaded.filename, "title": uploaded.title,
-                             "mimetype": "image/png" if png else "application/octet-stream",
-                             "size": uploaded.length, "url_private": f"{self.url}/files/{uploaded.id}"})  # fmt: skip
-        return {"ok": True, "files": done}
-
-    def file_bytes(self, file_id: str) -> bytes | None:
-        with self._cond:
-            found = self.files.get(file_id)
-            return found.data if found is not None and found.completed else None
-
-    def _unknown_image(self, blocks: list[dict[str, Any]]) -> bool:
-        """Slack refuses blocks whose image names a file that was not uploaded (``invalid_blocks``)."""
-        for block in blocks:
-            file = block.get("slack_file") if block.get("type") == "image" else None
-            if file is not None and self.file_bytes(str(file.get("id"))) is None:
-                return True
-        return False
 
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
         self._post("response", {"channel": f"response:{key}", **body})

@@ -31,14 +31,11 @@ class Console:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._lock = threading.Lock()
-        self.changed: threading.Event | None = None
 
     def write(self, text: str) -> int:
         if text.strip() and not text.startswith("──"):
             with self._lock:
                 self.lines = [*self.lines, *text.rstrip("\n").splitlines()][-CONSOLE_KEPT:]
-            if self.changed is not None:
-                self.changed.set()
         return len(text)
 
     def flush(self) -> None:
