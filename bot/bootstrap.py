@@ -26,6 +26,7 @@ from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
 from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
+from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures, PgAlertStore
@@ -280,7 +281,8 @@ def build_container(
     oncall_exposure = PgExposure(oncall_state_pool)
     flags = _flag_store(config, target_pool, runner, target_url, exposure=exposure)
     oncall_flags = _flag_store(config, oncall_target_pool, runner, target_url, exposure=oncall_exposure)
-    notifier = FencedNotifier(SlackNotifier(slack), locks)  # a worker that lost its lock does not post
+    # a worker that lost its lock does not post; charts on cards are uploaded (files:write)
+    notifier = FencedNotifier(SlackNotifier(slack, uploads=SlackFileUploads(slack)), locks)
     failures = FoldedJobFailures(
         state_pool, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
     )
