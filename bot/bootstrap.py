@@ -330,7 +330,9 @@ def build_container(
             repository=repository,
         ),
     )
-    readiness = _readiness(config, flags=flags, runner=runner, reader_pool=reader_pool, target_url=target_url)
+    readiness = _readiness(
+        config, flags=flags, runner=runner, reader_pool=reader_pool, target_url=target_url, repository=repository
+    )
     rollout_repo = PgRolloutRepository(state_pool, locks=locks)
     rollouts = RolloutService(
         config=config,
@@ -553,6 +555,7 @@ def _readiness(
     runner: SubprocessRunner,
     reader_pool: ConnectionPool[Any],
     target_url: str,
+    repository: GitRepository | None,
 ) -> ReadinessService:
     """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
     backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
@@ -571,6 +574,7 @@ def _readiness(
             },
             child_env=child_env,
             path={**child_environment(), **child_env}.get("PATH"),
+            repository=repository,
         ),
     )
 
