@@ -21,6 +21,24 @@ setup() {
     fi
     setup_prometheus
     setup_supabase_cli
+    setup_chromium
+}
+
+# Debian's chromium, for the browser test of `zdm demo --web` (Playwright drives it; Playwright's own browser
+# download is not used). Only as root with apt-get; quiet and optional: without it that test is skipped, saying why.
+setup_chromium() {
+    command -v chromium >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "warning: chromium is not installed (installing it needs root and apt-get); the browser test will be skipped" >&2
+        return 0
+    fi
+    local install="apt-get install -y -qq --no-install-recommends chromium"
+    if DEBIAN_FRONTEND=noninteractive $install >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive $install >/dev/null 2>&1; }; then
+        echo "Installed Debian's chromium for the browser test" >&2
+    else
+        echo "warning: could not install chromium with apt-get; the browser test will be skipped" >&2
+    fi
 }
 
 # The real Supabase CLI (npm package `supabase`, which downloads its binary from the npm registry), pinned, in a

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import psycopg
 
@@ -40,6 +40,8 @@ from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell
 from bot.shutdown import drain
+from bot.web.server import serve_web
+from bot.web.workspace import Console, Workspace
 from commands.adapters.clock import DemoClock, SystemClock
 from commands.config import load_config
 from commands.errors import ConfigError, UserError
@@ -134,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
             help="clock speed: demo default 2000 (72 h in about 2 min) interactively, 0 (frozen; use `advance`) in "
             "scripts; shell default 1",
         )
+        p.add_argument("--web", action="store_true", help="a local web page instead of the text shell (127.0.0.1)")
+        p.add_argument("--port", type=int, default=8765, help="port of the --web page (default 8765, else any free)")
     sub.add_parser("serve", help="serve Slack (HTTP or Socket Mode)")
     worker = sub.add_parser("backfill-worker", help="execute one running backfill run here, in the foreground")
     worker.add_argument("run_id", type=int)
@@ -203,6 +207,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
     metronome = Metronome(
         clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
     )
+    console = Console() if args.web else None
     try:
         assert container.emulator is not None
         shell = Shell(
@@ -211,7 +216,8 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             signing_secret=container.signing_secret,
             executor=executor,
             user=settings.shell_user,
-            ask=input if sys.stdin.isatty() and not scripted else None,
+            out=cast(TextIO, console) if console is not None else sys.stdout,
+            ask=input if sys.stdin.isatty() and not scripted and console is None else None,
             release_channel=container.services.config.channels.release,
             demo=_demo_controls(clock, metronome, traffic, container),
         )
@@ -224,6 +230,9 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
             clock.start()
         if scale > 0:
             metronome.start()
+        if console is not None:
+            channels = [container.services.config.channels.release]
+            return serve_web(Workspace(shell, console, channels=channels), port=args.port)
         if scripted:
             shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
         else:

@@ -1,9 +1,11 @@
 """A local stand-in for the Slack Web API, speaking its wire format.
 
 Used by ``zdm shell`` / ``zdm demo`` when no Slack tokens are set, and by the tests as the network edge. It
-answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``
-and ``views.open`` like Slack does (``{"ok": true, …}`` / ``{"ok": false, "error": …}``), and accepts
-``response_url`` posts under ``/response/<id>``. Everything received is kept as ``Message`` records and handed to
+answers ``auth.test``, ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
+``views.open`` and the file upload (``files.getUploadURLExternal``, a raw POST to the upload URL,
+``files.completeUploadExternal``; the file is then served at ``/files/<id>``) like Slack does
+(``{"ok": true, …}`` / ``{"ok": false, "error": …}``), and accepts ``response_url`` posts under
+``/response/<id>``. Everything received is kept as ``Message`` records and handed to
 subscribers (the shell prints them; tests wait on them).
 """
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from bot.emulator_files import FileEndpoints, UploadedFile
 
 BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
 
@@ -43,12 +47,13 @@ def channel_id(name: str) -> str:
     return "C" + "".join(ch for ch in name.lstrip("#").upper() if ch.isalnum())[:20]
 
 
-class SlackEmulator:
+class SlackEmulator(FileEndpoints):
     def __init__(self, *, user_groups: dict[str, list[str]] | None = None, token: str = BOT_TOKEN) -> None:
         self.token = token
         self.user_groups = dict(user_groups or {})
         self.messages: list[Message] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.files: dict[str, UploadedFile] = {}
         self._cond = threading.Condition()
         self._subscribers: list[Callable[[Message, str], None]] = []
         self._ts = itertools.count(1)
@@ -106,6 +111,11 @@ class SlackEmulator:
         """``callback(message, event)`` with event ``"posted"`` or ``"updated"``, on the server thread."""
         self._subscribers.append(callback)
 
+    def snapshot(self) -> list[Message]:
+        """Everything received so far (a copy of the list; the records are live)."""
+        with self._cond:
+            return list(self.messages)
+
     def in_channel(self, name: str) -> list[Message]:
         with self._cond:
             return [m for m in self.messages if m.channel == channel_id(name) and m.kind == "message"]
@@ -157,6 +167,10 @@ class SlackEmulator:
             return {"ok": True, "users": self.user_groups[group]}
         if method == "views.open":
             return self._open_view(params)
+        if method == "files.getUploadURLExternal":
+            return self._start_upload(params)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(params)
         return {"ok": False, "error": "unknown_method"}
 
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
@@ -168,6 +182,8 @@ class SlackEmulator:
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("text") and not params.get("blocks"):
             return {"ok": False, "error": "no_text"}
+        if self._unknown_image(_as_list(params.get("blocks"))):
+            return {"ok": False, "error": "invalid_blocks"}
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         message = Message(
             kind=kind,
@@ -201,6 +217,8 @@ class SlackEmulator:
 
     def _update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        if self._unknown_image(_as_list(params.get("blocks"))):
+            return {"ok": False, "error": "invalid_blocks"}
         with self._cond:
             found = next((m for m in self.messages if m.channel == channel and m.ts == ts), None)
             if found is None:
@@ -239,9 +257,25 @@ def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             return
 
+        def do_GET(self) -> None:
+            data = emulator.file_bytes(self.path[len("/files/") :]) if self.path.startswith("/files/") else None
+            if data is None:
+                self._reply(404, "not found", ctype="text/plain")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8")
+            data = self.rfile.read(length)
+            if self.path.startswith("/upload/v1/"):
+                status, answer = emulator.receive_upload(self.path[len("/upload/v1/") :], data)
+                self._reply(status, answer, ctype="text/plain")
+                return
+            raw = data.decode("utf-8")
             ctype = self.headers.get("Content-Type", "")
             body: dict[str, Any] = json.loads(raw or "{}") if "json" in ctype else dict(parse_qsl(raw))
             if self.path.startswith("/api/") and emulator._take_rate_limit():

@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
     CheckboxesElement,
     ConfirmObject,
     ContextBlock,
+    ImageBlock,
     MarkdownTextObject,
     Option,
     PlainTextObject,
@@ -27,7 +28,9 @@ def _cut(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def card_blocks(card: Card) -> list[dict[str, Any]]:
+def card_blocks(card: Card, *, chart_file: str | None = None) -> list[dict[str, Any]]:
+    """``chart_file``: the uploaded PNG of ``card.chart`` (a Slack file id), shown as an image block; without it
+    the chart's numbers (its alt text) are shown as a context line, so nothing is lost."""
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_clip(f"*{card.title}*")))]
     for chunk in _chunks(card.lines):  # a section holds 3000 characters; long cards (help) take several
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(chunk))))
@@ -37,6 +40,13 @@ def card_blocks(card: Card) -> list[dict[str, Any]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(f"```{card.code}```"))))
     if card.checkboxes and card.checkboxes.options:
         blocks.append(_checkboxes(card.checkboxes))
+    if card.chart is not None:
+        alt = card.chart.alt
+        if chart_file:
+            title = PlainTextObject(text=card.chart.title[:2000])
+            blocks.append(ImageBlock(slack_file={"id": chart_file}, alt_text=alt, title=title))
+        else:
+            blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(f"📈 {alt}"))]))
     if card.buttons:
         elements = []
         for button in card.buttons:

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from bot import edges
 from bot.settings import Settings
+from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures
@@ -111,7 +112,8 @@ def build_shared(
     repo = PgRollbackRepository(pools.state, locks=locks)
     exposure, oncall_exposure = PgExposure(pools.state), PgExposure(pools.oncall_state)
     flags = edges.flag_store(config, pools.target, runner, target_url, exposure=exposure)
-    notifier = FencedNotifier(SlackNotifier(slack), locks)
+    # a worker that lost its lock does not post; charts on cards are uploaded (files:write)
+    notifier = FencedNotifier(SlackNotifier(slack, uploads=SlackFileUploads(slack)), locks)
     issues, github = edges.issue_tracker(settings, config, local=local)
     destination, close_destination = edges.records_destination(settings, config, github)
     outbox = OutboxService(
@@ -123,6 +125,7 @@ def build_shared(
         )
     )
     kpis, close_kpis = edges.kpi_source(config, pools.reader)
+    repository = edges.repository(settings, config)
     return SharedPorts(
         settings=settings, config=config, clock=clock, state_url=state_url, target_url=target_url, pools=pools,
         children=children, runner=runner, target=PgTargetDatabase(pools.target, reader=pools.reader),
@@ -137,8 +140,10 @@ def build_shared(
         log_file=OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock),
         backfill_runs=PgBackfillRuns(pools.state, locks=locks),
         linter=SquawkLinter(config.schema_stage.lint, children=children), kpis=kpis,
-        repository=edges.repository(settings, config),
-        readiness=readiness(settings, config, flags=flags, runner=runner, pools=pools, target_url=target_url),
+        repository=repository,
+        readiness=readiness(
+            settings, config, flags=flags, runner=runner, pools=pools, target_url=target_url, repository=repository
+        ),
         closers=[
             locks.close, oncall_locks.close, *(c.close for c in (issues,) if c),
             *([close_kpis] if close_kpis else []), *([close_destination] if close_destination else []),
@@ -154,6 +159,7 @@ def readiness(
     runner: SubprocessRunner,
     pools: Pools,
     target_url: str,
+    repository: GitRepository | None,
 ) -> ReadinessService:
     """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
     backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
@@ -173,5 +179,6 @@ def readiness(
             },
             child_env=child_env,
             path={**child_environment(), **child_env}.get("PATH"),
+            repository=repository,
         ),
     )

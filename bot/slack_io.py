@@ -2,42 +2,77 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.chart_png import render_png
 from bot.render import card_blocks
 from commands.cards import Card, MessageRef
 from commands.config import RolesConfig
 from commands.errors import RoleUnverifiable
-from commands.ports import Clock, MessageGone
+from commands.ports import Clock, FileUploads, MessageGone
 
 log = logging.getLogger(__name__)
 REFRESH_S = 300.0  # re-read a group after this
 DEFAULT_MAX_AGE_S = 600.0  # never trust a membership older than this (ZDM_ROLE_CACHE_MAX_AGE_S)
+UPLOADED_KEPT = 256
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient) -> None:
+    """Posts and updates cards; a card's chart is drawn to PNG and uploaded through ``uploads`` first (an
+    unchanged image is uploaded once), then shown with an image block."""
+
+    def __init__(self, client: WebClient, *, uploads: FileUploads | None = None) -> None:
         self._client = client
+        self._uploads = uploads
+        self._uploaded: dict[str, str] = {}  # sha256 of the PNG → file id
+        self._lock = threading.Lock()
 
     def post(self, channel: str, card: Card, *, thread_ts: str | None = None) -> MessageRef:
         response = self._client.chat_postMessage(
-            channel=channel, text=card.fallback_text, blocks=card_blocks(card), thread_ts=thread_ts
+            channel=channel, text=card.fallback_text, blocks=self._blocks(card), thread_ts=thread_ts
         )
         return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
     def update(self, ref: MessageRef, card: Card) -> None:
         try:
-            self._client.chat_update(channel=ref.channel, ts=ref.ts, text=card.fallback_text, blocks=card_blocks(card))
+            self._client.chat_update(channel=ref.channel, ts=ref.ts, text=card.fallback_text, blocks=self._blocks(card))
         except SlackApiError as exc:
             if exc.response.get("error") in ("message_not_found", "channel_not_found"):
                 raise MessageGone(f"{ref.channel}/{ref.ts}: {exc.response.get('error')}") from exc
             raise
+
+    def _blocks(self, card: Card) -> list[dict[str, Any]]:
+        return card_blocks(card, chart_file=self._chart_file(card))
+
+    def _chart_file(self, card: Card) -> str | None:
+        if card.chart is None or self._uploads is None:
+            return None
+        try:
+            data = render_png(card.chart)
+            key = hashlib.sha256(data).hexdigest()
+            with self._lock:
+                known = self._uploaded.get(key)
+            if known:
+                return known
+            file_id = self._uploads.upload(
+                data, filename=card.chart.filename, title=card.chart.title, alt_text=card.chart.alt
+            )
+        except Exception as exc:  # no image then: the card shows the chart's numbers as text instead
+            log.warning("could not upload the chart %r: %s", card.chart.title, exc)
+            return None
+        with self._lock:
+            if len(self._uploaded) >= UPLOADED_KEPT:
+                self._uploaded.clear()
+            self._uploaded[key] = file_id
+        return file_id
 
 
 class SlackRoleDirectory:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from commands.charts import Chart
+
 
 @dataclass(frozen=True)
 class Confirm:
@@ -48,7 +50,7 @@ class Checkboxes:
 
 @dataclass(frozen=True)
 class Card:
-    """Title line, body lines (Slack mrkdwn), optional key/value fields, checkboxes, buttons and a footer."""
+    """Title line, body lines (Slack mrkdwn), optional key/value fields, checkboxes, a chart, buttons and a footer."""
 
     title: str
     lines: tuple[str, ...] = ()
@@ -57,6 +59,7 @@ class Card:
     footer: str | None = None
     code: str | None = None
     checkboxes: Checkboxes | None = None
+    chart: Chart | None = None  # shown as an image above the buttons; its alt text states the numbers
 
     @property
     def fallback_text(self) -> str:

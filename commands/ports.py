@@ -114,6 +114,12 @@ class Notifier(Protocol):
         ...
 
 
+class FileUploads(Protocol):
+    def upload(self, data: bytes, *, filename: str, title: str, alt_text: str) -> str:
+        """Upload a file (a chart's PNG) where the chat's messages can show it; return its file id."""
+        ...
+
+
 class RoleDirectory(Protocol):
     def has_role(self, user: str, role: str) -> bool: ...
 

@@ -28,8 +28,10 @@ from commands.alerts.model import (
 )
 from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
+from commands.charts import Chart
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
+from commands.kpi_chart import alert_chart_windows, alert_limits, kpi_chart
 from commands.ports import AuditEvent, AuditLog, Clock, FlagStore, KpiSource, MessageGone, Notifier, TargetDatabase
 
 log = logging.getLogger(__name__)
@@ -212,6 +214,7 @@ class AlertService:
 
     def _post_card(self, rule: AlertRule, state: AlertState, *, paged: bool) -> AlertState:
         card = incident_card(rule, state, paged=paged, paused=state.paused_rollouts)
+        card = replace(card, chart=self._chart(rule))
         if state.message_channel and state.message_ts:
             try:
                 self._p.notifier.update(MessageRef(state.message_channel, state.message_ts), card)
@@ -227,6 +230,24 @@ class AlertService:
         """The tenants the rule ``rule_name`` watches now (for `exposed`: who has the flag on, by zdm's record when
         the flag backend cannot say)."""
         return self._scope(next(r for r in self._config.alerts.rules if r.name == rule_name))
+
+    def _chart(self, rule: AlertRule) -> Chart | None:
+        """The KPIs of the rule's tenants over the last two hours, the rule's threshold drawn (None if unreadable)."""
+        now = self._p.clock.now()
+        try:
+            scope = self._scope(rule)
+            spans = alert_chart_windows(rule.window, now)
+            readings = self._p.kpis.read(scope, spans) if scope else []
+        except Exception as exc:
+            log.warning("no chart for alert %s: %s", rule.name, exc)
+            return None
+        return kpi_chart(
+            title=f"Alert {rule.name}: KPIs on {len(scope)} tenants",
+            windows=spans,
+            readings=readings,
+            min_samples=rule.min_samples,
+            limits=alert_limits(rule),
+        )
 
     def _scope(self, rule: AlertRule) -> list[str]:
         every = self._p.target.find_tenants("*", limit=MAX_TENANTS)

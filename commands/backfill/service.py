@@ -27,6 +27,7 @@ from commands.backfill.model import (
 from commands.backfill.ports import BackfillRuns, EnvironmentDatabase
 from commands.backfill.views import progress_card_lines, title
 from commands.cards import Card
+from commands.charts import SeriesLog, rate_chart
 from commands.config import RunbookConfig
 from commands.errors import UsageError
 from commands.live_cards import show_card, stored_ref
@@ -59,6 +60,7 @@ class BackfillService:
         self._again: set[int] = set()  # runs launched while their thread was still stopping: it runs them again
         self._lock = threading.Lock()
         self._halt = threading.Event()
+        self._speeds = SeriesLog()  # per run: rows/s and throttle, for the card's chart
 
     # --- /zdm backfill -----------------------------------------------------------------------------------------
 
@@ -318,7 +320,13 @@ class BackfillService:
     # --- helpers -----------------------------------------------------------------------------------------------
 
     def _report(self, run: BackfillRun, progress: Progress, stats: Stats | None) -> None:
-        card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, self._p.clock.now()))
+        now = self._p.clock.now()
+        card = Card(title=title(run), lines=progress_card_lines(run, progress, stats, now))
+        if stats is not None and run.status == RunStatus.RUNNING:
+            self._speeds.add(run.id, now, rate=stats.rows_per_s, throttle=1.0 if stats.throttled else 0.0)
+        rates, throttle = self._speeds.points(run.id, "rate"), self._speeds.points(run.id, "throttle")
+        card = Card(card.title, card.lines, chart=rate_chart(title=f"Backfill #{run.id} speed", rates=rates,
+                                                             throttle=throttle, now=now))  # fmt: skip
         shown = stored_ref(run.channel, run.message_ts)
         channel = self._config.channels.release
         ref = show_card(self._p.notifier, ref=shown, channel=channel, card=card, what=f"backfill #{run.id}")

@@ -74,11 +74,16 @@ def restore_function(restore_sql: str) -> str | None:
     return found["name"] if found else None
 
 
-def rollback_files_check(pairs: Mapping[str, str | None], *, releases: Sequence[str]) -> Check:
-    """``pairs``: each migration file of the release(s) → its rollback file name, or None when it has none."""
+def rollback_files_check(
+    pairs: Mapping[str, str | None], *, releases: Sequence[str], error: str | None = None
+) -> Check:
+    """``pairs``: each migration file of the release(s) → its rollback file name, or None when it has none;
+    ``error``: why the application's files could not be read."""
     name = "rollback files"
     if not releases:
         return Check(name, CheckState.SKIPPED, "no release in zdm.toml covers this")
+    if error is not None:
+        return Check(name, CheckState.FAIL, f"could not read the application's files: {error}")
     if not pairs:
         return Check(name, CheckState.FAIL, f"no migration file matches release `{releases[0]}` in the checkout")
     missing = sorted(f for f, pair in pairs.items() if pair is None)

@@ -27,6 +27,7 @@ class ReadinessCheck(Protocol):
         """Readiness before a rollout step of ``flag`` is approved."""
         ...
 
-    def for_deploy(self, env: str, files: tuple[str, ...]) -> Readiness:
-        """Readiness before a schema deploy of ``files`` (file names) to ``env`` is approved."""
+    def for_deploy(self, env: str, files: tuple[str, ...], *, commit: str | None = None) -> Readiness:
+        """Readiness before a schema deploy of ``files`` (file names) to ``env`` is approved; with ``[app] repo``
+        the files are read at ``commit`` (the deploy's), else at the newest commit of the ref."""
         ...

@@ -28,6 +28,7 @@ from commands.readiness.model import (
     verdict,
 )
 from commands.readiness.ports import ProgramFinder, RoutineLookup
+from commands.repository.ports import Repository
 from commands.schema.history import list_migrations
 from commands.schema.layout import find_rollback
 
@@ -44,6 +45,7 @@ class ReadinessPorts:
     environments: Mapping[str, RoutineLookup] = field(default_factory=dict)  # schema environments' databases
     child_env: Mapping[str, str] = field(default_factory=dict)  # what smoke and flag commands get (DATABASE_URL)
     path: str | None = None  # the PATH those commands see
+    repository: Repository | None = None  # `[app] repo`: the release files are read at a commit, not in app.root
 
 
 class ReadinessService:
@@ -56,23 +58,24 @@ class ReadinessService:
         releases = [n for n, spec in self._config.releases.items() if (spec.flag or self._config.flag.name) == flag]
         return verdict(
             [
-                self._rollback_files(releases, self._config.migrations_path),
+                self._rollback_files(releases, env=None, commit=None),
                 self._restore(self._p.target, "the target database", applying=()),
                 self._flag_backend(flag),
                 self._smoke(flag),
             ]
         )
 
-    def for_deploy(self, env: str, files: tuple[str, ...]) -> Readiness:
-        """Before a schema deploy: the releases ``files`` belong to, and the environment's database."""
-        folder = self._migrations(env)
+    def for_deploy(self, env: str, files: tuple[str, ...], *, commit: str | None = None) -> Readiness:
+        """Before a schema deploy: the releases ``files`` belong to (read at ``commit`` with a repository), and the
+        environment's database."""
+        folder = self._migrations(env, self._config.app.root)
         releases = [
             n for n, spec in self._config.releases.items() if any(fnmatch(f, g) for f in files for g in spec.migrations)
         ]
         lookup = self._p.environments.get(env, self._p.target)
         return verdict(
             [
-                self._rollback_files(releases, folder),
+                self._rollback_files(releases, env=env, commit=commit),
                 self._restore(lookup, f"`{env}`", applying=[folder / f for f in files]),
                 self._flag_backend(self._config.flag.name),
                 self._smoke(self._config.flag.name),
@@ -81,15 +84,29 @@ class ReadinessService:
 
     # --- checks ------------------------------------------------------------------------------------------------
 
-    def _rollback_files(self, releases: Sequence[str], folder: Path) -> Check:
+    def _rollback_files(self, releases: Sequence[str], *, env: str | None, commit: str | None) -> Check:
+        try:
+            root = self._root(commit)
+        except Exception as exc:  # the repository is the subject of the check: its failure is the answer
+            log.warning("readiness: could not read the repository: %s", exc)
+            return rollback_files_check({}, releases=releases, error=_short(exc))
+        folder = self._migrations(env, root)
+        rollbacks = root / self._config.app.rollbacks_dir
         pairs: dict[str, str | None] = {}
         for name in releases:
             globs = self._config.releases[name].migrations
             for migration in list_migrations(folder) if folder.is_dir() else []:
                 if any(fnmatch(migration.file_name, g) for g in globs):
-                    found = find_rollback(migration.version, rollbacks=self._config.rollbacks_path, migrations=folder)
+                    found = find_rollback(migration.version, rollbacks=rollbacks, migrations=folder)
                     pairs[migration.file_name] = found.name if found else None
         return rollback_files_check(pairs, releases=releases)
+
+    def _root(self, commit: str | None) -> Path:
+        """Where the application's files are: ``app.root``, or a repository snapshot (the commit, else the ref's)."""
+        repository = self._p.repository
+        if repository is None:
+            return self._config.app.root
+        return (repository.at(commit) if commit else repository.checkout(self._config.app.ref)).root
 
     def _restore(self, lookup: RoutineLookup, where: str, *, applying: Sequence[Path]) -> Check:
         function = restore_function(self._config.rollback.restore_sql)
@@ -131,10 +148,10 @@ class ReadinessService:
         missing = sorted(k for k, v in self._p.child_env.items() if not v)
         return smoke_check(argv[0], found=found, missing_env=missing)
 
-    def _migrations(self, env: str) -> Path:
-        settings = self._config.schema_stage.environments.get(env)
+    def _migrations(self, env: str | None, root: Path) -> Path:
+        settings = self._config.schema_stage.environments.get(env) if env else None
         folder = settings.migrations_dir if settings and settings.migrations_dir else self._config.app.migrations_dir
-        return self._config.app.root / folder
+        return root / folder
 
 
 def _defines(files: Sequence[Path], function: str) -> str | None:

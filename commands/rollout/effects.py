@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Literal
 
 from commands.cards import Card, MessageRef
+from commands.charts import Chart
 from commands.config import RunbookConfig
+from commands.kpi_chart import rollout_chart, rollout_chart_windows
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -26,7 +28,7 @@ from commands.ports import (
 from commands.readiness.ports import ReadinessCheck
 from commands.rollback.ports import RollbackLogFile
 from commands.rollout.exposure import ExposureRecord, guarded_enable
-from commands.rollout.gates import GateReport, evaluate, windows
+from commands.rollout.gates import GateReport, GateState, evaluate, windows
 from commands.rollout.model import Rollout, RolloutStatus, StepStatus, anchored
 from commands.rollout.ports import BackfillLedger, RolloutRepository
 from commands.rollout.views import (
@@ -310,7 +312,22 @@ class RolloutEffects:
         approvers = self._p.roles.members("release_approvers")
         prompted = rollout.steps[index].status == StepStatus.PROMPTED
         ready = self._p.readiness.for_flag(rollout.flag) if self._p.readiness and prompted else None
-        return prompt_card(rollout, index, report=report, approvers=approvers, now=now, readiness=ready)
+        card = prompt_card(rollout, index, report=report, approvers=approvers, now=now, readiness=ready)
+        if report is None or report.state == GateState.NOT_APPLICABLE:
+            return card
+        return replace(card, chart=self._chart(rollout, now))
+
+    def _chart(self, rollout: Rollout, now: datetime) -> Chart | None:
+        """The exposed tenants' KPIs since the rollout started, for the approver to see the curve (None when the
+        KPI source cannot be read: the card's KPI table still says what the gates found)."""
+        tenants = rollout.exposed(set(self._p.repo.held(rollout.flag)))
+        spans = rollout_chart_windows(rollout, now)
+        try:
+            readings = self._p.kpis.read(tenants, spans)
+        except Exception as exc:
+            log.warning("no KPI chart for rollout %s: %s", rollout.id, exc)
+            return None
+        return rollout_chart(rollout, windows=spans, readings=readings, tenants=len(tenants))
 
     def _update(self, ref: MessageRef, card: Card) -> Updated:
         try:

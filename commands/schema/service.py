@@ -482,13 +482,17 @@ class SchemaService:
     def _card(self, deploy: Deploy) -> Card:
         """The deploy card; while it awaits approval, with rollback readiness computed now."""
         waiting = deploy.status is DeployStatus.AWAITING and deploy.needs_approval
-        ready = self._p.readiness.for_deploy(deploy.env, deploy.files) if self._p.readiness and waiting else None
+        ready = (
+            self._p.readiness.for_deploy(deploy.env, deploy.files, commit=deploy.commit)
+            if self._p.readiness and waiting
+            else None
+        )
         return deploy_card(deploy, readiness=ready)
 
     def _check_readiness(self, deploy: Deploy, actor: str) -> None:
         if self._p.readiness is None or deploy.status is not DeployStatus.AWAITING or deploy.break_glass:
             return
-        ready = self._p.readiness.for_deploy(deploy.env, deploy.files)
+        ready = self._p.readiness.for_deploy(deploy.env, deploy.files, commit=deploy.commit)
         if not ready.ready:
             why = ready.sentence()
             self._audit(actor, "schema.deploy.approve", deploy.env, "blocked", deploy_id=deploy.id, why=why)

@@ -102,6 +102,9 @@ def test_error_rate_over_1_percent_for_5_minutes_pages_once_pauses_the_rollout_a
     [card] = cards(slack, "*🔥 Alert `error_rate`")
     assert f"*Paused:* rollout #{rollout.id}" in card_text(card) and "*Paged:* on-call" in card_text(card)
     assert "*Driven by:* `pilot_a` 3.00 %" in card_text(card)  # pilot_b has no errors: not named
+    image = next(b for b in card.blocks if b["type"] == "image")  # the KPI chart, uploaded with Slack's file API
+    assert slack.file_bytes(image["slack_file"]["id"]) is not None
+    assert "error rate: latest 3.00 %" in image["alt_text"] and "(limit < 1 %)" in image["alt_text"]
 
     cadence.at(8 * M, traffic=False)  # still breaching: no second page
     traffic(dbs, t0 + 10 * M, t0 + 20 * M, per_minute=100, errors_per_minute=0)

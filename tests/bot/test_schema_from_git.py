@@ -22,6 +22,7 @@ from tests.fakes import FakeClock
 
 TOKEN = "repo-read-token"
 FIRST = "alter table public.tenants add column if not exists timezone text;\n"
+FIRST_UNDONE = "alter table public.tenants drop column if exists timezone;\n"
 EDITED = "alter table public.tenants add column if not exists timezone text;\nselect 1/0;\n"
 LATER = "alter table public.tenants add column if not exists locale text;\n"
 MIGRATIONS = "supabase/migrations"
@@ -51,8 +52,12 @@ def work(tmp_path: Path, server: GitHttpServer) -> Path:
     return work
 
 
-def push(work: Path, server: GitHttpServer, name: str, sql: str, message: str) -> str:
+def push(work: Path, server: GitHttpServer, name: str, sql: str, message: str, *, rollback: str | None = None) -> str:
     (work / MIGRATIONS / name).write_text(sql, encoding="utf-8")
+    if rollback is not None:  # its pair, out of the Supabase CLI's reach (rollback readiness checks it is there)
+        pair = work / "supabase" / "rollbacks" / name.replace(".sql", "_rollback.sql")
+        pair.parent.mkdir(parents=True, exist_ok=True)
+        pair.write_text(rollback, encoding="utf-8")
     git(work, "add", ".")
     git(work, "commit", "--quiet", "-m", message)
     git(work, "push", "--quiet", str(server.root / "app.git"), "main")
@@ -85,7 +90,7 @@ def container(
 def test_deploy_applies_the_approved_commit_even_after_the_branch_moves_on(
     bot: BotServer, dbs: Databases, work: Path, server: GitHttpServer
 ) -> None:
-    first = push(work, server, "20260101000000_tenant_timezone.sql", FIRST, "timezone")
+    first = push(work, server, "20260101000000_tenant_timezone.sql", FIRST, "timezone", rollback=FIRST_UNDONE)
 
     bot.command("checklist tz")  # the checklist also reads the repository's newest commit
     bot.settle()
