@@ -99,9 +99,10 @@ def test_the_plan_is_walked_at_its_offsets_with_one_approval_per_step(h: Harness
         h.prompt_value(2)
     h.clock.advance(timedelta(minutes=1))
     service.advance_due()
+    before = len(h.kpis.asked)
     service.approve(value=h.prompt_value(2), actor=APPROVER2)
     assert h.enabled() == {"demo_icupa", "pilot_a", "pilot_b", "pilot_c"}
-    assert h.kpis.asked[-1] == ("demo_icupa",)  # the gates read the tenants already on
+    assert h.kpis.asked[before] == ("demo_icupa",)  # the gates read the tenants already on, before the flip
     h.clock.advance(12 * H)
     service.advance_due()
     assert service.approve(value=h.prompt_value(3), actor=APPROVER).startswith("Approval recorded (1 of 2)")
