@@ -18,8 +18,8 @@ if str(ROOT) not in sys.path:
 from bot.app import build_app  # noqa: E402
 from bot.bootstrap import Container, build_container  # noqa: E402
 from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded  # noqa: E402
-from bot.emulator import SlackEmulator  # noqa: E402
 from bot.executor import TrackingExecutor  # noqa: E402
+from bot.local.emulator import SlackEmulator  # noqa: E402
 from bot.server import create_server  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from commands.config import load_config  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import SECRET, USER, bench_line, percentile, start_bench_bot
 
-from bot.emulator import BOT_TOKEN
+from bot.local.emulator import BOT_TOKEN
 from bot.server import create_server
 from bot.signing import sign, slash_command_body
 

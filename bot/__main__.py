@@ -33,9 +33,9 @@ from bot.bootstrap import Container, build_container
 from bot.check import Finding, connect_findings, offline_findings, startup_problem
 from bot.demo import DemoTraffic, demo_start_time, remember_demo_time
 from bot.embedded import install_demo_app
-from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.lighthouse import lighthouse_ingest, shell_lighthouse
+from bot.local.emulator import SlackEmulator
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from bot.shell import DemoControls, Shell

@@ -22,13 +22,13 @@ from bot.embedded import (
     install_demo_app,
     start_embedded,
 )
-from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
+from bot.local.emulator import BOT_TOKEN, SlackEmulator
+from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from bot.metrics import BackfillFigure, Metrics, StateFigures
 from bot.settings import Settings
 from bot.shared import SharedPorts, build_shared
 from bot.slack_io import SlackRoleDirectory
-from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures
 from commands.adapters.cleanup_pg import PgReleaseFacts
 from commands.adapters.clock import SystemClock

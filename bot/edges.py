@@ -9,8 +9,8 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
+from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from bot.settings import Settings
-from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore

@@ -11,10 +11,10 @@ from psycopg_pool import ConnectionPool
 from slack_sdk import WebClient
 
 from bot import edges
+from bot.local.standins import GitHubStandIn
 from bot.settings import Settings
 from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
-from bot.standins import GitHubStandIn
 from commands.adapters.alerts_pg import FoldedJobFailures
 from commands.adapters.backfill_pg import PgBackfillRuns
 from commands.adapters.command_runner import ChildProcesses, SubprocessRunner, child_environment

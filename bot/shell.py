@@ -18,8 +18,8 @@ from typing import Any, TextIO
 
 from slack_bolt import App, BoltRequest
 
-from bot.emulator import Message, SlackEmulator, channel_id
 from bot.executor import TrackingExecutor
+from bot.local.emulator import Message, SlackEmulator, channel_id
 from bot.signing import (
     block_action_body,
     checkboxes_action_body,

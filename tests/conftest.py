@@ -21,12 +21,12 @@ from pydantic import SecretStr
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
-from bot.emulator import Message, SlackEmulator
 from bot.executor import TrackingExecutor
+from bot.local.emulator import Message, SlackEmulator
+from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from bot.server import create_server
 from bot.settings import Settings
 from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
-from bot.standins import GitHubStandIn, PagerDutyStandIn
 from commands.config import RunbookConfig, load_config
 from commands.store.migrator import migrate_state
 from tests.edge.tcp_proxy import PgOutageProxy

@@ -16,7 +16,7 @@ from typing import Any
 
 from slack_bolt import BoltRequest
 
-from bot.emulator import Message, channel_id
+from bot.local.emulator import Message, channel_id
 from bot.shell import Shell
 from bot.signing import block_action_body, checkboxes_action_body, sign, slash_command_body, view_submission_body
 

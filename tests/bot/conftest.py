@@ -12,7 +12,7 @@ import pytest
 
 from bot.bootstrap import Container
 from bot.demo import DemoTraffic
-from bot.emulator import Message, SlackEmulator
+from bot.local.emulator import Message, SlackEmulator
 from commands.rollout.views import APPROVE_ACTION
 from scheduler.runner import Metronome
 from tests.conftest import BotServer, Databases

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import Message, SlackEmulator
-from bot.standins import PagerDutyStandIn
+from bot.local.emulator import Message, SlackEmulator
+from bot.local.standins import PagerDutyStandIn
 from commands.config import RunbookConfig
 from tests.bot.conftest import FLAG, Cadence, card_text
 from tests.conftest import ONCALL, Databases, make_settings, write_config

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import Container
-from bot.emulator import Message
+from bot.local.emulator import Message
 from commands.breakglass.views import CANCEL_ACTION, CONFIRM_ACTION
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION

@@ -13,8 +13,8 @@ import pytest
 
 from bot.app import build_app
 from bot.bootstrap import Container
-from bot.emulator import Message, SlackEmulator
 from bot.executor import TrackingExecutor
+from bot.local.emulator import Message, SlackEmulator
 from bot.shell import Shell
 from bot.signing import checkboxes_action_body, sign
 from commands.checklist.views import TICK_ACTION

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from psycopg.types.json import Jsonb
 
-from bot.emulator import Message
+from bot.local.emulator import Message
 from commands.adapters.rollout_pg import to_doc
 from commands.cleanup.views import APPROVE_ACTION
 from commands.config import RunbookConfig

@@ -17,11 +17,11 @@ import pytest
 
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
 from bot.lighthouse import shell_lighthouse
+from bot.local.emulator import SlackEmulator
+from bot.local.standins import GitHubStandIn
 from bot.shell import DemoControls, Shell
-from bot.standins import GitHubStandIn
 from commands.config import RunbookConfig
 from commands.lighthouse.report import parse_report
 from tests.bot.conftest import card_text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import Message
+from bot.local.emulator import Message
 from commands.config import RunbookConfig
 from tests.bot.conftest import card_text
 from tests.conftest import BotServer, Databases, write_config

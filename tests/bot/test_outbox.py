@@ -15,8 +15,8 @@ from psycopg_pool import ConnectionPool
 
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database
-from bot.emulator import SlackEmulator
-from bot.standins import GitHubStandIn, Received
+from bot.local.emulator import SlackEmulator
+from bot.local.standins import GitHubStandIn, Received
 from commands.adapters.github_records import GitHubPullRequestDestination
 from commands.adapters.outbox_pg import PgOutbox
 from commands.config import RunbookConfig

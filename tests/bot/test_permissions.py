@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig
 from tests.conftest import (
     GROUP_MEMBER,

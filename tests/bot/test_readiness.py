@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig, load_config
 from commands.rollout.views import APPROVE_ACTION
 from commands.schema.views import APPROVE_ACTION as SCHEMA_APPROVE

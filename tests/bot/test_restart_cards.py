@@ -11,7 +11,7 @@ import pytest
 
 from bot.__main__ import _after_restart
 from bot.bootstrap import Container, build_container
-from bot.emulator import Message, SlackEmulator
+from bot.local.emulator import Message, SlackEmulator
 from commands.config import RunbookConfig
 from commands.rollback.views import CANCEL_ACTION as SKIP_SCHEMA
 from commands.schema.views import APPROVE_ACTION

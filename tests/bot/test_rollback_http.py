@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from bot.emulator import Message
+from bot.local.emulator import Message
 from bot.signing import sign, slash_command_body
 from commands.config import RunbookConfig
 from tests.conftest import GROUP_MEMBER, ONCALL, SECRET, STRANGER, BotServer, Databases

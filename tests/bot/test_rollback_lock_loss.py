@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.adapters.locks import lease_name
 from commands.adapters.state_pg import ROLLBACK_LOCK_CLASS
 from commands.config import RunbookConfig

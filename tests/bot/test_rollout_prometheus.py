@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.standins import JsonStandIn, Received, Reply
+from bot.local.standins import JsonStandIn, Received, Reply
 from commands.config import RunbookConfig
 from commands.rollout.config import parse_duration
 from tests.bot.conftest import Cadence, approve, card_text, thread_messages

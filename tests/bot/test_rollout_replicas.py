@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import Cadence, approve, enabled, prompt_for, step_prompts

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
-from bot.standins import PagerDutyStandIn
+from bot.local.emulator import SlackEmulator
+from bot.local.standins import PagerDutyStandIn
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION
 from tests.bot.conftest import FLAG, Cadence, card_text, enabled, prompt_for, step_prompts, thread_messages

@@ -11,7 +11,7 @@ import pytest
 
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.schema.history import split_statements
 from commands.schema.prelude import PreludeMissing, bundled_prelude
 from tests.bot.conftest import card_text

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import Message, SlackEmulator
-from bot.standins import GitHubStandIn
+from bot.local.emulator import Message, SlackEmulator
+from bot.local.standins import GitHubStandIn
 from commands.config import RunbookConfig
 from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
 from tests.bot.conftest import card_text

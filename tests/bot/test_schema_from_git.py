@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig, load_config
 from tests.bot.conftest import card_text
 from tests.bot.test_schema_deploy import DBA, LEAD, column_exists, deploy_card, history, press, release_posts, run

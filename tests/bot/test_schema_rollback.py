@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.emulator import Message
+from bot.local.emulator import Message
 from commands.config import RunbookConfig
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from tests.conftest import APPROVER, APPROVER2, ONCALL, STRANGER, BotServer, Databases, write_config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from tests.conftest import BotServer
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig
 from scheduler.runner import Metronome
 from tests.conftest import BotServer, Databases, make_settings

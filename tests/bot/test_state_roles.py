@@ -12,7 +12,7 @@ import pytest
 
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig
 from tests.conftest import REPO, BotServer, Databases, make_settings
 from tests.fakes import FakeClock

@@ -19,8 +19,8 @@ import pytest
 from bot.app import build_app
 from bot.bootstrap import Container
 from bot.demo import DemoTraffic
-from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
+from bot.local.emulator import SlackEmulator
 from bot.shell import DemoControls, Shell
 from bot.web.server import WebServer
 from bot.web.workspace import Console, Workspace

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.backfill.engine import BackfillEngine, Stats
 from commands.backfill.model import BackfillRun, Progress, RunStatus
 from commands.backfill.views import progress_card_lines

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Container, build_container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.backfill.model import RunStatus
 from commands.config import RunbookConfig
 from tests.conftest import ONCALL, Databases, make_settings, write_config

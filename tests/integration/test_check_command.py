@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.emulator import SlackEmulator
-from bot.standins import GitHubStandIn, PagerDutyStandIn
+from bot.local.emulator import SlackEmulator
+from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from commands.errors import ConfigError
 from tests.conftest import Databases, write_config
 

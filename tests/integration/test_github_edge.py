@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.standins import GitHubStandIn
+from bot.local.standins import GitHubStandIn
 from commands.adapters.github import GitHubIssues
 from commands.errors import OutsideServiceFailed
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from bot.signing import sign, slash_command_body
 from commands.adapters.backfill_pg import PgCheckpoints
 from commands.config import RunbookConfig

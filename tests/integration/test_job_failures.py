@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.bootstrap import Container
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from scheduler.runner import Metronome
 from tests.fakes import FakeClock
 

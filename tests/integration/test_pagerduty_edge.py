@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.standins import PagerDutyStandIn
+from bot.local.standins import PagerDutyStandIn
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.errors import OutsideServiceFailed
 

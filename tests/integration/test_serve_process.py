@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from bot.signing import sign, slash_command_body
 from commands.config import RunbookConfig
 from tests.conftest import ONCALL, SECRET, Databases

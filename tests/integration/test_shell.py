@@ -9,8 +9,8 @@ import pytest
 
 from bot.app import build_app
 from bot.bootstrap import Container
-from bot.emulator import SlackEmulator
 from bot.executor import TrackingExecutor
+from bot.local.emulator import SlackEmulator
 from bot.shell import DemoControls, Shell
 from commands.config import RunbookConfig
 from scheduler.runner import Metronome

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig
 from tests.conftest import APPROVER, ONCALL, SECRET, BotServer, Databases
 

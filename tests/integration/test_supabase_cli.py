@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from bot.bootstrap import build_container
 from bot.embedded import EmbeddedPostgres, ensure_database
-from bot.emulator import SlackEmulator
+from bot.local.emulator import SlackEmulator
 from commands.adapters.schema_pg import PgSchemaTarget
 from commands.schema.history import list_migrations, split_statements
 from commands.schema.prelude import bundled_prelude

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from bot.emulator import Message, SlackEmulator
+from bot.local.emulator import Message, SlackEmulator
 from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
 from commands.config import RunbookConfig
 from commands.rollout.views import APPROVE_ACTION

@@ -13,7 +13,7 @@ from PIL import Image
 from slack_sdk import WebClient
 
 from bot.chart_png import BOTTOM, PANEL_HEIGHT, TOP, WIDTH, render_png
-from bot.emulator import BOT_TOKEN, SlackEmulator
+from bot.local.emulator import BOT_TOKEN, SlackEmulator
 from bot.render import card_blocks
 from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier

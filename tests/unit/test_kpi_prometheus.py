@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.standins import JsonStandIn, Received, Reply
+from bot.local.standins import JsonStandIn, Received, Reply
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.promql import (
     PromResponseError,

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bot.emulator_files import FileEndpoints, UploadedFile
+from bot.local.emulator_files import FileEndpoints, UploadedFile
 
 BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
 
