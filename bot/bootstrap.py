@@ -25,6 +25,7 @@ from bot.embedded import (
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
 from bot.metrics import BackfillFigure, Metrics, StateFigures
+from bot.queue_builder import build_queue
 from bot.settings import Settings
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
 from bot.standins import GitHubStandIn, PagerDutyStandIn
@@ -59,6 +60,7 @@ from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.breakglass import BackfillBreakGlass
 from commands.backfill.config import Environment as BackfillEnvironment
+from commands.backfill.queued import QueuedBackfills
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.breakglass.service import BreakGlassPorts, BreakGlassService
 from commands.checklist.service import ChecklistPorts, ChecklistService
@@ -70,6 +72,8 @@ from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.outbox.ports import Destination
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
+from commands.queue.model import Kind
+from commands.queue.service import QueueService
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.log_delivery import RollbackLogDelivered
@@ -134,6 +138,7 @@ class Services:
     lighthouse: LighthouseService
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
+    queue: QueueService  # one schema deploy, backfill or schema rollback per database at a time
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -155,6 +160,8 @@ class Services:
             "deliver_outbox": self.outbox.deliver_due,
             # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
             "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
+            # the per-database work queue: finish items whose work is over, start the next one where it is free
+            "advance_queue": self.queue.advance,
         }
 
     def state_figures(self) -> StateFigures:
@@ -348,10 +355,12 @@ def build_container(
             readiness=readiness,
         ),
     )
-    environments = {
-        name: PgCheckpoints(url)
-        for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
-    }
+    backfill_urls = _environment_urls("backfill", config.backfill.environments, target_url)
+    environments = {name: PgCheckpoints(url) for name, url in backfill_urls.items()}
+    queue = build_queue(  # one schema deploy, backfill or schema rollback per database at a time
+        config, pool=state_pool, locks=locks, clock=clock, notifier=notifier, roles=roles, audit=audit,
+        urls={Kind.BACKFILL: backfill_urls},
+    )  # fmt: skip
     backfills = BackfillBreakGlass(
         config=config,
         ports=BackfillPorts(
@@ -362,8 +371,10 @@ def build_container(
             roles=roles,
             audit=audit,
             failures=failures,
+            queue=queue,
         ),
     )
+    queue.register(Kind.BACKFILL, QueuedBackfills(backfills))
     deploys = PgSchemaDeploys(state_pool, locks=locks)
     schema_targets = {
         env: _schema_target(url, config.schema_stage.environments[env])
@@ -447,6 +458,7 @@ def build_container(
             ),
         ),
         outbox=outbox,
+        queue=queue,
         breakglass=BreakGlassService(
             config=config,
             ports=BreakGlassPorts(
