@@ -184,9 +184,8 @@ class QueueService:
             line = ordered([i for i in items if i.database == database])
             for place, item in enumerate(line, start=1):
                 state = "running" if item.status is ItemStatus.RUNNING else f"waiting {waited(item, now)}"
-                lines.append(
-                    f"{ordinal(place)}. Q{item.id} {item.label} on `{item.env}` by <@{item.requester}>: {state}"
-                )
+                what = f"Q{item.id} {item.kind.value}" + (f" #{item.ref}" if item.ref is not None else "")
+                lines.append(f"{ordinal(place)}. {what} on `{item.env}` by <@{item.requester}>: {state}")
         return "\n".join(lines)
 
     def cancel(self, item_id: int, *, actor: str) -> str:

@@ -1,0 +1,113 @@
+"""The per-database work queue through signed Slack requests: a second backfill on staging waits its turn with its
+position, starts by itself on the scheduler tick once the first has finished (exactly once), can be cancelled by its
+requester (not by a stranger), and `/zdm queue` lists what runs and waits."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bootstrap import Container
+from commands.backfill.model import RunStatus
+from commands.config import RunbookConfig
+from tests.bot.conftest import Cadence, card_text
+from tests.conftest import ONCALL, STRANGER, BotServer, Databases, write_config
+
+DBA = "U0DBA"
+LEAD = "U0LEAD"
+JOBS = """
+[backfill]
+default_job = "touch"
+
+[backfill.environments.staging]
+
+[backfill.jobs.touch]
+legacy_sql = "update public.tenants set slug = slug"
+verify_sql = "select count(*) from public.tenants where slug is null"
+
+[backfill.jobs.other]
+legacy_sql = "update public.tenants set slug = slug"
+verify_sql = "select count(*) from public.tenants where slug is null"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
+    roles = f'dba = ["{ONCALL}", "{DBA}"]\nplatform_lead = ["{LEAD}"]'
+    return write_config(tmp_path / "zdm.toml", app_root, extra=JOBS, roles=roles)
+
+
+def queue_rows(dbs: Databases) -> list[tuple[Any, ...]]:
+    with dbs.state() as conn:
+        return conn.execute("select id, kind, requester, status, ref from zdm.work_queue order by id").fetchall()
+
+
+def runs(dbs: Databases) -> list[tuple[Any, ...]]:
+    with dbs.state() as conn:
+        return conn.execute("select id, job, started_by, status from zdm.backfill_runs order by id").fetchall()
+
+
+def finished(container: Container, run_id: int) -> None:
+    """Wait for the run's engine thread (real work on the target database) to stop."""
+    deadline = time.monotonic() + 30
+    while (run := container.services.backfills.get(run_id)) is None or run.status is RunStatus.RUNNING:
+        assert time.monotonic() < deadline, f"backfill #{run_id} did not finish"
+        container.services.backfills.wait(1)
+
+
+def queue_card(bot: BotServer, item: int) -> str:
+    """The text of queue item ``item``'s card in the release channel (its title without the bold marks)."""
+    [card] = [text for m in bot.slack.in_channel("#release") if f"Q{item}: " in (text := card_text(m))]
+    return card.replace("*", "")
+
+
+def test_a_second_backfill_on_the_same_database_waits_and_starts_once_when_the_first_finishes(
+    bot: BotServer, container: Container, dbs: Databases, cadence: Cadence
+) -> None:
+    assert bot.command("backfill start staging").json()["text"] == "Backfill #1 of `touch` on `staging` starts now."
+    bot.settle()
+    said = bot.command("backfill start staging other", user=DBA).json()["text"]
+    assert said == "Backfill of `other` on `staging` is queued as Q2: you are 2nd; starts when backfill #1 finishes."
+    bot.settle()
+    assert queue_card(bot, 2).startswith("⏳ Q2: Backfill on `staging` requested by <@U0DBA> — 2nd in queue behind")
+    listing = bot.command("queue staging", user=STRANGER).json()["text"]
+    assert listing.splitlines() == [
+        "Work queue on `staging`'s database:",
+        f"1st. Q1 backfill #1 on `staging` by <@{ONCALL}>: running",
+        f"2nd. Q2 backfill on `staging` by <@{DBA}>: waiting 0 min",
+    ]
+    finished(container, 1)
+    assert [r[3] for r in runs(dbs)] == ["verified"]  # the second has not started on its own
+
+    cadence.tick()  # the first is over: the queue starts the second, as its requester
+    finished(container, 2)
+    cadence.tick()
+    cadence.tick()
+    assert runs(dbs) == [(1, "touch", ONCALL, "verified"), (2, "other", DBA, "verified")]
+    assert queue_rows(dbs) == [(1, "backfill", ONCALL, "done", 1), (2, "backfill", DBA, "done", 2)]
+    assert queue_card(bot, 2).startswith("▶️ Q2: Backfill on `staging` requested by <@U0DBA> — started as backfill #2")
+    assert bot.command("queue", user=STRANGER).json()["text"] == "Nothing is queued or running."
+
+
+def test_the_requester_cancels_a_waiting_item_and_a_stranger_cannot(bot: BotServer, dbs: Databases) -> None:
+    bot.command("backfill start staging")
+    bot.settle()
+    said = bot.command("backfill start staging other", user=DBA).json()["text"]
+    assert said.startswith("Backfill of `other` on `staging` is queued as Q2: you are 2nd")
+    bot.settle()
+    said = bot.command("queue cancel Q2", user=STRANGER).json()["text"]
+    assert said == f"Only <@{DBA}> or a `platform_lead` may cancel Q2."
+    said = bot.command("queue cancel Q1", user=DBA).json()["text"]
+    assert said.startswith("Q1 already started as backfill #1")
+    said = bot.command("queue cancel Q2", user=DBA).json()["text"]
+    assert said == "Q2 (backfill on `staging`) cancelled; nothing was started."
+    assert queue_card(bot, 2).startswith(f"✖️ Q2: Backfill on `staging` requested by <@{DBA}> — cancelled by <@{DBA}>")
+    assert [(r[0], r[3]) for r in queue_rows(dbs)] == [(1, "running"), (2, "cancelled")]
+    assert [r[1] for r in runs(dbs)] == ["touch"]
+    assert (
+        bot.command("queue cancel Q2", user=DBA).json()["text"]
+        == "There is no queued item Q2; `/zdm queue` lists them."
+    )
