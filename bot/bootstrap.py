@@ -82,6 +82,7 @@ from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.breakglass import SchemaBreakGlass
 from commands.schema.config import SchemaEnvironment
+from commands.schema.queued import QueuedSchemaDeploys
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
@@ -356,10 +357,11 @@ def build_container(
         ),
     )
     backfill_urls = _environment_urls("backfill", config.backfill.environments, target_url)
+    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
     environments = {name: PgCheckpoints(url) for name, url in backfill_urls.items()}
     queue = build_queue(  # one schema deploy, backfill or schema rollback per database at a time
         config, pool=state_pool, locks=locks, clock=clock, notifier=notifier, roles=roles, audit=audit,
-        urls={Kind.BACKFILL: backfill_urls},
+        urls={Kind.BACKFILL: backfill_urls, Kind.SCHEMA_DEPLOY: schema_urls},
     )  # fmt: skip
     backfills = BackfillBreakGlass(
         config=config,
@@ -377,8 +379,7 @@ def build_container(
     queue.register(Kind.BACKFILL, QueuedBackfills(backfills))
     deploys = PgSchemaDeploys(state_pool, locks=locks)
     schema_targets = {
-        env: _schema_target(url, config.schema_stage.environments[env])
-        for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
+        env: _schema_target(url, config.schema_stage.environments[env]) for env, url in schema_urls.items()
     }
     schema = SchemaBreakGlass(
         config=config,
@@ -396,8 +397,10 @@ def build_container(
             checklist=checklist,
             repository=repository,
             readiness=readiness,
+            queue=queue,
         ),
     )
+    queue.register(Kind.SCHEMA_DEPLOY, QueuedSchemaDeploys(schema))
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
     alerts = AlertService(
         config=config,

@@ -13,14 +13,14 @@ class QueuedBackfills:
     def __init__(self, service: BackfillService) -> None:
         self._service = service
 
-    def start_queued(self, item: QueueItem) -> int | None:
+    def start_queued(self, item: QueueItem) -> tuple[int | None, str]:
         request = parse_backfill_args(item.args)
         assert request.env is not None
         run = self._service.start(
             env=request.env, job=request.job, actor=item.requester, override=request.reason,
             max_speed=request.max_speed,
         )  # fmt: skip
-        return run.id
+        return run.id, f"Backfill #{run.id} of `{run.job}` on `{run.env}` is {run.status.value}."
 
     def find_started(self, item: QueueItem) -> int | None:
         """The run a start interrupted by a crash created: this job and environment, by the requester, created

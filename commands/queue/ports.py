@@ -26,8 +26,9 @@ class QueueStore(Protocol):
 class Starter(Protocol):
     """A stage that can start a queued item later, exactly as it was asked for."""
 
-    def start_queued(self, item: QueueItem) -> int | None:
-        """Start the work as ``item.requester`` asked (``item.args``); its id, or None when nothing started."""
+    def start_queued(self, item: QueueItem) -> tuple[int | None, str]:
+        """Start the work as ``item.requester`` asked (``item.args``): its id (None when nothing started) and
+        the sentence for the requester."""
         ...
 
     def find_started(self, item: QueueItem) -> int | None:
@@ -59,5 +60,8 @@ class Turn:
 class WorkQueue(Protocol):
     """What a stage asks before starting work on a database (``QueueService``)."""
 
-    def turn(self, *, kind: Kind, env: str, requester: str, args: str) -> AbstractContextManager[Turn]: ...
+    def turn(
+        self, *, kind: Kind, env: str, requester: str, args: str, defer: bool = False
+    ) -> AbstractContextManager[Turn]: ...
     def announce(self, item_id: int) -> None: ...
+    def start_now(self, item_id: int) -> str: ...

@@ -61,9 +61,10 @@ class QueueService:
     # --- asking for a turn -------------------------------------------------------------------------------------
 
     @contextmanager
-    def turn(self, *, kind: Kind, env: str, requester: str, args: str) -> Iterator[Turn]:
+    def turn(self, *, kind: Kind, env: str, requester: str, args: str, defer: bool = False) -> Iterator[Turn]:
         """Queue the request, or (database free) let the caller start it inside the ``with`` block and set
-        ``turn.ref`` to the work's id; an exception there takes the item out of the queue again."""
+        ``turn.ref`` to the work's id; an exception there takes the item out of the queue again. ``defer``: the
+        caller starts nothing itself but calls ``start_now`` after Slack's ack (work too slow to start before)."""
         database = self._databases.get((kind, env))
         if database is None:  # not a queued environment (e.g. no database configured): the stage says why
             yield Turn(QueueItem(0, "", env, kind, requester, self._p.clock.now(), status=ItemStatus.RUNNING))
@@ -72,11 +73,15 @@ class QueueService:
             if not held:
                 raise UserError(f"zdm is starting queued work on `{env}`'s database right now; try again in a moment.")
             now = self._p.clock.now()
+            self._settle(database, now)
             item = self._p.store.enqueue(QueueItem(0, database, env, kind, requester, now, args=args.strip()), now=now)
             turn = Turn(item)
             if turn.waiting:
                 turn.sentence = waiting_sentence(self._p.store.active(database), item.id)
                 self._audit(item, requester, "queue.wait", "queued", sentence=turn.sentence)
+                yield turn
+                return
+            if defer:
                 yield turn
                 return
             try:
@@ -94,6 +99,23 @@ class QueueService:
         item = self._p.store.get(item_id)
         if item is not None:
             self._show(item)
+
+    def start_now(self, item_id: int) -> str:
+        """After the ack of a deferred ``turn``: start the item under its database's lease, unless a tick already
+        did (then the work's card says how it went)."""
+        item = self._p.store.get(item_id)
+        starter = self._starters.get(item.kind) if item is not None else None
+        if item is None or starter is None:
+            return f"Queue item Q{item_id} is gone; nothing was started."
+        started: list[tuple[Starter, int]] = []
+        with self._p.store.exclusive(item.database, wait_s=TURN_WAIT_S * 15) as held:
+            current = self._p.store.get(item_id) if held else None
+            if current is None or current.status is not ItemStatus.RUNNING or current.ref is not None:
+                return f"zdm's scheduler started Q{item_id}; its card in {self._config.channels.release} follows it."
+            said, started = self._start(current, starter, self._p.clock.now())
+        for each, ref in started:
+            each.after_start(ref)
+        return said
 
     # --- the scheduler -----------------------------------------------------------------------------------------
 
@@ -117,6 +139,18 @@ class QueueService:
                     self._show(item)
         return len(started)
 
+    def _settle(self, database: str, now: datetime) -> None:
+        """Finish the running item whose work is over (without waiting for the next tick)."""
+        for item in self._p.store.active(database):
+            starter = self._starters.get(item.kind)
+            if (
+                item.status is ItemStatus.RUNNING
+                and starter is not None
+                and item.ref is not None
+                and not starter.still_active(item.ref)
+            ):
+                self._p.store.finish(item.id, status=ItemStatus.DONE, reason="finished", now=now)
+
     def _advance(self, database: str, now: datetime) -> list[tuple[Starter, int]]:
         started: list[tuple[Starter, int]] = []
         for item in self._p.store.active(database):
@@ -124,8 +158,8 @@ class QueueService:
             if item.status is not ItemStatus.RUNNING or starter is None:
                 continue
             ref = item.ref if item.ref is not None else starter.find_started(item)
-            if ref is None:  # a start interrupted before its work existed: start it now
-                started += self._start(item, starter, now)
+            if ref is None:  # a start interrupted before its work existed (or deferred): start it now
+                started += self._start(item, starter, now)[1]
                 continue
             if item.ref is None:
                 self._p.store.set_ref(item.id, ref)
@@ -135,25 +169,26 @@ class QueueService:
         if claimed is not None:
             starter = self._starters.get(claimed.kind)
             if starter is not None:
-                started += self._start(claimed, starter, now)
+                started += self._start(claimed, starter, now)[1]
         return started
 
-    def _start(self, item: QueueItem, starter: Starter, now: datetime) -> list[tuple[Starter, int]]:
+    def _start(self, item: QueueItem, starter: Starter, now: datetime) -> tuple[str, list[tuple[Starter, int]]]:
+        """Start the item's work (the caller holds its database's lease): what to tell the requester, and the
+        work to announce once the lease is released."""
         try:
-            ref = starter.start_queued(item)
+            ref, said = starter.start_queued(item)
+            why = said or "nothing to start"
         except UserError as exc:
-            ref, why = None, f"not started: {exc}"
-        else:
-            why = "nothing to start"
+            ref, said, why = None, str(exc), f"not started: {exc}"
         if ref is None:
             self._p.store.finish(item.id, status=ItemStatus.DONE, reason=why, now=now)
             self._show(replace(item, status=ItemStatus.DONE, reason=why))
-            return []
+            return said, []
         self._p.store.set_ref(item.id, ref)
-        item = replace(item, ref=ref, started_at=now, status=ItemStatus.RUNNING)
+        item = replace(item, ref=ref, started_at=item.started_at or now, status=ItemStatus.RUNNING)
         self._audit(item, "zdm", "queue.start", "ok", ref=ref, waited=waited(item, now))
         self._show(item)
-        return [(starter, ref)]
+        return said, [(starter, ref)]
 
     # --- /zdm queue --------------------------------------------------------------------------------------------
 

@@ -5,9 +5,11 @@ requester (not by a stranger), and `/zdm queue` lists what runs and waits."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.bootstrap import Container
@@ -40,6 +42,15 @@ def config(tmp_path: Path, app_root: Path) -> RunbookConfig:
     return write_config(tmp_path / "zdm.toml", app_root, extra=JOBS, roles=roles)
 
 
+@pytest.fixture
+def tenants_locked(dbs: Databases) -> Iterator[psycopg.Connection[Any]]:
+    """A transaction holding every tenant row: backfill #1's statement waits on it (stays running) until the test
+    commits it."""
+    with psycopg.connect(dbs.target_url) as conn:
+        conn.execute("select 1 from public.tenants for update")
+        yield conn
+
+
 def queue_rows(dbs: Databases) -> list[tuple[Any, ...]]:
     with dbs.state() as conn:
         return conn.execute("select id, kind, requester, status, ref from zdm.work_queue order by id").fetchall()
@@ -65,7 +76,7 @@ def queue_card(bot: BotServer, item: int) -> str:
 
 
 def test_a_second_backfill_on_the_same_database_waits_and_starts_once_when_the_first_finishes(
-    bot: BotServer, container: Container, dbs: Databases, cadence: Cadence
+    bot: BotServer, container: Container, dbs: Databases, cadence: Cadence, tenants_locked: psycopg.Connection[Any]
 ) -> None:
     assert bot.command("backfill start staging").json()["text"] == "Backfill #1 of `touch` on `staging` starts now."
     bot.settle()
@@ -79,6 +90,9 @@ def test_a_second_backfill_on_the_same_database_waits_and_starts_once_when_the_f
         f"1st. Q1 backfill #1 on `staging` by <@{ONCALL}>: running",
         f"2nd. Q2 backfill on `staging` by <@{DBA}>: waiting 0 min",
     ]
+    cadence.tick()  # #1 still runs: nothing starts
+    assert [r[3] for r in runs(dbs)] == ["running"]
+    tenants_locked.commit()
     finished(container, 1)
     assert [r[3] for r in runs(dbs)] == ["verified"]  # the second has not started on its own
 
@@ -92,7 +106,9 @@ def test_a_second_backfill_on_the_same_database_waits_and_starts_once_when_the_f
     assert bot.command("queue", user=STRANGER).json()["text"] == "Nothing is queued or running."
 
 
-def test_the_requester_cancels_a_waiting_item_and_a_stranger_cannot(bot: BotServer, dbs: Databases) -> None:
+def test_the_requester_cancels_a_waiting_item_and_a_stranger_cannot(
+    bot: BotServer, dbs: Databases, tenants_locked: psycopg.Connection[Any]
+) -> None:
     bot.command("backfill start staging")
     bot.settle()
     said = bot.command("backfill start staging other", user=DBA).json()["text"]
