@@ -77,7 +77,8 @@ from commands.queue.service import QueueService
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.log_delivery import RollbackLogDelivered
-from commands.rollback.service import RollbackPorts, RollbackService
+from commands.rollback.queued import QueuedSchemaRollbacks
+from commands.rollback.service import TARGET_ENV, RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.breakglass import SchemaBreakGlass
@@ -303,6 +304,13 @@ def build_container(
         )
     )
     log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
+    backfill_urls = _environment_urls("backfill", config.backfill.environments, target_url)
+    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
+    queue = build_queue(  # one schema deploy, backfill or schema rollback per database at a time
+        config, pool=state_pool, locks=locks, clock=clock, notifier=notifier, roles=roles, audit=audit,
+        urls={Kind.BACKFILL: backfill_urls, Kind.SCHEMA_DEPLOY: schema_urls,
+              Kind.SCHEMA_ROLLBACK: {TARGET_ENV: target_url}},
+    )  # fmt: skip
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
@@ -317,9 +325,11 @@ def build_container(
             repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
             failures=failures,
             exposure=oncall_exposure,
+            queue=queue,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
+    queue.register(Kind.SCHEMA_ROLLBACK, QueuedSchemaRollbacks(rollbacks, repo))
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     linter = SquawkLinter(config.schema_stage.lint, children=children)
     kpis, close_kpis = _kpi_source(config, reader_pool)
@@ -356,13 +366,7 @@ def build_container(
             readiness=readiness,
         ),
     )
-    backfill_urls = _environment_urls("backfill", config.backfill.environments, target_url)
-    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
     environments = {name: PgCheckpoints(url) for name, url in backfill_urls.items()}
-    queue = build_queue(  # one schema deploy, backfill or schema rollback per database at a time
-        config, pool=state_pool, locks=locks, clock=clock, notifier=notifier, roles=roles, audit=audit,
-        urls={Kind.BACKFILL: backfill_urls, Kind.SCHEMA_DEPLOY: schema_urls},
-    )  # fmt: skip
     backfills = BackfillBreakGlass(
         config=config,
         ports=BackfillPorts(

@@ -48,10 +48,11 @@ class PgWorkQueue:
             ).fetchone()
             status, started = (ItemStatus.QUEUED, None) if busy else (ItemStatus.RUNNING, now)
             row = conn.execute(
-                "insert into zdm.work_queue (database, env, kind, requester, requested_at, args, status, started_at)"
-                f" values (%s, %s, %s, %s, %s, %s, %s, %s) returning {_COLUMNS}",
+                "insert into zdm.work_queue"
+                " (database, env, kind, requester, requested_at, args, status, started_at, ref)"
+                f" values (%s, %s, %s, %s, %s, %s, %s, %s, %s) returning {_COLUMNS}",
                 (item.database, item.env, item.kind.value, item.requester, item.requested_at, item.args,
-                 status.value, started),
+                 status.value, started, item.ref),
             ).fetchone()  # fmt: skip
         assert row is not None
         return _load(row)
@@ -86,6 +87,16 @@ class PgWorkQueue:
                 (database, database),
             ).fetchall()
         return [_load(r) for r in rows]
+
+    def find(self, kind: Kind, ref: int) -> QueueItem | None:
+        """The active item of this kind for existing work ``ref`` (a rollback's schema step)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"select {_COLUMNS} from zdm.work_queue where kind = %s and ref = %s"
+                " and status in ('queued', 'running') order by id limit 1",
+                (kind.value, ref),
+            ).fetchone()
+        return _load(row) if row else None
 
     def get(self, item_id: int) -> QueueItem | None:
         with self._pool.connection() as conn:

@@ -94,6 +94,36 @@ class QueueService:
             else:
                 self._p.store.set_ref(item.id, turn.ref)
 
+    def hold_for(self, *, kind: Kind, env: str, ref: int, requester: str) -> Turn:
+        """The turn of work that exists already and asks again until it may go (a rollback's schema step, on
+        every resume): its item, added on the first ask. ``turn.waiting`` until the scheduler starts it."""
+        database = self._databases.get((kind, env))
+        if database is None:
+            return Turn(QueueItem(0, "", env, kind, requester, self._p.clock.now(), status=ItemStatus.RUNNING))
+        with self._p.store.exclusive(database, wait_s=TURN_WAIT_S) as held:
+            now = self._p.clock.now()
+            item = self._p.store.find(kind, ref) if held else None
+            if held and item is None:
+                self._settle(database, now)
+                item = self._p.store.enqueue(QueueItem(0, database, env, kind, requester, now, ref=ref), now=now)
+                if item.status is ItemStatus.QUEUED:  # ahead of queued work: their cards move down
+                    self._audit(item, requester, "queue.wait", "queued", ref=ref)
+                    for other in self._p.store.active(database):
+                        if other.status is ItemStatus.QUEUED and other.kind is not Kind.SCHEMA_ROLLBACK:
+                            self._show(other)
+        if item is None:
+            waiting = QueueItem(0, database, env, kind, requester, now)
+            return Turn(waiting, "zdm is starting other queued work on its database; it asks again at the next tick")
+        if item.status is ItemStatus.RUNNING:
+            return Turn(item)
+        return Turn(item, waiting_sentence(self._p.store.active(database), item.id))
+
+    def done_with(self, *, kind: Kind, ref: int) -> None:
+        """The work of ``hold_for`` is over: the next item may start."""
+        item = self._p.store.find(kind, ref)
+        if item is not None:
+            self._p.store.finish(item.id, status=ItemStatus.DONE, reason="finished", now=self._p.clock.now())
+
     def announce(self, item_id: int) -> None:
         """After the ack: the queued item's card in the release channel."""
         item = self._p.store.get(item_id)
@@ -230,6 +260,8 @@ class QueueService:
         lead = self._p.roles.has_role(actor, "platform_lead")
         if item.status is ItemStatus.RUNNING:
             raise UserError(f"Q{item_id} already started as {item.label}; stop it with that command's own cancel.")
+        if item.kind is Kind.SCHEMA_ROLLBACK and item.ref is not None:
+            raise UserError(f"Q{item_id} is the schema step of rollback #{item.ref}; skip it on the rollback's card.")
         if not may_cancel(item, actor=actor, platform_lead=lead):
             self._audit(item, actor, "queue.cancel", "refused")
             raise UserError(f"Only <@{item.requester}> or a `platform_lead` may cancel Q{item_id}.")

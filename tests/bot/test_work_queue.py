@@ -15,9 +15,11 @@ import pytest
 from bot.bootstrap import Container
 from commands.backfill.model import RunStatus
 from commands.config import RunbookConfig
+from commands.rollback.views import ALL_OFF_ACTION
 from tests.bot.conftest import Cadence, card_text
 from tests.conftest import ONCALL, STRANGER, BotServer, Databases, write_config
 
+VERSION = "20250301000000"  # the demo migration whose paired rollback drops public.tenant_profiles
 DBA = "U0DBA"
 LEAD = "U0LEAD"
 JOBS = """
@@ -49,6 +51,11 @@ def tenants_locked(dbs: Databases) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(dbs.target_url) as conn:
         conn.execute("select 1 from public.tenants for update")
         yield conn
+
+
+def table_exists(dbs: Databases, name: str) -> bool:
+    with dbs.target() as conn:
+        return bool(conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0])
 
 
 def queue_rows(dbs: Databases) -> list[tuple[Any, ...]]:
@@ -126,4 +133,46 @@ def test_the_requester_cancels_a_waiting_item_and_a_stranger_cannot(
     assert (
         bot.command("queue cancel Q2", user=DBA).json()["text"]
         == "There is no queued item Q2; `/zdm queue` lists them."
+    )
+
+
+def test_a_rollbacks_schema_step_jumps_ahead_of_a_queued_deploy_and_waits_only_for_running_work(
+    bot: BotServer, container: Container, dbs: Databases, cadence: Cadence, tenants_locked: psycopg.Connection[Any]
+) -> None:
+    bot.command("backfill start staging")
+    bot.settle()
+    said = bot.command("schema deploy preview", user=DBA).json()["text"]
+    assert said == "Schema deploy to `preview` is queued as Q2: you are 2nd; starts when backfill #1 finishes."
+    bot.settle()
+    bot.command(f"rollback tenant pilot_a --schema {VERSION} bad migration")
+    bot.settle()
+    [rollback_card] = [m for m in bot.slack.in_channel("#release") if "Rollback" in card_text(m)]
+    bot.click(rollback_card, ALL_OFF_ACTION, user=LEAD)
+    bot.settle()
+    assert bot.responses()[-1] == (
+        "Your decision on rollback #1 is recorded; its schema step waits for the target database (you are 2nd; "
+        "starts when backfill #1 finishes), then zdm applies it by itself and the card will update."
+    )
+    deploy_waits = "⏳ Q2: Schema deploy on `preview` requested by <@U0DBA> — 3rd in queue behind schema rollback #1"
+    assert queue_card(bot, 2).startswith(deploy_waits)
+    listing = bot.command("queue", user=STRANGER).json()["text"].splitlines()
+    assert [line.split(" by ")[0] for line in listing[1:]] == [
+        "1st. Q1 backfill #1 on `staging`",
+        "2nd. Q3 schema rollback #1 on `target`",
+        "3rd. Q2 schema deploy on `preview`",
+    ]
+    cadence.tick()
+    assert table_exists(dbs, "public.tenant_profiles")  # still waiting for the backfill
+
+    tenants_locked.commit()
+    finished(container, 1)
+    cadence.tick()  # the backfill is over: the rollback's schema step goes first, the deploy still waits
+    assert not table_exists(dbs, "public.tenant_profiles")
+    assert [(r[0], r[1], r[3]) for r in queue_rows(dbs)] == [
+        (1, "backfill", "done"), (2, "schema deploy", "queued"), (3, "schema rollback", "done"),
+    ]  # fmt: skip
+    with dbs.state() as conn:
+        assert conn.execute("select count(*) from zdm.schema_deploys").fetchone() == (0,)
+    assert bot.command("queue cancel Q2", user=DBA).json()["text"] == (
+        "Q2 (schema deploy on `preview`) cancelled; nothing was started."
     )
