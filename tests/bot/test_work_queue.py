@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import psycopg
 import pytest
 
 from bot.bootstrap import Container
+from commands.adapters.queue_pg import database_key
 from commands.backfill.model import RunStatus
 from commands.config import RunbookConfig
 from commands.rollback.views import ALL_OFF_ACTION
@@ -176,3 +178,21 @@ def test_a_rollbacks_schema_step_jumps_ahead_of_a_queued_deploy_and_waits_only_f
     assert bot.command("queue cancel Q2", user=DBA).json()["text"] == (
         "Q2 (schema deploy on `preview`) cancelled; nothing was started."
     )
+
+
+def test_a_start_a_crash_interrupted_is_made_by_the_next_tick_exactly_once(
+    container: Container, dbs: Databases, cadence: Cadence
+) -> None:
+    claimed_at = cadence.clock.now() - timedelta(minutes=1)
+    with dbs.state() as conn:  # what a crash right after the claim leaves behind: running, its work not created
+        conn.execute(
+            "insert into zdm.work_queue (database, env, kind, requester, requested_at, args, status, started_at)"
+            " values (%s, 'staging', 'backfill', %s, %s, 'start staging other', 'running', %s)",
+            (database_key(dbs.target_url), DBA, claimed_at, claimed_at),
+        )
+    cadence.tick()
+    finished(container, 1)
+    cadence.tick()
+    cadence.tick()
+    assert runs(dbs) == [(1, "other", DBA, "verified")]
+    assert queue_rows(dbs) == [(1, "backfill", DBA, "done", 1)]
