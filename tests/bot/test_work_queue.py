@@ -4,6 +4,7 @@ requester (not by a stranger), and `/zdm queue` lists what runs and waits."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -196,3 +197,28 @@ def test_a_start_a_crash_interrupted_is_made_by_the_next_tick_exactly_once(
     cadence.tick()
     assert runs(dbs) == [(1, "other", DBA, "verified")]
     assert queue_rows(dbs) == [(1, "backfill", DBA, "done", 1)]
+
+
+def test_ticks_racing_on_a_free_database_start_its_next_item_once(
+    bot: BotServer, container: Container, dbs: Databases, tenants_locked: psycopg.Connection[Any]
+) -> None:
+    bot.command("backfill start staging")
+    bot.settle()
+    assert bot.command("backfill start staging other", user=DBA).json()["text"].startswith("Backfill of `other`")
+    tenants_locked.commit()
+    finished(container, 1)
+    gate = threading.Barrier(6)
+    started: list[int] = []
+
+    def tick() -> None:
+        gate.wait()
+        started.append(container.services.queue.advance())
+
+    ticks = [threading.Thread(target=tick) for _ in range(6)]
+    for thread in ticks:
+        thread.start()
+    for thread in ticks:
+        thread.join(30)
+    assert sorted(started) == [0, 0, 0, 0, 0, 1]
+    finished(container, 2)
+    assert runs(dbs) == [(1, "touch", ONCALL, "verified"), (2, "other", DBA, "verified")]
