@@ -25,6 +25,7 @@ from bot.embedded import (
 from bot.emulator import BOT_TOKEN, SlackEmulator
 from bot.health import Readiness
 from bot.metrics import BackfillFigure, Metrics, StateFigures
+from bot.queue_builder import build_queue
 from bot.settings import Settings
 from bot.slack_files import SlackFileUploads
 from bot.slack_io import SlackNotifier, SlackRoleDirectory
@@ -60,6 +61,7 @@ from commands.adapters.target_pg import PgFlagStore, PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.breakglass import BackfillBreakGlass
 from commands.backfill.config import Environment as BackfillEnvironment
+from commands.backfill.queued import QueuedBackfills
 from commands.backfill.service import BackfillPorts, BackfillService
 from commands.breakglass.service import BreakGlassPorts, BreakGlassService
 from commands.checklist.service import ChecklistPorts, ChecklistService
@@ -71,14 +73,18 @@ from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.outbox.ports import Destination
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
+from commands.queue.model import Kind
+from commands.queue.service import QueueService
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
 from commands.rollback.log_delivery import RollbackLogDelivered
-from commands.rollback.service import RollbackPorts, RollbackService
+from commands.rollback.queued import QueuedSchemaRollbacks
+from commands.rollback.service import TARGET_ENV, RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.breakglass import SchemaBreakGlass
 from commands.schema.config import SchemaEnvironment
+from commands.schema.queued import QueuedSchemaDeploys
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
@@ -135,6 +141,7 @@ class Services:
     lighthouse: LighthouseService
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
+    queue: QueueService  # one schema deploy, backfill or schema rollback per database at a time
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -156,6 +163,8 @@ class Services:
             "deliver_outbox": self.outbox.deliver_due,
             # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
             "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
+            # the per-database work queue: finish items whose work is over, start the next one where it is free
+            "advance_queue": self.queue.advance,
         }
 
     def state_figures(self) -> StateFigures:
@@ -297,6 +306,13 @@ def build_container(
         )
     )
     log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
+    backfill_urls = _environment_urls("backfill", config.backfill.environments, target_url)
+    schema_urls = _environment_urls("schema", config.schema_stage.environments, target_url)
+    queue = build_queue(  # one schema deploy, backfill or schema rollback per database at a time
+        config, pool=state_pool, locks=locks, clock=clock, notifier=notifier, roles=roles, audit=audit,
+        urls={Kind.BACKFILL: backfill_urls, Kind.SCHEMA_DEPLOY: schema_urls,
+              Kind.SCHEMA_ROLLBACK: {TARGET_ENV: target_url}},
+    )  # fmt: skip
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
@@ -311,9 +327,11 @@ def build_container(
             repo=PgRollbackRepository(oncall_state_pool, locks=oncall_locks),
             failures=failures,
             exposure=oncall_exposure,
+            queue=queue,
         ),
         smoke_env={"DATABASE_URL": target_url},
     )
+    queue.register(Kind.SCHEMA_ROLLBACK, QueuedSchemaRollbacks(rollbacks, repo))
     backfill_runs = PgBackfillRuns(state_pool, locks=locks)
     linter = SquawkLinter(config.schema_stage.lint, children=children)
     kpis, close_kpis = _kpi_source(config, reader_pool)
@@ -352,10 +370,7 @@ def build_container(
             readiness=readiness,
         ),
     )
-    environments = {
-        name: PgCheckpoints(url)
-        for name, url in _environment_urls("backfill", config.backfill.environments, target_url).items()
-    }
+    environments = {name: PgCheckpoints(url) for name, url in backfill_urls.items()}
     backfills = BackfillBreakGlass(
         config=config,
         ports=BackfillPorts(
@@ -366,12 +381,13 @@ def build_container(
             roles=roles,
             audit=audit,
             failures=failures,
+            queue=queue,
         ),
     )
+    queue.register(Kind.BACKFILL, QueuedBackfills(backfills))
     deploys = PgSchemaDeploys(state_pool, locks=locks)
     schema_targets = {
-        env: _schema_target(url, config.schema_stage.environments[env])
-        for env, url in _environment_urls("schema", config.schema_stage.environments, target_url).items()
+        env: _schema_target(url, config.schema_stage.environments[env]) for env, url in schema_urls.items()
     }
     schema = SchemaBreakGlass(
         config=config,
@@ -389,8 +405,10 @@ def build_container(
             checklist=checklist,
             repository=repository,
             readiness=readiness,
+            queue=queue,
         ),
     )
+    queue.register(Kind.SCHEMA_DEPLOY, QueuedSchemaDeploys(schema))
     pager, pagerduty = _pager(settings, config, local=emulator is not None)
     alerts = AlertService(
         config=config,
@@ -451,6 +469,7 @@ def build_container(
             ),
         ),
         outbox=outbox,
+        queue=queue,
         breakglass=BreakGlassService(
             config=config,
             ports=BreakGlassPorts(
