@@ -12,7 +12,7 @@ from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
 from bot.executor import HEAVY, TrackingExecutor
 from bot.lanes import HeavyLane
-from bot.listeners import alerts, backfill, breakglass, checklist, general, post, rollback, rollout, schema, zdm
+from bot.listeners import alerts, backfill, breakglass, checklist, general, post, queue, rollback, rollout, schema, zdm
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandRegistry
 from bot.listeners.screening import InputScreen
@@ -43,6 +43,7 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     registry = CommandRegistry(services.config.command_permissions, heavy=heavy)
     general.register(registry)
     backfill.register(registry)
+    queue.register(registry)
     alerts.register(registry)
     after_ack = AfterAck(executor, InputScreen(services.audit, services.clock))
     rollback.register(app, registry, services.rollbacks, after_ack)

@@ -50,6 +50,7 @@ from commands.errors import LockLost
 from commands.lighthouse.service import LighthouseService
 from commands.outbox.service import OutboxService
 from commands.ports import Clock
+from commands.queue.service import QueueService
 from commands.records.service import RecordsService
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
@@ -104,13 +105,14 @@ class Services:
     lighthouse: LighthouseService
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
+    queue: QueueService  # one schema deploy, backfill or schema rollback per database at a time
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
         return job_table(
             ledger=self.ledger, rollbacks=self.rollbacks, rollouts=self.rollouts, backfills=self.backfills,
             schema=self.schema, alerts=self.alerts, lighthouse=self.lighthouse, outbox=self.outbox,
-            breakglass=self.breakglass,
+            breakglass=self.breakglass, queue=self.queue,
         )  # fmt: skip
 
     def state_figures(self) -> StateFigures:
@@ -237,22 +239,23 @@ def _slack(settings: Settings) -> tuple[WebClient, str, SlackEmulator | None]:
 
 
 def _services(s: SharedPorts, pager: PagerDutyEvents | None) -> tuple[Services, dict[str, PgSchemaTarget]]:
+    queue = stages.queue_stage(s)
     checklist = stages.checklist_stage(s)
     rollout_repo = PgRolloutRepository(s.pools.state, locks=s.locks)
     rollouts = stages.rollout_stage(s, checklist=checklist, repo=rollout_repo)
-    backfills = stages.backfill_stage(s)
+    backfills = stages.backfill_stage(s, queue=queue)
     deploys = PgSchemaDeploys(s.pools.state, locks=s.locks)
     targets = stages.schema_targets(s)
-    schema = stages.schema_stage(s, checklist=checklist, deploys=deploys, targets=targets)
+    schema = stages.schema_stage(s, checklist=checklist, deploys=deploys, targets=targets, queue=queue)
     facts = PgReleaseFacts(s.pools.state, rollbacks=s.rollback_repo, deploys=deploys, runs=s.backfill_runs)
     cleanup = stages.cleanup_stage(s, facts=facts, held=rollout_repo)
     services = Services(
         config=s.config, clock=s.clock, ledger=PgRequestLedger(s.pools.state), audit=s.audit, target=s.target,
-        rollbacks=stages.rollback_stage(s), rollback_repo=s.rollback_repo, rollouts=rollouts,
+        rollbacks=stages.rollback_stage(s, queue=queue), rollback_repo=s.rollback_repo, rollouts=rollouts,
         rollout_repo=rollout_repo, backfills=backfills, schema=schema,
         alerts=stages.alert_stage(s, rollouts=rollouts, pager=pager), failures=s.failures, roles=s.roles,
         checklist=checklist, cleanup=cleanup, records=stages.records_stage(s, facts=facts),
-        lighthouse=stages.lighthouse_stage(s), outbox=s.outbox,
+        lighthouse=stages.lighthouse_stage(s), outbox=s.outbox, queue=queue,
         breakglass=stages.breakglass_stage(s, rollouts=rollouts, schema=schema, backfills=backfills, cleanup=cleanup),
     )  # fmt: skip
     return services, targets

@@ -89,6 +89,8 @@ class SharedPorts:
     kpis: KpiSource
     repository: GitRepository | None
     readiness: ReadinessService
+    backfill_urls: dict[str, str]  # each [backfill.environments] database (an unset variable: left out)
+    schema_urls: dict[str, str]  # each [schema.environments] database
     closers: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -126,6 +128,7 @@ def build_shared(
     )
     kpis, close_kpis = edges.kpi_source(config, pools.reader)
     repository = edges.repository(settings, config)
+    schema_urls = edges.environment_urls(settings, "schema", config.schema_stage.environments, target_url)
     return SharedPorts(
         settings=settings, config=config, clock=clock, state_url=state_url, target_url=target_url, pools=pools,
         children=children, runner=runner, target=PgTargetDatabase(pools.target, reader=pools.reader),
@@ -142,8 +145,11 @@ def build_shared(
         linter=SquawkLinter(config.schema_stage.lint, children=children), kpis=kpis,
         repository=repository,
         readiness=readiness(
-            settings, config, flags=flags, runner=runner, pools=pools, target_url=target_url, repository=repository
+            config, flags=flags, runner=runner, pools=pools, target_url=target_url, repository=repository,
+            schema_urls=schema_urls,
         ),
+        backfill_urls=edges.environment_urls(settings, "backfill", config.backfill.environments, target_url),
+        schema_urls=schema_urls,
         closers=[
             locks.close, oncall_locks.close, *(c.close for c in (issues,) if c),
             *([close_kpis] if close_kpis else []), *([close_destination] if close_destination else []),
@@ -152,7 +158,6 @@ def build_shared(
 
 
 def readiness(
-    settings: Settings,
     config: RunbookConfig,
     *,
     flags: FlagStore,
@@ -160,10 +165,10 @@ def readiness(
     pools: Pools,
     target_url: str,
     repository: GitRepository | None,
+    schema_urls: dict[str, str],
 ) -> ReadinessService:
     """Rollback readiness: ``to_regproc`` on the target database (and each schema environment's), the flag
     backend, and the smoke command as the rollback would run it (PATH and DATABASE_URL of its environment)."""
-    schema_urls = edges.environment_urls(settings, "schema", config.schema_stage.environments, target_url)
     child_env = {"DATABASE_URL": target_url}
     reader = pools.reader
     return ReadinessService(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import edges
+from bot.queue_builder import build_queue
 from bot.shared import SharedPorts
 from commands.adapters.alerts_pg import PgAlertStore
 from commands.adapters.backfill_pg import PgCheckpoints
@@ -19,6 +20,7 @@ from commands.adapters.state_pg import PgAuditLog, PgRollbackRepository
 from commands.adapters.target_pg import PgTargetDatabase
 from commands.alerts.service import AlertPorts, AlertService
 from commands.backfill.breakglass import BackfillBreakGlass
+from commands.backfill.queued import QueuedBackfills
 from commands.backfill.service import BackfillPorts
 from commands.breakglass.ports import GatedAction
 from commands.breakglass.service import BreakGlassPorts, BreakGlassService
@@ -26,24 +28,43 @@ from commands.checklist.service import ChecklistPorts, ChecklistService
 from commands.cleanup.breakglass import CleanupBreakGlass
 from commands.cleanup.service import CleanupPorts
 from commands.lighthouse.service import LighthousePorts, LighthouseService
+from commands.queue.model import Kind
+from commands.queue.service import QueueService
 from commands.records.service import RecordsPorts, RecordsService
-from commands.rollback.service import RollbackPorts, RollbackService
+from commands.rollback.queued import QueuedSchemaRollbacks
+from commands.rollback.service import TARGET_ENV, RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.service import RolloutService
 from commands.schema.breakglass import SchemaBreakGlass
+from commands.schema.queued import QueuedSchemaDeploys
 from commands.schema.service import SchemaPorts
 
 
-def rollback_stage(s: SharedPorts) -> RollbackService:
-    """Rollbacks run on the on-call lane's own pools, locks and flag store."""
+def queue_stage(s: SharedPorts) -> QueueService:
+    """One schema deploy, backfill or schema rollback per database at a time; each stage registers its work."""
+    urls = {
+        Kind.BACKFILL: s.backfill_urls,
+        Kind.SCHEMA_DEPLOY: s.schema_urls,
+        Kind.SCHEMA_ROLLBACK: {TARGET_ENV: s.target_url},
+    }
+    return build_queue(
+        s.config, pool=s.pools.state, locks=s.locks, clock=s.clock, notifier=s.notifier, roles=s.roles,
+        audit=s.audit, urls=urls,
+    )  # fmt: skip
+
+
+def rollback_stage(s: SharedPorts, *, queue: QueueService) -> RollbackService:
+    """Rollbacks run on the on-call lane's own pools, locks and flag store; the schema step jumps the queue."""
     pools = s.pools
     ports = RollbackPorts(
         clock=s.clock, flags=s.oncall_flags, target=PgTargetDatabase(pools.oncall_target, reader=pools.reader),
         runner=s.runner, notifier=s.notifier, roles=s.roles, audit=PgAuditLog(pools.oncall_state),
         log_file=s.log_file, repo=PgRollbackRepository(pools.oncall_state, locks=s.oncall_locks),
-        outage=connection_lost, failures=s.failures, exposure=s.oncall_exposure,
+        outage=connection_lost, failures=s.failures, exposure=s.oncall_exposure, queue=queue,
     )  # fmt: skip
-    return RollbackService(config=s.config, ports=ports, smoke_env={"DATABASE_URL": s.target_url})
+    rollbacks = RollbackService(config=s.config, ports=ports, smoke_env={"DATABASE_URL": s.target_url})
+    queue.register(Kind.SCHEMA_ROLLBACK, QueuedSchemaRollbacks(rollbacks, s.rollback_repo))
+    return rollbacks
 
 
 def checklist_stage(s: SharedPorts) -> ChecklistService:
@@ -63,33 +84,40 @@ def rollout_stage(s: SharedPorts, *, checklist: ChecklistService, repo: PgRollou
     return RolloutService(config=s.config, ports=ports)
 
 
-def backfill_stage(s: SharedPorts) -> BackfillBreakGlass:
+def backfill_stage(s: SharedPorts, *, queue: QueueService) -> BackfillBreakGlass:
     """Each ``[backfill.environments]`` database keeps its checkpoints next to the rows it changes."""
-    urls = edges.environment_urls(s.settings, "backfill", s.config.backfill.environments, s.target_url)
-    environments = {name: PgCheckpoints(url) for name, url in urls.items()}
+    environments = {name: PgCheckpoints(url) for name, url in s.backfill_urls.items()}
     s.closers.extend(env.close for env in environments.values())
     ports = BackfillPorts(
         clock=s.clock, runs=s.backfill_runs, checkpoints=environments, notifier=s.notifier, roles=s.roles,
-        audit=s.audit, outage=connection_lost, failures=s.failures,
+        audit=s.audit, outage=connection_lost, failures=s.failures, queue=queue,
     )  # fmt: skip
-    return BackfillBreakGlass(config=s.config, ports=ports)
+    backfills = BackfillBreakGlass(config=s.config, ports=ports)
+    queue.register(Kind.BACKFILL, QueuedBackfills(backfills))
+    return backfills
 
 
 def schema_targets(s: SharedPorts) -> dict[str, PgSchemaTarget]:
     environments = s.config.schema_stage.environments
-    urls = edges.environment_urls(s.settings, "schema", environments, s.target_url)
-    return {env: edges.schema_target(s.settings, url, environments[env]) for env, url in urls.items()}
+    return {env: edges.schema_target(s.settings, url, environments[env]) for env, url in s.schema_urls.items()}
 
 
 def schema_stage(
-    s: SharedPorts, *, checklist: ChecklistService, deploys: PgSchemaDeploys, targets: dict[str, PgSchemaTarget]
+    s: SharedPorts,
+    *,
+    checklist: ChecklistService,
+    deploys: PgSchemaDeploys,
+    targets: dict[str, PgSchemaTarget],
+    queue: QueueService,
 ) -> SchemaBreakGlass:
     ports = SchemaPorts(
         clock=s.clock, targets=targets, deploys=deploys, linter=s.linter, notifier=s.notifier, roles=s.roles,
         audit=s.audit, failures=s.failures, runner=s.runner, issues=s.issues, checklist=checklist,
-        repository=s.repository, readiness=s.readiness,
+        repository=s.repository, readiness=s.readiness, queue=queue,
     )  # fmt: skip
-    return SchemaBreakGlass(config=s.config, ports=ports)
+    schema = SchemaBreakGlass(config=s.config, ports=ports)
+    queue.register(Kind.SCHEMA_DEPLOY, QueuedSchemaDeploys(schema))
+    return schema
 
 
 def alert_stage(s: SharedPorts, *, rollouts: RolloutService, pager: PagerDutyEvents | None) -> AlertService:

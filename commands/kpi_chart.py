@@ -86,15 +86,20 @@ def rollout_chart_windows(rollout: Rollout, now: datetime) -> list[tuple[datetim
     return chart_windows(since=since, now=now, window=gates.window)
 
 
-def rollout_chart(
-    rollout: Rollout, *, windows: Sequence[tuple[datetime, datetime]], readings: Sequence[KpiReading], tenants: int
-) -> Chart:
-    gates = rollout.gates
-    flips = [
+def flip_marks(rollout: Rollout) -> list[Mark]:
+    """Each finished step's flip, to mark on a KPI chart."""
+    return [
         Mark(state.flipped_at, f"step {i + 1} {rollout.plan[i].name}")
         for i, state in enumerate(rollout.steps)
         if state.status == StepStatus.DONE and state.flipped_at is not None
     ]
+
+
+def rollout_chart(
+    rollout: Rollout, *, windows: Sequence[tuple[datetime, datetime]], readings: Sequence[KpiReading], tenants: int
+) -> Chart:
+    gates = rollout.gates
+    flips = flip_marks(rollout)
     return kpi_chart(
         title=f"Rollout #{rollout.id} KPIs on {tenants} tenants",
         windows=windows,

@@ -39,6 +39,7 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "cleanup": ("dba", "platform_lead"),
     "notes": ("release_approvers",),
     "archive": ("release_approvers",),
+    "queue": (EVERYONE,),  # read-only listing; `queue cancel` is checked by the queue (requester or platform_lead)
 }
 
 

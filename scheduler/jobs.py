@@ -11,6 +11,7 @@ from commands.breakglass.service import BreakGlassService
 from commands.lighthouse.service import LighthouseService
 from commands.outbox.service import OutboxService
 from commands.ports import RequestLedger
+from commands.queue.service import QueueService
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
 from commands.schema.service import SchemaService
@@ -38,6 +39,7 @@ def job_table(
     lighthouse: LighthouseService,
     outbox: OutboxService,
     breakglass: BreakGlassService,
+    queue: QueueService,
 ) -> dict[str, TickJob]:
     """What the metronome runs every tick, in this order (each job takes ``now``)."""
     return {
@@ -58,4 +60,6 @@ def job_table(
         "deliver_outbox": outbox.deliver_due,
         # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
         "settle_break_glass": lambda _now: breakglass.settle_interrupted(),
+        # the per-database work queue: finish items whose work is over, start the next one where it is free
+        "advance_queue": queue.advance,
     }

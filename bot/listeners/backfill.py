@@ -15,7 +15,8 @@ def register(registry: CommandRegistry) -> None:
     def backfill_command(ctx: CommandContext) -> Reply:
         """Backfill in keyset batches sized by time, each committed with its checkpoint (runbook §3). Progress is
         one card in the release channel; error rate over 0.5 %, runtime over 30 min or a busy database pause the
-        run with its checkpoint, and `resume` continues. A throttle keeps a canary commit's p95 within the latency
+        run with its checkpoint, and `resume` continues. While other work runs on the database a start waits its
+        turn (`/zdm queue`). A throttle keeps a canary commit's p95 within the latency
         budget (the card says why it slowed); `--max-speed` runs every worker flat out. Production runs only
         inside its low-traffic window and after the job has finished on staging (`--break-glass` passes that rule
         once a `platform_lead`, not you, confirms)."""

@@ -21,7 +21,8 @@ def register(app: App, registry: CommandRegistry, schema: SchemaService, after_a
         """Deploy migrations additive-first (runbook §2). `plan` lints pending files (squawk + no drops, renames or
         type changes), applies every migration from zero in a scratch database and shows pending vs applied;
         `deploy` asks one `dba` and one `platform_lead` to approve, applies each file in its own transaction with
-        the Supabase migration history, and records it in the release issue under "DB Changes". `--break-glass`
+        the Supabase migration history, and records it in the release issue under "DB Changes"; while other work
+        runs on the database the deploy waits its turn (`/zdm queue`). `--break-glass`
         passes a refusing checklist and a broken rollback path once a `platform_lead` (not you) confirms it."""
         rest, reason = split_break_glass(ctx.args)
         if reason is not None:  # `deploy <env> --break-glass "<reason>"`: a second person confirms on a card

@@ -28,7 +28,7 @@ from commands.alerts.model import (
 )
 from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
-from commands.charts import Chart
+from commands.charts import Chart, Mark
 from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
 from commands.kpi_chart import alert_chart_windows, alert_limits, kpi_chart
@@ -70,6 +70,10 @@ class AlertStore(Protocol):
 
 class RolloutPauser(Protocol):
     def pause_for_alert(self, *, flag: str, reason: str) -> list[int]: ...
+
+    def flips(self, *, flag: str, since: datetime) -> list[Mark]:
+        """The flips of ``flag``'s rollouts since then (to mark on the alert's chart)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,7 @@ class AlertService:
             scope = self._scope(rule)
             spans = alert_chart_windows(rule.window, now)
             readings = self._p.kpis.read(scope, spans) if scope else []
+            flips = self._p.rollouts.flips(flag=self._config.flag.name, since=spans[0][0]) if spans else []
         except Exception as exc:
             log.warning("no chart for alert %s: %s", rule.name, exc)
             return None
@@ -247,6 +252,7 @@ class AlertService:
             readings=readings,
             min_samples=rule.min_samples,
             limits=alert_limits(rule),
+            marks=flips,
         )
 
     def _scope(self, rule: AlertRule) -> list[str]:

@@ -32,6 +32,8 @@ from commands.config import RunbookConfig
 from commands.errors import UsageError
 from commands.live_cards import show_card, stored_ref
 from commands.ports import AuditEvent, AuditLog, Clock, JobFailures, Notifier, OutageCheck, RoleDirectory
+from commands.queue.model import Kind
+from commands.queue.ports import WorkQueue
 from commands.text import printable
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class BackfillPorts:
     audit: AuditLog
     outage: OutageCheck  # tells "a database went away" (wait for it) from other errors
     failures: JobFailures | None = None
+    queue: WorkQueue | None = None  # one piece of work per database at a time: a second start waits its turn
 
 
 class BackfillService:
@@ -68,9 +71,23 @@ class BackfillService:
         request = parse_backfill_args(text)
         if request.action == "start":
             assert request.env
-            run = self.start(
-                env=request.env, job=request.job, actor=actor, override=request.reason, max_speed=request.max_speed
-            )
+            queue = self._p.queue
+            if queue is None:
+                run = self.start(
+                    env=request.env, job=request.job, actor=actor, override=request.reason, max_speed=request.max_speed
+                )
+            else:  # one piece of work per database at a time: checked now, started now or queued
+                name = self._check_start(env=request.env, job=request.job, actor=actor, override=request.reason)
+                with queue.turn(kind=Kind.BACKFILL, env=request.env, requester=actor, args=text) as turn:
+                    if turn.waiting:
+                        item = turn.item.id
+                        said = f"Backfill of `{name}` on `{request.env}` is queued as Q{item}: {turn.sentence}."
+                        return said, None, lambda: queue.announce(item)
+                    run = self.start(
+                        env=request.env, job=request.job, actor=actor, override=request.reason,
+                        max_speed=request.max_speed,
+                    )  # fmt: skip
+                    turn.ref = run.id
             env = self._config.backfill.environments[run.env]
             when = "now" if run.status == RunStatus.RUNNING else f"when its window opens ({env.window} {env.timezone})"
             return f"Backfill #{run.id} of `{run.job}` on `{run.env}` starts {when}.", None, lambda: self.announce(run)
@@ -129,25 +146,8 @@ class BackfillService:
         """``override``: a platform lead passes the staging-first rule alone (kept for compatibility);
         ``break_glass``: anyone who may start backfills passes it once a second person confirmed;
         ``max_speed`` skips the latency-targeted throttle (every worker flat out): dba and platform leads."""
-        self._require(actor, STARTERS, "start backfills")
-        settings = self._config.backfill
-        name = job or settings.default_job
-        if name is None or name not in settings.jobs:
-            known = ", ".join(settings.jobs) or "none configured"
-            shown = printable(env)
-            raise UsageError(f"Name a backfill job from zdm.toml ({known}), e.g. `/zdm backfill start {shown} <job>`.")
-        if env not in settings.environments or env not in self._p.checkpoints:
-            known = ", ".join(settings.environments)
-            raise UsageError(f"There is no environment `{printable(env)}` in zdm.toml; use one of {known}.")
-        environment = settings.environments[env]
-        if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
-            if not override and not break_glass:
-                raise UsageError(
-                    f"`{name}` has not finished on staging yet; run `/zdm backfill start staging {name}` first, or "
-                    'pass it with `--break-glass "<reason>"` (a platform lead confirms).'
-                )
-            if not break_glass:
-                self._require(actor, ("platform_lead",), "override the staging-first rule")
+        name = self._check_start(env=env, job=job, actor=actor, override=override, break_glass=break_glass)
+        environment = self._config.backfill.environments[env]
         now = self._p.clock.now()
         is_open = window_open(environment, now)
         reason = None if is_open else f"{WINDOW_REASON} ({environment.window} {environment.timezone})"
@@ -174,6 +174,31 @@ class BackfillService:
         self._p.audit.record(AuditEvent(actor, "backfill.start", name, "ok", detail), at=now)
         return run
 
+    def _check_start(
+        self, *, env: str, job: str | None, actor: str, override: str = "", break_glass: str | None = None
+    ) -> str:
+        """Who asks, which job and environment, and the staging-first rule; the job's name."""
+        self._require(actor, STARTERS, "start backfills")
+        settings = self._config.backfill
+        name = job or settings.default_job
+        if name is None or name not in settings.jobs:
+            known = ", ".join(settings.jobs) or "none configured"
+            shown = printable(env)
+            raise UsageError(f"Name a backfill job from zdm.toml ({known}), e.g. `/zdm backfill start {shown} <job>`.")
+        if env not in settings.environments or env not in self._p.checkpoints:
+            known = ", ".join(settings.environments)
+            raise UsageError(f"There is no environment `{printable(env)}` in zdm.toml; use one of {known}.")
+        environment = settings.environments[env]
+        if environment.requires_staging and not self._p.runs.latest(job=name, env="staging", status="verified"):
+            if not override and not break_glass:
+                raise UsageError(
+                    f"`{name}` has not finished on staging yet; run `/zdm backfill start staging {name}` first, or "
+                    'pass it with `--break-glass "<reason>"` (a platform lead confirms).'
+                )
+            if not break_glass:
+                self._require(actor, ("platform_lead",), "override the staging-first rule")
+        return name
+
     def announce(self, run: BackfillRun) -> None:
         """After the ack: count what there is to do (a full scan may take a while), post the card, start work."""
         self._report(self._count(run), Progress(), None)
@@ -189,6 +214,10 @@ class BackfillService:
 
     def get(self, run_id: int) -> BackfillRun | None:
         return self._p.runs.get(run_id)
+
+    def latest(self, *, job: str | None, env: str) -> BackfillRun | None:
+        """The newest run of ``job`` (the default job when None) on ``env``."""
+        return self._p.runs.latest(job=job or self._config.backfill.default_job, env=env)
 
     def active_progress(self) -> list[tuple[BackfillRun, Progress]]:
         """Every running or paused run with its checkpoints summed (for the metrics endpoint)."""

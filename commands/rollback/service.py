@@ -22,6 +22,7 @@ from commands.errors import (
     StalePrompt,
     TenantNotFound,
     TenantsStillOn,
+    UserError,
 )
 from commands.live_cards import show_card, stored_ref
 from commands.ports import (
@@ -36,6 +37,8 @@ from commands.ports import (
     RoleDirectory,
     TargetDatabase,
 )
+from commands.queue.model import Kind
+from commands.queue.ports import WorkQueue
 from commands.rollback.model import (
     RERUNNABLE,
     Rollback,
@@ -59,6 +62,17 @@ from commands.schema.layout import find_rollback
 log = logging.getLogger(__name__)
 ROLE = "oncall"
 DECISION_WAIT_S = 20.0
+QUEUED = "queued"  # the schema step's detail while it waits for its turn on the target database
+TARGET_ENV = "target"  # the queue's name for the target database, where schema rollbacks apply
+
+
+class SchemaStepQueued(UserError):
+    def __init__(self, *, rollback_id: int, detail: str) -> None:
+        where = detail.removeprefix(f"{QUEUED}: ").removesuffix(" (`/zdm queue`)")
+        super().__init__(
+            f"Your decision on rollback #{rollback_id} is recorded; its schema step waits for the target database "
+            f"({where}), then zdm applies it by itself and the card will update."
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,7 @@ class RollbackPorts:
     outage: OutageCheck  # tells "the state database went away" from other errors
     failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
     exposure: ExposureRecord | None = None  # zdm's own record of who has the flag on
+    queue: WorkQueue | None = None  # the schema step waits for work running on the target database (jumps the line)
 
 
 class RollbackService:
@@ -158,11 +173,16 @@ class RollbackService:
                 rollback = recovered
             rollback = self._ensure_message(rollback)
             while (step := next_step(rollback)) is not None:
+                if step == Step.SCHEMA_ROLLBACK and (waiting := self._schema_turn(rollback)) is not None:
+                    rollback = self._wait_for_turn(rollback, waiting)
+                    break
                 if step not in RERUNNABLE:  # claimed first (a fenced write): never started twice
                     claimed = StepResult(step, StepStatus.RUNNING, "running", self._p.clock.now())
                     self._p.repo.save(rollback.with_step(claimed))
                 rollback = rollback.with_step(self._run_step(rollback, step))
                 self._p.repo.save(rollback)
+                if step == Step.SCHEMA_ROLLBACK and self._p.queue is not None:
+                    self._p.queue.done_with(kind=Kind.SCHEMA_ROLLBACK, ref=rollback.id)
                 result = rollback.result(step)
                 actor = rollback.decided_by if step == Step.SCHEMA_ROLLBACK and rollback.decided_by else None
                 self._audit(
@@ -210,6 +230,8 @@ class RollbackService:
         if not recorded:
             raise StalePrompt(what="someone already decided this schema rollback")
         done = self.run(rollback_id, wait_s=DECISION_WAIT_S)
+        if done is not None and done.result(Step.SCHEMA_ROLLBACK).detail.startswith(QUEUED):
+            raise SchemaStepQueued(rollback_id=rollback_id, detail=done.result(Step.SCHEMA_ROLLBACK).detail)
         if done is None or done.result(Step.SCHEMA_ROLLBACK).status == StepStatus.AWAITING:
             # Another worker holds this rollback; the scheduler's resume job applies the recorded decision.
             raise RollbackBusy(rollback_id=rollback_id)
@@ -229,6 +251,25 @@ class RollbackService:
         return count
 
     # --- steps -----------------------------------------------------------------------------------------------
+
+    def _schema_turn(self, rollback: Rollback) -> str | None:
+        """None when the schema step may run now; else where it stands in the target database's queue (it jumps
+        ahead of queued deploys and backfills, and waits only for the work running there)."""
+        if self._p.queue is None or rollback.schema_decision != "apply":
+            return None
+        turn = self._p.queue.hold_for(
+            kind=Kind.SCHEMA_ROLLBACK, env=TARGET_ENV, ref=rollback.id,
+            requester=rollback.decided_by or rollback.requested_by,
+        )  # fmt: skip
+        return turn.sentence if turn.waiting else None
+
+    def _wait_for_turn(self, rollback: Rollback, sentence: str) -> Rollback:
+        detail = f"{QUEUED}: {sentence} (`/zdm queue`)"
+        if rollback.result(Step.SCHEMA_ROLLBACK).detail != detail:
+            rollback = rollback.with_step(StepResult(Step.SCHEMA_ROLLBACK, StepStatus.AWAITING, detail))
+            self._p.repo.save(rollback)
+            self._refresh_message(rollback)
+        return rollback
 
     def _run_step(self, rollback: Rollback, step: Step) -> StepResult:
         try:

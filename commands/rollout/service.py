@@ -13,7 +13,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from commands.cards import Card, mention
+from commands.charts import Mark
 from commands.errors import UsageError, UserError
+from commands.kpi_chart import flip_marks
 from commands.ports import AuditEvent
 from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.config import format_duration, plan_digest
@@ -260,6 +262,11 @@ class RolloutService(RolloutBreakGlass):
                 continue  # paused or finished meanwhile
             done.append(changed.id)
         return done
+
+    def flips(self, *, flag: str, since: datetime) -> list[Mark]:
+        """The flips of ``flag``'s recent rollouts at or after ``since`` (marked on the alert card's chart)."""
+        recent = [r for r in self._repo.recent(limit=20) if r.flag == flag]
+        return sorted((m for r in recent for m in flip_marks(r) if m.at >= since), key=lambda m: m.at)
 
     def _check_status_change(self, rollout: Rollout, action: str, *, actor: str, reason: str) -> Callable[[], str]:
         """Before the ack: who asks and whether the change applies now. Returns the work that makes it."""

@@ -30,6 +30,8 @@ from commands.ports import (
     ReleaseGate,
     RoleDirectory,
 )
+from commands.queue.model import Kind
+from commands.queue.ports import WorkQueue
 from commands.readiness.model import RollbackNotReady
 from commands.readiness.ports import ReadinessCheck
 from commands.repository.ports import Repository, Snapshot
@@ -75,6 +77,7 @@ class SchemaPorts:
     checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
     repository: Repository | None = None  # None: the files in app.root (no commit)
     readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
+    queue: WorkQueue | None = None  # one schema deploy, backfill or schema rollback per database at a time
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,19 @@ class SchemaService:
         if request.action == "cancel":
             return self.cancel(env=env, actor=actor), None, None
         self._require(actor, REQUESTERS, "request schema deploys", env)
+        if (queue := self._p.queue) is not None:  # one piece of work per database at a time: now or in line
+            with queue.turn(kind=Kind.SCHEMA_DEPLOY, env=env, requester=actor, args=text, defer=True) as turn:
+                item = turn.item.id
+                if turn.waiting:
+                    said = f"Schema deploy to `{env}` is queued as Q{item}: {turn.sentence}."
+                    return said, None, lambda: queue.announce(item)
+            if item:
+                return (
+                    f"Checking `{env}` before asking for approval (lint, clean bootstrap). The deploy card follows in "
+                    "the release channel.",
+                    None,
+                    lambda: queue.start_now(item),
+                )
         if (active := self._p.deploys.active(env)) is not None:
             raise UserError(
                 f"`{env}` already has schema deploy #{active.id} {active.status.value}; approve or cancel it first."
@@ -448,6 +464,12 @@ class SchemaService:
         """The hash of what would be applied now (only which files and their bytes: no lint, no bootstrap), at the
         deploy's commit: a newer commit on the branch is a new plan, not a change to this one."""
         return self._pending(deploy.env, include_all=deploy.include_all, commit=deploy.commit)[0].plan_hash
+
+    def deploy(self, deploy_id: int) -> Deploy | None:
+        return self._p.deploys.get(deploy_id)
+
+    def recent_deploys(self, *, env: str, limit: int) -> list[Deploy]:
+        return self._p.deploys.recent(limit=limit, env=env)
 
     def _load(self, deploy_id: int) -> Deploy:
         deploy = self._p.deploys.get(deploy_id)

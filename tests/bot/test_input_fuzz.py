@@ -36,6 +36,7 @@ SUBCOMMANDS = [
     "cleanup",
     "notes",
     "archive",
+    "queue",
 ]
 # words the parsers look for, and the kinds of text that used to end in an internal error
 TRICKY = [
