@@ -58,7 +58,10 @@ class PgExposure:
     def guard(self, flag: str) -> Iterator[_Guard]:
         with self._pool.connection() as conn, conn.transaction():
             lock_flag(conn, flag)
-            yield _Guard(conn, flag)
+            # pipeline mode: `record` is sent at once and not waited for, so the server writes the exposure rows
+            # while the flip runs in the target database; any error surfaces when the block ends, before the commit
+            with conn.pipeline():
+                yield _Guard(conn, flag)
 
     def record(self, *, flag: str, tenants: Sequence[str], enabled: bool, actor: str, at: datetime) -> None:
         with self._pool.connection() as conn:

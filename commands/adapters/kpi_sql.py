@@ -24,11 +24,15 @@ class SqlKpiSource:
 
     def read(self, tenants: Sequence[str], windows: Sequence[tuple[datetime, datetime]]) -> list[KpiReading]:
         readings = []
+        cohort = list(tenants)
         with self._pool.connection() as conn:
-            for since, until in windows:
-                row = conn.execute(
-                    self._query.encode(), {"tenants": list(tenants), "since": since, "until": until}
-                ).fetchone()
+            with conn.pipeline():  # every window's query in one round trip
+                cursors = [
+                    conn.execute(self._query.encode(), {"tenants": cohort, "since": since, "until": until})
+                    for since, until in windows
+                ]
+            for (since, until), cursor in zip(windows, cursors, strict=True):
+                row = cursor.fetchone()
                 samples, errors, p95, breaches = row if row else (0, 0, None, 0)
                 readings.append(
                     KpiReading(
