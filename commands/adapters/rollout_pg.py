@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -11,11 +12,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from commands.adapters.exposure_pg import HELD_SQL
+from commands.adapters.exposure_pg import HELD_MANY_SQL, HELD_SQL
 from commands.adapters.locks import PgLocks, reading
 from commands.errors import RolloutActive
 from commands.rollout.config import GatesConfig, PlanStep
 from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus
+from commands.rollout.watch_batch import GatesChecked, StoredRollout
 
 ROLLOUT_LOCK_CLASS = 0x7A65
 ACTIVE = ("running", "paused")
@@ -101,6 +103,42 @@ class PgRolloutRepository:
         with reading(self._pool) as conn:
             rows = conn.execute(HELD_SQL, (flag,)).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    # --- routine KPI checks of many rollouts at once (see commands.rollout.watch_batch) -----------------------
+
+    def get_many(self, rollout_ids: Sequence[int]) -> list[StoredRollout]:
+        with reading(self._pool) as conn:
+            rows = conn.execute(
+                "select id, doc, xmin::text from zdm.rollouts where id = any(%s) order by id", (list(rollout_ids),)
+            ).fetchall()
+        return [StoredRollout(from_doc(int(r[0]), r[1]), str(r[2])) for r in rows]
+
+    def held_many(self, flags: Sequence[str]) -> dict[str, dict[str, int]]:
+        with reading(self._pool) as conn:
+            rows = conn.execute(HELD_MANY_SQL, (list(flags),)).fetchall()
+        held: dict[str, dict[str, int]] = {flag: {} for flag in flags}
+        for flag, tenant, rollback_id in rows:
+            held[str(flag)][str(tenant)] = int(rollback_id)
+        return held
+
+    def save_checked(self, checked: Sequence[GatesChecked]) -> set[int]:
+        # routine: losing it in a database crash only means checking again (no WAL flush waited for)
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "update zdm.rollouts r set wake_at = v.wake_at,"
+                " doc = jsonb_set(r.doc, '{gates_checked_at}', to_jsonb(v.checked_at))"
+                " from (select set_config('synchronous_commit', 'off', true)) as commit_mode,"
+                " unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[])"
+                "  as v(id, version, checked_at, wake_at)"
+                " where r.id = v.id and r.xmin::text = v.version and r.status = 'running' returning r.id",
+                (
+                    [c.stored.rollout.id for c in checked],
+                    [c.stored.version for c in checked],
+                    [c.checked_at.isoformat() for c in checked],
+                    [c.wake_at for c in checked],
+                ),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
 
     def rollback_open(self, *, flag: str, tenant: str) -> bool:
         with reading(self._pool) as conn:
