@@ -100,9 +100,12 @@ def check_routine(
 def _read_all(
     kpis: KpiSource, requests: Sequence[tuple[Sequence[str], Sequence[tuple[datetime, datetime]]]]
 ) -> list[list[KpiReading]]:
-    wanted = [(tenants, spans) for tenants, spans in requests if tenants]
+    """Each distinct (tenants, windows) read once: rollouts of several flags on the same cohort share a reading."""
+    keys = [(tuple(tenants), tuple(spans)) for tenants, spans in requests]
+    wanted = list(dict.fromkeys(key for key in keys if key[0]))
     if isinstance(kpis, BatchedKpiSource):
-        answers = iter(kpis.read_many(wanted) if wanted else [])
+        found = kpis.read_many(wanted) if wanted else []
     else:
-        answers = iter([kpis.read(tenants, spans) for tenants, spans in wanted])
-    return [next(answers) if tenants else [] for tenants, _ in requests]
+        found = [kpis.read(tenants, spans) for tenants, spans in wanted]
+    answers = dict(zip(wanted, found, strict=True))
+    return [list(answers[key]) if key[0] else [] for key in keys]
