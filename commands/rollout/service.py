@@ -163,7 +163,8 @@ class RolloutService(RolloutBreakGlass):
 
     def advance_due(self, now: datetime | None = None) -> datetime | None:
         """Do whatever is due for every running rollout; return when to wake up next. Idempotent and safe to
-        run from several replicas at once (each rollout is advanced under its lock, from its stored state)."""
+        run from several replicas at once (each rollout is advanced under its lock, from its stored state; routine
+        KPI checks that find nothing are saved together by a compare-and-set instead, see ``watch_batch``)."""
         now = now or self._p.clock.now()
         due = self._repo.due(now)
         if due and isinstance(self._repo, BatchedRolloutStore):  # routine KPI checks first, all together
