@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.pool_check import check_without_round_trip
 from commands.cards import Card, MessageRef
 from commands.errors import LockLost
 from commands.ports import Notifier
@@ -92,6 +93,18 @@ class FencedPool(ConnectionPool[Any]):
                 yield conn
 
 
+@contextmanager
+def reading(pool: ConnectionPool[Any], timeout: float | None = None) -> Iterator[Any]:
+    """A connection for one read that changes nothing: no lease proof around it (a read has no effect a lost lease
+    must stop, and proving costs three round trips). Any write still goes through ``pool.connection()``."""
+    if isinstance(pool, FencedPool):
+        with ConnectionPool.connection(pool, timeout=timeout) as conn:
+            yield conn
+    else:
+        with pool.connection(timeout=timeout) as conn:
+            yield conn
+
+
 class PgLocks:
     """Leases in ``zdm.leases``, taken, renewed and released on a small pool of their own.
 
@@ -114,7 +127,7 @@ class PgLocks:
             name="zdm-locks",
             open=False,
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            check=check_without_round_trip,  # no extra round trip per lease taken or released
         )
         self._pool.open(wait=True, timeout=30)
         self._held: set[Lease] = set()
