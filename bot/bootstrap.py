@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -35,10 +36,12 @@ from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import ChildProcesses, SubprocessRunner, child_environment
+from commands.adapters.degraded_import_pg import PgRollbackImporter
 from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.github_records import GitHubPullRequestDestination
+from commands.adapters.journal_file import FileRollbackJournal
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
@@ -72,6 +75,7 @@ from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
+from commands.rollback.degraded import DegradedPorts, DegradedRollbacks
 from commands.rollback.log_delivery import RollbackLogDelivered
 from commands.rollback.service import RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
@@ -134,6 +138,7 @@ class Services:
     lighthouse: LighthouseService
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
+    degraded_rollbacks: DegradedRollbacks | None = None  # `/zdm rollback tenant` while the state database is down
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
@@ -152,10 +157,15 @@ class Services:
             # Lighthouse reports dropped into lighthouse.watch_dir
             "watch_lighthouse": self.lighthouse.poll_watch_dir,
             # recorded entries not delivered yet (GitHub was down): retried with backoff; returns the next retry
+            # rollbacks run while the state database was down: written to it once it answers (before delivery)
+            "replay_degraded_rollbacks": self._replay_degraded,
             "deliver_outbox": self.outbox.deliver_due,
             # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
             "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),
         }
+
+    def _replay_degraded(self, now: datetime) -> int:
+        return self.degraded_rollbacks.replay(now) if self.degraded_rollbacks else 0
 
     def state_figures(self) -> StateFigures:
         """Rollouts by state, the rows of active backfills and each alert rule's state, for ``/metrics``."""
@@ -295,12 +305,13 @@ def build_container(
         )
     )
     log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
+    rollbacks_target = PgTargetDatabase(oncall_target_pool, reader=reader_pool)
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
             clock=clock,
             flags=oncall_flags,
-            target=PgTargetDatabase(oncall_target_pool, reader=reader_pool),
+            target=rollbacks_target,
             runner=runner,
             notifier=notifier,
             roles=roles,
@@ -458,6 +469,19 @@ def build_container(
                 "backfill.start": backfills,
                 "cleanup.plan": cleanup,
             },
+        ),
+        degraded_rollbacks=DegradedRollbacks(
+            config=config,
+            ports=DegradedPorts(
+                clock=clock,
+                flags=oncall_flags,
+                target=rollbacks_target,
+                runner=runner,
+                roles=roles,
+                journal=FileRollbackJournal(settings.data_dir / "rollback-journal.jsonl"),
+                importer=PgRollbackImporter(oncall_state_pool),
+            ),
+            smoke_env={"DATABASE_URL": target_url},
         ),
     )
     metrics = Metrics()

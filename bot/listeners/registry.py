@@ -23,6 +23,7 @@ class CommandContext:
     channel: str
     ref: str  # correlation id shared by logs and error messages
     services: Services
+    request_id: str = ""  # Slack's trigger id: the same for a retry of this request
 
 
 @dataclass(frozen=True)

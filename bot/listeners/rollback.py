@@ -12,6 +12,7 @@ from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.errors import StalePrompt, UsageError
+from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import Rollback
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
@@ -34,7 +35,10 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     services.rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)
                 ),
             )
-        rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
+        try:
+            rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
+        except StateDatabaseDown as down:
+            return _degraded(ctx, down)
         channel = ctx.services.config.channels.release
         return Reply(
             text=f"Rolling back `{rollback.tenant}` (rollback #{rollback.id}); progress in {channel}.",
@@ -74,3 +78,21 @@ def _skipped(rollback: Rollback | None) -> str:
     if rollback is None:
         return "That rollback no longer exists."
     return f"Rollback #{rollback.id} of `{rollback.tenant}` skipped its schema step and is {rollback.status.value}."
+
+
+def _degraded(ctx: CommandContext, down: StateDatabaseDown) -> Reply:
+    """The state database is down: the mitigation runs without it (see ``commands.rollback.degraded``)."""
+    degraded = ctx.services.degraded_rollbacks
+    if degraded is None:
+        raise down
+    admitted = degraded.admit(down, request_id=ctx.request_id)
+    tenant = admitted.rollback.tenant
+    if not admitted.fresh:
+        return Reply(text=f"The rollback of `{tenant}` for this request is already running in degraded mode.")
+    return Reply(
+        text=(
+            f"The state database is down: rolling back `{tenant}` in degraded mode (flag off, legacy views, smoke "
+            "tests); the outcome follows here."
+        ),
+        then=lambda: degraded.run(admitted.rollback),
+    )

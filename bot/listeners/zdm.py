@@ -31,6 +31,7 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     channel=command.get("channel_id", ""),
                     ref=ref,
                     services=services,
+                    request_id=str(command.get("trigger_id") or ""),
                 )
             )
         except UserError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from commands.adapters.pg_errors import connection_lost
 from commands.authz import require_role
@@ -38,9 +39,11 @@ from commands.ports import (
     RollbackRepository,
     TargetDatabase,
 )
+from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import (
     RERUNNABLE,
     Rollback,
+    RollbackRequest,
     RollbackStatus,
     Step,
     StepResult,
@@ -92,10 +95,21 @@ class RollbackService:
         request = parse_rollback_args(text)
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
+        now = self._p.clock.now()
+        try:
+            rollback = self._create(request, actor=actor, now=now, correlation_id=correlation_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            # the state database does not answer: the caller may run the degraded path (commands.rollback.degraded)
+            raise StateDatabaseDown(request=request, actor=actor, correlation_id=correlation_id) from exc
+        self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
+        return rollback
+
+    def _create(self, request: RollbackRequest, *, actor: str, now: datetime, correlation_id: str | None) -> Rollback:
         schema_file = self._find_rollback_file(request.schema_version) if request.schema_version else None
         pinned = file_sha256(rollback_path(self._config, schema_file)) if schema_file else None
-        now = self._p.clock.now()
-        rollback = self._p.repo.create(
+        return self._p.repo.create(
             Rollback(
                 id=0,
                 tenant=request.slug,
@@ -110,8 +124,6 @@ class RollbackService:
                 correlation_id=correlation_id,
             )
         )
-        self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
-        return rollback
 
     def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
         """Run every step that can run now; safe to call repeatedly and from several processes.
