@@ -12,13 +12,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltContext, BoltResponse
 
 from bot.listeners.guard import database_down, request_ref, unavailable_text
 from commands.adapters.state_pg import PgRequestLedger
 from commands.ports import Clock
 
 log = logging.getLogger(__name__)
+STATE_DOWN = "zdm_state_database_down"  # set on a request's context when the ledger found the database down
 
 
 def request_identity(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -36,7 +37,9 @@ def request_identity(body: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def dedup_middleware(ledger: PgRequestLedger, clock: Clock) -> Callable[..., Any]:
-    def deduplicate(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
+    def deduplicate(
+        body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
         identity = request_identity(body)
         if identity is None:
             return next()
@@ -48,6 +51,7 @@ def dedup_middleware(ledger: PgRequestLedger, clock: Clock) -> Callable[..., Any
                 raise
             if _degraded_rollback(body):  # fails open: the rollback's journal recognises a retry by its trigger id
                 log.warning("state database unavailable; %s goes on to the degraded rollback", key)
+                context[STATE_DOWN] = True  # the rollback need not wait for the database a second time
                 return next()
             ref = request_ref()
             log.warning("state database unavailable; answered %s with 'retrying' (ref %s): %s", key, ref, exc)

@@ -24,6 +24,7 @@ class CommandContext:
     ref: str  # correlation id shared by logs and error messages
     services: Services
     request_id: str = ""  # Slack's trigger id: the same for a retry of this request
+    state_down: bool = False  # the request ledger found the state database down (see ``bot.dedup``)
 
 
 @dataclass(frozen=True)

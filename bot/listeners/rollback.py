@@ -36,7 +36,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                 ),
             )
         try:
-            rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
+            rollback = ctx.services.rollbacks.start(
+                text=ctx.args, actor=ctx.user, correlation_id=ctx.ref, state_down=ctx.state_down
+            )
         except StateDatabaseDown as down:
             return _degraded(ctx, down)
         channel = ctx.services.config.channels.release

@@ -89,19 +89,22 @@ class RollbackService:
         self._smoke_env = dict(smoke_env or {})
         self._schema_step = SchemaStep(config, ports.clock, ports.flags, ports.target, ports.audit)
 
-    def start(self, *, text: str, actor: str, correlation_id: str | None = None) -> Rollback:
-        """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed."""
+    def start(self, *, text: str, actor: str, correlation_id: str | None = None, state_down: bool = False) -> Rollback:
+        """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed, and
+        ``StateDatabaseDown`` when the state database does not answer (``state_down``: known already) — the caller
+        may then run the degraded path (``commands.rollback.degraded``)."""
         self._require(actor, ROLE, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
         request = parse_rollback_args(text)
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
         now = self._p.clock.now()
+        if state_down:
+            raise StateDatabaseDown(request=request, actor=actor, correlation_id=correlation_id)
         try:
             rollback = self._create(request, actor=actor, now=now, correlation_id=correlation_id)
         except Exception as exc:
             if not connection_lost(exc):
                 raise
-            # the state database does not answer: the caller may run the degraded path (commands.rollback.degraded)
             raise StateDatabaseDown(request=request, actor=actor, correlation_id=correlation_id) from exc
         self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
         return rollback
