@@ -143,6 +143,9 @@ class Services:
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
         return {
+            # rollbacks run while the state database was down, written to it once it answers: first, so a flip in
+            # the same tick already holds the tenant out
+            "replay_degraded_rollbacks": self._replay_degraded,
             "purge_request_ledger": purge_request_ledger(self.ledger),
             # rollbacks interrupted by a crash, and decisions recorded while another worker was busy
             "resume_rollbacks": lambda _now: self.rollbacks.resume_unfinished(),
@@ -157,8 +160,6 @@ class Services:
             # Lighthouse reports dropped into lighthouse.watch_dir
             "watch_lighthouse": self.lighthouse.poll_watch_dir,
             # recorded entries not delivered yet (GitHub was down): retried with backoff; returns the next retry
-            # rollbacks run while the state database was down: written to it once it answers (before delivery)
-            "replay_degraded_rollbacks": self._replay_degraded,
             "deliver_outbox": self.outbox.deliver_due,
             # break-glass actions a crash interrupted after their confirmation: said on the card, never re-run
             "settle_break_glass": lambda _now: self.breakglass.settle_interrupted(),

@@ -17,6 +17,8 @@ from commands.rollback.model import Rollback
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
 
+ALREADY_DEGRADED = "This rollback request already ran in degraded mode (or is running); its outcome is sent to you."
+
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…] | cancel <id>")
@@ -35,6 +37,9 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     services.rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)
                 ),
             )
+        degraded = ctx.services.degraded_rollbacks
+        if degraded is not None and degraded.seen(ctx.request_id):  # a Slack retry arriving after the outage
+            return Reply(text=ALREADY_DEGRADED)
         try:
             rollback = ctx.services.rollbacks.start(
                 text=ctx.args, actor=ctx.user, correlation_id=ctx.ref, state_down=ctx.state_down
@@ -90,7 +95,7 @@ def _degraded(ctx: CommandContext, down: StateDatabaseDown) -> Reply:
     admitted = degraded.admit(down, request_id=ctx.request_id)
     tenant = admitted.rollback.tenant
     if not admitted.fresh:
-        return Reply(text=f"The rollback of `{tenant}` for this request is already running in degraded mode.")
+        return Reply(text=ALREADY_DEGRADED)
     return Reply(
         text=(
             f"The state database is down: rolling back `{tenant}` in degraded mode (flag off, legacy views, smoke "

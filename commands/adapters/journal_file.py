@@ -37,8 +37,12 @@ class FileRollbackJournal:
     def _write(self, record: JournalRecord) -> None:
         line = json.dumps({"uid": record.uid, "kind": record.kind, "at": record.at, "data": dict(record.data)})
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        with self._path.open("a+b") as handle:
+            if handle.tell() > 0:  # a line torn by a crash mid-write must not swallow this one
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = "\n" + line
+            handle.write((line + "\n").encode())
             handle.flush()
             os.fsync(handle.fileno())
 

@@ -86,6 +86,10 @@ class DegradedRollbacks:
         self._p = ports
         self._smoke_env = dict(smoke_env or {})
 
+    def seen(self, request_id: str) -> bool:
+        """True when this Slack request already ran in degraded mode (a retry arriving after the outage)."""
+        return bool(request_id) and any(r.data.get("request_id") == request_id for r in self._p.journal.records())
+
     def admit(self, down: StateDatabaseDown, *, request_id: str) -> Admitted:
         """Before the ack: who and what may run in degraded mode; journals the request. Raises ``UserError``."""
         if down.request.schema_version:

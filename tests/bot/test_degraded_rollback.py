@@ -20,6 +20,7 @@ from tests.edge.tcp_proxy import PgOutageProxy
 from tests.fakes import FakeClock
 
 FLAG = "tenant.enableNewProfile"
+ALREADY = "This rollback request already ran in degraded mode (or is running); its outcome is sent to you."
 STEPS = ["requested", "flag_off", "restore_views", "smoke_tests", "rollback_log", "finished"]
 
 
@@ -85,7 +86,7 @@ def test_rollback_during_a_state_outage_runs_now_and_is_recorded_once_when_the_d
     ack = text_of(bot, 'rollback tenant pilot_a "checkout errors"', trigger_id="T-DEGRADED-1")
     assert ack.startswith("The state database is down: rolling back `pilot_a` in degraded mode")
     retry = text_of(bot, 'rollback tenant pilot_a "checkout errors"', trigger_id="T-DEGRADED-1", retry_num=1)
-    assert retry == "The rollback of `pilot_a` for this request is already running in degraded mode."
+    assert retry == ALREADY
     bot.settle()
     assert not flag_enabled(dbs, "pilot_a")  # at once, without the state database
     assert views_restored(dbs) == 1  # once: the retry ran nothing
@@ -108,8 +109,14 @@ def test_rollback_during_a_state_outage_runs_now_and_is_recorded_once_when_the_d
     [(_, tenant, requested_by, finished_at)] = rows
     assert (tenant, requested_by) == ("pilot_a", ONCALL) and finished_at is not None
     assert steps == STEPS  # one audit row per step
+    with dbs.state() as conn:  # zdm's exposure record knows the flag is off for the tenant
+        assert conn.execute("select enabled from zdm.flag_exposure where tenant = 'pilot_a'").fetchone() == (False,)
     log_text = config.rollback_log_path.read_text()
     assert log_text.count("rollback of tenant `pilot_a`") == 1 and "- **Smoke tests:** passed" in log_text
+
+    # a Slack retry arriving after the outage goes through the request ledger, and the journal still knows it
+    late = text_of(bot, 'rollback tenant pilot_a "checkout errors"', trigger_id="T-DEGRADED-1", retry_num=2)
+    assert late == ALREADY
 
     # a crash mid-replay (before the journal said "replayed"): the next replay finds the uid and writes nothing
     journal = container.settings.data_dir / "rollback-journal.jsonl"
