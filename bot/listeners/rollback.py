@@ -27,7 +27,10 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
         tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
         than you confirms it, pinned to the file as requested, after turning the flag off for every tenant still on
         it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place.
-        `cancel <id>` skips the schema step a rollback is waiting for (as its Skip button does), so it finishes."""
+        `cancel <id>` skips the schema step a rollback is waiting for (as its Skip button does), so it finishes.
+        While zdm's state database is down, a plain `tenant <slug>` rollback still runs in degraded mode (flag off,
+        legacy views, smoke tests; journaled locally and recorded once the database is back) for `oncall` members
+        listed by user id; `--schema` waits for the database."""
         words = ctx.args.split()
         if words[:1] == ["cancel"]:
             rollback_id = _rollback_id(words[1:])
