@@ -69,3 +69,14 @@ class PgRollbackImporter:
                  log.next_attempt_at or log.created_at),
             )  # fmt: skip
             return rollback_id
+
+    def audit_once(self, event: AuditEvent, *, at: datetime, key: str) -> bool:
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "insert into zdm.audit_log (at, actor, action, subject, outcome, detail, correlation_id)"
+                " select %s, %s, %s, %s, %s, %s, %s where not exists (select 1 from zdm.audit_log"
+                " where subject = %s and at = %s and detail->>'journal_uid' = %s)",
+                (at, event.actor, event.action, event.subject, event.outcome, Jsonb(dict(event.detail)),
+                 event.correlation_id, event.subject, at, key),
+            )  # fmt: skip
+            return bool(cur.rowcount == 1)

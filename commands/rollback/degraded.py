@@ -26,7 +26,7 @@ from commands.config import RunbookConfig
 from commands.errors import UserError
 from commands.outbox.model import OutboxEntry, title_of
 from commands.ports import AuditEvent, Clock, CommandRunner, FlagStore, RoleDirectory, TargetDatabase
-from commands.rollback.journal import JournalRecord, RollbackJournal, pending
+from commands.rollback.journal import JournalRecord, RollbackJournal, pending, pending_refusals
 from commands.rollback.model import Rollback, RollbackRequest, Step, StepResult, StepStatus, initial_steps
 from commands.rollback.smoke import run_smoke_tests
 from commands.rollback.views import log_entry, marker
@@ -58,6 +58,10 @@ class RollbackImporter(Protocol):
         """In one state-database transaction: the rollback row (finished), its audit rows (``rollback_id`` added to
         each detail), the flag-off in zdm's exposure record and the rollback-log outbox entry made by ``entry(id)``.
         Returns the new id, or None when a row with the rollback's uid is already there (nothing written)."""
+        ...
+
+    def audit_once(self, event: AuditEvent, *, at: datetime, key: str) -> bool:
+        """One audit row, unless a row with ``detail.journal_uid = key`` is there already; True when written."""
         ...
 
 
@@ -99,6 +103,13 @@ class DegradedRollbacks:
             )
         if down.actor not in self._p.roles.members(ROLE):
             log.warning("degraded rollback refused for %s: not a direct member of %s", down.actor, ROLE)
+            refusal = {
+                "actor": down.actor, "subject": down.request.slug, "correlation_id": down.correlation_id,
+                "why": f"state database down: not a direct (user-id) member of `{ROLE}`",
+            }  # fmt: skip
+            self._p.journal.append(
+                JournalRecord(str(uuid.uuid4()), "refused", self._p.clock.now().isoformat(), refusal)
+            )
             raise DegradedNotAllowed(
                 "The state database is down, so zdm can only confirm `oncall` members listed by user id in zdm.toml "
                 "(not through a user group); ask one of them to run the rollback."
@@ -160,6 +171,15 @@ class DegradedRollbacks:
             new_id = self._p.importer.import_once(rollback, audits=audits, entry=partial(_entry, rollback, path=path))
             self._p.journal.append(JournalRecord(uid, "replayed", now.isoformat(), {"rollback_id": str(new_id)}))
             count += new_id is not None
+        for refusal in pending_refusals(self._p.journal.records()):  # the audit log has every refusal, once
+            data = refusal.data
+            event = AuditEvent(
+                actor=str(data["actor"]), action="rollback.refused", subject=str(data["subject"]), outcome="refused",
+                detail={"missing_role": ROLE, "why": data["why"], "degraded": True, "journal_uid": refusal.uid},
+                correlation_id=data.get("correlation_id"),
+            )  # fmt: skip
+            self._p.importer.audit_once(event, at=datetime.fromisoformat(refusal.at), key=refusal.uid)
+            self._p.journal.append(JournalRecord(refusal.uid, "replayed", now.isoformat()))
         return count
 
 

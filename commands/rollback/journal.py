@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Kind = Literal["requested", "step", "replayed"]
+Kind = Literal["requested", "step", "refused", "replayed"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +45,9 @@ def pending(records: Sequence[JournalRecord]) -> dict[str, list[JournalRecord]]:
         else:
             by_uid.setdefault(record.uid, []).append(record)
     return {uid: items for uid, items in by_uid.items() if uid not in replayed and items[0].kind == "requested"}
+
+
+def pending_refusals(records: Sequence[JournalRecord]) -> list[JournalRecord]:
+    """Refusals journaled during the outage and not yet written to the audit log."""
+    replayed = {r.uid for r in records if r.kind == "replayed"}
+    return [r for r in records if r.kind == "refused" and r.uid not in replayed]

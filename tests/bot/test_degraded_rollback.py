@@ -54,7 +54,7 @@ def recorded(dbs: Databases) -> tuple[list[tuple[object, ...]], list[str]]:
         rows = conn.execute("select id, tenant, requested_by, finished_at from zdm.rollbacks").fetchall()
         audit = conn.execute(
             "select action from zdm.audit_log where action like 'rollback.%%' and detail->>'degraded' = 'true'"
-            " order by id"
+            " and action <> 'rollback.refused' order by id"
         ).fetchall()
     return rows, [str(a[0]).removeprefix("rollback.") for a in audit]
 
@@ -114,6 +114,12 @@ def test_rollback_during_a_state_outage_runs_now_and_is_recorded_once_when_the_d
     log_text = config.rollback_log_path.read_text()
     assert log_text.count("rollback of tenant `pilot_a`") == 1 and "- **Smoke tests:** passed" in log_text
 
+    with dbs.state() as conn:  # the refusal during the outage is audited once the database is back
+        refusals = conn.execute(
+            "select actor, subject, outcome from zdm.audit_log where action = 'rollback.refused'"
+        ).fetchall()
+    assert refusals == [(GROUP_MEMBER, "pilot_b", "refused")]
+
     # a Slack retry arriving after the outage goes through the request ledger, and the journal still knows it
     late = text_of(bot, 'rollback tenant pilot_a "checkout errors"', trigger_id="T-DEGRADED-1", retry_num=2)
     assert late == ALREADY
@@ -121,9 +127,12 @@ def test_rollback_during_a_state_outage_runs_now_and_is_recorded_once_when_the_d
     # a crash mid-replay (before the journal said "replayed"): the next replay finds the uid and writes nothing
     journal = container.settings.data_dir / "rollback-journal.jsonl"
     lines = journal.read_text().splitlines()
-    assert '"kind": "replayed"' in lines[-1]
-    journal.write_text("\n".join(lines[:-1]) + "\n")
+    kept = [line for line in lines if '"kind": "replayed"' not in line]
+    assert len(lines) - len(kept) == 2  # the rollback and the refusal
+    journal.write_text("\n".join(kept) + "\n")
     assert when_back(container, "replay_degraded_rollbacks") == 0
     when_back(container, "deliver_outbox")
     assert recorded(dbs) == (rows, steps)
     assert config.rollback_log_path.read_text().count("rollback of tenant `pilot_a`") == 1
+    with dbs.state() as conn:
+        assert conn.execute("select count(*) from zdm.audit_log where action = 'rollback.refused'").fetchone() == (1,)
