@@ -166,7 +166,7 @@ class DegradedRollbacks:
         Touches the database only when the journal holds something not replayed yet."""
         count = 0
         for uid, records in pending(self._p.journal.records()).items():
-            rollback, audits = _rebuilt(uid, records, now)
+            rollback, audits = _rebuilt(uid, records, now=now)
             path = self._config.rollback.log_path.as_posix()
             new_id = self._p.importer.import_once(rollback, audits=audits, entry=partial(_entry, rollback, path=path))
             self._p.journal.append(JournalRecord(uid, "replayed", now.isoformat(), {"rollback_id": str(new_id)}))
@@ -184,7 +184,7 @@ class DegradedRollbacks:
 
 
 def _rebuilt(
-    uid: str, records: list[JournalRecord], now: datetime
+    uid: str, records: list[JournalRecord], *, now: datetime
 ) -> tuple[Rollback, list[tuple[AuditEvent, datetime]]]:
     first = records[0].data
     created = datetime.fromisoformat(records[0].at)

@@ -34,7 +34,7 @@ def test_a_step_never_journaled_is_replayed_as_failed_not_as_done() -> None:
         JournalRecord("u1", "step", AT, {"step": "flag_off", "status": "ok", "detail": "flag off"}),
     ]
     now = datetime(2026, 1, 1, 11, tzinfo=UTC)
-    rollback, audits = _rebuilt("u1", records, now)
+    rollback, audits = _rebuilt("u1", records, now=now)
     assert rollback.result(Step.FLAG_OFF).status == StepStatus.OK
     assert rollback.result(Step.SMOKE_TESTS).status == StepStatus.FAILED
     assert rollback.result(Step.SMOKE_TESTS).detail == INTERRUPTED
