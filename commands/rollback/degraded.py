@@ -15,6 +15,7 @@ and is refused.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -89,6 +90,8 @@ class DegradedRollbacks:
         self._config = config
         self._p = ports
         self._smoke_env = dict(smoke_env or {})
+        self._running: set[str] = set()  # admitted here and not finished: the replay leaves them for later
+        self._lock = threading.Lock()
 
     def seen(self, request_id: str) -> bool:
         """True when this Slack request already ran in degraded mode (a retry arriving after the outage)."""
@@ -125,16 +128,24 @@ class DegradedRollbacks:
             "reason": rollback.reason, "correlation_id": rollback.correlation_id, "request_id": request_id or None,
         }  # fmt: skip
         record = JournalRecord(uid=rollback.uid, kind="requested", at=now.isoformat(), data=data)
-        return Admitted(rollback, fresh=self._p.journal.claim(record, request_id=request_id))
+        with self._lock:
+            fresh = self._p.journal.claim(record, request_id=request_id)
+            if fresh:
+                self._running.add(rollback.uid)
+        return Admitted(rollback, fresh=fresh)
 
     def run(self, rollback: Rollback) -> str:
         """After the ack: the mitigation steps, each journaled; the sentence for the requester."""
-        for step in MITIGATION:
-            result = self._step(rollback, step)
-            rollback = rollback.with_step(result)
-            data: dict[str, str | None] = {"step": step.value, "status": result.status.value, "detail": result.detail}
-            data["output_tail"] = result.output_tail
-            self._p.journal.append(JournalRecord(rollback.uid, "step", self._p.clock.now().isoformat(), data))
+        try:
+            for step in MITIGATION:
+                result = self._step(rollback, step)
+                rollback = rollback.with_step(result)
+                data: dict[str, str | None] = {"step": step.value, "status": result.status.value}
+                data |= {"detail": result.detail, "output_tail": result.output_tail}
+                self._p.journal.append(JournalRecord(rollback.uid, "step", self._p.clock.now().isoformat(), data))
+        finally:
+            with self._lock:
+                self._running.discard(rollback.uid)
         done = ", ".join(f"{s.step.value.replace('_', ' ')}: {s.status.value}" for s in rollback.steps[:3])
         return (
             f"Rolled back `{rollback.tenant}` in degraded mode (the state database is down): {done}. Journaled "
@@ -165,7 +176,11 @@ class DegradedRollbacks:
         """Write the journaled rollbacks to the state database, each exactly once; returns how many were new.
         Touches the database only when the journal holds something not replayed yet."""
         count = 0
+        with self._lock:
+            running = set(self._running)
         for uid, records in pending(self._p.journal.records()).items():
+            if uid in running:  # still running its steps here: replayed on a later tick, whole
+                continue
             rollback, audits = _rebuilt(uid, records, now=now)
             path = self._config.rollback.log_path.as_posix()
             new_id = self._p.importer.import_once(rollback, audits=audits, entry=partial(_entry, rollback, path=path))
