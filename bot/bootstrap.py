@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -37,10 +38,12 @@ from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
 from commands.adapters.clock import SystemClock
 from commands.adapters.command_runner import ChildProcesses, SubprocessRunner, child_environment
+from commands.adapters.degraded_import_pg import PgRollbackImporter
 from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.flags_command import CommandFlagStore
 from commands.adapters.github import GitHubIssues
 from commands.adapters.github_records import GitHubPullRequestDestination
+from commands.adapters.journal_file import FileRollbackJournal
 from commands.adapters.kpi_prometheus import PrometheusKpiSource
 from commands.adapters.kpi_sql import SqlKpiSource
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
@@ -77,6 +80,7 @@ from commands.queue.model import Kind
 from commands.queue.service import QueueService
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.records.service import RecordsPorts, RecordsService
+from commands.rollback.degraded import DegradedPorts, DegradedRollbacks
 from commands.rollback.log_delivery import RollbackLogDelivered
 from commands.rollback.queued import QueuedSchemaRollbacks
 from commands.rollback.service import TARGET_ENV, RollbackPorts, RollbackService
@@ -142,10 +146,14 @@ class Services:
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
     queue: QueueService  # one schema deploy, backfill or schema rollback per database at a time
+    degraded_rollbacks: DegradedRollbacks | None = None  # `/zdm rollback tenant` while the state database is down
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
         return {
+            # rollbacks run while the state database was down, written to it once it answers: first, so a flip in
+            # the same tick already holds the tenant out
+            "replay_degraded_rollbacks": self._replay_degraded,
             "purge_request_ledger": purge_request_ledger(self.ledger),
             # rollbacks interrupted by a crash, and decisions recorded while another worker was busy
             "resume_rollbacks": lambda _now: self.rollbacks.resume_unfinished(),
@@ -166,6 +174,9 @@ class Services:
             # the per-database work queue: finish items whose work is over, start the next one where it is free
             "advance_queue": self.queue.advance,
         }
+
+    def _replay_degraded(self, now: datetime) -> int:
+        return self.degraded_rollbacks.replay(now) if self.degraded_rollbacks else 0
 
     def state_figures(self) -> StateFigures:
         """Rollouts by state, the rows of active backfills and each alert rule's state, for ``/metrics``."""
@@ -313,12 +324,13 @@ def build_container(
         urls={Kind.BACKFILL: backfill_urls, Kind.SCHEMA_DEPLOY: schema_urls,
               Kind.SCHEMA_ROLLBACK: {TARGET_ENV: target_url}},
     )  # fmt: skip
+    rollbacks_target = PgTargetDatabase(oncall_target_pool, reader=reader_pool)
     rollbacks = RollbackService(
         config=config,
         ports=RollbackPorts(
             clock=clock,
             flags=oncall_flags,
-            target=PgTargetDatabase(oncall_target_pool, reader=reader_pool),
+            target=rollbacks_target,
             runner=runner,
             notifier=notifier,
             roles=roles,
@@ -481,6 +493,19 @@ def build_container(
                 "backfill.start": backfills,
                 "cleanup.plan": cleanup,
             },
+        ),
+        degraded_rollbacks=DegradedRollbacks(
+            config=config,
+            ports=DegradedPorts(
+                clock=clock,
+                flags=oncall_flags,
+                target=rollbacks_target,
+                runner=runner,
+                roles=roles,
+                journal=FileRollbackJournal(settings.data_dir / "rollback-journal.jsonl"),
+                importer=PgRollbackImporter(oncall_state_pool),
+            ),
+            smoke_env={"DATABASE_URL": target_url},
         ),
     )
     metrics = Metrics()
