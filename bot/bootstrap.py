@@ -73,6 +73,7 @@ from commands.cleanup.service import CleanupPorts, CleanupService
 from commands.config import RunbookConfig, load_config
 from commands.errors import ConfigError, LockLost
 from commands.lighthouse.service import LighthousePorts, LighthouseService
+from commands.outbox.model import OutboxEntry
 from commands.outbox.ports import Destination
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
@@ -89,6 +90,7 @@ from commands.rollout.service import RolloutService
 from commands.schema.breakglass import SchemaBreakGlass
 from commands.schema.config import SchemaEnvironment
 from commands.schema.queued import QueuedSchemaDeploys
+from commands.schema.release_delivery import ReleaseIssueDestination
 from commands.schema.service import SchemaPorts, SchemaService
 from commands.store.grants import current_role
 from commands.store.migrator import migrate_state
@@ -308,12 +310,19 @@ def build_container(
     )
     issues, github = _issue_tracker(settings, config, local=emulator is not None)
     destination, close_destination = _records_destination(settings, config, github)
+    deploys = PgSchemaDeploys(state_pool, locks=locks)
+    rollback_delivered = RollbackLogDelivered(repo=repo, notifier=notifier)
+
+    def on_delivered(entry: OutboxEntry) -> None:  # the card of the rollback or schema deploy the entry records
+        rollback_delivered(entry)
+        schema.release_record_delivered(entry)
+
     outbox = OutboxService(
         ports=OutboxPorts(
             clock=clock,
             store=PgOutbox(state_pool),
-            destination=destination,
-            on_delivered=RollbackLogDelivered(repo=repo, notifier=notifier),
+            destination=ReleaseIssueDestination(others=destination, issues=issues, exclusive=deploys.exclusive),
+            on_delivered=on_delivered,
         )
     )
     log_file = OutboxLog(outbox, path=config.rollback.log_path.as_posix(), clock=clock)
@@ -397,7 +406,6 @@ def build_container(
         ),
     )
     queue.register(Kind.BACKFILL, QueuedBackfills(backfills))
-    deploys = PgSchemaDeploys(state_pool, locks=locks)
     schema_targets = {
         env: _schema_target(url, config.schema_stage.environments[env]) for env, url in schema_urls.items()
     }
@@ -418,6 +426,7 @@ def build_container(
             repository=repository,
             readiness=readiness,
             queue=queue,
+            outbox=outbox,
         ),
     )
     queue.register(Kind.SCHEMA_DEPLOY, QueuedSchemaDeploys(schema))

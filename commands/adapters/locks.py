@@ -223,12 +223,15 @@ class PgLocks:
     def _renew(self, lease: Lease) -> None:
         try:
             with self._pool.connection(timeout=self._connect_wait_s) as conn:
+                # holder: a lease released since the snapshot of held leases is not renewed (it would look held)
                 cur = conn.execute(
                     "update zdm.leases set expires_at = clock_timestamp() + make_interval(secs => %s)"
-                    " where name = %s and epoch = %s",
-                    (self._lease_s, lease.name, lease.epoch),
+                    " where name = %s and epoch = %s and holder = %s",
+                    (self._lease_s, lease.name, lease.epoch, self._holder),
                 )
-                if cur.rowcount == 0:
+                with self._guard:
+                    released = lease not in self._held
+                if cur.rowcount == 0 and not released:
                     lease.lost = True
                     log.warning("lease %s was taken over; its holder's writes now fail", lease.name)
         except Exception:  # an outage: try again next period, the lease outlives a short one
