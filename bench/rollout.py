@@ -147,7 +147,8 @@ def main() -> None:
     clock = DemoClock(scale=0, start=datetime.now(UTC))
     # rollouts flip only known flags: each bench flag is named by a release
     releases = "".join(
-        f'[releases.bench{n}]\nmigrations = ["20250301000000_*"]\nflag = "bench.flag{n}"\n' for n in range(ROLLOUTS)
+        f'[releases.bench{n}]\nmigrations = ["20250301000000_*"]\nflag = "bench.flag{n}"\n'
+        for n in range(max(ROLLOUTS, MANY_ROLLOUTS))
     )
     bench = start_bench_bot(extra_toml=PLANS + releases, clock=clock)
     try:

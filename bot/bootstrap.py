@@ -36,7 +36,6 @@ from commands.adapters.command_runner import ChildProcesses
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
 from commands.adapters.rollout_pg import PgRolloutRepository
-from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.schema_pg import PgSchemaTarget
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
 from commands.adapters.target_pg import PgTargetDatabase
@@ -52,6 +51,7 @@ from commands.outbox.service import OutboxService
 from commands.ports import Clock
 from commands.queue.service import QueueService
 from commands.records.service import RecordsService
+from commands.rollback.degraded import DegradedRollbacks
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
 from commands.schema.service import SchemaService
@@ -106,13 +106,14 @@ class Services:
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
     breakglass: BreakGlassService
     queue: QueueService  # one schema deploy, backfill or schema rollback per database at a time
+    degraded_rollbacks: DegradedRollbacks | None = None  # `/zdm rollback tenant` while the state database is down
 
     def scheduled_jobs(self) -> dict[str, TickJob]:
         """What the metronome runs every tick (each job takes ``now``)."""
         return job_table(
             ledger=self.ledger, rollbacks=self.rollbacks, rollouts=self.rollouts, backfills=self.backfills,
             schema=self.schema, alerts=self.alerts, lighthouse=self.lighthouse, outbox=self.outbox,
-            breakglass=self.breakglass, queue=self.queue,
+            breakglass=self.breakglass, queue=self.queue, degraded=self.degraded_rollbacks,
         )  # fmt: skip
 
     def state_figures(self) -> StateFigures:
@@ -244,7 +245,7 @@ def _services(s: SharedPorts, pager: PagerDutyEvents | None) -> tuple[Services, 
     rollout_repo = PgRolloutRepository(s.pools.state, locks=s.locks)
     rollouts = stages.rollout_stage(s, checklist=checklist, repo=rollout_repo)
     backfills = stages.backfill_stage(s, queue=queue)
-    deploys = PgSchemaDeploys(s.pools.state, locks=s.locks)
+    deploys = s.deploys
     targets = stages.schema_targets(s)
     schema = stages.schema_stage(s, checklist=checklist, deploys=deploys, targets=targets, queue=queue)
     facts = PgReleaseFacts(s.pools.state, rollbacks=s.rollback_repo, deploys=deploys, runs=s.backfill_runs)
@@ -256,6 +257,7 @@ def _services(s: SharedPorts, pager: PagerDutyEvents | None) -> tuple[Services, 
         alerts=stages.alert_stage(s, rollouts=rollouts, pager=pager), failures=s.failures, roles=s.roles,
         checklist=checklist, cleanup=cleanup, records=stages.records_stage(s, facts=facts),
         lighthouse=stages.lighthouse_stage(s), outbox=s.outbox, queue=queue,
+        degraded_rollbacks=stages.degraded_rollbacks_stage(s),
         breakglass=stages.breakglass_stage(s, rollouts=rollouts, schema=schema, backfills=backfills, cleanup=cleanup),
     )  # fmt: skip
     return services, targets

@@ -24,14 +24,17 @@ from commands.adapters.locks import FencedNotifier, PgLocks
 from commands.adapters.outbox_pg import PgOutbox
 from commands.adapters.readiness_probes import PathProgramFinder, PgRoutineLookup
 from commands.adapters.repo_git import GitRepository
+from commands.adapters.schema_deploys_pg import PgSchemaDeploys
 from commands.adapters.squawk import SquawkLinter
 from commands.adapters.state_pg import PgAuditLog, PgRollbackRepository
 from commands.adapters.target_pg import PgTargetDatabase
 from commands.config import RunbookConfig
+from commands.outbox.model import OutboxEntry
 from commands.outbox.service import OutboxLog, OutboxPorts, OutboxService
 from commands.ports import Clock, FlagStore, KpiSource
 from commands.readiness.service import ReadinessPorts, ReadinessService
 from commands.rollback.log_delivery import RollbackLogDelivered
+from commands.schema.release_delivery import ReleaseIssueDestination
 
 ONCALL_POOL_SIZE = 4  # rollbacks' own state and target connections (the on-call lane has 4 workers)
 
@@ -83,6 +86,8 @@ class SharedPorts:
     issues: GitHubIssues | None
     github: GitHubStandIn | None  # local mode without a GitHub token: the demo's release issue lives here
     outbox: OutboxService  # rollback-log entries and notes: stored first, delivered by `deliver_outbox`
+    delivered: list[Callable[[OutboxEntry], None]]  # told of each entry delivered (stages add their card updates)
+    deploys: PgSchemaDeploys
     log_file: OutboxLog
     backfill_runs: PgBackfillRuns
     linter: SquawkLinter
@@ -118,12 +123,19 @@ def build_shared(
     notifier = FencedNotifier(SlackNotifier(slack, uploads=SlackFileUploads(slack)), locks)
     issues, github = edges.issue_tracker(settings, config, local=local)
     destination, close_destination = edges.records_destination(settings, config, github)
+    deploys = PgSchemaDeploys(pools.state, locks=locks)
+    delivered: list[Callable[[OutboxEntry], None]] = [RollbackLogDelivered(repo=repo, notifier=notifier)]
+
+    def on_delivered(entry: OutboxEntry) -> None:  # the card of the rollback or schema deploy the entry records
+        for hook in delivered:
+            hook(entry)
+
     outbox = OutboxService(
         ports=OutboxPorts(
             clock=clock,
             store=PgOutbox(pools.state),
-            destination=destination,
-            on_delivered=RollbackLogDelivered(repo=repo, notifier=notifier),
+            destination=ReleaseIssueDestination(others=destination, issues=issues, exclusive=deploys.exclusive),
+            on_delivered=on_delivered,
         )
     )
     kpis, close_kpis = edges.kpi_source(config, pools.reader)
@@ -136,7 +148,7 @@ def build_shared(
         audit=PgAuditLog(pools.state), locks=locks, oncall_locks=oncall_locks, rollback_repo=repo,
         exposure=exposure, oncall_exposure=oncall_exposure, flags=flags,
         oncall_flags=edges.flag_store(config, pools.oncall_target, runner, target_url, exposure=oncall_exposure),
-        notifier=notifier, issues=issues, github=github, outbox=outbox,
+        notifier=notifier, issues=issues, github=github, outbox=outbox, delivered=delivered, deploys=deploys,
         failures=FoldedJobFailures(
             pools.state, notifier, clock, channel=config.channels.release, fold_for=config.alerts.fold_failures_for
         ),

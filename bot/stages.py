@@ -10,6 +10,8 @@ from commands.adapters.backfill_pg import PgCheckpoints
 from commands.adapters.breakglass_pg import PgBreakGlass
 from commands.adapters.checklist_pg import PgChecklistTicks
 from commands.adapters.cleanup_pg import PgCleanups, PgReleaseFacts
+from commands.adapters.degraded_import_pg import PgRollbackImporter
+from commands.adapters.journal_file import FileRollbackJournal
 from commands.adapters.lighthouse_pg import PgLighthouseRuns
 from commands.adapters.pagerduty import PagerDutyEvents
 from commands.adapters.pg_errors import connection_lost
@@ -31,6 +33,7 @@ from commands.lighthouse.service import LighthousePorts, LighthouseService
 from commands.queue.model import Kind
 from commands.queue.service import QueueService
 from commands.records.service import RecordsPorts, RecordsService
+from commands.rollback.degraded import DegradedPorts, DegradedRollbacks
 from commands.rollback.queued import QueuedSchemaRollbacks
 from commands.rollback.service import TARGET_ENV, RollbackPorts, RollbackService
 from commands.rollout.effects import RolloutPorts
@@ -65,6 +68,19 @@ def rollback_stage(s: SharedPorts, *, queue: QueueService) -> RollbackService:
     rollbacks = RollbackService(config=s.config, ports=ports, smoke_env={"DATABASE_URL": s.target_url})
     queue.register(Kind.SCHEMA_ROLLBACK, QueuedSchemaRollbacks(rollbacks, s.rollback_repo))
     return rollbacks
+
+
+def degraded_rollbacks_stage(s: SharedPorts) -> DegradedRollbacks:
+    """``/zdm rollback tenant`` while the state database is down: journaled to a local file, recorded once it
+    answers (on the on-call lane's connections, like every rollback)."""
+    pools = s.pools
+    ports = DegradedPorts(
+        clock=s.clock, flags=s.oncall_flags, target=PgTargetDatabase(pools.oncall_target, reader=pools.reader),
+        runner=s.runner, roles=s.roles,
+        journal=FileRollbackJournal(s.settings.data_dir / "rollback-journal.jsonl"),
+        importer=PgRollbackImporter(pools.oncall_state),
+    )  # fmt: skip
+    return DegradedRollbacks(config=s.config, ports=ports, smoke_env={"DATABASE_URL": s.target_url})
 
 
 def checklist_stage(s: SharedPorts) -> ChecklistService:
@@ -113,10 +129,11 @@ def schema_stage(
     ports = SchemaPorts(
         clock=s.clock, targets=targets, deploys=deploys, linter=s.linter, notifier=s.notifier, roles=s.roles,
         audit=s.audit, failures=s.failures, runner=s.runner, issues=s.issues, checklist=checklist,
-        repository=s.repository, readiness=s.readiness, queue=queue,
+        repository=s.repository, readiness=s.readiness, queue=queue, outbox=s.outbox,
     )  # fmt: skip
     schema = SchemaBreakGlass(config=s.config, ports=ports)
     queue.register(Kind.SCHEMA_DEPLOY, QueuedSchemaDeploys(schema))
+    s.delivered.append(schema.release_record_delivered)  # the deploy's card when its release-issue line lands
     return schema
 
 

@@ -12,6 +12,7 @@ from commands.lighthouse.service import LighthouseService
 from commands.outbox.service import OutboxService
 from commands.ports import RequestLedger
 from commands.queue.service import QueueService
+from commands.rollback.degraded import DegradedRollbacks
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
 from commands.schema.service import SchemaService
@@ -40,9 +41,13 @@ def job_table(
     outbox: OutboxService,
     breakglass: BreakGlassService,
     queue: QueueService,
+    degraded: DegradedRollbacks | None,
 ) -> dict[str, TickJob]:
     """What the metronome runs every tick, in this order (each job takes ``now``)."""
     return {
+        # rollbacks run while the state database was down, written to it once it answers: first, so a flip in
+        # the same tick already holds the tenant out
+        "replay_degraded_rollbacks": lambda now: degraded.replay(now) if degraded else 0,
         "purge_request_ledger": purge_request_ledger(ledger),
         # rollbacks interrupted by a crash, and decisions recorded while another worker was busy
         "resume_rollbacks": lambda _now: rollbacks.resume_unfinished(),

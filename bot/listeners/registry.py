@@ -23,6 +23,8 @@ class CommandContext:
     channel: str
     ref: str  # correlation id shared by logs and error messages
     services: Services
+    request_id: str = ""  # Slack's trigger id: the same for a retry of this request
+    state_down: bool = False  # the request ledger found the state database down (see ``bot.dedup``)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.errors import StalePrompt, UsageError
+from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import Rollback
 from commands.rollback.service import RollbackService
 from commands.rollback.views import ALL_OFF_ACTION, CANCEL_ACTION, CONFIRM_ACTION
 from commands.text import whole_number
+
+ALREADY_DEGRADED = "This rollback request already ran in degraded mode (or is running); its outcome is sent to you."
 
 
 def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, after_ack: AfterAck) -> None:
@@ -24,7 +27,10 @@ def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, af
         tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
         than you confirms it, pinned to the file as requested, after turning the flag off for every tenant still on
         it — and append an entry to the rollback log. Progress is posted in the release channel and updated in place.
-        `cancel <id>` skips the schema step a rollback is waiting for (as its Skip button does), so it finishes."""
+        `cancel <id>` skips the schema step a rollback is waiting for (as its Skip button does), so it finishes.
+        While zdm's state database is down, a plain `tenant <slug>` rollback still runs in degraded mode (flag off,
+        legacy views, smoke tests; journaled locally and recorded once the database is back) for `oncall` members
+        listed by user id; `--schema` waits for the database."""
         words = ctx.args.split()
         if words[:1] == ["cancel"]:
             rollback_id = _rollback_id(words[1:])
@@ -32,7 +38,15 @@ def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, af
                 text=f"Skipping the schema step of rollback #{rollback_id}…",
                 then=lambda: _skipped(rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)),
             )
-        rollback = ctx.services.rollbacks.start(text=ctx.args, actor=ctx.user, correlation_id=ctx.ref)
+        degraded = ctx.services.degraded_rollbacks
+        if degraded is not None and degraded.seen(ctx.request_id):  # a Slack retry arriving after the outage
+            return Reply(text=ALREADY_DEGRADED)
+        try:
+            rollback = ctx.services.rollbacks.start(
+                text=ctx.args, actor=ctx.user, correlation_id=ctx.ref, state_down=ctx.state_down
+            )
+        except StateDatabaseDown as down:
+            return _degraded(ctx, down)
         channel = ctx.services.config.channels.release
         return Reply(
             text=f"Rolling back `{rollback.tenant}` (rollback #{rollback.id}); progress in {channel}.",
@@ -72,3 +86,21 @@ def _skipped(rollback: Rollback | None) -> str:
     if rollback is None:
         return "That rollback no longer exists."
     return f"Rollback #{rollback.id} of `{rollback.tenant}` skipped its schema step and is {rollback.status.value}."
+
+
+def _degraded(ctx: CommandContext, down: StateDatabaseDown) -> Reply:
+    """The state database is down: the mitigation runs without it (see ``commands.rollback.degraded``)."""
+    degraded = ctx.services.degraded_rollbacks
+    if degraded is None:
+        raise down
+    admitted = degraded.admit(down, request_id=ctx.request_id)
+    tenant = admitted.rollback.tenant
+    if not admitted.fresh:
+        return Reply(text=ALREADY_DEGRADED)
+    return Reply(
+        text=(
+            f"The state database is down: rolling back `{tenant}` in degraded mode (flag off, legacy views, smoke "
+            "tests); the outcome follows here."
+        ),
+        then=lambda: degraded.run(admitted.rollback),
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.bootstrap import Services
+from bot.dedup import STATE_DOWN
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, registry: CommandRegistry, services: Services, after_ack: AfterAck) -> None:
     @app.command("/zdm")
-    def zdm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def zdm(ack: Ack, command: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ref = request_ref()
         try:
             text = after_ack.screen.command(command.get("text", ""), actor=command["user_id"], ref=ref)
@@ -31,6 +32,8 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     channel=command.get("channel_id", ""),
                     ref=ref,
                     services=services,
+                    request_id=str(command.get("trigger_id") or ""),
+                    state_down=bool(context.get(STATE_DOWN)),
                 )
             )
         except UserError as exc:

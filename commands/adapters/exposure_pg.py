@@ -22,6 +22,14 @@ HELD_SQL = (
     " order by r.tenant, r.created_at desc"
 )
 
+# The same for several flags at once: (flag, tenant, rollback id).
+HELD_MANY_SQL = (
+    "select distinct on (r.flag, r.tenant) r.flag, r.tenant, r.id from zdm.rollbacks r"
+    " where r.flag = any(%s) and (r.finished_at is null or not exists (select 1 from zdm.rollout_includes i"
+    "  where i.flag = r.flag and i.tenant = r.tenant and i.included_at >= r.created_at))"
+    " order by r.flag, r.tenant, r.created_at desc"
+)
+
 _RECORD_SQL = (
     "insert into zdm.flag_exposure as e (flag, tenant, enabled, first_enabled_at, last_enabled_at, changed_at,"
     " changed_by) select %(flag)s, slug, %(on)s, case when %(on)s then %(at)s end, case when %(on)s then %(at)s end,"
@@ -58,7 +66,10 @@ class PgExposure:
     def guard(self, flag: str) -> Iterator[_Guard]:
         with self._pool.connection() as conn, conn.transaction():
             lock_flag(conn, flag)
-            yield _Guard(conn, flag)
+            # pipeline mode: `record` is sent at once and not waited for, so the server writes the exposure rows
+            # while the flip runs in the target database; any error surfaces when the block ends, before the commit
+            with conn.pipeline():
+                yield _Guard(conn, flag)
 
     def record(self, *, flag: str, tenants: Sequence[str], enabled: bool, actor: str, at: datetime) -> None:
         with self._pool.connection() as conn:

@@ -23,21 +23,39 @@ class SqlKpiSource:
         self._query = query.strip().rstrip(";")
 
     def read(self, tenants: Sequence[str], windows: Sequence[tuple[datetime, datetime]]) -> list[KpiReading]:
-        readings = []
+        return self.read_many([(tenants, windows)])[0]
+
+    def read_many(
+        self, requests: Sequence[tuple[Sequence[str], Sequence[tuple[datetime, datetime]]]]
+    ) -> list[list[KpiReading]]:
+        """Every window of every request in one pipelined round trip; the answers in the requests' order."""
         with self._pool.connection() as conn:
-            for since, until in windows:
-                row = conn.execute(
-                    self._query.encode(), {"tenants": list(tenants), "since": since, "until": until}
-                ).fetchone()
-                samples, errors, p95, breaches = row if row else (0, 0, None, 0)
-                readings.append(
-                    KpiReading(
-                        since=since,
-                        until=until,
-                        samples=int(samples or 0),
-                        errors=int(errors or 0),
-                        p95_ms=float(p95) if p95 is not None else None,
-                        guardrail_breaches=int(breaches or 0),
-                    )
-                )
-        return readings
+            with conn.pipeline():
+                cursors = [
+                    [
+                        conn.execute(self._query.encode(), {"tenants": list(tenants), "since": since, "until": until})
+                        for since, until in windows
+                    ]
+                    for tenants, windows in requests
+                ]
+            return [
+                _readings(windows, [c.fetchone() for c in sent])
+                for (_, windows), sent in zip(requests, cursors, strict=True)
+            ]
+
+
+def _readings(windows: Sequence[tuple[datetime, datetime]], rows: Sequence[Any]) -> list[KpiReading]:
+    readings = []
+    for (since, until), row in zip(windows, rows, strict=True):
+        samples, errors, p95, breaches = row if row else (0, 0, None, 0)
+        readings.append(
+            KpiReading(
+                since=since,
+                until=until,
+                samples=int(samples or 0),
+                errors=int(errors or 0),
+                p95_ms=float(p95) if p95 is not None else None,
+                guardrail_breaches=int(breaches or 0),
+            )
+        )
+    return readings

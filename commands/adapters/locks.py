@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from commands.adapters.pool_check import check_without_round_trip
 from commands.cards import Card, MessageRef
 from commands.errors import LockLost
 from commands.ports import Notifier
@@ -92,6 +93,18 @@ class FencedPool(ConnectionPool[Any]):
                 yield conn
 
 
+@contextmanager
+def reading(pool: ConnectionPool[Any], timeout: float | None = None) -> Iterator[Any]:
+    """A connection for one read that changes nothing: no lease proof around it (a read has no effect a lost lease
+    must stop, and proving costs three round trips). Any write still goes through ``pool.connection()``."""
+    if isinstance(pool, FencedPool):
+        with ConnectionPool.connection(pool, timeout=timeout) as conn:
+            yield conn
+    else:
+        with pool.connection(timeout=timeout) as conn:
+            yield conn
+
+
 class PgLocks:
     """Leases in ``zdm.leases``, taken, renewed and released on a small pool of their own.
 
@@ -114,7 +127,7 @@ class PgLocks:
             name="zdm-locks",
             open=False,
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            check=check_without_round_trip,  # no extra round trip per lease taken or released
         )
         self._pool.open(wait=True, timeout=30)
         self._held: set[Lease] = set()
@@ -210,12 +223,15 @@ class PgLocks:
     def _renew(self, lease: Lease) -> None:
         try:
             with self._pool.connection(timeout=self._connect_wait_s) as conn:
+                # holder: a lease released since the snapshot of held leases is not renewed (it would look held)
                 cur = conn.execute(
                     "update zdm.leases set expires_at = clock_timestamp() + make_interval(secs => %s)"
-                    " where name = %s and epoch = %s",
-                    (self._lease_s, lease.name, lease.epoch),
+                    " where name = %s and epoch = %s and holder = %s",
+                    (self._lease_s, lease.name, lease.epoch, self._holder),
                 )
-                if cur.rowcount == 0:
+                with self._guard:
+                    released = lease not in self._held
+                if cur.rowcount == 0 and not released:
                     lease.lost = True
                     log.warning("lease %s was taken over; its holder's writes now fail", lease.name)
         except Exception:  # an outage: try again next period, the lease outlives a short one

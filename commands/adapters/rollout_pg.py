@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -11,11 +12,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from commands.adapters.exposure_pg import HELD_SQL
-from commands.adapters.locks import PgLocks
+from commands.adapters.exposure_pg import HELD_MANY_SQL, HELD_SQL
+from commands.adapters.locks import PgLocks, reading
 from commands.errors import RolloutActive
 from commands.rollout.config import GatesConfig, PlanStep
 from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus
+from commands.rollout.watch_batch import GatesChecked, StoredRollout
 
 ROLLOUT_LOCK_CLASS = 0x7A65
 ACTIVE = ("running", "paused")
@@ -48,26 +50,29 @@ class PgRolloutRepository:
         return replace(rollout, id=int(row[0]))
 
     def save(self, rollout: Rollout, *, wake_at: datetime | None, durable: bool = True) -> None:
-        with self._pool.connection() as conn, conn.transaction():
-            if not durable:  # losing this write in a database crash only means doing the same harmless work again
-                conn.execute("set local synchronous_commit = off")
+        # not durable: losing this write in a database crash only means doing the same harmless work again (the
+        # setting is made by the statement itself, for its transaction: no extra round trip)
+        with self._pool.connection() as conn:
             conn.execute(
-                "update zdm.rollouts set status = %s, wake_at = %s, doc = %s where id = %s",
-                (rollout.status.value, wake_at, Jsonb(to_doc(rollout)), rollout.id),
+                "update zdm.rollouts set status = %s, wake_at = %s, doc = %s"
+                " from (select set_config('synchronous_commit',"
+                "  case when %s then current_setting('synchronous_commit') else 'off' end, true)) as commit_mode"
+                " where id = %s",
+                (rollout.status.value, wake_at, Jsonb(to_doc(rollout)), durable, rollout.id),
             )
 
     def get(self, rollout_id: int) -> Rollout | None:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             row = conn.execute("select id, doc from zdm.rollouts where id = %s", (rollout_id,)).fetchone()
         return from_doc(int(row[0]), row[1]) if row else None
 
     def recent(self, *, limit: int) -> list[Rollout]:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             rows = conn.execute("select id, doc from zdm.rollouts order by id desc limit %s", (limit,)).fetchall()
         return [from_doc(int(r[0]), r[1]) for r in rows]
 
     def active(self) -> list[Rollout]:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             rows = conn.execute(
                 "select id, doc from zdm.rollouts where status = any(%s) order by id", (list(ACTIVE),)
             ).fetchall()
@@ -80,14 +85,14 @@ class PgRolloutRepository:
         return {str(r[0]): int(r[1]) for r in rows}
 
     def due(self, now: datetime) -> list[int]:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             rows = conn.execute(
                 "select id from zdm.rollouts where status = 'running' and wake_at <= %s order by wake_at", (now,)
             ).fetchall()
         return [int(r[0]) for r in rows]
 
     def next_wake(self) -> datetime | None:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             row = conn.execute("select min(wake_at) from zdm.rollouts where status = 'running'").fetchone()
         return row[0] if row else None
 
@@ -95,12 +100,48 @@ class PgRolloutRepository:
         return self._locks.hold((ROLLOUT_LOCK_CLASS, rollout_id), wait_s=wait_s)
 
     def held(self, flag: str) -> dict[str, int]:
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             rows = conn.execute(HELD_SQL, (flag,)).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def rollback_open(self, *, flag: str, tenant: str) -> bool:
+    # --- routine KPI checks of many rollouts at once (see commands.rollout.watch_batch) -----------------------
+
+    def get_many(self, rollout_ids: Sequence[int]) -> list[StoredRollout]:
+        with reading(self._pool) as conn:
+            rows = conn.execute(
+                "select id, doc, xmin::text from zdm.rollouts where id = any(%s) order by id", (list(rollout_ids),)
+            ).fetchall()
+        return [StoredRollout(from_doc(int(r[0]), r[1]), str(r[2])) for r in rows]
+
+    def held_many(self, flags: Sequence[str]) -> dict[str, dict[str, int]]:
+        with reading(self._pool) as conn:
+            rows = conn.execute(HELD_MANY_SQL, (list(flags),)).fetchall()
+        held: dict[str, dict[str, int]] = {flag: {} for flag in flags}
+        for flag, tenant, rollback_id in rows:
+            held[str(flag)][str(tenant)] = int(rollback_id)
+        return held
+
+    def save_checked(self, checked: Sequence[GatesChecked]) -> set[int]:
+        # routine: losing it in a database crash only means checking again (no WAL flush waited for)
         with self._pool.connection() as conn:
+            rows = conn.execute(
+                "update zdm.rollouts r set wake_at = v.wake_at,"
+                " doc = jsonb_set(r.doc, '{gates_checked_at}', to_jsonb(v.checked_at))"
+                " from (select set_config('synchronous_commit', 'off', true)) as commit_mode,"
+                " unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[])"
+                "  as v(id, version, checked_at, wake_at)"
+                " where r.id = v.id and r.xmin::text = v.version and r.status = 'running' returning r.id",
+                (
+                    [c.stored.rollout.id for c in checked],
+                    [c.stored.version for c in checked],
+                    [c.checked_at.isoformat() for c in checked],
+                    [c.wake_at for c in checked],
+                ),
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def rollback_open(self, *, flag: str, tenant: str) -> bool:
+        with reading(self._pool) as conn:
             row = conn.execute(
                 "select exists (select 1 from zdm.rollbacks where flag = %s and tenant = %s and finished_at is null)",
                 (flag, tenant),
@@ -118,7 +159,7 @@ class PgRolloutRepository:
 
     def stop_requested(self, rollout_id: int) -> str | None:
         """A pause or abort asked for in the last few minutes (an older one was left by a crashed worker)."""
-        with self._pool.connection() as conn:
+        with reading(self._pool) as conn:
             row = conn.execute(
                 "select stop_request from zdm.rollouts where id = %s"
                 " and stop_requested_at > now() - interval '3 minutes'",

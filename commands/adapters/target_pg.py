@@ -106,6 +106,8 @@ def _slug_query(text: str) -> str:
 class PgFlagStore:
     """Per-tenant flags in a table of the target database: ``(tenant_slug, flag, enabled, updated_at, updated_by)``."""
 
+    all_or_nothing = True  # `enable_many` is one statement: every tenant flips or it raises (see guarded_enable)
+
     def __init__(self, pool: ConnectionPool[Any], *, table: str) -> None:
         schema, name = table.split(".", 1)
         self._pool = pool

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from commands.authz import require_role
 from commands.cards import Card
@@ -39,9 +40,11 @@ from commands.ports import (
 )
 from commands.queue.model import Kind
 from commands.queue.ports import WorkQueue
+from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import (
     RERUNNABLE,
     Rollback,
+    RollbackRequest,
     RollbackStatus,
     Step,
     StepResult,
@@ -101,16 +104,30 @@ class RollbackService:
         self._smoke_env = dict(smoke_env or {})
         self._schema_step = SchemaStep(config, ports.clock, ports.flags, ports.target, ports.audit)
 
-    def start(self, *, text: str, actor: str, correlation_id: str | None = None) -> Rollback:
-        """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed."""
+    def start(self, *, text: str, actor: str, correlation_id: str | None = None, state_down: bool = False) -> Rollback:
+        """Check who asks and what, then record the rollback. Raises ``UserError`` with nothing changed, and
+        ``StateDatabaseDown`` when the state database does not answer (``state_down``: known already) — the caller
+        may then run the degraded path (``commands.rollback.degraded``)."""
         self._require(actor, ROLE, action="run rollbacks", subject=text.strip()[:100], ref=correlation_id)
         request = parse_rollback_args(text)
         if not self._p.target.tenant_exists(request.slug):
             raise TenantNotFound(slug=request.slug)
+        now = self._p.clock.now()
+        if state_down:
+            raise StateDatabaseDown(request=request, actor=actor, correlation_id=correlation_id)
+        try:
+            rollback = self._create(request, actor=actor, now=now, correlation_id=correlation_id)
+        except Exception as exc:
+            if not self._p.outage(exc):
+                raise
+            raise StateDatabaseDown(request=request, actor=actor, correlation_id=correlation_id) from exc
+        self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
+        return rollback
+
+    def _create(self, request: RollbackRequest, *, actor: str, now: datetime, correlation_id: str | None) -> Rollback:
         schema_file = self._find_rollback_file(request.schema_version) if request.schema_version else None
         pinned = file_sha256(rollback_path(self._config, schema_file)) if schema_file else None
-        now = self._p.clock.now()
-        rollback = self._p.repo.create(
+        return self._p.repo.create(
             Rollback(
                 id=0,
                 tenant=request.slug,
@@ -125,8 +142,6 @@ class RollbackService:
                 correlation_id=correlation_id,
             )
         )
-        self._audit(rollback, "rollback.requested", "ok", {"reason": rollback.reason})
-        return rollback
 
     def run(self, rollback_id: int, *, wait_s: float = 0) -> Rollback | None:
         """Run every step that can run now; safe to call repeatedly and from several processes.

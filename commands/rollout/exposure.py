@@ -73,6 +73,9 @@ def guarded_enable(
     """Enable ``tenants`` ``chunk`` at a time, each chunk under the flag's lock with the held-out set re-read inside
     it; between chunks a pause or abort request stops the flip (the rest stays off)."""
     result = GuardedFlip()
+    # A store that flips a whole chunk or raises lets the exposure record be written first, in the same locked
+    # transaction (rolled back if the flip raises), so both databases work at once.
+    record_first = bool(getattr(flags, "all_or_nothing", False))
     for start in range(0, len(tenants), max(1, chunk)):
         stop = stop_requested()
         if stop:
@@ -85,8 +88,11 @@ def guarded_enable(
             result.skipped += [(t, f"rolled back during the flip (rollback #{held[t]})") for t in part if t in held]
             if not allowed:
                 continue
+            if record_first:
+                guard.record(tenants=allowed, enabled=True, actor=actor, at=at)
             outcome = flags.enable_many(flag=flag, tenants=allowed, actor=actor)
-            guard.record(tenants=(*outcome.changed, *outcome.unchanged), enabled=True, actor=actor, at=at)
+            if not record_first:
+                guard.record(tenants=(*outcome.changed, *outcome.unchanged), enabled=True, actor=actor, at=at)
         result.changed += outcome.changed
         result.unchanged += outcome.unchanged
         result.failed += outcome.failed

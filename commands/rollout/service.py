@@ -34,6 +34,7 @@ from commands.rollout.model import (
     resumed,
 )
 from commands.rollout.views import flip_log_entry, flip_marker, list_line, status_card
+from commands.rollout.watch_batch import BatchedRolloutStore, check_routine
 
 log = logging.getLogger(__name__)
 ALERT_ACTOR = "zdm"
@@ -164,9 +165,17 @@ class RolloutService(RolloutBreakGlass):
 
     def advance_due(self, now: datetime | None = None) -> datetime | None:
         """Do whatever is due for every running rollout; return when to wake up next. Idempotent and safe to
-        run from several replicas at once (each rollout is advanced under its lock, from its stored state)."""
+        run from several replicas at once (each rollout is advanced under its lock, from its stored state; routine
+        KPI checks that find nothing are saved together by a compare-and-set instead, see ``watch_batch``)."""
         now = now or self._p.clock.now()
-        for rollout_id in self._repo.due(now):
+        due = self._repo.due(now)
+        if due and isinstance(self._repo, BatchedRolloutStore):  # routine KPI checks first, all together
+            settings = self._config.rollout
+            due = check_routine(
+                self._repo, self._p.kpis, due, now,
+                remind_after=settings.remind_after, escalate_after=settings.escalate_after,
+            )  # fmt: skip
+        for rollout_id in due:
             try:
                 with self._repo.exclusive(rollout_id) as mine:
                     rollout = self._repo.get(rollout_id) if mine else None

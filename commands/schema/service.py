@@ -18,6 +18,8 @@ from commands.cards import Card
 from commands.config import RunbookConfig
 from commands.errors import StalePrompt, UsageError, UserError
 from commands.live_cards import show_card, stored_ref
+from commands.outbox.model import OutboxEntry
+from commands.outbox.service import OutboxService
 from commands.ports import (
     AuditEvent,
     AuditLog,
@@ -51,12 +53,13 @@ from commands.schema.model import (
 )
 from commands.schema.ports import SchemaDeploys, SchemaTarget
 from commands.schema.prelude import platform_prelude
-from commands.schema.release_record import upsert_entry
+from commands.schema.release_delivery import deploy_of, release_entry
 from commands.schema.views import deploy_card, plan_card
 from commands.text import printable, whole_number
 
 log = logging.getLogger(__name__)
 REQUESTERS = ("dba", "platform_lead", "release_approvers")
+RECORDED = "recorded; "  # the deploy note that says where the DB Changes line is
 USAGE = "Usage: `/zdm schema plan <env> [--include-all]`, `deploy <env> [--include-all] [--release N]`, `status`."
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
@@ -78,6 +81,7 @@ class SchemaPorts:
     repository: Repository | None = None  # None: the files in app.root (no commit)
     readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
     queue: WorkQueue | None = None  # one schema deploy, backfill or schema rollback per database at a time
+    outbox: OutboxService | None = None  # the release issue's DB Changes line: stored first, delivered by the outbox
 
 
 @dataclass(frozen=True)
@@ -384,35 +388,38 @@ class SchemaService:
 
     def _record_release(self, deploy: Deploy) -> Deploy:
         release = self._config.release
-        if deploy.release is None or self._p.issues is None:
+        if deploy.release is None or self._p.issues is None or self._p.outbox is None:
             note = "release issue not updated: set release.github_repo and release.issue (or `--release N`)"
             return replace(deploy, notes=(*deploy.notes, note))
-        repo, _, number = deploy.release.partition("#")
         approvals = ", ".join(f"{a.user} ({a.role})" for a in deploy.approvals) or "no approval required"
-        entry = (
+        line = (
             f"`{deploy.env}` {deploy.finished_at or self._p.clock.now():%Y-%m-%d %H:%M} UTC: "
             + (", ".join(f"`{v}`" for v in deploy.applied) or "nothing new")
             + f" — approved by {approvals}; requested by {deploy.requester} (zdm schema deploy #{deploy.id})"
         )
-        try:
-            # GitHub replaces the whole body: deploys to two environments must not read-edit-write it at once
-            with self._p.deploys.exclusive(f"release-issue {deploy.release}", wait_s=30) as held:
-                if not held:
-                    raise UserError("another zdm worker kept the release issue busy for 30 s")
-                body = self._p.issues.read_body(repo, int(number))
-                marker = f"schema-deploy-{deploy.id}"
-                updated = upsert_entry(body, section=release.section, marker=marker, entry=entry)
-                if updated != body:
-                    self._p.issues.write_body(repo, int(number), updated)
-        except UserError as exc:
-            self._p.failures.report(
-                what=f"Release record for schema deploy #{deploy.id}",
-                where=f"GitHub issue {deploy.release}",
-                error=str(exc),
-                next_command=f'add the entry by hand under "{release.section}"',
-            )
-            return replace(deploy, notes=(*deploy.notes, f"release issue not updated: {exc}"))
-        return replace(deploy, notes=(*deploy.notes, f'recorded in {deploy.release} under "{release.section}"'))
+        # durable first (the state database's outbox), delivered second: a GitHub outage delays the line only
+        entry = release_entry(
+            release=deploy.release,
+            section=release.section,
+            deploy_id=deploy.id,
+            env=deploy.env,
+            line=line,
+            now=self._p.clock.now(),
+        )
+        return replace(deploy, notes=(*deploy.notes, self._p.outbox.record(entry)))
+
+    def release_record_delivered(self, entry: OutboxEntry) -> None:
+        """``OutboxPorts.on_delivered``: the deploy card says where its DB Changes line is once it lands."""
+        deploy_id = deploy_of(entry)
+        deploy = self._p.deploys.get(deploy_id) if deploy_id is not None else None
+        if deploy is None:
+            return
+        notes = tuple(f"recorded; {entry.state()}" if n.startswith(RECORDED) else n for n in deploy.notes)
+        if notes == deploy.notes:
+            return
+        deploy = replace(deploy, notes=notes)
+        self._p.deploys.save(deploy)
+        self._refresh(deploy)
 
     # --- helpers -----------------------------------------------------------------------------------------------
 

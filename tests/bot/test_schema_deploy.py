@@ -5,14 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from psycopg_pool import ConnectionPool
 
 from bot.bootstrap import Container, build_container
 from bot.local.emulator import Message, SlackEmulator
 from bot.local.standins import GitHubStandIn
+from commands.adapters.github import GitHubIssues
+from commands.adapters.outbox_pg import PgOutbox
+from commands.adapters.records_local import LocalFolderDestination
 from commands.config import RunbookConfig
+from commands.schema.release_delivery import ReleaseIssueDestination
 from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
 from tests.bot.conftest import card_text
 from tests.conftest import ONCALL, STRANGER, BotServer, Databases, make_settings, write_config
@@ -85,6 +92,11 @@ def release_posts(slack: SlackEmulator, title: str) -> list[Message]:
     return [m for m in slack.in_channel("#release") if card_text(m).startswith(title)]
 
 
+def ask(bot: BotServer, text: str) -> str:
+    """The ephemeral answer to ``/zdm <text>`` (given with the ack)."""
+    return str(bot.command(text, user=ONCALL).json()["text"])
+
+
 def run(bot: BotServer, text: str, *, user: str = ONCALL) -> str:
     """A slash command; return its ack text after the work started by the ack has finished."""
     ack = bot.command(f"schema {text}", user=user).json()["text"]
@@ -131,10 +143,10 @@ def test_additive_migration_planned_approved_by_two_roles_applied_and_recorded_o
     assert "20260101000000" in history(dbs) and len(history(dbs)) == len(applied_before) + 1  # rollback file never
     final = card_text(deploy_card(bot.slack))
     assert "✅ applied" in final and f"<@{DBA}>" in final and f"<@{LEAD}>" in final
-    assert 'recorded in icupa/app#1 under "DB Changes"' in final
+    assert "recorded; DB Changes in release issue #1" in final
 
     body = github.issue(REPO, 1)["body"]
-    assert body.count("<!-- zdm:schema-deploy-1 -->") == 1 and "- none yet" not in body
+    assert body.count("<!-- zdm:dbchanges:") == 1 and "- none yet" not in body
     assert "`preview` 2026-" in body and "`20260101000000`" in body
     assert f"approved by {DBA} (dba), {LEAD} (platform_lead); requested by {ONCALL}" in body
     assert body.endswith("## Notes\nWritten by a person.\n")
@@ -430,8 +442,50 @@ def test_a_release_issue_github_refuses_leaves_the_deploy_applied_and_says_so(
     press(bot, card, DBA)
     assert press(bot, card, LEAD) == "Schema deploy #1 to `preview` applied: `20260101000000`."
     assert column_exists(dbs, "tenants", "timezone")
-    assert "release issue not updated: GitHub failed for icupa/app#9: HTTP 404 Not Found" in card_text(
-        deploy_card(bot.slack)
+    # the line is kept in the outbox (retried with backoff), and the card says why it has not landed
+    final = card_text(deploy_card(bot.slack))
+    assert "recorded; delivery pending after 1 attempt(s): GitHub failed for icupa/app#9: HTTP 404 Not Found" in final
+    assert "DB Changes: schema deploy #1 to `preview` — delivery pending" in ask(bot, "log")
+
+
+def test_a_deploy_while_github_is_down_is_recorded_at_once_and_lands_in_the_release_issue_exactly_once(
+    bot: BotServer, container: Container, dbs: Databases, app_root: Path, github: GitHubStandIn, clock: FakeClock
+) -> None:
+    add(app_root, "20260101000000_tenant_timezone.sql", ADDITIVE)
+    run(bot, "deploy preview")
+    card = deploy_card(bot.slack)
+    press(bot, card, DBA)
+    github.unavailable = 503
+    assert press(bot, card, LEAD) == "Schema deploy #1 to `preview` applied: `20260101000000`."
+    assert column_exists(dbs, "tenants", "timezone")  # GitHub being down does not fail the deploy
+    assert "recorded; delivery pending after 1 attempt(s)" in card_text(deploy_card(bot.slack))
+    listed = ask(bot, "log")
+    assert "DB Changes: schema deploy #1 to `preview` — delivery pending" in listed
+    assert "`release-issue:icupa/app#1`" in listed
+    assert github.issue(REPO, 1)["body"] == RELEASE_BODY and github.requests("PATCH") == []
+
+    # GitHub back: the outbox job delivers the line once and the card says where it is
+    github.unavailable = None
+    clock.advance(timedelta(minutes=5))
+    assert container.services.outbox.deliver_due(clock.now()) is None  # delivered, nothing waits any more
+    body = github.issue(REPO, 1)["body"]
+    assert body.count("<!-- zdm:dbchanges:") == 1 and body.count("(zdm schema deploy #1)") == 1
+    assert "- none yet" not in body and body.endswith("## Notes\nWritten by a person.\n")
+    assert "recorded; DB Changes in release issue #1" in card_text(deploy_card(bot.slack))
+    assert "DB Changes in release issue #1" in ask(bot, "log")
+
+    # delivering again changes nothing: the job finds nothing due, and a repeated delivery (a replica that crashed
+    # after its PATCH) upserts the line by its marker
+    clock.advance(timedelta(hours=2))
+    assert container.services.outbox.deliver_due(clock.now()) is None
+    marker = "<!-- zdm:dbchanges:" + body.split("<!-- zdm:dbchanges:", 1)[1].split(" -->", 1)[0] + " -->"
+    with ConnectionPool(container.state_url, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
+        entry = PgOutbox(pool).get(marker)
+    assert entry is not None and entry.delivered_to == "DB Changes in release issue #1"
+    replica = ReleaseIssueDestination(
+        others=LocalFolderDestination(app_root),
+        issues=GitHubIssues(token=github.token, api_url=github.url),
+        exclusive=lambda name, *, wait_s: nullcontext(True),
     )
-    [failure] = release_posts(bot.slack, "*❌ Release record for schema deploy #1 failed*")
-    assert 'add the entry by hand under "DB Changes"' in card_text(failure)
+    assert replica.deliver(entry) == "DB Changes in release issue #1"
+    assert len(github.requests("PATCH")) == 1 and github.issue(REPO, 1)["body"] == body
