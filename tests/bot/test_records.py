@@ -11,7 +11,7 @@ import pytest
 
 from commands.config import RunbookConfig
 from tests.bot.test_cleanup import finished_rollout
-from tests.conftest import DEMO_APP, ONCALL, BotServer, Databases, write_config
+from tests.conftest import ONCALL, BotServer, Databases, write_config
 from tests.fakes import FakeClock
 
 CHANGELOG = "# Changelog\n\n## Unreleased\n\n- Written by a person.\n\n## 1.0.0\n\n- Older.\n"
@@ -81,13 +81,13 @@ def test_notes_contain_the_recorded_facts_and_never_overwrite_other_text(
 
 
 def test_archive_copies_reports_and_the_audit_export_with_a_manifest_that_verifies(
-    bot: BotServer, app_root: Path
+    bot: BotServer, app_root: Path, demo_app: Path
 ) -> None:
     (app_root / "coverage").mkdir()
     (app_root / "coverage/coverage-summary.json").write_text('{"total": {"lines": {"pct": 86}}}', encoding="utf-8")
     lighthouse = app_root / "artifacts/lighthouse/2026-11-20"
     lighthouse.mkdir(parents=True)
-    shutil.copyfile(DEMO_APP / "lighthouse/menu-baseline.json", lighthouse / "menu.json")
+    shutil.copyfile(demo_app / "lighthouse/menu-baseline.json", lighthouse / "menu.json")
     bot.command("rollback tenant pilot_b slow", user=ONCALL)  # an audited event for the export
     bot.settle()
 

@@ -16,7 +16,7 @@ from bot.local.emulator import SlackEmulator
 from commands.config import RunbookConfig, load_config
 from tests.bot.conftest import card_text
 from tests.bot.test_schema_deploy import DBA, LEAD, column_exists, deploy_card, history, press, release_posts, run
-from tests.conftest import DEMO_APP, BotServer, Databases, make_settings, write_config
+from tests.conftest import BotServer, Databases, make_settings, write_config
 from tests.edge.git_server import GitHttpServer, git
 from tests.fakes import FakeClock
 
@@ -40,12 +40,12 @@ def server(tmp_path: Path) -> Iterator[GitHttpServer]:
 
 
 @pytest.fixture
-def work(tmp_path: Path, server: GitHttpServer) -> Path:
+def work(tmp_path: Path, server: GitHttpServer, demo_app: Path) -> Path:
     """A developer's clone of the repository with the demo app committed on ``main``."""
     work = tmp_path / "work"
     work.mkdir()
     git(work, "init", "--quiet", "--initial-branch=main")
-    shutil.copytree(DEMO_APP / "supabase", work / "supabase")
+    shutil.copytree(demo_app / "supabase", work / "supabase")  # the suite's copy: never the working tree's
     git(work, "add", ".")
     git(work, "commit", "--quiet", "-m", "demo app")
     git(work, "push", "--quiet", str(server.root / "app.git"), "main")

@@ -21,7 +21,7 @@ from commands.adapters.schema_pg import PgSchemaTarget
 from commands.schema.history import list_migrations, split_statements
 from commands.schema.prelude import bundled_prelude
 from commands.schema.scaffold import new_migration
-from tests.conftest import DEMO_APP, ONCALL, REPO, Databases, make_settings, write_config
+from tests.conftest import ONCALL, REPO, Databases, make_settings, write_config
 from tests.fakes import FakeClock
 
 CLI = REPO / ".venv" / "supabase-cli" / "node_modules" / ".bin" / "supabase"
@@ -67,9 +67,10 @@ def history(url: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A checkout of the demo app: supabase/migrations and supabase/rollbacks."""
-    shutil.copytree(DEMO_APP / "supabase", tmp_path / "app" / "supabase")
+def project(tmp_path: Path, demo_app: Path) -> Path:
+    """A checkout of the demo app: supabase/migrations and supabase/rollbacks (the suite's copy of its tracked
+    files, so a walkthrough's leftovers in examples/icupa cannot change it)."""
+    shutil.copytree(demo_app / "supabase", tmp_path / "app" / "supabase")
     return tmp_path / "app"
 
 

@@ -20,7 +20,6 @@ from tests.bot.test_checklist import FLAG, RELEASE, complete_checkout
 from tests.fakes import FakeClock, MemoryAudit, MemoryChecklistTicks, MemoryNotifier, MemoryRoles
 
 DBA, SEC = "U0DBA", "U0SEC"
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "icupa"
 
 
 class CleanLint:
@@ -57,8 +56,8 @@ class Harness:
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Harness:
-    shutil.copytree(DEMO / "supabase", tmp_path / "supabase")
+def h(tmp_path: Path, demo_app: Path) -> Harness:
+    shutil.copytree(demo_app / "supabase", tmp_path / "supabase")  # the suite's copy of the tracked demo files
     complete_checkout(tmp_path)
     return Harness(tmp_path)
 

@@ -34,12 +34,12 @@ FLAG = "tenant.enableNewProfile"
 TENANTS = ("demo_icupa", "pilot_a", "pilot_b")
 DBA, LEAD, REQUESTER = "U0DBA", "U0LEAD", "U0REQ"
 CLEANUP = "supabase/cleanup/20250401000000_drop_legacy_tenant_columns.sql"
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "icupa"
 
 
 @dataclass
 class Harness:
     root: Path
+    demo: Path  # the suite's copy of the tracked demo app files
     clock: FakeClock = field(default_factory=FakeClock)
     kpis: ScriptedKpis = field(default_factory=ScriptedKpis)
     rollouts: MemoryRollouts = field(default_factory=MemoryRollouts)
@@ -52,7 +52,7 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.exposure = MemoryExposure(self.rollouts)
-        shutil.copytree(DEMO / "supabase" / "cleanup", self.root / "supabase" / "cleanup")
+        shutil.copytree(self.demo / "supabase" / "cleanup", self.root / "supabase" / "cleanup")
 
     def service(self) -> CleanupService:
         config = RunbookConfig.model_validate(
@@ -75,8 +75,8 @@ class Harness:
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+def h(tmp_path: Path, demo_app: Path) -> Harness:
+    return Harness(tmp_path, demo_app)
 
 
 def test_day_six_refuses_with_the_date_and_a_clean_day_seven_needs_a_dba_and_a_lead(h: Harness) -> None:
