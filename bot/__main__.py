@@ -185,6 +185,14 @@ def _schema_move_rollbacks(settings: Settings) -> int:
     return 0
 
 
+def _run_lines(shell: Shell, args: argparse.Namespace, *, scripted: bool) -> None:
+    """The shell reads the `-c` lines and the `--script` file, else standard input (prompting when interactive)."""
+    if scripted:
+        shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
+    else:
+        shell.run(sys.stdin, prompt=shell.ask is not None)
+
+
 def _shell(settings: Settings, args: argparse.Namespace) -> int:
     scripted, demo = bool(args.command or args.script), args.cmd == "demo"
     if not demo and not settings.embedded:
@@ -233,10 +241,7 @@ def _shell(settings: Settings, args: argparse.Namespace) -> int:
         if console is not None:
             channels = [container.services.config.channels.release]
             return serve_web(Workspace(shell, console, channels=channels), port=args.port)
-        if scripted:
-            shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
-        else:
-            shell.run(sys.stdin, prompt=shell.ask is not None)
+        _run_lines(shell, args, scripted=scripted)
         return 0
     finally:
         metronome.shutdown()
@@ -275,10 +280,7 @@ def _real_shell(settings: Settings, args: argparse.Namespace, *, scripted: bool)
         where = "Slack" if container.emulator is None else "this shell only (no Slack tokens set)"
         shell.outside("zdm shell on real databases", f"acting as {settings.shell_user}; cards go to {where}; the "
                       "scheduler does not run here (the bot does that)")  # fmt: skip
-        if scripted:
-            shell.run(list(args.command) + (args.script.read_text().splitlines() if args.script else []), prompt=False)
-        else:
-            shell.run(sys.stdin, prompt=shell.ask is not None)
+        _run_lines(shell, args, scripted=scripted)
         return 0
     finally:
         executor.wait_idle(60)

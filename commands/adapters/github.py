@@ -18,6 +18,14 @@ API_VERSION = "2022-11-28"
 DEFAULT_API_URL = "https://api.github.com"
 
 
+def github_client(*, token: str | None, api_url: str, timeout_s: float) -> httpx.Client:
+    """An httpx client speaking GitHub's REST API version ``API_VERSION`` (authorised when given a token)."""
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "zdm"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+
 class GitHubIssues:
     def __init__(
         self,
@@ -29,10 +37,7 @@ class GitHubIssues:
         base_delay_s: float = 0.5,
     ) -> None:
         self._attempts, self._base_delay_s = attempts, base_delay_s
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "zdm"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = github_client(token=token, api_url=api_url, timeout_s=timeout_s)
 
     def close(self) -> None:
         self._client.close()

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from commands.adapters.github import API_VERSION, DEFAULT_API_URL
+from commands.adapters.github import DEFAULT_API_URL, github_client
 from commands.adapters.http_retry import send_with_retry
 from commands.errors import OutsideServiceFailed
 from commands.outbox.model import OutboxEntry, apply_entry
@@ -35,10 +35,7 @@ class GitHubPullRequestDestination:
     ) -> None:
         self._repo, self._branch, self._base, self._title = repo, branch, base, title
         self._attempts = attempts
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION, "User-Agent": "zdm"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout_s)
+        self._client = github_client(token=token, api_url=api_url, timeout_s=timeout_s)
 
     def close(self) -> None:
         self._client.close()
