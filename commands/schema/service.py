@@ -45,7 +45,6 @@ class SchemaRequest:
 
 class SchemaService:
     def __init__(self, *, config: RunbookConfig, ports: SchemaPorts) -> None:
-        self._config = config
         self._p = ports
         self._ctx = SchemaContext(config=config, ports=ports, usage=USAGE)
         self._planner = SchemaPlanner(self._ctx)
