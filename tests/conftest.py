@@ -28,8 +28,8 @@ from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from bot.server import create_server
 from bot.settings import Settings
 from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
+from commands.adapters.store_pg import migrate_state
 from commands.config import RunbookConfig, load_config
-from commands.store.migrator import migrate_state
 from tests.edge.tcp_proxy import PgOutageProxy
 from tests.fakes import FakeClock
 
