@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from commands.errors import GateBlocked, StalePrompt, UsageError, UserError
+from commands.readiness.model import Check, CheckState, Readiness, RollbackNotReady
 from commands.rollout.config import RUNBOOK_PLAN, GatesConfig, plan_digest
 from commands.rollout.effect_types import Announce, AppendLog, Audit, PostPrompt, RefreshPrompt, RefreshRoot
 from commands.rollout.exposure import GuardedFlip
@@ -27,6 +28,8 @@ from commands.rollout.transitions import (
     approval_blocked,
     approvals_missing,
     denied,
+    include_noted,
+    readiness_blocked,
     started,
     status_changed,
     step_claimed,
@@ -103,6 +106,22 @@ def test_a_blocked_gate_refuses_without_changing_the_record() -> None:
     assert isinstance(t.refused, GateBlocked) and "error rate 3.0%" in str(t.refused)
     why = {"why": "error rate 3.0% (needs ≤ 1.0%)"}
     assert t.effects == (Audit("rollout.approve", ALICE, why, "blocked"), RefreshPrompt(0, FAILING))
+
+
+def test_a_broken_rollback_path_refuses_the_approval_and_redraws_the_card() -> None:
+    r = prompted(rollout(), 1, cohort=("pilot_a",))
+    broken = Readiness((Check("rollback files", CheckState.FAIL, "no rollback for 20261125_profiles"),))
+    t = readiness_blocked(r, actor=ALICE, readiness=broken)
+    assert t.state is r and isinstance(t.refused, RollbackNotReady)
+    assert "step 2 of rollout #7" in str(t.refused)
+    why = {"why": "the rollback path is broken: rollback files — no rollback for 20261125_profiles"}
+    assert t.effects == (Audit("rollout.approve", ALICE, why, "blocked"), RefreshPrompt(1))
+
+
+def test_a_re_included_tenant_is_noted_on_the_running_rollout() -> None:
+    t = include_noted(rollout(), T0, actor=ALICE, slug="pilot_c")
+    assert t.state.history[-1].endswith("<@U0ALICE> re-included `pilot_c`")
+    assert t.effects == (RefreshRoot(),)
 
 
 def test_a_denial_stops_the_rollout_and_says_so_after_redrawing_the_cards() -> None:
