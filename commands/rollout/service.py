@@ -17,6 +17,7 @@ from commands.charts import Mark
 from commands.errors import UsageError, UserError
 from commands.kpi_chart import flip_marks
 from commands.ports import AuditEvent
+from commands.rollout.args import parse_rollout_args
 from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.config import format_duration, plan_digest
 from commands.rollout.core import APPROVERS, DECISION_WAIT_S
@@ -29,7 +30,6 @@ from commands.rollout.model import (
     aborted,
     due_work,
     new_steps,
-    parse_rollout_args,
     paused,
     resumed,
 )
