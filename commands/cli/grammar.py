@@ -4,7 +4,7 @@ its parser and every "Use `/zdm …`" sentence come from that one declaration.
 A subcommand (``Sub``) has positional arguments (``Arg``), options with a value (``Option``: ``--plan NAME``),
 switches (``Switch``: ``--max-speed``), options split off before parsing (``Apart``: ``--break-glass "<reason>"``,
 see ``commands.breakglass.model.split_break_glass``), an optional record number (``Ref``: ``#id``) and free text
-(``Rest``: ``reason…``), shown in that order. ``Grammar.parse`` reads the words (``commands.cli.parse``) and builds
+(``Rest``: ``reason…``), shown in that order (options split off last). ``Grammar.parse`` reads the words (``commands.cli.parse``) and builds
 the stage's typed request from them; bad input is one ``UsageError`` sentence.
 """
 
@@ -130,9 +130,9 @@ class Sub:
 
     @property
     def usage(self) -> str:
-        parts = [self.name, *(a.shown for a in self.args), *(f.shown for f in self.flags)]
-        parts += [self.ref.shown] if self.ref else []
-        return " ".join(parts + ([self.rest.shown] if self.rest else []))
+        parts = [self.name, *(a.shown for a in self.args), *(f.shown for f in self.flags if not isinstance(f, Apart))]
+        parts += ([self.ref.shown] if self.ref else []) + ([self.rest.shown] if self.rest else [])
+        return " ".join(parts + [f.shown for f in self.flags if isinstance(f, Apart)])
 
     @property
     def takes_nothing(self) -> bool:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from bot.signing import block_action_body, sign, slash_command_body, view_submission_body
-from commands.backfill.model import parse_backfill_args
+from commands.backfill.args import parse_backfill_args
 from commands.cleanup.views import APPROVE_ACTION as CLEANUP_APPROVE
 from commands.config import RunbookConfig
 from commands.errors import ConfigError, UsageError
@@ -77,7 +77,7 @@ def test_superscript_digits_and_huge_numbers_get_one_sentence(bot: BotServer) ->
     assert reply(bot, "schema status #²").startswith("`#²` is not a deploy number; write it like `#3`.")
     assert reply(bot, "schema status --release ²").startswith("`--release` needs the release issue number")
     assert reply(bot, "backfill status #²") == "`#²` is not a run number; write it like `#3`."
-    assert reply(bot, "backfill set batch-size ²").startswith("Use `/zdm backfill set batch-size N`")
+    assert reply(bot, "backfill set batch-size ²").startswith("`²` is not a positive whole number")
     assert reply(bot, f"backfill status #{HUGE}").startswith("zdm cannot read this command: it is 4,318 characters")
     assert reply(bot, f"backfill status #{HUGE[:3000]}").startswith("`#99999")
     assert reply(bot, f"schema status #{HUGE[:3000]}").startswith("`#99999")
