@@ -4,8 +4,8 @@ its parser and every "Use `/zdm …`" sentence come from that one declaration.
 A subcommand (``Sub``) has positional arguments (``Arg``), options with a value (``Option``: ``--plan NAME``),
 switches (``Switch``: ``--max-speed``), options split off before parsing (``Apart``: ``--break-glass "<reason>"``,
 see ``commands.breakglass.model.split_break_glass``), an optional record number (``Ref``: ``#id``) and free text
-(``Rest``: ``reason…``), shown in that order (options split off last). ``Grammar.parse`` reads the words (``commands.cli.parse``) and builds
-the stage's typed request from them; bad input is one ``UsageError`` sentence.
+(``Rest``: ``reason…``), shown in that order (options split off last). ``Grammar.parse`` reads the words
+(``commands.cli.parse``) and builds the stage's typed request from them; bad input is one ``UsageError`` sentence.
 """
 
 from __future__ import annotations

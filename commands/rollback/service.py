@@ -40,6 +40,7 @@ from commands.ports import (
 )
 from commands.queue.model import Kind
 from commands.queue.ports import WorkQueue
+from commands.rollback.args import parse_rollback_args
 from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import (
     RERUNNABLE,
@@ -52,7 +53,6 @@ from commands.rollback.model import (
     initial_steps,
     needs_schema_prompt,
     next_step,
-    parse_rollback_args,
     recover_interrupted,
 )
 from commands.rollback.ports import RollbackLogFile, RollbackRepository

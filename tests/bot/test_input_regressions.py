@@ -17,7 +17,7 @@ from commands.backfill.args import parse_backfill_args
 from commands.cleanup.views import APPROVE_ACTION as CLEANUP_APPROVE
 from commands.config import RunbookConfig
 from commands.errors import ConfigError, UsageError
-from commands.rollback.model import parse_rollback_args
+from commands.rollback.args import parse_rollback_args
 from commands.rollback.views import CONFIRM_ACTION as ROLLBACK_CONFIRM
 from commands.rollout.args import parse_rollout_args
 from commands.rollout.config import parse_duration

@@ -155,7 +155,7 @@ def test_injection_attempt_in_slug_is_refused_and_harmless(bot: BotServer, dbs: 
 
 
 def test_usage_errors_and_unknown_commands(bot: BotServer) -> None:
-    assert bot.command("rollback pilot_a").json()["text"].startswith("Usage: `/zdm rollback tenant <slug>")
+    assert bot.command("rollback pilot_a").json()["text"].startswith("Use `/zdm rollback tenant <slug>")
     assert bot.command("frobnicate").json()["text"] == (
         "`/zdm frobnicate` is not a zdm command. Type `/zdm help` to see them all."
     )
