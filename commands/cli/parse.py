@@ -47,7 +47,7 @@ def _flags(
     """Options and switches wherever they stand; the words left over, in order."""
     for name in apart:
         if not any(isinstance(flag, Apart) and flag.name == name for flag in sub.flags):
-            raise UsageError(f"`{name}` does not apply to `/zdm {grammar.command} {sub.name}`; {_use(grammar, sub)}")
+            raise UsageError(_not_here(grammar, sub, name))
     for flag in sub.flags:
         if isinstance(flag, Apart) and flag.required and flag.name not in apart:
             raise UsageError(
@@ -75,9 +75,18 @@ def _flags(
             else:
                 value, at = (words[at], at + 1) if at < len(words) else ("", at)
             values[option.name] = _option_value(option, value)
+        elif sub.rest is None and name in _elsewhere(grammar, sub):
+            raise UsageError(_not_here(grammar, sub, name))
         else:
             left.append(word)
     return frozenset(given), left
+
+
+def _elsewhere(grammar: Grammar[Any], sub: Sub) -> set[str]:
+    """Option and switch names other subcommands of the command declare."""
+    return {flag.name for other in grammar.subs if other is not sub for flag in other.flags} - {
+        flag.name for flag in sub.flags
+    }
 
 
 def _option_value(option: Option, value: str) -> object:
@@ -151,6 +160,12 @@ def _extra(grammar: Grammar[Any], sub: Sub, words: list[str]) -> str:
     if sub.ref is not None and not (sub.args or sub.flags):
         return f"{where} takes at most a {sub.ref.noun} number, e.g. `/zdm {grammar.command} {sub.name} #3`."
     return f"Unexpected `{printable(' '.join(words))}`; {_use(grammar, sub, lower=True)}"
+
+
+def _not_here(grammar: Grammar[Any], sub: Sub, name: str) -> str:
+    return (
+        f"`{printable(name)}` does not apply to `/zdm {grammar.command} {sub.name}`; {_use(grammar, sub, lower=True)}"
+    )
 
 
 def _use(grammar: Grammar[Any], sub: Sub, *, lower: bool = False) -> str:

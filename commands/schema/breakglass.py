@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError
-from commands.schema.service import REQUESTERS, SchemaService, parse_schema_args
+from commands.schema.args import parse_schema_args
+from commands.schema.service import REQUESTERS, SchemaService
 
 USAGE = 'Usage: `/zdm schema deploy <env> --break-glass "<reason>"`.'
 

@@ -37,6 +37,7 @@ from commands.queue.ports import WorkQueue
 from commands.readiness.model import RollbackNotReady
 from commands.readiness.ports import ReadinessCheck
 from commands.repository.ports import Repository, Snapshot
+from commands.schema.args import SCHEMA_ARGS, SchemaRequest, parse_schema_args
 from commands.schema.history import MigrationFile, list_migrations
 from commands.schema.layout import layout_findings, rollback_pairs
 from commands.schema.lint import additive_findings
@@ -60,7 +61,6 @@ from commands.text import printable, whole_number
 log = logging.getLogger(__name__)
 REQUESTERS = ("dba", "platform_lead", "release_approvers")
 RECORDED = "recorded; "  # the deploy note that says where the DB Changes line is
-USAGE = "Usage: `/zdm schema plan <env> [--include-all]`, `deploy <env> [--include-all] [--release N]`, `status`."
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 
@@ -82,15 +82,6 @@ class SchemaPorts:
     readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
     queue: WorkQueue | None = None  # one schema deploy, backfill or schema rollback per database at a time
     outbox: OutboxService | None = None  # the release issue's DB Changes line: stored first, delivered by the outbox
-
-
-@dataclass(frozen=True)
-class SchemaRequest:
-    action: str
-    env: str | None = None
-    include_all: bool = False
-    release: int | None = None
-    deploy_id: int | None = None
 
 
 class SchemaService:
@@ -438,7 +429,7 @@ class SchemaService:
         if env is None or env not in known:
             names = ", ".join(f"`{n}`" for n in known)
             said = f"`{printable(env)}` is not a schema environment" if env else "Name an environment"
-            raise UsageError(f"{said}; zdm.toml has {names}. {USAGE}")
+            raise UsageError(f"{said}; zdm.toml has {names}. {SCHEMA_ARGS.use()}")
         if env not in self._p.targets:
             var = known[env].database_url_env
             raise UserError(f"Schema environment `{env}` has no database: set {var} for zdm, then try again.")
@@ -549,32 +540,6 @@ class SchemaService:
 
     def _audit(self, actor: str, action: str, subject: str, outcome: str, **detail: object) -> None:
         self._p.audit.record(AuditEvent(actor, action, subject, outcome, detail), at=self._p.clock.now())
-
-
-def parse_schema_args(text: str) -> SchemaRequest:
-    words = text.split()
-    if not words or words[0] not in ("plan", "deploy", "status", "cancel"):
-        raise UsageError(USAGE)
-    action, rest = words[0], words[1:]
-    include_all = "--include-all" in rest
-    rest = [w for w in rest if w != "--include-all"]
-    release = None
-    if "--release" in rest:
-        i = rest.index("--release")
-        value = rest[i + 1].removeprefix("#") if i + 1 < len(rest) else ""
-        release = whole_number(value)
-        if release is None:
-            raise UsageError(f"`--release` needs the release issue number, e.g. `--release 42`. {USAGE}")
-        del rest[i : i + 2]
-    deploy_id = None
-    if rest and rest[0].startswith("#"):
-        deploy_id = whole_number(rest[0][1:])
-        if deploy_id is None:
-            raise UsageError(f"`{printable(rest[0])}` is not a deploy number; write it like `#3`. {USAGE}")
-        rest.pop(0)
-    if len(rest) > 1:
-        raise UsageError(f"Unexpected `{printable(' '.join(rest[1:]))}`. {USAGE}")
-    return SchemaRequest(action, rest[0] if rest else None, include_all, release, deploy_id)
 
 
 def _parse_value(value: str | None) -> tuple[int, str]:

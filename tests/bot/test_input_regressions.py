@@ -22,7 +22,7 @@ from commands.rollback.views import CONFIRM_ACTION as ROLLBACK_CONFIRM
 from commands.rollout.args import parse_rollout_args
 from commands.rollout.config import parse_duration
 from commands.rollout.views import DENY_ACTION
-from commands.schema.service import parse_schema_args
+from commands.schema.args import parse_schema_args
 from commands.schema.views import APPROVE_ACTION as SCHEMA_APPROVE
 from commands.text import slack_escape, whole_number
 from tests.bot.conftest import Cadence, approve, card_text, prompt_for
@@ -75,7 +75,7 @@ def refusals(dbs: Databases, actor: str) -> list[tuple[str, str, str]]:
 
 def test_superscript_digits_and_huge_numbers_get_one_sentence(bot: BotServer) -> None:
     assert reply(bot, "schema status #²").startswith("`#²` is not a deploy number; write it like `#3`.")
-    assert reply(bot, "schema status --release ²").startswith("`--release` needs the release issue number")
+    assert reply(bot, "schema deploy staging --release ²").startswith("`--release` needs the release issue number")
     assert reply(bot, "backfill status #²") == "`#²` is not a run number; write it like `#3`."
     assert reply(bot, "backfill set batch-size ²").startswith("`²` is not a positive whole number")
     assert reply(bot, f"backfill status #{HUGE}").startswith("zdm cannot read this command: it is 4,318 characters")
