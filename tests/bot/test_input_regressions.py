@@ -75,7 +75,7 @@ def refusals(dbs: Databases, actor: str) -> list[tuple[str, str, str]]:
 
 def test_superscript_digits_and_huge_numbers_get_one_sentence(bot: BotServer) -> None:
     assert reply(bot, "schema status #²").startswith("`#²` is not a deploy number; write it like `#3`.")
-    assert reply(bot, "schema deploy staging --release ²").startswith("`--release` needs the release issue number")
+    assert reply(bot, "schema status --release ²").startswith("`--release` does not apply to `/zdm schema status`")
     assert reply(bot, "backfill status #²") == "`#²` is not a run number; write it like `#3`."
     assert reply(bot, "backfill set batch-size ²").startswith("`²` is not a positive whole number")
     assert reply(bot, f"backfill status #{HUGE}").startswith("zdm cannot read this command: it is 4,318 characters")
