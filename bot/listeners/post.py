@@ -7,12 +7,13 @@ from slack_bolt import App
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.breakglass.model import split_break_glass
+from commands.cleanup.args import CLEANUP_ARGS
 from commands.cleanup.service import CleanupService
 from commands.cleanup.views import APPROVE_ACTION
 
 
 def register(app: App, registry: CommandRegistry, cleanup: CleanupService, after_ack: AfterAck) -> None:
-    @registry.command("cleanup", usage='plan <release> [--break-glass "<reason>"]')
+    @registry.command("cleanup", grammar=CLEANUP_ARGS)
     def cleanup_command(ctx: CommandContext) -> Reply:
         """Decide whether the release's destructive cleanup (dropping legacy columns and views) may be scheduled
         (runbook §7): the rollout reached all tenants, then KPIs within thresholds for 7 consecutive days (shown day

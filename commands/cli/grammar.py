@@ -118,8 +118,9 @@ class Rest:
 
 @dataclass(frozen=True)
 class Sub:
-    """A subcommand: ``name`` (one or two words, e.g. ``set batch-size``) and an ``example`` of what may follow it
-    (used in the sentences that explain a mistake, and checked to parse by the tests)."""
+    """A subcommand: ``name`` (one or two words, e.g. ``set batch-size``; "" for the command's own arguments, as in
+    ``/zdm checklist <release>``) and an ``example`` of what may follow it (used in the sentences that explain a
+    mistake, and checked to parse by the tests)."""
 
     name: str
     example: str = ""
@@ -132,7 +133,7 @@ class Sub:
     def usage(self) -> str:
         parts = [self.name, *(a.shown for a in self.args), *(f.shown for f in self.flags if not isinstance(f, Apart))]
         parts += ([self.ref.shown] if self.ref else []) + ([self.rest.shown] if self.rest else [])
-        return " ".join(parts + [f.shown for f in self.flags if isinstance(f, Apart)])
+        return " ".join(part for part in parts + [f.shown for f in self.flags if isinstance(f, Apart)] if part)
 
     @property
     def takes_nothing(self) -> bool:
@@ -180,17 +181,25 @@ class Grammar(Generic[T]):
         """The usage line ``/zdm help`` shows after ``/zdm <command>``."""
         return " | ".join(sub.usage for sub in self.subs)
 
+    @property
+    def prefix(self) -> str:
+        return f"/zdm {self.command}"
+
     def sub(self, name: str) -> Sub:
         return next(sub for sub in self.subs if sub.name == name)
 
     def use(self) -> str:
         """The sentence for a missing or unknown subcommand: every form, as ``Use `/zdm …`, `…` or `…`.``"""
-        forms = [f"`/zdm {self.command} {self.subs[0].usage}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
+        forms = [f"`{self.prefix} {self.subs[0].usage}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
         listed = forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
         return f"Use {listed}."
 
     def example(self, sub: Sub) -> str:
-        return f"`/zdm {self.command} {sub.name}{' ' + sub.example if sub.example else ''}`"
+        return "`" + " ".join(word for word in (self.prefix, sub.name, sub.example) if word) + "`"
+
+    def called(self, sub: Sub) -> str:
+        """``/zdm <command> <subcommand>`` as the person typed it."""
+        return f"{self.prefix} {sub.name}".rstrip()
 
     def parse(self, text: str, *, apart: Collection[str] = ()) -> T:
         """The typed request ``text`` (the words after ``/zdm <command>``) asks for, or ``UsageError``.

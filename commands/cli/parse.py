@@ -51,8 +51,7 @@ def _flags(
     for flag in sub.flags:
         if isinstance(flag, Apart) and flag.required and flag.name not in apart:
             raise UsageError(
-                f"`/zdm {grammar.command} {sub.name}` needs `{flag.name} {flag.metavar}`, "
-                f"e.g. `{flag.name} {flag.example}`."
+                f"`{grammar.called(sub)}` needs `{flag.name} {flag.metavar}`, e.g. `{flag.name} {flag.example}`."
             )
     options = {name: flag for flag in sub.flags if isinstance(flag, Option) for name in (flag.name, *flag.aliases)}
     switches = {flag.name for flag in sub.flags if isinstance(flag, Switch)}
@@ -154,20 +153,18 @@ def _rest(grammar: Grammar[Any], sub: Sub, words: list[str]) -> str:
 
 
 def _extra(grammar: Grammar[Any], sub: Sub, words: list[str]) -> str:
-    where = f"`/zdm {grammar.command} {sub.name}`"
+    where = f"`{grammar.called(sub)}`"
     if sub.takes_nothing:
         return f"{where} takes no arguments."
     if sub.ref is not None and not (sub.args or sub.flags):
-        return f"{where} takes at most a {sub.ref.noun} number, e.g. `/zdm {grammar.command} {sub.name} #3`."
+        return f"{where} takes at most a {sub.ref.noun} number, e.g. `{grammar.called(sub)} #3`."
     return f"Unexpected `{printable(' '.join(words))}`; {_use(grammar, sub, lower=True)}"
 
 
 def _not_here(grammar: Grammar[Any], sub: Sub, name: str) -> str:
-    return (
-        f"`{printable(name)}` does not apply to `/zdm {grammar.command} {sub.name}`; {_use(grammar, sub, lower=True)}"
-    )
+    return f"`{printable(name)}` does not apply to `{grammar.called(sub)}`; {_use(grammar, sub, lower=True)}"
 
 
 def _use(grammar: Grammar[Any], sub: Sub, *, lower: bool = False) -> str:
-    said = f"Use `/zdm {grammar.command} {sub.usage}`, e.g. {grammar.example(sub)}."
+    said = f"Use `{grammar.prefix} {sub.usage}`, e.g. {grammar.example(sub)}."
     return said[0].lower() + said[1:] if lower else said

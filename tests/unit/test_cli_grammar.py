@@ -12,14 +12,19 @@ from hypothesis import strategies as st
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.backfill.args import BACKFILL_ARGS, BackfillRequest
 from commands.breakglass.model import split_break_glass
+from commands.checklist.args import CHECKLIST_ARGS
+from commands.cleanup.args import CLEANUP_ARGS
 from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Rest, Sub, Switch, matching
 from commands.errors import UsageError, UserError
+from commands.queue.args import QUEUE_ARGS, QueueRequest
 from commands.rollback.args import ROLLBACK_ARGS, RollbackCancel, parse_rollback_args, parse_rollback_cancel
 from commands.rollback.model import RollbackRequest
 from commands.rollout.args import ROLLOUT_ARGS, RolloutRequest, parse_rollout_args, parse_rollout_break_glass
 from commands.schema.args import SCHEMA_ARGS, SchemaRequest
 
-GRAMMARS: list[Grammar[Any]] = [ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS]
+GRAMMARS: list[Grammar[Any]] = [
+    ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS, QUEUE_ARGS, CHECKLIST_ARGS, CLEANUP_ARGS
+]  # fmt: skip
 TYPED = {"rollout": RolloutRequest, "backfill": BackfillRequest, "schema": SchemaRequest}
 WORDS = st.sampled_from(
     ["start", "status", "set", "batch-size", "tenant", "cancel", "approve", "--plan", "--schema", "--release",
@@ -39,8 +44,13 @@ def test_every_declared_subcommand_parses_its_example_to_the_typed_request(gramm
         request = example_of(grammar, sub)
         if grammar.command == "rollback":
             assert isinstance(request, RollbackCancel if sub.name == "cancel" else RollbackRequest), sub.name
+        elif grammar.command == "queue":
+            assert request == (QueueRequest("cancel", item_id=3) if sub.name else QueueRequest("list", env="staging"))
+        elif grammar in (CHECKLIST_ARGS, CLEANUP_ARGS):
+            assert request == "tenant-profiles"
         else:
-            assert isinstance(request, TYPED[grammar.command]) and request.action == sub.name.split()[0], sub.name
+            assert isinstance(request, TYPED[grammar.command]), sub.name
+            assert getattr(request, "action") == sub.name.split()[0], sub.name  # noqa: B009
         assert sub.usage.startswith(sub.name) and f"{sub.usage}`" in grammar.use()
 
 
@@ -73,6 +83,7 @@ def test_the_help_usage_is_the_declarations_usage() -> None:
         assert f"`/zdm {grammar.command} {grammar.usage}`\n    Does one thing." in shown
     assert ROLLBACK_ARGS.usage == "tenant <slug> [--schema VERSION] [reason…] | cancel <id>"
     assert ROLLOUT_ARGS.sub("approve").usage == 'approve [#id] --break-glass "<reason>"'
+    assert (QUEUE_ARGS.usage, CHECKLIST_ARGS.usage) == ("[env] | cancel Q<n>", "<release>")
 
 
 def test_mistakes_are_explained_from_the_declaration() -> None:
@@ -88,6 +99,9 @@ def test_mistakes_are_explained_from_the_declaration() -> None:
         ("backfill", "set batch-size", "Use `/zdm backfill set batch-size N [#id]`, e.g. `/zdm backfill set"),
         ("backfill", "status #x", "`#x` is not a run number; write it like `#3`."),
         ("rollback", "cancel 1 2", "Unexpected `2`; use `/zdm rollback cancel <id>`, e.g. `/zdm rollback cancel 2`"),
+        ("queue", "cancel", "Use `/zdm queue cancel Q<n>`, e.g. `/zdm queue cancel Q3`."),
+        ("checklist", "", "Use `/zdm checklist <release>`, e.g. `/zdm checklist tenant-profiles`."),
+        ("cleanup", "plan", "Use `/zdm cleanup plan <release> [--break-glass"),
         ("schema", "plan a b", "Unexpected `b`; use `/zdm schema plan <env> [--include-all]`, e.g. `/zdm schema plan"),
     ]  # fmt: skip
     by_name = {g.command: g for g in GRAMMARS}
