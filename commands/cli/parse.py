@@ -123,7 +123,7 @@ def _args(grammar: Grammar[Any], sub: Sub, words: list[str], values: dict[str, o
     for arg in sub.args:
         if not words:
             if not (arg.optional or arg.absent_ok):
-                raise UsageError(_use(grammar, sub))
+                raise UsageError(grammar.use() if not sub.name else _use(grammar, sub))
             values[arg.name] = None
             continue
         values[arg.name] = _arg_value(grammar, sub, arg, words.pop(0))

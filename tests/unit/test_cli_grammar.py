@@ -16,14 +16,17 @@ from commands.checklist.args import CHECKLIST_ARGS
 from commands.cleanup.args import CLEANUP_ARGS
 from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Rest, Sub, Switch, matching
 from commands.errors import UsageError, UserError
+from commands.outbox.args import LOG_ARGS, LogRequest
 from commands.queue.args import QUEUE_ARGS, QueueRequest
+from commands.records.args import ARCHIVE_ARGS, NOTES_ARGS, ArchiveRequest
 from commands.rollback.args import ROLLBACK_ARGS, RollbackCancel, parse_rollback_args, parse_rollback_cancel
 from commands.rollback.model import RollbackRequest
 from commands.rollout.args import ROLLOUT_ARGS, RolloutRequest, parse_rollout_args, parse_rollout_break_glass
 from commands.schema.args import SCHEMA_ARGS, SchemaRequest
 
 GRAMMARS: list[Grammar[Any]] = [
-    ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS, QUEUE_ARGS, CHECKLIST_ARGS, CLEANUP_ARGS
+    ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS, QUEUE_ARGS, CHECKLIST_ARGS, CLEANUP_ARGS, NOTES_ARGS,
+    ARCHIVE_ARGS, LOG_ARGS,
 ]  # fmt: skip
 TYPED = {"rollout": RolloutRequest, "backfill": BackfillRequest, "schema": SchemaRequest}
 WORDS = st.sampled_from(
@@ -46,8 +49,12 @@ def test_every_declared_subcommand_parses_its_example_to_the_typed_request(gramm
             assert isinstance(request, RollbackCancel if sub.name == "cancel" else RollbackRequest), sub.name
         elif grammar.command == "queue":
             assert request == (QueueRequest("cancel", item_id=3) if sub.name else QueueRequest("list", env="staging"))
-        elif grammar in (CHECKLIST_ARGS, CLEANUP_ARGS):
+        elif grammar in (CHECKLIST_ARGS, CLEANUP_ARGS, NOTES_ARGS):
             assert request == "tenant-profiles"
+        elif grammar is ARCHIVE_ARGS:
+            assert request == ArchiveRequest("tenant-profiles", verify=sub.name == "verify")
+        elif grammar is LOG_ARGS:
+            assert request == LogRequest(count=3)
         else:
             assert isinstance(request, TYPED[grammar.command]), sub.name
             assert getattr(request, "action") == sub.name.split()[0], sub.name  # noqa: B009
@@ -84,6 +91,8 @@ def test_the_help_usage_is_the_declarations_usage() -> None:
     assert ROLLBACK_ARGS.usage == "tenant <slug> [--schema VERSION] [reason…] | cancel <id>"
     assert ROLLOUT_ARGS.sub("approve").usage == 'approve [#id] --break-glass "<reason>"'
     assert (QUEUE_ARGS.usage, CHECKLIST_ARGS.usage) == ("[env] | cancel Q<n>", "<release>")
+    assert ARCHIVE_ARGS.usage == "<release> | verify <release>"
+    assert LOG_ARGS.parse("ab12") == LogRequest(entry="ab12") and LOG_ARGS.parse("²") == LogRequest(entry="²")
 
 
 def test_mistakes_are_explained_from_the_declaration() -> None:
@@ -100,7 +109,9 @@ def test_mistakes_are_explained_from_the_declaration() -> None:
         ("backfill", "status #x", "`#x` is not a run number; write it like `#3`."),
         ("rollback", "cancel 1 2", "Unexpected `2`; use `/zdm rollback cancel <id>`, e.g. `/zdm rollback cancel 2`"),
         ("queue", "cancel", "Use `/zdm queue cancel Q<n>`, e.g. `/zdm queue cancel Q3`."),
-        ("checklist", "", "Use `/zdm checklist <release>`, e.g. `/zdm checklist tenant-profiles`."),
+        ("checklist", "", "Use `/zdm checklist <release>`."),
+        ("archive", "", "Use `/zdm archive <release>` or `verify <release>`."),
+        ("log", "1 2", "Unexpected `2`; use `/zdm log [count | <entry id>]`, e.g. `/zdm log 3`."),
         ("cleanup", "plan", "Use `/zdm cleanup plan <release> [--break-glass"),
         ("schema", "plan a b", "Unexpected `b`; use `/zdm schema plan <env> [--include-all]`, e.g. `/zdm schema plan"),
     ]  # fmt: skip
