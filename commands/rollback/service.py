@@ -25,6 +25,7 @@ from commands.errors import (
     TenantsStillOn,
     UserError,
 )
+from commands.rollback.args import parse_rollback_args
 from commands.rollback.context import RollbackContext
 from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import (
@@ -33,7 +34,6 @@ from commands.rollback.model import (
     Step,
     StepStatus,
     initial_steps,
-    parse_rollback_args,
 )
 from commands.rollback.ports import RollbackPorts as RollbackPorts  # re-exported: callers build the stage from here
 from commands.rollback.schema_step import APPROVERS, VOID, file_sha256, rollback_path

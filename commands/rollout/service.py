@@ -19,11 +19,12 @@ from commands.charts import Mark
 from commands.config import RunbookConfig
 from commands.errors import UserError
 from commands.rollout.approvals import RolloutApprovals
+from commands.rollout.args import parse_rollout_args
 from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.controls import RolloutControls
 from commands.rollout.core import APPROVERS, RolloutContext
 from commands.rollout.effects import RolloutPorts
-from commands.rollout.model import Rollout, parse_rollout_args
+from commands.rollout.model import Rollout
 from commands.rollout.ticks import RolloutTicks
 from commands.rollout.views import list_line
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError
+from commands.schema.args import parse_schema_args
 from commands.schema.decisions import REQUESTERS
-from commands.schema.service import SchemaService, parse_schema_args
+from commands.schema.service import SchemaService
 
 USAGE = 'Usage: `/zdm schema deploy <env> --break-glass "<reason>"`.'
 

@@ -12,14 +12,14 @@ release issue's DB Changes line), sharing one ``context``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from commands.cards import Card
 from commands.config import RunbookConfig
-from commands.errors import StalePrompt, UsageError, UserError
+from commands.errors import StalePrompt, UserError
 from commands.outbox.model import OutboxEntry
 from commands.queue.model import Kind
 from commands.schema.applying import SchemaApplier
+from commands.schema.args import SCHEMA_ARGS, SchemaRequest, parse_schema_args
 from commands.schema.context import SchemaContext
 from commands.schema.decisions import REQUESTERS, SchemaDecisions
 from commands.schema.model import Deploy, Plan
@@ -27,26 +27,15 @@ from commands.schema.planning import SchemaPlanner
 from commands.schema.ports import SchemaPorts as SchemaPorts  # re-exported: callers build the stage from here
 from commands.schema.release_line import ReleaseLine
 from commands.schema.views import deploy_card
-from commands.text import printable, whole_number
-
-USAGE = "Usage: `/zdm schema plan <env> [--include-all]`, `deploy <env> [--include-all] [--release N]`, `status`."
+from commands.text import whole_number
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
-
-
-@dataclass(frozen=True)
-class SchemaRequest:
-    action: str
-    env: str | None = None
-    include_all: bool = False
-    release: int | None = None
-    deploy_id: int | None = None
 
 
 class SchemaService:
     def __init__(self, *, config: RunbookConfig, ports: SchemaPorts) -> None:
         self._p = ports
-        self._ctx = SchemaContext(config=config, ports=ports, usage=USAGE)
+        self._ctx = SchemaContext(config=config, ports=ports, usage=SCHEMA_ARGS.use())
         self._planner = SchemaPlanner(self._ctx)
         self._release_line = ReleaseLine(self._ctx)
         self._applier = SchemaApplier(self._ctx, release_line=self._release_line)
@@ -153,32 +142,6 @@ class SchemaService:
 
     def recent_deploys(self, *, env: str, limit: int) -> list[Deploy]:
         return self._p.deploys.recent(limit=limit, env=env)
-
-
-def parse_schema_args(text: str) -> SchemaRequest:
-    words = text.split()
-    if not words or words[0] not in ("plan", "deploy", "status", "cancel"):
-        raise UsageError(USAGE)
-    action, rest = words[0], words[1:]
-    include_all = "--include-all" in rest
-    rest = [w for w in rest if w != "--include-all"]
-    release = None
-    if "--release" in rest:
-        i = rest.index("--release")
-        value = rest[i + 1].removeprefix("#") if i + 1 < len(rest) else ""
-        release = whole_number(value)
-        if release is None:
-            raise UsageError(f"`--release` needs the release issue number, e.g. `--release 42`. {USAGE}")
-        del rest[i : i + 2]
-    deploy_id = None
-    if rest and rest[0].startswith("#"):
-        deploy_id = whole_number(rest[0][1:])
-        if deploy_id is None:
-            raise UsageError(f"`{printable(rest[0])}` is not a deploy number; write it like `#3`. {USAGE}")
-        rest.pop(0)
-    if len(rest) > 1:
-        raise UsageError(f"Unexpected `{printable(' '.join(rest[1:]))}`. {USAGE}")
-    return SchemaRequest(action, rest[0] if rest else None, include_all, release, deploy_id)
 
 
 def _parse_value(value: str | None) -> tuple[int, str]:
