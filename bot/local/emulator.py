@@ -17,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 from bot.local import STOP_POLL_S
 from bot.local.emulator_files import FileEndpoints, UploadedFile
+from bot.local.emulator_http import http_handler
 
 BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
 
@@ -64,7 +64,7 @@ class SlackEmulator(FileEndpoints):
         # set: chat.update of a message this emulator never posted answers this error (not message_not_found, so
         # nobody re-posts and re-links a message that lives in another Slack or another process)
         self.foreign_update_error: str | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), http_handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="slack-emulator", daemon=True
         )
@@ -91,7 +91,8 @@ class SlackEmulator(FileEndpoints):
             else:
                 self.failing[method] = error
 
-    def _take_rate_limit(self) -> bool:
+    def take_rate_limit(self) -> bool:
+        """Whether this Web API call is answered with HTTP 429 (``rate_limit_next``)."""
         with self._cond:
             if self._rate_limited <= 0:
                 return False
@@ -253,60 +254,3 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         return dict(json.loads(value))
     return dict(value or {})
-
-
-def _handler(emulator: SlackEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # quiet
-            return
-
-        def do_GET(self) -> None:
-            data = emulator.file_bytes(self.path[len("/files/") :]) if self.path.startswith("/files/") else None
-            if data is None:
-                self._reply(404, "not found", ctype="text/plain")
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            data = self.rfile.read(length)
-            if self.path.startswith("/upload/v1/"):
-                status, answer = emulator.receive_upload(self.path[len("/upload/v1/") :], data)
-                self._reply(status, answer, ctype="text/plain")
-                return
-            raw = data.decode("utf-8")
-            ctype = self.headers.get("Content-Type", "")
-            body: dict[str, Any] = json.loads(raw or "{}") if "json" in ctype else dict(parse_qsl(raw))
-            if self.path.startswith("/api/") and emulator._take_rate_limit():
-                self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}), headers={"Retry-After": "1"})
-            elif self.path.startswith("/api/"):
-                result = emulator.handle_api(self.path[5:].split("?")[0], body, self.headers.get("Authorization"))
-                self._reply(200, json.dumps(result))
-            elif self.path.startswith("/response/"):
-                emulator.handle_response_url(self.path.split("/", 2)[2], body)
-                self._reply(200, "ok", ctype="text/plain")
-            else:
-                self._reply(404, "not found", ctype="text/plain")
-
-        def _reply(
-            self,
-            status: int,
-            text: str,
-            *,
-            ctype: str = "application/json; charset=utf-8",
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            data = text.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler

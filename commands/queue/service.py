@@ -26,12 +26,11 @@ from commands.queue.model import (
     QueueItem,
     card_line,
     may_cancel,
-    ordered,
-    ordinal,
     waited,
     waiting_sentence,
 )
 from commands.queue.ports import QueueStore, Starter, Turn
+from commands.queue.views import queue_card, queue_listing
 from commands.text import printable
 
 log = logging.getLogger(__name__)
@@ -237,17 +236,7 @@ class QueueService:
                 known = ", ".join(f"`{n}`" for n in sorted({name for _, name in self._databases}))
                 raise UsageError(f"`{printable(env)}` is not an environment zdm queues work for; use one of {known}.")
         items = [i for i in self._p.store.active() if databases is None or i.database in databases]
-        where = f" on `{env}`'s database" if env else ""
-        if not items:
-            return f"Nothing is queued or running{where}."
-        now, lines = self._p.clock.now(), [f"Work queue{where}:"]
-        for database in sorted({i.database for i in items}):
-            line = ordered([i for i in items if i.database == database])
-            for place, item in enumerate(line, start=1):
-                state = "running" if item.status is ItemStatus.RUNNING else f"waiting {waited(item, now)}"
-                what = f"Q{item.id} {item.kind.value}" + (f" #{item.ref}" if item.ref is not None else "")
-                lines.append(f"{ordinal(place)}. {what} on `{item.env}` by <@{item.requester}>: {state}")
-        return "\n".join(lines)
+        return queue_listing(items, env=env, now=self._p.clock.now())
 
     def cancel(self, item_id: int, *, actor: str) -> str:
         item = self._p.store.get(item_id)
@@ -274,17 +263,8 @@ class QueueService:
     # --- helpers -----------------------------------------------------------------------------------------------
 
     def _card(self, item: QueueItem) -> Card:
-        what = f"{item.kind.value.capitalize()} on `{item.env}` requested by <@{item.requester}>"
-        if item.status is ItemStatus.QUEUED:
-            line = card_line(self._p.store.active(item.database), item.id)
-            return Card(
-                title=f"⏳ Q{item.id}: {what} — {line}",
-                lines=(f"`/zdm queue cancel Q{item.id}` cancels it (the requester or a `platform_lead`).",),
-            )
-        if item.status is ItemStatus.RUNNING:
-            return Card(title=f"▶️ Q{item.id}: {what} — started as {item.label}")
-        icon = "✖️" if item.status is ItemStatus.CANCELLED else "⏭"
-        return Card(title=f"{icon} Q{item.id}: {what} — {item.reason or item.status.value}")
+        queued = item.status is ItemStatus.QUEUED
+        return queue_card(item, line=card_line(self._p.store.active(item.database), item.id) if queued else "")
 
     def _show(self, item: QueueItem) -> None:
         shown = stored_ref(item.channel, item.message_ts)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import _after_restart
 from bot.bootstrap import Container, build_container
+from bot.cli.resume import after_restart
 from bot.local.emulator import Message, SlackEmulator
 from commands.config import RunbookConfig
 from commands.rollback.views import CANCEL_ACTION as SKIP_SCHEMA
@@ -45,7 +45,7 @@ def restarted(
     slack = SlackEmulator().start()
     container = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
     try:
-        _after_restart(container)
+        after_restart(container)
         with serving(container, slack) as bot:
             yield container, bot
     finally:

@@ -395,8 +395,8 @@ def test_a_legacy_run_s_status_says_what_its_card_says(
 def test_after_a_restart_a_paused_run_s_card_is_posted_again_once(
     container: Container, dbs: Databases, items: None, config: RunbookConfig, tmp_path: Path, clock: FakeClock
 ) -> None:
-    from bot.__main__ import _after_restart
     from bot.bootstrap import build_container
+    from bot.cli.resume import after_restart
     from tests.conftest import make_settings
 
     backfills = container.services.backfills
@@ -406,7 +406,7 @@ def test_after_a_restart_a_paused_run_s_card_is_posted_again_once(
     slack = SlackEmulator().start()  # a new local Slack: the first card is gone
     restarted = build_container(make_settings(dbs, slack, tmp_path), config=config, clock=clock)
     try:
-        _after_restart(restarted)
+        after_restart(restarted)
         [card] = slack.in_channel("#release")
         assert card.blocks[0]["text"]["text"] == f"*Backfill #{run.id} `items` on `staging`: ⏸ paused*"
         restarted.services.backfills.relink_cards()  # the new card is updated in place, not posted again

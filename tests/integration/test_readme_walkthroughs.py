@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import _after_restart, _demo_controls, _page
 from bot.app import build_app
 from bot.bootstrap import build_container
+from bot.cli.demo_shell import demo_controls, page_text
+from bot.cli.resume import after_restart
 from bot.demo import DemoTraffic, demo_start_time
 from bot.executor import TrackingExecutor
 from bot.settings import Settings
@@ -169,10 +170,12 @@ def run_block(lines: list[str], *, dbs: Databases, app: Path, root: Path) -> str
             out=out,
             ask=None,
             release_channel=config.channels.release,
-            demo=_demo_controls(clock, metronome, traffic, container),
+            demo=demo_controls(clock, metronome, traffic, container),
         )
-        container.pagerduty.subscribers.append(lambda event: shell.outside("PagerDuty (local stand-in)", _page(event)))
-        _after_restart(container)
+        container.pagerduty.subscribers.append(
+            lambda event: shell.outside("PagerDuty (local stand-in)", page_text(event))
+        )
+        after_restart(container)
         clock.start()
         shell.run(lines, prompt=False)
     finally:

@@ -1,9 +1,5 @@
-"""``zdm shell``: use the bot from a terminal, no Slack needed.
-
-Type ``/zdm …`` commands, press buttons by number, and watch what the bot posts to each channel. Every command
-and click is a real, signed Slack request handled by the same Bolt listeners as in production; what the bot
-posts goes to the local Slack emulator, which prints it here.
-"""
+"""The shell itself: reads lines (``/zdm …``, ``press N``, demo controls), sends each command and click as a
+signed Slack request through the Bolt app, and prints what the bot posts to the local Slack emulator."""
 
 from __future__ import annotations
 
@@ -12,14 +8,15 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from slack_bolt import App, BoltRequest
 
 from bot.executor import TrackingExecutor
 from bot.local.emulator import Message, SlackEmulator, channel_id
+from bot.shell.buttons import ButtonBoard, ShownButton, blocks_as_shown, toggled
+from bot.shell.controls import DemoControls, run_demo_control
+from bot.shell.render import render_blocks
 from bot.signing import (
     block_action_body,
     checkboxes_action_body,
@@ -27,7 +24,6 @@ from bot.signing import (
     slash_command_body,
     view_submission_body,
 )
-from commands.rollout.config import format_duration, parse_duration
 from commands.text import whole_number
 
 SHELL_HELP = """\
@@ -46,32 +42,6 @@ SHELL_HELP = """\
   lighthouse <path>  ingest a Lighthouse JSON report: archive it, compare with the baseline, ticket a drop > 5
   quit               leave (Ctrl-D works too)"""
 WORK_TIMEOUT_S = 900.0
-
-
-@dataclass
-class DemoControls:
-    """What the demo lets the shell steer: its clock, the scheduler tick and the synthetic traffic."""
-
-    advance: Callable[[timedelta], datetime] | None = None
-    tick: Callable[[], object] | None = None
-    set_error_rate: Callable[[float, str | None], None] | None = None
-    now: Callable[[], datetime] | None = None
-    settle: Callable[[], object] | None = None
-    release_issue: Callable[[], str] | None = None
-    lighthouse: Callable[[str], str] | None = None
-    catch_up: Callable[[], object] | None = None  # before each line: bring the demo's traffic up to the clock
-
-
-@dataclass(frozen=True)
-class ShownButton:
-    channel: str
-    message_ts: str
-    action_id: str
-    value: str
-    label: str
-    confirm: dict[str, Any] | None
-    block_id: str = ""
-    checked: tuple[dict[str, Any], ...] | None = None  # a checkbox: the options checked on the card as shown
 
 
 class Shell:
@@ -100,8 +70,7 @@ class Shell:
         self.demo = demo or DemoControls()
         self.switch_user = switch_user  # `as <user>`: off on real databases (one person, one identity)
         self.modal: dict[str, Any] | None = None
-        self.buttons: dict[int, ShownButton] = {}
-        self._numbers: dict[tuple[str, str, str, str], int] = {}
+        self.buttons = ButtonBoard()
         self._shown: dict[tuple[str, str], list[str]] = {}
         self._lock = threading.Lock()
         emulator.subscribe(self._on_message)
@@ -156,7 +125,7 @@ class Shell:
             else:
                 self._print(self.demo.lighthouse(rest.strip()))
         elif word in ("clock", "advance", "traffic"):
-            self._demo(word, rest.strip())
+            run_demo_control(self.demo, word, rest.strip(), say=self._print)
         elif word.startswith("/"):
             self.slash(word, rest)
         else:
@@ -198,45 +167,17 @@ class Shell:
         self._show_ack(self._dispatch(body))
 
     def _tick(self, box: ShownButton) -> None:
-        assert box.checked is not None
-        values = [o.get("value") for o in box.checked]
-        if box.value in values:
-            selected = [o for o in box.checked if o.get("value") != box.value]
-        else:
-            option = next(o for o in self._options(box) if o.get("value") == box.value)
-            selected = [*box.checked, option]
         body = checkboxes_action_body(
             user_id=self.user,
             action_id=box.action_id,
             block_id=box.block_id,
-            selected=selected,
+            selected=toggled(box, self.emulator.messages),
             channel_id=box.channel,
             message_ts=box.message_ts,
             response_url=self.emulator.response_url(uuid.uuid4().hex),
-            message_blocks=self._as_shown(box),
+            message_blocks=blocks_as_shown(box, self.emulator.messages),
         )
         self._show_ack(self._dispatch(body))
-
-    def _as_shown(self, box: ShownButton) -> list[dict[str, Any]]:
-        """The card's blocks as this shell showed them (Slack sends the message as the client saw it)."""
-        for message in self.emulator.messages:
-            if message.channel == box.channel and message.ts == box.message_ts:
-                blocks = json.loads(json.dumps(message.blocks))
-                for block in blocks:
-                    for element in block.get("elements", []):
-                        if element.get("action_id") == box.action_id:
-                            element["initial_options"] = list(box.checked or ())
-                return list(blocks)
-        return []
-
-    def _options(self, box: ShownButton) -> list[dict[str, Any]]:
-        for message in self.emulator.messages:
-            if message.channel == box.channel and message.ts == box.message_ts:
-                for block in message.blocks:
-                    for element in block.get("elements", []):
-                        if element.get("action_id") == box.action_id:
-                            return list(element.get("options", []))
-        return []
 
     def _submit(self, text: str) -> None:
         modal = self.modal
@@ -255,42 +196,6 @@ class Shell:
             return
         self.modal = None
         self.executor.wait_idle(WORK_TIMEOUT_S)
-
-    def _demo(self, word: str, arg: str) -> None:
-        demo = self.demo
-        if word == "traffic":
-            if demo.set_error_rate is None:
-                self._print("Synthetic traffic only runs in `zdm demo`.")
-                return
-            words = arg.split()
-            try:
-                percent = float(words[0].rstrip("%")) if words else -1.0
-            except ValueError:
-                percent = -1.0
-            if not 0 <= percent <= 100 or len(words) > 2:
-                self._print(
-                    "Give the demo's error rate in percent, e.g. `traffic 5`, `traffic 0.2` or `traffic 5 pilot_a`."
-                )
-                return
-            tenant = words[1] if len(words) == 2 else None
-            demo.set_error_rate(percent / 100, tenant)
-            self._print(f"demo traffic: {percent:g} % errors {f'for {tenant} ' if tenant else ''}from now on")
-            return
-        if word == "advance":
-            if demo.advance is None:
-                self._print("Only the demo's clock can be moved; `zdm shell` runs on real time.")
-                return
-            try:
-                delta = parse_duration(arg)
-            except ValueError as exc:
-                self._print(f"{exc}.")
-                return
-            demo.advance(delta)
-            self._print(f"clock moved forward {format_duration(delta)}")
-            if demo.tick is not None:
-                demo.tick()
-        if demo.now is not None:
-            self._print(f"clock: {demo.now():%Y-%m-%d %H:%M} UTC")
 
     def _dispatch(self, body: str) -> Any:
         signed = sign(self.secret, body)
@@ -321,7 +226,7 @@ class Shell:
         where = "only visible to you" if message.kind in ("response", "ephemeral") else message.channel
         if message.channel == channel_id(self.release_channel):
             where = f"{self.release_channel}"
-        body = render_blocks(message.blocks, self._register_button, message) if message.blocks else [message.text]
+        body = render_blocks(message.blocks, self.buttons.register, message) if message.blocks else [message.text]
         key = (message.channel, message.ts)
         before = self._shown.get(key)
         self._shown[key] = body
@@ -335,31 +240,8 @@ class Shell:
 
     def _print_message(self, label: str, text: str, blocks: list[dict[str, Any]], message: Message | None) -> None:
         lines = [f"── {label} ──"]
-        lines += render_blocks(blocks, self._register_button, message) if blocks else [text]
+        lines += render_blocks(blocks, self.buttons.register, message) if blocks else [text]
         self._print("\n".join(lines))
-
-    def _register_button(self, message: Message | None, element: dict[str, Any]) -> int:
-        channel, ts = (message.channel, message.ts) if message else ("C0SHELL", "0")
-        key = (channel, ts, str(element.get("action_id", "")), str(element.get("value", "")))
-        with self._lock:
-            if key in self._numbers:
-                number = self._numbers[key]
-                if "checked" in element:  # the card was redrawn: remember what is checked now
-                    shown = self.buttons[number]
-                    self.buttons[number] = replace(shown, checked=tuple(element["checked"]))
-                return number
-            number = self._numbers[key] = len(self.buttons) + 1
-            self.buttons[number] = ShownButton(
-                channel=channel,
-                message_ts=ts,
-                action_id=element.get("action_id", ""),
-                value=element.get("value", ""),
-                label=element.get("text", {}).get("text", ""),
-                confirm=element.get("confirm"),
-                block_id=str(element.get("block_id", "")),
-                checked=tuple(element["checked"]) if "checked" in element else None,
-            )
-        return number
 
     def _history(self, channel: str) -> None:
         messages = self.emulator.in_channel(channel)
@@ -378,57 +260,6 @@ class Shell:
         with self._lock:
             self.out.write(shown + "\n")
             self.out.flush()
-
-
-def render_blocks(
-    blocks: list[dict[str, Any]],
-    register: Callable[[Message | None, dict[str, Any]], int],
-    message: Message | None,
-) -> list[str]:
-    """Block Kit as terminal text; buttons get numbers that ``press N`` uses."""
-    lines: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        if kind in ("section", "header"):
-            if block.get("text"):
-                lines.extend(block["text"].get("text", "").splitlines())
-            for item in block.get("fields", []):
-                lines.append("  " + item.get("text", "").replace("\n", ": ", 1))
-        elif kind == "context":
-            lines.append("  " + " · ".join(e.get("text", "") for e in block.get("elements", [])))
-        elif kind == "actions":
-            buttons = [e for e in block["elements"] if e.get("type") != "checkboxes"]
-            for box in (e for e in block["elements"] if e.get("type") == "checkboxes"):
-                lines += _checkbox_lines(block, box, register, message)
-            if buttons:
-                shown = [f"[{register(message, e)}] {e.get('text', {}).get('text', '')}" for e in buttons]
-                lines.append("  " + "   ".join(shown))
-    return lines
-
-
-def _checkbox_lines(
-    block: dict[str, Any],
-    box: dict[str, Any],
-    register: Callable[[Message | None, dict[str, Any]], int],
-    message: Message | None,
-) -> list[str]:
-    """One line per option: ``[N] ☑ label — description``; ``tick N`` toggles it."""
-    checked = list(box.get("initial_options") or [])
-    values = {o.get("value") for o in checked}
-    lines = []
-    for option in box.get("options", []):
-        entry = {
-            "action_id": box.get("action_id", ""),
-            "value": option.get("value", ""),
-            "text": option.get("text", {}),
-            "block_id": block.get("block_id", ""),
-            "checked": checked,
-        }
-        mark = "☑" if option.get("value") in values else "☐"
-        note = option.get("description", {}).get("text")
-        label = option.get("text", {}).get("text", "")
-        lines.append(f"  [{register(message, entry)}] {mark} {label}" + (f" — {note}" if note else ""))
-    return lines
 
 
 def _prompted(lines: Iterable[str], prompt: bool) -> Iterable[str]:
