@@ -120,7 +120,8 @@ class Rest:
 class Sub:
     """A subcommand: ``name`` (one or two words, e.g. ``set batch-size``; "" for the command's own arguments, as in
     ``/zdm checklist <release>``) and an ``example`` of what may follow it (used in the sentences that explain a
-    mistake, and checked to parse by the tests)."""
+    mistake, and checked to parse by the tests). ``aliases``: other spellings read as this subcommand and never
+    shown (``/zdm alerts list`` is ``/zdm alerts``)."""
 
     name: str
     example: str = ""
@@ -128,6 +129,11 @@ class Sub:
     flags: tuple[Flag, ...] = ()
     ref: Ref | None = None
     rest: Rest | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
 
     @property
     def usage(self) -> str:
@@ -190,16 +196,27 @@ class Grammar(Generic[T]):
 
     def use(self) -> str:
         """The sentence for a missing or unknown subcommand: every form, as ``Use `/zdm …`, `…` or `…`.``"""
-        forms = [f"`{self.prefix} {self.subs[0].usage}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
+        forms = [f"`{self.line(self.subs[0])}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
         listed = forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
         return f"Use {listed}."
 
     def example(self, sub: Sub) -> str:
         return "`" + " ".join(word for word in (self.prefix, sub.name, sub.example) if word) + "`"
 
-    def called(self, sub: Sub) -> str:
-        """``/zdm <command> <subcommand>`` as the person typed it."""
-        return f"{self.prefix} {sub.name}".rstrip()
+    def line(self, sub: Sub) -> str:
+        """``/zdm <command>`` and the subcommand's usage."""
+        return " ".join(word for word in (self.prefix, sub.usage) if word)
+
+    def called(self, sub: Sub, words: str = "") -> str:
+        """``/zdm <command> <subcommand>`` as the person typed it (and ``words`` after it)."""
+        return " ".join(word for word in (self.prefix, sub.name, words) if word)
+
+    def use_with(self, name: str, flag: Apart) -> str:
+        """The sentence for the form the subcommand ``name`` takes with ``flag`` (the gated one, e.g. break-glass):
+        its arguments and record number, then the option, as ``Use `/zdm schema deploy <env> --break-glass "…"`.``"""
+        sub = self.sub(name)
+        parts = [*(arg.shown for arg in sub.args), *([sub.ref.shown] if sub.ref else []), flag.name, flag.metavar]
+        return f"Use `{self.called(sub, ' '.join(parts))}`."
 
     def parse(self, text: str, *, apart: Collection[str] = ()) -> T:
         """The typed request ``text`` (the words after ``/zdm <command>``) asks for, or ``UsageError``.
