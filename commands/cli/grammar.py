@@ -1,5 +1,6 @@
 """Commands declared once: each ``/zdm <command>`` is a ``Grammar`` of subcommands, and its usage line (``/zdm help``),
-its parser and every "Use `/zdm …`" sentence come from that one declaration.
+its parser, every "Use `/zdm …`" sentence and the forms other sentences suggest (``Grammar.form``: ``/zdm rollout
+include <slug>``) come from that one declaration.
 
 A subcommand (``Sub``) has positional arguments (``Arg``), options with a value (``Option``: ``--plan NAME``),
 switches (``Switch``: ``--max-speed``), options split off before parsing (``Apart``: ``--break-glass "<reason>"``,
@@ -61,8 +62,12 @@ class Option:
     takes_rest: bool = False
 
     @property
+    def given(self) -> str:
+        return f"{self.name} {self.metavar}"
+
+    @property
     def shown(self) -> str:
-        return f"[{self.name} {self.metavar}]"
+        return f"[{self.given}]"
 
     def needs(self) -> str:
         return f"`{self.name}` needs {self.hint}, e.g. `{self.name} {self.example}`."
@@ -73,8 +78,12 @@ class Switch:
     name: str
 
     @property
+    def given(self) -> str:
+        return self.name
+
+    @property
     def shown(self) -> str:
-        return f"[{self.name}]"
+        return f"[{self.given}]"
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,12 @@ class Apart:
     required: bool = False
 
     @property
+    def given(self) -> str:
+        return f"{self.name} {self.metavar}"
+
+    @property
     def shown(self) -> str:
-        return f"{self.name} {self.metavar}" if self.required else f"[{self.name} {self.metavar}]"
+        return self.given if self.required else f"[{self.given}]"
 
 
 Flag = Option | Switch | Apart
@@ -137,9 +150,22 @@ class Sub:
 
     @property
     def usage(self) -> str:
-        parts = [self.name, *(a.shown for a in self.args), *(f.shown for f in self.flags if not isinstance(f, Apart))]
-        parts += ([self.ref.shown] if self.ref else []) + ([self.rest.shown] if self.rest else [])
-        return " ".join(part for part in parts + [f.shown for f in self.flags if isinstance(f, Apart)] if part)
+        return self._usage([(flag, flag.shown) for flag in self.flags])
+
+    def usage_with(self, *flags: Flag) -> str:
+        """The usage with only ``flags`` of its options, each as written when used (``--schema VERSION``)."""
+        if strangers := [flag.name for flag in flags if flag not in self.flags]:
+            raise ValueError(f"subcommand {self.name!r} does not declare {strangers[0]}")
+        return self._usage([(flag, flag.given) for flag in flags])
+
+    def _usage(self, flags: list[tuple[Flag, str]]) -> str:
+        """Name, arguments, options, record number, free text, then the options split off before parsing."""
+        inline = [shown for flag, shown in flags if not isinstance(flag, Apart)]
+        apart = [shown for flag, shown in flags if isinstance(flag, Apart)]
+        ref, rest = [self.ref.shown] if self.ref else [], [self.rest.shown] if self.rest else []
+        return " ".join(
+            part for part in [self.name, *(a.shown for a in self.args), *inline, *ref, *rest, *apart] if part
+        )
 
     @property
     def takes_nothing(self) -> bool:
@@ -211,12 +237,15 @@ class Grammar(Generic[T]):
         """``/zdm <command> <subcommand>`` as the person typed it (and ``words`` after it)."""
         return " ".join(word for word in (self.prefix, sub.name, words) if word)
 
+    def form(self, name: str, *flags: Flag) -> str:
+        """``/zdm <command> <name>`` with its arguments, only ``flags`` of its options (as written when used), its
+        record number and free text: the form a sentence suggests (``/zdm rollback tenant <slug> [reason…]``)."""
+        return " ".join(word for word in (self.prefix, self.sub(name).usage_with(*flags)) if word)
+
     def use_with(self, name: str, flag: Apart) -> str:
-        """The sentence for the form the subcommand ``name`` takes with ``flag`` (the gated one, e.g. break-glass):
-        its arguments and record number, then the option, as ``Use `/zdm schema deploy <env> --break-glass "…"`.``"""
-        sub = self.sub(name)
-        parts = [*(arg.shown for arg in sub.args), *([sub.ref.shown] if sub.ref else []), flag.name, flag.metavar]
-        return f"Use `{self.called(sub, ' '.join(parts))}`."
+        """The sentence for the form ``name`` takes with ``flag`` (the gated one, e.g. break-glass) and no other
+        option: ``Use `/zdm schema deploy <env> --break-glass "<reason>"`.``"""
+        return f"Use `{self.form(name, flag)}`."
 
     def parse(self, text: str, *, apart: Collection[str] = ()) -> T:
         """The typed request ``text`` (the words after ``/zdm <command>``) asks for, or ``UsageError``.

@@ -186,6 +186,16 @@ def test_a_small_declaration_reads_options_in_both_spellings() -> None:
         lambda parsed: parsed,
     )
     assert grammar.usage == 'go <where> [--speed N] [--fast] [#id] | say [words…] | help [--why "<reason>"]'
+    speed, fast = grammar.sub("go").flags[:2]
+    assert (grammar.form("go"), grammar.form("go", fast, speed)) == (
+        "/zdm demo go <where> [#id]",
+        "/zdm demo go <where> --fast --speed N [#id]",
+    )  # the form a sentence suggests: only the options named, as written when used
+    assert (
+        grammar.use_with("help", Apart("--why", '"<reason>"', '"because"')) == 'Use `/zdm demo help --why "<reason>"`.'
+    )
+    with pytest.raises(ValueError, match="subcommand 'say' does not declare --fast"):
+        grammar.form("say", fast)
     parsed = grammar.parse("GO --speed=4 north #7 --fast")
     assert parsed == Parsed("go", {"--speed": 4, "where": "north"}, frozenset({"--fast"}), 7, "")
     assert grammar.parse("say hi there").rest == "hi there"
