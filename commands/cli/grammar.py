@@ -233,9 +233,9 @@ class Grammar(Generic[T]):
         """``/zdm <command>`` and the subcommand's usage."""
         return " ".join(word for word in (self.prefix, sub.usage) if word)
 
-    def called(self, sub: Sub, words: str = "") -> str:
-        """``/zdm <command> <subcommand>`` as the person typed it (and ``words`` after it)."""
-        return " ".join(word for word in (self.prefix, sub.name, words) if word)
+    def called(self, sub: Sub) -> str:
+        """``/zdm <command> <subcommand>`` as the person typed it."""
+        return " ".join(word for word in (self.prefix, sub.name) if word)
 
     def form(self, name: str, *flags: Flag) -> str:
         """``/zdm <command> <name>`` with its arguments, only ``flags`` of its options (as written when used), its
