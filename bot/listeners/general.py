@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.cards import Card
-from commands.errors import UsageError
+from commands.general.args import HELP_ARGS, TENANTS_ARGS, parse_tenant_pattern
 
-GLOB = re.compile(r"[a-z0-9_*?-]{1,63}")
 TENANT_LIMIT = 25
 
 
 def register(registry: CommandRegistry) -> None:
-    @registry.command("help")
+    @registry.command("help", grammar=HELP_ARGS)
     def help_command(ctx: CommandContext) -> Reply:
         """List zdm's commands with what each one does."""
         lines = tuple(registry.help_lines())
         card = Card(title="zdm — zero-downtime migrations from Slack", lines=lines)
         return Reply(text="\n".join((card.title, *lines)), card=card)
 
-    @registry.command("tenants", usage="<pattern>")
+    @registry.command("tenants", grammar=TENANTS_ARGS)
     def tenants_command(ctx: CommandContext) -> Reply:
         """Find tenants by slug; `*` matches any run of characters, `?` one character (e.g. `pilot_*`)."""
-        pattern = ctx.args.strip() or "*"
-        if not GLOB.fullmatch(pattern):
-            raise UsageError("Use a slug pattern of lowercase letters, digits, `_`, `-`, `*` or `?`, e.g. `pilot_*`.")
+        pattern = parse_tenant_pattern(ctx.args)
         found = ctx.services.target.find_tenants(pattern, limit=TENANT_LIMIT + 1)
         if not found:
             return Reply(text=f"No tenant matches `{pattern}`.")

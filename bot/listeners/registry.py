@@ -43,7 +43,11 @@ Handler = Callable[[CommandContext], Reply]
 
 
 class Declared(Protocol):
-    """A command's declaration (``commands.cli.grammar.Grammar``): what ``/zdm help`` shows as its usage."""
+    """A command's declaration (``commands.cli.grammar.Grammar``): its name and what ``/zdm help`` shows as its
+    usage."""
+
+    @property
+    def command(self) -> str: ...
 
     @property
     def usage(self) -> str: ...
@@ -52,8 +56,12 @@ class Declared(Protocol):
 @dataclass(frozen=True)
 class Command:
     name: str
-    usage: str
+    grammar: Declared
     handler: Handler
+
+    @property
+    def usage(self) -> str:
+        return self.grammar.usage
 
     @property
     def summary(self) -> str:
@@ -71,12 +79,13 @@ class CommandRegistry:
         self._permissions = dict(permissions or {})
         self._heavy = heavy
 
-    def command(self, name: str, usage: str = "", *, grammar: Declared | None = None) -> Callable[[Handler], Handler]:
-        """Register ``/zdm <name>``; its usage line is ``grammar``'s when it has one (else ``usage`` as written)."""
-        shown = grammar.usage if grammar is not None else usage
+    def command(self, name: str, *, grammar: Declared) -> Callable[[Handler], Handler]:
+        """Register ``/zdm <name>``, declared by ``grammar`` (its usage line in ``/zdm help``)."""
+        if grammar.command != name:
+            raise ValueError(f"`/zdm {name}` is registered with the declaration of `/zdm {grammar.command}`")
 
         def register(handler: Handler) -> Handler:
-            self._commands[name] = Command(name, shown, self._authorized(name, handler))
+            self._commands[name] = Command(name, grammar, self._authorized(name, handler))
             return handler
 
         return register

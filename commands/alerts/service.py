@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from commands.alerts.args import ALERTS_ARGS
 from commands.alerts.config import AlertRule
 from commands.alerts.model import (
     AlertEvent,
@@ -30,7 +31,7 @@ from commands.alerts.views import alerts_card, incident_card, summary
 from commands.cards import Card, MessageRef
 from commands.charts import Chart, Mark
 from commands.config import RunbookConfig
-from commands.errors import UsageError, UserError
+from commands.errors import UserError
 from commands.kpi_chart import alert_chart_windows, alert_limits, kpi_chart
 from commands.ports import AuditEvent, AuditLog, Clock, FlagStore, KpiSource, MessageGone, Notifier, TargetDatabase
 
@@ -95,8 +96,7 @@ class AlertService:
         self._p = ports
 
     def command(self, *, text: str) -> tuple[str, Card | None, Callable[[], object] | None]:
-        if text.strip() not in ("", "list", "status"):
-            raise UsageError("Usage: `/zdm alerts` lists firing and recent alerts.")
+        ALERTS_ARGS.parse(text)  # no arguments: one sentence for any word it does not know
         states = {s.rule: s for s in self._p.store.all()}
         rules = {r.name: r for r in self._config.alerts.rules}
         events = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Sub, Switch
+from commands.breakglass.model import break_glass_option
+from commands.cli.grammar import Arg, Grammar, Option, Parsed, Ref, Sub, Switch
 from commands.text import whole_number
 
 
@@ -25,7 +26,7 @@ def _positive(word: str) -> int | None:
 
 RUN_NUMBER = Ref("run")
 OVERRIDE = Option("--override", "REASON…", "a reason", "staging was restored from prod", takes_rest=True)
-BREAK_GLASS = Apart("--break-glass", '"<reason>"', '"staging snapshot is prod data"')
+BREAK_GLASS = break_glass_option("staging snapshot is prod data")
 BATCH_SIZE = Arg("N", _positive, hint="a positive whole number (at most 9 digits)", metavar="N")
 
 

@@ -7,12 +7,12 @@ still applies: a run started outside it waits for it.
 
 from __future__ import annotations
 
-from commands.backfill.args import parse_backfill_args
+from commands.backfill.args import BACKFILL_ARGS, BREAK_GLASS, parse_backfill_args
 from commands.backfill.service import STARTERS, BackfillService
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError
 
-USAGE = 'Usage: `/zdm backfill start <env> [job] --break-glass "<reason>"`.'
+USAGE = BACKFILL_ARGS.use_with("start", BREAK_GLASS)
 
 
 class BackfillBreakGlass(BackfillService):

@@ -11,9 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 
+from commands.cli.grammar import Apart
 from commands.errors import StalePrompt, UsageError, UserError
 
 FLAG = "--break-glass"
+REASON_SHOWN = '"<reason>"'
+EXAMPLE = "KPI source down during incident"
 USED = "breakglass.used"  # the audit action of a confirmed break-glass (the release notes list these)
 QUOTED = re.compile(r"""--break-glass(?:=|\s+)(?:"(?P<dq>[^"]*)"|“(?P<cq>[^”]*)”|'(?P<sq>[^']*)'|(?P<bare>.*))""", re.S)
 MIN_REASON = 3
@@ -62,17 +65,26 @@ class SelfConfirmation(UserError):
         )
 
 
+def break_glass_option(example: str, *, required: bool = False) -> Apart:
+    """``--break-glass "<reason>"`` as a gated subcommand declares it (``example``: a reason that fits the stage); the
+    caller splits it off with ``split_break_glass`` before parsing."""
+    return Apart(FLAG, REASON_SHOWN, f'"{example}"', required=required)
+
+
+NEEDS_REASON = f'`{FLAG}` needs a reason in quotes, e.g. `{FLAG} "{EXAMPLE}"`.'
+
+
 def split_break_glass(text: str) -> tuple[str, str | None]:
     """``text`` without ``--break-glass "<reason>"``, and the reason (None when the option is absent)."""
     found = QUOTED.search(text)
     if found is None:
         if FLAG in text:
-            raise UsageError(f'`{FLAG}` needs a reason in quotes, e.g. `{FLAG} "KPI source down during incident"`.')
+            raise UsageError(NEEDS_REASON)
         return text, None
     reason = next(v for v in found.group("dq", "cq", "sq", "bare") if v is not None)
     reason = " ".join(reason.split())
     if len(reason) < MIN_REASON:
-        raise UsageError(f'`{FLAG}` needs a reason in quotes, e.g. `{FLAG} "KPI source down during incident"`.')
+        raise UsageError(NEEDS_REASON)
     rest = (text[: found.start()] + " " + text[found.end() :]).strip()
     return " ".join(rest.split()), reason[:MAX_REASON]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from commands.cli.grammar import Apart, Arg, Grammar, Parsed, Sub
+from commands.breakglass.model import break_glass_option
+from commands.cli.grammar import Arg, Grammar, Parsed, Sub
 
 
 def _release(parsed: Parsed) -> str:
@@ -11,7 +12,7 @@ def _release(parsed: Parsed) -> str:
     return release
 
 
-BREAK_GLASS = Apart("--break-glass", '"<reason>"', '"KPI dip was the holiday sale"')
+BREAK_GLASS = break_glass_option("KPI dip was the holiday sale")
 CLEANUP_ARGS = Grammar(
     "cleanup", (Sub("plan", "tenant-profiles", args=(Arg("release"),), flags=(BREAK_GLASS,)),), _release
 )

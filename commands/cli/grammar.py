@@ -1,5 +1,6 @@
 """Commands declared once: each ``/zdm <command>`` is a ``Grammar`` of subcommands, and its usage line (``/zdm help``),
-its parser and every "Use `/zdm …`" sentence come from that one declaration.
+its parser, every "Use `/zdm …`" sentence and the forms other sentences suggest (``Grammar.form``: ``/zdm rollout
+include <slug>``) come from that one declaration.
 
 A subcommand (``Sub``) has positional arguments (``Arg``), options with a value (``Option``: ``--plan NAME``),
 switches (``Switch``: ``--max-speed``), options split off before parsing (``Apart``: ``--break-glass "<reason>"``,
@@ -61,8 +62,12 @@ class Option:
     takes_rest: bool = False
 
     @property
+    def given(self) -> str:
+        return f"{self.name} {self.metavar}"
+
+    @property
     def shown(self) -> str:
-        return f"[{self.name} {self.metavar}]"
+        return f"[{self.given}]"
 
     def needs(self) -> str:
         return f"`{self.name}` needs {self.hint}, e.g. `{self.name} {self.example}`."
@@ -73,8 +78,12 @@ class Switch:
     name: str
 
     @property
+    def given(self) -> str:
+        return self.name
+
+    @property
     def shown(self) -> str:
-        return f"[{self.name}]"
+        return f"[{self.given}]"
 
 
 @dataclass(frozen=True)
@@ -87,8 +96,12 @@ class Apart:
     required: bool = False
 
     @property
+    def given(self) -> str:
+        return f"{self.name} {self.metavar}"
+
+    @property
     def shown(self) -> str:
-        return f"{self.name} {self.metavar}" if self.required else f"[{self.name} {self.metavar}]"
+        return self.given if self.required else f"[{self.given}]"
 
 
 Flag = Option | Switch | Apart
@@ -120,7 +133,8 @@ class Rest:
 class Sub:
     """A subcommand: ``name`` (one or two words, e.g. ``set batch-size``; "" for the command's own arguments, as in
     ``/zdm checklist <release>``) and an ``example`` of what may follow it (used in the sentences that explain a
-    mistake, and checked to parse by the tests)."""
+    mistake, and checked to parse by the tests). ``aliases``: other spellings read as this subcommand and never
+    shown (``/zdm alerts list`` is ``/zdm alerts``)."""
 
     name: str
     example: str = ""
@@ -128,12 +142,30 @@ class Sub:
     flags: tuple[Flag, ...] = ()
     ref: Ref | None = None
     rest: Rest | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
 
     @property
     def usage(self) -> str:
-        parts = [self.name, *(a.shown for a in self.args), *(f.shown for f in self.flags if not isinstance(f, Apart))]
-        parts += ([self.ref.shown] if self.ref else []) + ([self.rest.shown] if self.rest else [])
-        return " ".join(part for part in parts + [f.shown for f in self.flags if isinstance(f, Apart)] if part)
+        return self._usage([(flag, flag.shown) for flag in self.flags])
+
+    def usage_with(self, *flags: Flag) -> str:
+        """The usage with only ``flags`` of its options, each as written when used (``--schema VERSION``)."""
+        if strangers := [flag.name for flag in flags if flag not in self.flags]:
+            raise ValueError(f"subcommand {self.name!r} does not declare {strangers[0]}")
+        return self._usage([(flag, flag.given) for flag in flags])
+
+    def _usage(self, flags: list[tuple[Flag, str]]) -> str:
+        """Name, arguments, options, record number, free text, then the options split off before parsing."""
+        inline = [shown for flag, shown in flags if not isinstance(flag, Apart)]
+        apart = [shown for flag, shown in flags if isinstance(flag, Apart)]
+        ref, rest = [self.ref.shown] if self.ref else [], [self.rest.shown] if self.rest else []
+        return " ".join(
+            part for part in [self.name, *(a.shown for a in self.args), *inline, *ref, *rest, *apart] if part
+        )
 
     @property
     def takes_nothing(self) -> bool:
@@ -190,16 +222,30 @@ class Grammar(Generic[T]):
 
     def use(self) -> str:
         """The sentence for a missing or unknown subcommand: every form, as ``Use `/zdm …`, `…` or `…`.``"""
-        forms = [f"`{self.prefix} {self.subs[0].usage}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
+        forms = [f"`{self.line(self.subs[0])}`", *(f"`{sub.usage}`" for sub in self.subs[1:])]
         listed = forms[0] if len(forms) == 1 else ", ".join(forms[:-1]) + " or " + forms[-1]
         return f"Use {listed}."
 
     def example(self, sub: Sub) -> str:
         return "`" + " ".join(word for word in (self.prefix, sub.name, sub.example) if word) + "`"
 
+    def line(self, sub: Sub) -> str:
+        """``/zdm <command>`` and the subcommand's usage."""
+        return " ".join(word for word in (self.prefix, sub.usage) if word)
+
     def called(self, sub: Sub) -> str:
         """``/zdm <command> <subcommand>`` as the person typed it."""
-        return f"{self.prefix} {sub.name}".rstrip()
+        return " ".join(word for word in (self.prefix, sub.name) if word)
+
+    def form(self, name: str, *flags: Flag) -> str:
+        """``/zdm <command> <name>`` with its arguments, only ``flags`` of its options (as written when used), its
+        record number and free text: the form a sentence suggests (``/zdm rollback tenant <slug> [reason…]``)."""
+        return " ".join(word for word in (self.prefix, self.sub(name).usage_with(*flags)) if word)
+
+    def use_with(self, name: str, flag: Apart) -> str:
+        """The sentence for the form ``name`` takes with ``flag`` (the gated one, e.g. break-glass) and no other
+        option: ``Use `/zdm schema deploy <env> --break-glass "<reason>"`.``"""
+        return f"Use `{self.form(name, flag)}`."
 
     def parse(self, text: str, *, apart: Collection[str] = ()) -> T:
         """The typed request ``text`` (the words after ``/zdm <command>``) asks for, or ``UsageError``.

@@ -34,8 +34,8 @@ def _split(text: str, *, loose: bool) -> list[str]:
 
 def _subcommand(grammar: Grammar[Any], words: list[str]) -> tuple[Sub, list[str]]:
     said = [word.lower() for word in words]
-    for sub in sorted(grammar.subs, key=lambda s: -len(s.name.split())):
-        named = sub.name.split()
+    spellings = [(spelling.split(), sub) for sub in grammar.subs for spelling in sub.spellings]
+    for named, sub in sorted(spellings, key=lambda pair: -len(pair[0])):  # the longest spelling first
         if said[: len(named)] == named:
             return sub, words[len(named) :]
     raise UsageError(grammar.use())
@@ -166,5 +166,5 @@ def _not_here(grammar: Grammar[Any], sub: Sub, name: str) -> str:
 
 
 def _use(grammar: Grammar[Any], sub: Sub, *, lower: bool = False) -> str:
-    said = f"Use `{grammar.prefix} {sub.usage}`, e.g. {grammar.example(sub)}."
+    said = f"Use `{grammar.line(sub)}`, e.g. {grammar.example(sub)}."
     return said[0].lower() + said[1:] if lower else said

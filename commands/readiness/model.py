@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from commands.breakglass.model import FLAG, REASON_SHOWN
 from commands.errors import UserError
 
 RESTORE_CALL = re.compile(r"^\s*(?:select|call|perform)\s+(?P<name>[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)\s*\(", re.I)
@@ -140,5 +141,5 @@ class RollbackNotReady(UserError):
         self.readiness = readiness
         super().__init__(
             f"Nothing was approved for {subject}: {readiness.sentence()}; fix it and approve again (the card lists "
-            'every check), or ask for `--break-glass "<reason>"` with a platform lead\'s confirmation.'
+            f"every check), or ask for `{FLAG} {REASON_SHOWN}` with a platform lead's confirmation."
         )

@@ -60,7 +60,7 @@ def parse_rollback_args(text: str) -> RollbackRequest:
     """``tenant <slug> [--schema VERSION] [reason…]`` (the words after ``/zdm rollback``)."""
     request = ROLLBACK_ARGS.parse(text)
     if not isinstance(request, RollbackRequest):
-        raise UsageError(f"Use `/zdm rollback {ROLLBACK_ARGS.sub('tenant').usage}`.")
+        raise UsageError(f"Use `{ROLLBACK_ARGS.line(ROLLBACK_ARGS.sub('tenant'))}`.")
     return request
 
 
@@ -68,5 +68,5 @@ def parse_rollback_cancel(text: str) -> int:
     """The rollback number of ``cancel <id>``."""
     request = ROLLBACK_ARGS.parse(text)
     if not isinstance(request, RollbackCancel):
-        raise UsageError(f"Use `/zdm rollback {ROLLBACK_ARGS.sub('cancel').usage}`.")
+        raise UsageError(f"Use `{ROLLBACK_ARGS.line(ROLLBACK_ARGS.sub('cancel'))}`.")
     return request.rollback_id

@@ -27,6 +27,7 @@ from commands.config import RunbookConfig
 from commands.errors import UserError
 from commands.outbox.model import OutboxEntry, title_of
 from commands.ports import AuditEvent, Clock, CommandRunner, FlagStore, RoleDirectory, TargetDatabase
+from commands.rollback.args import ROLLBACK_ARGS
 from commands.rollback.journal import JournalRecord, RollbackJournal, pending, pending_refusals
 from commands.rollback.model import Rollback, RollbackRequest, Step, StepResult, StepStatus, initial_steps
 from commands.rollback.smoke import run_smoke_tests
@@ -102,7 +103,8 @@ class DegradedRollbacks:
         if down.request.schema_version:
             raise DegradedNotAllowed(
                 "The state database is down, so `--schema` (which needs a second person's confirmation) cannot run "
-                "now; run `/zdm rollback tenant <slug>` without it to turn the flag off, and add the schema step later."
+                f"now; run `{ROLLBACK_ARGS.form('tenant')}` without it to turn the flag off, and add the schema step "
+                "later."
             )
         if down.actor not in self._p.roles.members(ROLE):
             log.warning("degraded rollback refused for %s: not a direct member of %s", down.actor, ROLE)

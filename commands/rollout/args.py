@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Rest, Sub, matching
+from commands.breakglass.model import break_glass_option
+from commands.cli.grammar import Arg, Grammar, Option, Parsed, Ref, Rest, Sub, matching
 from commands.rollout.model import FLAG, MAX_REASON, SLUG
 
 
@@ -24,7 +25,7 @@ def _flag(word: str) -> str | None:
 
 ROLLOUT_NUMBER = Ref("rollout", bare=True)
 REASON = Rest("reason", limit=MAX_REASON)  # shown in the release channel as written: no pings, no disguised links
-BREAK_GLASS = Apart("--break-glass", '"<reason>"', '"KPI source down during incident"', required=True)
+BREAK_GLASS = break_glass_option("KPI source down during incident", required=True)
 PLAN = Option(
     "--plan", "NAME", "a plan name from zdm.toml", "runbook", convert=matching(r"[a-z0-9_-]{1,40}"), aliases=("-p",)
 )

@@ -9,12 +9,12 @@ from __future__ import annotations
 from commands.breakglass.model import Skip
 from commands.errors import SelfApproval, UsageError, UserError
 from commands.rollout.approvals import RolloutApprovals
-from commands.rollout.args import parse_rollout_break_glass
+from commands.rollout.args import BREAK_GLASS, ROLLOUT_ARGS, parse_rollout_break_glass
 from commands.rollout.core import APPROVERS, RolloutContext
 from commands.rollout.model import StepStatus
 from commands.rollout.views import token
 
-USAGE = 'Usage: `/zdm rollout approve [#id] --break-glass "<reason>"` (approves the current step, skipping its gates).'
+USAGE = ROLLOUT_ARGS.use_with("approve", BREAK_GLASS)
 
 
 class RolloutBreakGlass:

@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from commands.rollout.args import ROLLOUT_ARGS
 from commands.rollout.effect_types import Announce, AppendLog, Audit, Effect, PostPrompt, RefreshPrompt, RefreshRoot
 from commands.rollout.exposure import GuardedFlip
 from commands.rollout.gates import GateReport
@@ -32,7 +33,7 @@ def gates_checked(rollout: Rollout, now: datetime, *, report: GateReport) -> Tra
     effects.append(
         Announce(
             f"⏸ Rollout #{changed.id} paused automatically: KPI breach — {why}. Investigate, then "
-            "`/zdm rollout resume` (or `/zdm rollout abort <reason>`)."
+            f"`{ROLLOUT_ARGS.form('resume')}` (or `{ROLLOUT_ARGS.form('abort')}`)."
         )
     )
     return Transition(changed, tuple(effects))

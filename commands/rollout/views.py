@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from commands.cards import Button, Card, Confirm
 from commands.readiness.model import Readiness
+from commands.rollout.args import ROLLOUT_ARGS
 from commands.rollout.gates import GateReport, GateState
 from commands.rollout.model import Rollout, RolloutStatus, StepState, StepStatus, due_at, due_with_reason, paused_for
 
@@ -14,6 +15,7 @@ APPROVE_ACTION = "rollout_approve"
 DENY_ACTION = "rollout_deny"
 DENY_VIEW = "rollout_deny_reason"
 SAMPLE = 8
+INCLUDE = ROLLOUT_ARGS.form("include")  # how a tenant held out after a rollback is brought back
 STEP_ICONS = {
     StepStatus.WAITING: "⏳",
     StepStatus.PROMPTED: "❓",
@@ -63,7 +65,7 @@ def root_card(rollout: Rollout, *, held: dict[str, int], now: datetime) -> Card:
     if held:
         names = ", ".join(f"`{t}` (rollback #{rid})" for t, rid in sorted(held.items())[:SAMPLE])
         more = f" and {len(held) - SAMPLE} more" if len(held) > SAMPLE else ""  # a count, never the whole list
-        lines.append(f"Held out after a rollback: {names}{more} — `/zdm rollout include <slug>` re-includes one.")
+        lines.append(f"Held out after a rollback: {names}{more} — `{INCLUDE}` re-includes one.")
     return Card(title=rollout_title(rollout), lines=tuple(lines), footer=f"rollout #{rollout.id} · {rollout.digest}")
 
 
@@ -96,7 +98,7 @@ def prompt_card(
     if state.already_enabled:
         lines.append(f"Already enabled, skipped: {len(state.already_enabled)} ({sample(state.already_enabled)})")
     if state.held_out:
-        lines.append(f"Held out after a rollback: {sample(state.held_out)} — `/zdm rollout include <slug>`")
+        lines.append(f"Held out after a rollback: {sample(state.held_out)} — `{INCLUDE}`")
     if report is not None:
         lines += [f"*KPIs* on {report.tenants} tenants enabled so far, {report.window}:", *kpi_lines(report)]
     if readiness is not None:

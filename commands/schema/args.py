@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Sub, Switch
+from commands.breakglass.model import break_glass_option
+from commands.cli.grammar import Arg, Grammar, Option, Parsed, Ref, Sub, Switch
 from commands.text import whole_number
 
 
@@ -24,7 +25,7 @@ def _issue_number(word: str) -> int | None:
 ENV = Arg("env", absent_ok=True)  # the service names zdm.toml's environments when it is missing or unknown
 INCLUDE_ALL = Switch("--include-all")
 RELEASE = Option("--release", "N", "the release issue number", "42", convert=_issue_number)
-BREAK_GLASS = Apart("--break-glass", '"<reason>"', '"checklist item blocked by an outage"')
+BREAK_GLASS = break_glass_option("checklist item blocked by an outage")
 
 
 def _request(parsed: Parsed) -> SchemaRequest:

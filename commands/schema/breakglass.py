@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError
-from commands.schema.args import parse_schema_args
+from commands.schema.args import BREAK_GLASS, SCHEMA_ARGS, parse_schema_args
 from commands.schema.decisions import REQUESTERS
 from commands.schema.service import SchemaService
 
-USAGE = 'Usage: `/zdm schema deploy <env> --break-glass "<reason>"`.'
+USAGE = SCHEMA_ARGS.use_with("deploy", BREAK_GLASS)
 
 
 class SchemaBreakGlass(SchemaService):

@@ -88,7 +88,7 @@ class SchemaService:
             return card.title, card, None
         deploys = self._p.deploys.recent(limit=5, env=request.env)
         if not deploys:
-            return "No schema deploys yet. Start with `/zdm schema plan <env>`.", None, None
+            return f"No schema deploys yet. Start with `{SCHEMA_ARGS.form('plan')}`.", None, None
         lines = [deploy_card(d).title for d in deploys]
         return "\n".join(lines), None, None
 

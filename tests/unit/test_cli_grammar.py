@@ -10,29 +10,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.alerts.args import ALERTS_ARGS
 from commands.backfill.args import BACKFILL_ARGS, BackfillRequest
+from commands.backfill.breakglass import USAGE as BACKFILL_BREAK_GLASS
 from commands.breakglass.model import split_break_glass
 from commands.checklist.args import CHECKLIST_ARGS
 from commands.cleanup.args import CLEANUP_ARGS
 from commands.cli.grammar import Apart, Arg, Grammar, Option, Parsed, Ref, Rest, Sub, Switch, matching
 from commands.errors import UsageError, UserError
+from commands.general.args import HELP_ARGS, TENANTS_ARGS
 from commands.outbox.args import LOG_ARGS, LogRequest
+from commands.permissions import DEFAULT_PERMISSIONS
 from commands.queue.args import QUEUE_ARGS, QueueRequest
 from commands.records.args import ARCHIVE_ARGS, NOTES_ARGS, ArchiveRequest
 from commands.rollback.args import ROLLBACK_ARGS, RollbackCancel, parse_rollback_args, parse_rollback_cancel
 from commands.rollback.model import RollbackRequest
 from commands.rollout.args import ROLLOUT_ARGS, RolloutRequest, parse_rollout_args, parse_rollout_break_glass
+from commands.rollout.breakglass import USAGE as ROLLOUT_BREAK_GLASS
 from commands.schema.args import SCHEMA_ARGS, SchemaRequest
+from commands.schema.breakglass import USAGE as SCHEMA_BREAK_GLASS
 
 GRAMMARS: list[Grammar[Any]] = [
     ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS, QUEUE_ARGS, CHECKLIST_ARGS, CLEANUP_ARGS, NOTES_ARGS,
-    ARCHIVE_ARGS, LOG_ARGS,
+    ARCHIVE_ARGS, LOG_ARGS, ALERTS_ARGS, TENANTS_ARGS, HELP_ARGS,
 ]  # fmt: skip
 TYPED = {"rollout": RolloutRequest, "backfill": BackfillRequest, "schema": SchemaRequest}
 WORDS = st.sampled_from(
     ["start", "status", "set", "batch-size", "tenant", "cancel", "approve", "--plan", "--schema", "--release",
      "--override", "--include-all", "--max-speed", "--break-glass", "#", "#1", "#²", "3", "pilot_a", '"', "'",
-     "<!channel>", "-p", "--plan=", "x" * 400]
+     "<!channel>", "-p", "--plan=", "x" * 400, "list", "pilot_*", "Pilot"]
 )  # fmt: skip
 
 
@@ -55,10 +61,16 @@ def test_every_declared_subcommand_parses_its_example_to_the_typed_request(gramm
             assert request == ArchiveRequest("tenant-profiles", verify=sub.name == "verify")
         elif grammar is LOG_ARGS:
             assert request == LogRequest(count=3)
+        elif grammar is TENANTS_ARGS:
+            assert request == "pilot_*" and TENANTS_ARGS.parse("") == "*"
+        elif grammar in (ALERTS_ARGS, HELP_ARGS):
+            assert request is None
         else:
             assert isinstance(request, TYPED[grammar.command]), sub.name
             assert getattr(request, "action") == sub.name.split()[0], sub.name  # noqa: B009
         assert sub.usage.startswith(sub.name) and f"{sub.usage}`" in grammar.use()
+        for alias in sub.aliases:  # read as the subcommand, never shown
+            assert grammar.parse(f"{alias.upper()} {sub.example}") == request and alias not in grammar.usage
 
 
 def test_examples_fill_the_request_fields() -> None:
@@ -87,12 +99,28 @@ def test_the_help_usage_is_the_declarations_usage() -> None:
         registry.command(grammar.command, grammar=grammar)(handler)
     shown = "\n".join(registry.help_lines())
     for grammar in GRAMMARS:
-        assert f"`/zdm {grammar.command} {grammar.usage}`\n    Does one thing." in shown
+        line = " ".join(word for word in ("/zdm", grammar.command, grammar.usage) if word)
+        assert f"`{line}`\n    Does one thing." in shown
+    assert "`/zdm alerts`\n" in shown and "`/zdm help`\n" in shown and "`/zdm tenants <pattern>`\n" in shown
+    with pytest.raises(ValueError, match="`/zdm notes` is registered with the declaration of `/zdm archive`"):
+        registry.command("notes", grammar=ARCHIVE_ARGS)
     assert ROLLBACK_ARGS.usage == "tenant <slug> [--schema VERSION] [reason…] | cancel <id>"
     assert ROLLOUT_ARGS.sub("approve").usage == 'approve [#id] --break-glass "<reason>"'
     assert (QUEUE_ARGS.usage, CHECKLIST_ARGS.usage) == ("[env] | cancel Q<n>", "<release>")
     assert ARCHIVE_ARGS.usage == "<release> | verify <release>"
     assert LOG_ARGS.parse("ab12") == LogRequest(entry="ab12") and LOG_ARGS.parse("²") == LogRequest(entry="²")
+
+
+def test_every_command_zdm_runs_is_declared() -> None:
+    """The permissions table fails closed (a command without a row is refused to everyone), so its rows name every
+    command zdm runs: each has its declaration here, and each subcommand row a subcommand it declares."""
+    by_name = {g.command: g for g in GRAMMARS}
+    assert len(by_name) == len(GRAMMARS)
+    for key in DEFAULT_PERMISSIONS:
+        command, _, sub = key.partition(" ")
+        assert command in by_name, key
+        assert not sub or any(sub in s.spellings for s in by_name[command].subs), key
+    assert set(by_name) == {key.split()[0] for key in DEFAULT_PERMISSIONS}
 
 
 def test_mistakes_are_explained_from_the_declaration() -> None:
@@ -114,6 +142,10 @@ def test_mistakes_are_explained_from_the_declaration() -> None:
         ("log", "1 2", "Unexpected `2`; use `/zdm log [count | <entry id>]`, e.g. `/zdm log 3`."),
         ("cleanup", "plan", "Use `/zdm cleanup plan <release> [--break-glass"),
         ("schema", "plan a b", "Unexpected `b`; use `/zdm schema plan <env> [--include-all]`, e.g. `/zdm schema plan"),
+        ("alerts", "status now", "`/zdm alerts` takes no arguments."),
+        ("tenants", "Pilot_*", "`Pilot_*` is not a slug pattern of lowercase letters, digits, `_`, `-`, `*` or `?`;"
+                               " use `/zdm tenants <pattern>`, e.g. `/zdm tenants pilot_*`."),
+        ("tenants", "a b", "Unexpected `b`; use `/zdm tenants <pattern>`, e.g. `/zdm tenants pilot_*`."),
     ]  # fmt: skip
     by_name = {g.command: g for g in GRAMMARS}
     for command, text, said in cases:
@@ -122,6 +154,11 @@ def test_mistakes_are_explained_from_the_declaration() -> None:
         assert str(caught.value).startswith(said), (command, text, str(caught.value))
     with pytest.raises(UsageError, match="does not apply to `/zdm rollout start`"):
         parse_rollout_break_glass("start")
+    assert (SCHEMA_BREAK_GLASS, ROLLOUT_BREAK_GLASS, BACKFILL_BREAK_GLASS) == (  # the break-glass forms, declared
+        'Use `/zdm schema deploy <env> --break-glass "<reason>"`.',
+        'Use `/zdm rollout approve [#id] --break-glass "<reason>"`.',
+        'Use `/zdm backfill start <env> [job] --break-glass "<reason>"`.',
+    )
 
 
 def test_free_text_is_escaped_and_loose_quotes_are_kept_where_declared() -> None:
@@ -149,6 +186,16 @@ def test_a_small_declaration_reads_options_in_both_spellings() -> None:
         lambda parsed: parsed,
     )
     assert grammar.usage == 'go <where> [--speed N] [--fast] [#id] | say [words…] | help [--why "<reason>"]'
+    speed, fast = grammar.sub("go").flags[:2]
+    assert (grammar.form("go"), grammar.form("go", fast, speed)) == (
+        "/zdm demo go <where> [#id]",
+        "/zdm demo go <where> --fast --speed N [#id]",
+    )  # the form a sentence suggests: only the options named, as written when used
+    assert (
+        grammar.use_with("help", Apart("--why", '"<reason>"', '"because"')) == 'Use `/zdm demo help --why "<reason>"`.'
+    )
+    with pytest.raises(ValueError, match="subcommand 'say' does not declare --fast"):
+        grammar.form("say", fast)
     parsed = grammar.parse("GO --speed=4 north #7 --fast")
     assert parsed == Parsed("go", {"--speed": 4, "where": "north"}, frozenset({"--fast"}), 7, "")
     assert grammar.parse("say hi there").rest == "hi there"

@@ -9,6 +9,7 @@ import pytest
 from bot.listeners.registry import CommandRegistry
 from commands.config import load_config
 from commands.errors import ConfigError
+from commands.general.args import HELP_ARGS
 from commands.permissions import DEFAULT_PERMISSIONS, EVERYONE, permission_table, roles_for
 
 
@@ -44,7 +45,7 @@ def test_a_bad_row_names_itself(tmp_path: Path, rows: str, message: str) -> None
 
 def test_a_row_for_a_command_that_does_not_exist_is_refused_at_start() -> None:
     registry = CommandRegistry(permission_table({"deploy": ("dba",)}))
-    registry.command("help")(lambda ctx: None)  # type: ignore[arg-type,return-value]
+    registry.command("help", grammar=HELP_ARGS)(lambda ctx: None)  # type: ignore[arg-type,return-value]
     registry.check_permissions(["help"])
     with pytest.raises(ConfigError, match="there is no `/zdm deploy` command"):
         registry.check_permissions(["help", "deploy"])

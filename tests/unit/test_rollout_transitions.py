@@ -188,8 +188,8 @@ def test_a_routine_gate_check_is_saved_lightly_and_a_breach_pauses_loudly() -> N
         RefreshRoot(),
         RefreshPrompt(1, FAILING),
         Announce(
-            f"⏸ Rollout #7 paused automatically: KPI breach — {why}. Investigate, then `/zdm rollout resume` "
-            "(or `/zdm rollout abort <reason>`)."
+            f"⏸ Rollout #7 paused automatically: KPI breach — {why}. Investigate, then `/zdm rollout resume [#id]` "
+            "(or `/zdm rollout abort [#id] [reason…]`)."
         ),
     )
 
