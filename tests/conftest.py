@@ -288,7 +288,7 @@ class BotServer:
         assert self.executor.wait_idle(60), "background work did not finish"
 
 
-def _run_until_closed(server: Any) -> None:
+def run_until_closed(server: Any) -> None:
     # close() pulls the sockets out from under select(): that is how the server stops
     with suppress(OSError, ValueError):
         server.run()
@@ -307,7 +307,7 @@ def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
         ready=container.readiness.reason_not_ready if container.readiness else None,
         signing_secret=container.signing_secret,
     )
-    thread = threading.Thread(target=_run_until_closed, args=(server,), daemon=True)
+    thread = threading.Thread(target=run_until_closed, args=(server,), daemon=True)
     thread.start()
     try:
         yield BotServer(f"http://127.0.0.1:{server.effective_port}", executor, slack)

@@ -19,7 +19,7 @@ from bot.executor import TrackingExecutor
 from bot.health import Readiness
 from bot.logs import JsonFormatter
 from bot.server import create_server
-from tests.conftest import BotServer, Databases
+from tests.conftest import BotServer, Databases, run_until_closed
 
 
 def get(bot: BotServer, path: str) -> httpx.Response:
@@ -63,7 +63,7 @@ def test_readyz_is_503_at_once_when_the_state_database_cannot_be_reached(contain
         threads=2,
         ready=unreachable.reason_not_ready,
     )
-    threading.Thread(target=server.run, daemon=True).start()
+    threading.Thread(target=run_until_closed, args=(server,), daemon=True).start()
     try:
         ready = httpx.get(f"http://127.0.0.1:{server.effective_port}/readyz", timeout=10)
     finally:
