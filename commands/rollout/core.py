@@ -47,21 +47,8 @@ class RolloutCore:
     def _find(self, rollout_id: int | None) -> Rollout:
         if rollout_id is not None:
             found = self._repo.get(rollout_id)
-            if found is None:
-                raise NoSuchRollout(rollout_id=rollout_id)
-            return found
-        active = self._repo.active()
-        if len(active) > 1:
-            ids = ", ".join(f"#{r.id}" for r in active)
-            raise UsageError(
-                f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`."
-            )
-        if active:
-            return active[0]
-        recent = self._repo.recent(limit=1)
-        if not recent:
-            raise NoSuchRollout(rollout_id=None)
-        return recent[0]
+            return choose(rollout_id, [found] if found else [])
+        return choose(None, self._repo.active() or self._repo.recent(limit=1))
 
     def _check_current(self, rollout: Rollout | None, index: int, digest: str) -> None:
         if rollout is None:
@@ -88,3 +75,22 @@ class RolloutCore:
         self._repo.save(rollout, wake_at=wake, durable=durable)
         for text in announce:  # only once the record says it happened
             self._fx.say(rollout, text)
+
+
+def choose(rollout_id: int | None, found: Sequence[Rollout]) -> Rollout:
+    """The rollout a command means: #``rollout_id`` when given, else the one active rollout, else the newest (of
+    ``found``); ``NoSuchRollout`` or a ``UsageError`` naming the active ones when that is not one rollout."""
+    if rollout_id is not None:
+        named = [r for r in found if r.id == rollout_id]
+        if not named:
+            raise NoSuchRollout(rollout_id=rollout_id)
+        return named[0]
+    active = [r for r in found if r.status.active]
+    if len(active) > 1:
+        ids = ", ".join(f"#{r.id}" for r in active)
+        raise UsageError(f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`.")
+    if active:
+        return active[0]
+    if not found:
+        raise NoSuchRollout(rollout_id=None)
+    return max(found, key=lambda r: r.id)

@@ -19,7 +19,7 @@ from commands.kpi_chart import flip_marks
 from commands.ports import AuditEvent
 from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.config import format_duration, plan_digest
-from commands.rollout.core import APPROVERS, DECISION_WAIT_S
+from commands.rollout.core import APPROVERS, DECISION_WAIT_S, choose
 from commands.rollout.effects import Outbox
 from commands.rollout.model import (
     Due,
@@ -71,10 +71,12 @@ class RolloutService(RolloutBreakGlass):
         if request.action == "include":
             assert request.slug
             return self.include(slug=request.slug, actor=actor)
-        rollout = self._find(request.rollout_id)
-        if request.action == "status":
-            card = self.status_card(rollout)
+        if request.action == "status":  # one read before the ack: the rollout and its held-out tenants together
+            found = self._repo.with_held(request.rollout_id)
+            rollout = choose(request.rollout_id, [r for r, _ in found])
+            card = self.status_card(rollout, held=next(h for r, h in found if r.id == rollout.id))
             return card.title, card, None
+        rollout = self._find(request.rollout_id)
         work = self._check_status_change(rollout, request.action, actor=actor, reason=request.reason)
         verb = {"pause": "Pausing", "resume": "Resuming", "abort": "Aborting"}[request.action]
         return f"{verb} rollout #{rollout.id}…", None, work
@@ -128,9 +130,9 @@ class RolloutService(RolloutBreakGlass):
         self.relink(rollout_id)
         self.advance_due()
 
-    def status_card(self, rollout: Rollout) -> Card:
+    def status_card(self, rollout: Rollout, *, held: dict[str, int] | None = None) -> Card:
         now = self._p.clock.now()
-        held = self._repo.held(rollout.flag)
+        held = self._repo.held(rollout.flag) if held is None else held
         report = self._fx.gates(rollout, now, held=held) if rollout.status.active else None
         return status_card(rollout, held=held, report=report, now=now)
 
