@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.authz import require_role
+from commands.backfill.args import parse_backfill_args
 from commands.backfill.engine import BackfillEngine, Stats, unexpected
 from commands.backfill.model import (
     BackfillRun,
@@ -21,7 +22,6 @@ from commands.backfill.model import (
     RunStatus,
     legacy_progress,
     next_window_start,
-    parse_backfill_args,
     window_open,
 )
 from commands.backfill.ports import BackfillRuns, EnvironmentDatabase
