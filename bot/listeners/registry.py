@@ -78,6 +78,7 @@ class CommandRegistry:
         self._commands: dict[str, Command] = {}
         self._permissions = dict(permissions or {})
         self._heavy = heavy
+        self._help: list[str] | None = None  # built once: the commands and the table do not change after start-up
 
     def command(self, name: str, *, grammar: Declared) -> Callable[[Handler], Handler]:
         """Register ``/zdm <name>``, declared by ``grammar`` (its usage line in ``/zdm help``)."""
@@ -86,6 +87,7 @@ class CommandRegistry:
 
         def register(handler: Handler) -> Handler:
             self._commands[name] = Command(name, grammar, self._authorized(name, handler))
+            self._help = None
             return handler
 
         return register
@@ -131,6 +133,11 @@ class CommandRegistry:
         return self._commands[name], words[1] if len(words) > 1 else ""
 
     def help_lines(self) -> list[str]:
+        if self._help is None:
+            self._help = self._help_lines()
+        return list(self._help)
+
+    def _help_lines(self) -> list[str]:
         lines = []
         for command in sorted(self._commands.values(), key=lambda c: c.name):
             first, _, rest = command.summary.partition("\n")

@@ -8,7 +8,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.bootstrap import Services
-from bot.dedup import STATE_DOWN
+from bot.dedup import STATE_DOWN, read_only
 from bot.listeners.guard import AfterAck, failure_text, request_ref
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.render import card_blocks
@@ -36,6 +36,8 @@ def register(app: App, registry: CommandRegistry, services: Services, after_ack:
                     state_down=bool(context.get(STATE_DOWN)),
                 )
             )
+            if reply.then is not None and read_only(command):  # it skipped the ledger: a retry would do it twice
+                raise RuntimeError(f"/zdm {entry.name} is listed in bot.dedup.READ_ONLY but has work after the ack")
         except UserError as exc:
             ack(response_type="ephemeral", text=str(exc))
             return

@@ -93,10 +93,24 @@ class FencedPool(ConnectionPool[Any]):
                 yield conn
 
 
+_READ_WAIT_S: ContextVar[float | None] = ContextVar("zdm_read_wait_s", default=None)
+
+
+@contextmanager
+def bounded_reads(wait_s: float) -> Iterator[None]:
+    """Within the block, ``reading`` waits at most ``wait_s`` for a connection (answers due before Slack's ack)."""
+    token = _READ_WAIT_S.set(wait_s)
+    try:
+        yield
+    finally:
+        _READ_WAIT_S.reset(token)
+
+
 @contextmanager
 def reading(pool: ConnectionPool[Any], timeout: float | None = None) -> Iterator[Any]:
     """A connection for one read that changes nothing: no lease proof around it (a read has no effect a lost lease
     must stop, and proving costs three round trips). Any write still goes through ``pool.connection()``."""
+    timeout = timeout if timeout is not None else _READ_WAIT_S.get()
     if isinstance(pool, FencedPool):
         with ConnectionPool.connection(pool, timeout=timeout) as conn:
             yield conn

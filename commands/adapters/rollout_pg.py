@@ -22,6 +22,19 @@ from commands.rollout.watch_batch import GatesChecked, StoredRollout
 ROLLOUT_LOCK_CLASS = 0x7A65
 ACTIVE = ("running", "paused")
 
+# The rollout asked for, or else every active one and the newest, each with its flag's held-out tenants (HELD_SQL
+# for the rollout's flag, as a {tenant: rollback id} object).
+_WITH_HELD_SQL = (
+    "select p.id, p.doc, h.held from zdm.rollouts p left join lateral ("
+    " select jsonb_object_agg(x.tenant, x.id) as held from (select distinct on (r.tenant) r.tenant, r.id"
+    "  from zdm.rollbacks r where r.flag = p.flag and (r.finished_at is null or not exists (select 1"
+    "  from zdm.rollout_includes i where i.flag = r.flag and i.tenant = r.tenant and i.included_at >= r.created_at))"
+    "  order by r.tenant, r.created_at desc) x) h on true"
+    " where case when %(id)s::bigint is null"
+    "  then p.status = any(%(active)s) or p.id = (select max(id) from zdm.rollouts) else p.id = %(id)s end"
+    " order by p.id"
+)
+
 
 class PgRolloutRepository:
     def __init__(self, pool: ConnectionPool[Any], *, locks: PgLocks) -> None:
@@ -103,6 +116,12 @@ class PgRolloutRepository:
         with reading(self._pool) as conn:
             rows = conn.execute(HELD_SQL, (flag,)).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def with_held(self, rollout_id: int | None) -> list[tuple[Rollout, dict[str, int]]]:
+        # one statement: `/zdm rollout status` reads this before the ack
+        with reading(self._pool) as conn:
+            rows = conn.execute(_WITH_HELD_SQL, {"id": rollout_id, "active": list(ACTIVE)}).fetchall()
+        return [(from_doc(int(r[0]), r[1]), {str(t): int(i) for t, i in (r[2] or {}).items()}) for r in rows]
 
     # --- routine KPI checks of many rollouts at once (see commands.rollout.watch_batch) -----------------------
 

@@ -69,7 +69,7 @@ class PgRequestLedger:
 
     def __init__(self, pool: ConnectionPool[Any], *, wait_s: float = 2.0) -> None:
         self._pool = pool
-        self._wait_s = wait_s  # the first database call of every Slack request: give up before Slack's 3 s
+        self.wait_s = wait_s  # the first database call of every Slack request: give up before Slack's 3 s
 
     def first_time(self, *, key: str, kind: str, at: datetime) -> bool:
         """Record ``key``; True the first time it is seen, False for any retry or duplicate. Raises
@@ -77,7 +77,7 @@ class PgRequestLedger:
         # One round trip before the ack, and no wait for the WAL flush (synchronous_commit off for this one
         # transaction: ~0.3 ms instead of ~3 ms). Only a Postgres crash within a fraction of a second could forget
         # the row, and Slack retries only requests whose ack came late; every other write keeps its durable commit.
-        with self._pool.connection(timeout=self._wait_s) as conn:
+        with self._pool.connection(timeout=self.wait_s) as conn:
             row = conn.execute(
                 "with fast as (select set_config('synchronous_commit', 'off', true))"
                 " insert into zdm.slack_requests (request_key, kind, received_at)"

@@ -71,10 +71,10 @@ class RolloutControls:
             listed = ", ".join(f"`{f}`" for f in known)
             raise UsageError(f"zdm does not know the flag `{flag}`; known flags (zdm.toml): {listed}.")
 
-    def status_card(self, rollout: Rollout) -> Card:
+    def status_card(self, rollout: Rollout, *, held: dict[str, int] | None = None) -> Card:
         ctx = self._ctx
         now = ctx.ports.clock.now()
-        held = ctx.repo.held(rollout.flag)
+        held = ctx.repo.held(rollout.flag) if held is None else held
         report = ctx.fx.gates(rollout, now, held=held) if rollout.status.active else None
         return status_card(rollout, held=held, report=report, now=now)
 

@@ -4,7 +4,7 @@ ports, the record's lock, and the one interpreter that turns a transition into a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NoReturn
 
@@ -91,21 +91,8 @@ class RolloutContext:
     def find(self, rollout_id: int | None) -> Rollout:
         if rollout_id is not None:
             found = self.repo.get(rollout_id)
-            if found is None:
-                raise NoSuchRollout(rollout_id=rollout_id)
-            return found
-        active = self.repo.active()
-        if len(active) > 1:
-            ids = ", ".join(f"#{r.id}" for r in active)
-            raise UsageError(
-                f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`."
-            )
-        if active:
-            return active[0]
-        recent = self.repo.recent(limit=1)
-        if not recent:
-            raise NoSuchRollout(rollout_id=None)
-        return recent[0]
+            return choose(rollout_id, [found] if found else [])
+        return choose(None, self.repo.active() or self.repo.recent(limit=1))
 
     def check_current(self, rollout: Rollout | None, index: int, digest: str) -> None:
         check_current(rollout, index, digest)
@@ -116,3 +103,22 @@ class RolloutContext:
             p.roles, p.audit, p.clock, actor=actor, any_of=roles, action=action,
             audit_action="rollout." + action.split()[0], subject=subject or action,
         )  # fmt: skip
+
+
+def choose(rollout_id: int | None, found: Sequence[Rollout]) -> Rollout:
+    """The rollout a command means: #``rollout_id`` when given, else the one active rollout, else the newest (of
+    ``found``); ``NoSuchRollout`` or a ``UsageError`` naming the active ones when that is not one rollout."""
+    if rollout_id is not None:
+        named = [r for r in found if r.id == rollout_id]
+        if not named:
+            raise NoSuchRollout(rollout_id=rollout_id)
+        return named[0]
+    active = [r for r in found if r.status.active]
+    if len(active) > 1:
+        ids = ", ".join(f"#{r.id}" for r in active)
+        raise UsageError(f"Several rollouts are active ({ids}); name one, e.g. `/zdm rollout status #{active[0].id}`.")
+    if active:
+        return active[0]
+    if not found:
+        raise NoSuchRollout(rollout_id=None)
+    return max(found, key=lambda r: r.id)

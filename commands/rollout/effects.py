@@ -33,6 +33,7 @@ from commands.rollout.exposure import ExposureRecord, GuardedFlip, guarded_enabl
 from commands.rollout.gates import GateReport, GateState, evaluate, windows
 from commands.rollout.model import Rollout, StepStatus
 from commands.rollout.ports import BackfillLedger, RolloutRepository
+from commands.rollout.toggle_log import ToggleLog
 from commands.rollout.views import prompt_card, root_card
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ class RolloutPorts:
 
 
 Updated = Literal["ok", "gone", "failed"]
-FLIP_CHUNK = 1000  # tenants per locked transaction on the postgres backend; the command backend flips one by one
+# tenants per locked transaction on the postgres backend (~0.1 s of lock a chunk, which a rollback of the flag
+# may wait for); the command backend flips one by one
+FLIP_CHUNK = 10_000
 
 
 class RolloutEffects:
@@ -87,18 +90,19 @@ class RolloutEffects:
         state = rollout.steps[index]
         actor = state.flipped_by or "zdm"
         tried = {*state.enabled, *state.held_out, *(t for t, _ in (*state.failed, *state.skipped))}
-        result = guarded_enable(
-            flags=self._p.flags,
-            exposure=self._p.exposure,
-            flag=rollout.flag,
-            tenants=[t for t in state.cohort if t not in tried],
-            actor=actor,
-            at=now,
-            chunk=1 if self._config.flag.backend == "command" else FLIP_CHUNK,
-            stop_requested=lambda: self._p.repo.stop_requested(rollout.id),
-        )
         detail = {"rollout_id": rollout.id, "step": index}
-        self._p.audit.record_each(AuditEvent(actor, "rollout.flag_on", "", "ok", detail), result.changed, at=now)
+        with ToggleLog(self._p.audit, AuditEvent(actor, "rollout.flag_on", "", "ok", detail), at=now) as toggles:
+            result = guarded_enable(
+                flags=self._p.flags,
+                exposure=self._p.exposure,
+                flag=rollout.flag,
+                tenants=[t for t in state.cohort if t not in tried],
+                actor=actor,
+                at=now,
+                chunk=1 if self._config.flag.backend == "command" else FLIP_CHUNK,
+                stop_requested=lambda: self._p.repo.stop_requested(rollout.id),
+                toggled=toggles.log,
+            )
         for tenant, why in (*result.failed, *result.skipped):
             outcome = "failed" if (tenant, why) in result.failed else "skipped"
             self._p.audit.record(AuditEvent(actor, "rollout.flag_on", tenant, outcome, {**detail, "why": why}), at=now)

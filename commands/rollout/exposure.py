@@ -69,9 +69,11 @@ def guarded_enable(
     at: datetime,
     chunk: int,
     stop_requested: Callable[[], str | None],
+    toggled: Callable[[Sequence[str]], None] | None = None,
 ) -> GuardedFlip:
     """Enable ``tenants`` ``chunk`` at a time, each chunk under the flag's lock with the held-out set re-read inside
-    it; between chunks a pause or abort request stops the flip (the rest stays off)."""
+    it; between chunks a pause or abort request stops the flip (the rest stays off). ``toggled`` is told each
+    chunk's newly enabled tenants once the chunk is done (to log them while the next chunk flips)."""
     result = GuardedFlip()
     # A store that flips a whole chunk or raises lets the exposure record be written first, in the same locked
     # transaction (rolled back if the flip raises), so both databases work at once.
@@ -94,6 +96,8 @@ def guarded_enable(
             if not record_first:
                 guard.record(tenants=(*outcome.changed, *outcome.unchanged), enabled=True, actor=actor, at=at)
         result.changed += outcome.changed
+        if toggled is not None and outcome.changed:
+            toggled(outcome.changed)
         result.unchanged += outcome.unchanged
         result.failed += outcome.failed
     return result

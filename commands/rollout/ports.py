@@ -39,6 +39,11 @@ class RolloutRepository(Protocol):
         """Tenants rolled back (tenant → rollback id) and not re-included since."""
         ...
 
+    def with_held(self, rollout_id: int | None) -> list[tuple[Rollout, dict[str, int]]]:
+        """In one read: rollout ``rollout_id`` (none if unknown) or, without one, every active rollout and the newest
+        — each with its flag's ``held`` tenants."""
+        ...
+
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None: ...
 
     def rollback_open(self, *, flag: str, tenant: str) -> bool:

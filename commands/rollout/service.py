@@ -22,7 +22,7 @@ from commands.rollout.approvals import RolloutApprovals
 from commands.rollout.args import parse_rollout_args
 from commands.rollout.breakglass import RolloutBreakGlass
 from commands.rollout.controls import RolloutControls
-from commands.rollout.core import APPROVERS, RolloutContext
+from commands.rollout.core import APPROVERS, RolloutContext, choose
 from commands.rollout.effects import RolloutPorts
 from commands.rollout.model import Rollout
 from commands.rollout.ticks import RolloutTicks
@@ -68,10 +68,12 @@ class RolloutService:
         if request.action == "include":
             assert request.slug
             return self.include(slug=request.slug, actor=actor)
-        rollout = self._find(request.rollout_id)
-        if request.action == "status":
-            card = self.status_card(rollout)
+        if request.action == "status":  # one read before the ack: the rollout and its held-out tenants together
+            found = self._repo.with_held(request.rollout_id)
+            rollout = choose(request.rollout_id, [r for r, _ in found])
+            card = self.status_card(rollout, held=next(h for r, h in found if r.id == rollout.id))
             return card.title, card, None
+        rollout = self._find(request.rollout_id)
         work = self._check_status_change(rollout, request.action, actor=actor, reason=request.reason)
         verb = {"pause": "Pausing", "resume": "Resuming", "abort": "Aborting"}[request.action]
         return f"{verb} rollout #{rollout.id}…", None, work
@@ -91,8 +93,8 @@ class RolloutService:
         self.relink(rollout_id)
         self.advance_due()
 
-    def status_card(self, rollout: Rollout) -> Card:
-        return self._controls.status_card(rollout)
+    def status_card(self, rollout: Rollout, *, held: dict[str, int] | None = None) -> Card:
+        return self._controls.status_card(rollout, held=held)
 
     def include(self, *, slug: str, actor: str) -> tuple[str, None, Callable[[], object]]:
         return self._controls.include(slug=slug, actor=actor)

@@ -82,6 +82,20 @@ def test_a_rolled_back_tenant_is_held_out_until_included_after_its_rollback(flag
     assert rollouts.held(FLAG) == {"pilot_a": again.id}  # the earlier include predates this rollback
 
 
+def test_with_held_reads_the_rollouts_a_status_may_mean_and_their_held_out_tenants(flag_state: FlagState) -> None:
+    rollouts, rollbacks = flag_state.rollouts, flag_state.rollbacks
+    assert rollouts.with_held(None) == [] and rollouts.with_held(7) == []
+    first = rollouts.create(new_rollout())
+    rollouts.save(replace(first, status=RolloutStatus.DONE, finished_at=NOW), wake_at=None)
+    assert [(r.id, held) for r, held in rollouts.with_held(None)] == [(first.id, {})]  # none active: the newest
+    held = rollbacks.create(rollback_of("pilot_a"))
+    other = rollouts.create(new_rollout("other.flag"))
+    again = rollouts.create(new_rollout())
+    found = [(r.id, h) for r, h in rollouts.with_held(None)]
+    assert found == [(other.id, {}), (again.id, {"pilot_a": held.id})]  # the active ones (the newest among them)
+    assert [(r, h) for r, h in rollouts.with_held(first.id)] == [(rollouts.get(first.id), {"pilot_a": held.id})]
+
+
 def test_a_stop_request_is_read_back_and_withdrawn(flag_state: FlagState) -> None:
     repo = flag_state.rollouts
     created = repo.create(new_rollout())

@@ -75,6 +75,14 @@ class MemoryRollouts:
                 held[r.tenant] = r.id  # the newest such rollback of the tenant wins
         return held
 
+    def with_held(self, rollout_id: int | None) -> list[tuple[Rollout, dict[str, int]]]:
+        if rollout_id is not None:
+            found = [self.rows[rollout_id]] if rollout_id in self.rows else []
+        else:
+            newest = max(self.rows, default=None)
+            found = [r for n, r in sorted(self.rows.items()) if r.status.active or n == newest]
+        return [(r, self.held(r.flag)) for r in found]
+
     def include(self, *, flag: str, tenant: str, actor: str, at: datetime) -> None:
         self.includes.append((flag, tenant, actor, at))
 

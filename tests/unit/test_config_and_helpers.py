@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.dedup import request_identity
+from bot.dedup import read_only, request_identity
 from commands.adapters.command_runner import SubprocessRunner
 from commands.adapters.rollback_log import MarkdownRollbackLog
 from commands.argv import expand_argv
@@ -104,6 +104,17 @@ def test_request_identity() -> None:
     assert request_identity({"type": "block_actions", "trigger_id": "t2"}) == ("block_actions", "trigger:t2")
     assert request_identity({"event_id": "Ev1", "type": "event_callback"}) == ("event", "event:Ev1")
     assert request_identity({"type": "url_verification"}) is None
+
+
+def test_only_pure_reads_skip_the_request_ledger() -> None:
+    def zdm(text: str) -> dict[str, str]:
+        return {"command": "/zdm", "text": text, "trigger_id": "t1"}
+
+    for text in ("", "help", "tenants pilot_*", "rollout status", "Rollout STATUS #3", "rollout list"):
+        assert read_only(zdm(text)), text
+    for text in ("rollout start", "rollout", "rollout status --break-glass x", "rollback tenant a why", "queue"):
+        assert not read_only(zdm(text)), text
+    assert not read_only({"type": "block_actions", "trigger_id": "t2"})
 
 
 def test_child_commands_never_see_zdm_or_slack_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
