@@ -21,6 +21,7 @@ from commands.backfill.throttle import (
     describe,
     initial,
     measuring_done,
+    next_baseline,
     window_s,
 )
 
@@ -70,6 +71,7 @@ class Governor:
         every = cfg.canary_every_ms
         self._canary = None if max_speed else db.canary(run_id=run_id, every_ms=every, probe=probe)
         self.baseline_ms: float | None = None
+        self.first_baseline_ms: float | None = None  # measured before the run; re-measures stay near it
         self.state: ThrottleState | None = None if max_speed else initial(self.limits, time.monotonic())
         full = Settings(workers=workers, pause_ms=cfg.pause_between_ms, batch_ms=cfg.target_batch_ms)
         self.settings = self.state.settings if self.state else full
@@ -81,7 +83,7 @@ class Governor:
             return
         self._canary.start()
         halt.wait(self._cfg.baseline_s)
-        self.baseline_ms = self._canary.p95_ms(self._cfg.baseline_s)
+        self.baseline_ms = self.first_baseline_ms = self._canary.p95_ms(self._cfg.baseline_s)
         if self.baseline_ms is None:
             why = self._canary.error or "too few beats"
             self.state = ThrottleState(self.settings, "held", f"no canary baseline ({why}); cautious settings held")
@@ -90,12 +92,15 @@ class Governor:
 
     def look(self) -> None:
         """One controller step with fresh readings; the workers obey the new settings from their next batch."""
-        if self.state is None or self.baseline_ms is None or self._canary is None:
+        if self.state is None or self.baseline_ms is None or self.first_baseline_ms is None or self._canary is None:
             return
         now = time.monotonic()
         if measuring_done(self.state, now, self.limits):  # the workers stood still: a fresh baseline
             settled = self.limits.remeasure_s * 0.75  # the last batch before the stop may still be committing
-            self.baseline_ms = self._canary.p95_ms(settled, now=now, min_beats=5) or self.baseline_ms
+            measured = self._canary.p95_ms(settled, now=now, min_beats=5)
+            self.baseline_ms = next_baseline(
+                first_ms=self.first_baseline_ms, last_ms=self.baseline_ms, measured_ms=measured
+            )
         canary = None if self._canary.error else self._canary.p95_ms(window_s(self.state, now, self.limits), now=now)
         readings = Readings(
             canary_p95_ms=canary,

@@ -4,13 +4,15 @@ The Postgres adapter ``backfill_pg`` implements both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from commands.backfill.config import BackfillJob
 from commands.backfill.model import BackfillRun, Progress, RunStatus
+from commands.ports import AuditLog, Clock, JobFailures, Notifier, OutageCheck, RoleDirectory
+from commands.queue.ports import WorkQueue
 
 
 class RowLockTimeout(Exception):
@@ -130,3 +132,16 @@ class BackfillRuns(Protocol):
     ) -> BackfillRun | None: ...
 
     def exclusive(self, run_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
+
+
+@dataclass(frozen=True)
+class BackfillPorts:
+    clock: Clock
+    runs: BackfillRuns
+    checkpoints: Mapping[str, EnvironmentDatabase]  # per environment
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    outage: OutageCheck  # tells "a database went away" (wait for it) from other errors
+    failures: JobFailures | None = None
+    queue: WorkQueue | None = None  # one piece of work per database at a time: a second start waits its turn
