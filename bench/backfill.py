@@ -2,7 +2,9 @@
 
 One run on the embedded default, with a writer doing single-row updates on random rows throughout, both modes:
 - writer_p95_ratio: the writer's p95 during zdm's **default** (throttled) backfill ÷ its p95 with nothing else
-  running, measured just before (value = the ratio);
+  running, sampled 5 s just before and 5 s just after that run, each time on a vacuumed table after a checkpoint
+  (so neither the reset's nor the backfill's after-effects count as idle, and load from elsewhere on the machine
+  drifting during the run weighs on both sides alike); value = the ratio;
 - vs_runbook_500_200: the default mode's rows/s (same run) ÷ the runbook's fixed 500 rows + 200 ms loop (sampled
   for 10 s);
 - vs_single_update: zdm's rows/s in `--max-speed` mode ÷ one whole-table UPDATE's rows/s (same table, same writer);
@@ -97,6 +99,14 @@ def reset(bench: BenchBot) -> None:
         conn.execute("vacuum analyze public.bench_items")
 
 
+def quiet_idle(bench: BenchBot) -> list[float]:
+    """The writer alone for 5 s, on a vacuumed table after a checkpoint (nothing owed from earlier work)."""
+    with psycopg.connect(bench.target_url, autocommit=True) as conn:
+        conn.execute("vacuum public.bench_items")
+        conn.execute("checkpoint")
+    return with_writer(bench.target_url, lambda: time.sleep(5))[1]
+
+
 def run_zdm(bench: BenchBot, *, max_speed: bool) -> tuple[float, list[float], BackfillEngine]:
     """One zdm run over the whole table with the writer running; (seconds, writer latencies, engine)."""
     backfills = bench.container.services.backfills
@@ -144,8 +154,10 @@ def main() -> None:
         runbook_rate = counter[0] / runbook_s
         reset(bench)
 
-        _, idle = with_writer(bench.target_url, lambda: time.sleep(5))
+        idle_before = quiet_idle(bench)
         default_s, during, default_engine = run_zdm(bench, max_speed=False)
+        idle_after = quiet_idle(bench)
+        idle = idle_before + idle_after
         default_rate = ROWS / default_s
         stats = default_engine.stats
         assert stats is not None
@@ -168,7 +180,8 @@ def main() -> None:
     idle_p95, during_p95 = percentile(idle, 0.95), percentile(during, 0.95)
     ratio = during_p95 / idle_p95
     print(
-        f"{ROWS:,} rows, writer p95 idle {idle_p95:.2f} ms ({len(idle)} writes).\n"
+        f"{ROWS:,} rows, writer p95 idle {idle_p95:.2f} ms ({len(idle)} writes; before the default run "
+        f"{percentile(idle_before, 0.95):.2f} ms, after it {percentile(idle_after, 0.95):.2f} ms).\n"
         f"  zdm default (throttled): {default_s:.1f} s, {default_rate:,.0f} rows/s, writer p95 {during_p95:.2f} ms "
         f"({ratio:.2f}×, {len(during)} writes); throttle at the end: {throttle}\n"
         f"  zdm --max-speed: {fast_s:.1f} s, {fast_rate:,.0f} rows/s, writer p95 "

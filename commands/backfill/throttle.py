@@ -8,7 +8,9 @@ The controller climbs and descends a *speed ladder* (``ladder``): from the slowe
 batches, the longest pause) through one worker busy 5 %, 10 %, … 100 % of the time, to every worker flat out.
 
 - it aims *under* the budget: above ``SLOW_AT`` × the budget (1.17× for the default 1.3×) it steps down
-  multiplicatively (to ``DECREASE`` of its rung), since a p95 over the whole run must end under the budget;
+  multiplicatively (to ``DECREASE`` of its rung), since a p95 over the whole run must end under the budget — when
+  a second window (``settle_s`` of fresh beats) agrees, or at once when the canary is ``CLEARLY_OVER`` the budget
+  or a replica lag / session limit is passed (one noisy window of a busy database must not halve the speed);
 - well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase);
 - after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement;
 - every ``rebaseline_every_s``, and when even the slowest rung stays over budget, it stops the workers for
@@ -31,6 +33,7 @@ from commands.backfill.config import EngineConfig
 SLOW_AT = 0.9  # step down above this share of the budget: aim under the line, not on it
 ROOM = 0.8  # climb only while the canary is under this share of the budget (no see-sawing on the line)
 DECREASE = 0.6  # a step down keeps this share of the current rung
+CLEARLY_OVER = 1.5  # this far over the budget it steps down at once; nearer, only if a second window agrees
 BUSY_STEPS = 20  # one worker's busy share climbs in 5 % steps
 BASELINE_STEP = 1.2  # a re-measured baseline rises at most this factor at a time …
 BASELINE_CEILING = 1.5  # … and never above this factor of the baseline measured before the run
@@ -48,7 +51,7 @@ class Settings:
 @dataclass(frozen=True)
 class ThrottleState:
     settings: Settings
-    mode: str = "starting"  # starting · steady · slowed · speeding up · held (a hard limit) · measuring
+    mode: str = "starting"  # starting · steady · slowed · speeding up · watching · held (slowest) · measuring
     reason: str = "measuring the canary's baseline"
     changed_at: float = float("-inf")
     measured_at: float = 0.0  # when the baseline was last measured
@@ -173,6 +176,9 @@ def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits)
         if rung == 0:
             held = replace(state, mode="held", reason=f"slowest setting: {pressure}")
             return held, held.reason
+        if state.mode != "watching" and not _sure(readings, limits):  # one noisy window is not enough
+            reason = f"watching: {pressure}; judging a fresh window before slowing"
+            return replace(state, mode="watching", reason=reason, changed_at=now), reason
         lower = min(rung - 1, math.floor(rung * DECREASE))
         return _move(state, rungs, lower, "slowed", f"slowed: {pressure}", now)
     ratio = _ratio(readings)
@@ -195,6 +201,13 @@ def _ratio(readings: Readings) -> float | None:
     if readings.canary_p95_ms is None or readings.baseline_p95_ms <= 0:
         return None
     return readings.canary_p95_ms / readings.baseline_p95_ms
+
+
+def _sure(readings: Readings, limits: Limits) -> bool:
+    """Pressure that needs no second look: a hard limit, or the canary far over its budget."""
+    ratio = _ratio(readings)
+    clearly = ratio is not None and ratio > limits.latency_budget * CLEARLY_OVER
+    return clearly or _pressure(replace(readings, canary_p95_ms=None), limits) is not None
 
 
 def _pressure(readings: Readings, limits: Limits) -> str | None:
@@ -221,5 +234,6 @@ def describe(state: ThrottleState) -> str:
     if state.mode == "measuring":
         return state.reason
     workers = f"{s.workers} worker{'s' if s.workers != 1 else ''}"
-    busy = round(100 * s.batch_ms / (s.batch_ms + s.pause_ms))
-    return f"{state.reason} · {workers}, pause {s.pause_ms} ms, batches ~{s.batch_ms} ms (each busy {busy} %)"
+    busy = 100 * s.batch_ms / (s.batch_ms + s.pause_ms)
+    shown = f"{busy:.0f}" if busy >= 1 else f"{busy:.1f}"
+    return f"{state.reason} · {workers}, pause {s.pause_ms} ms, batches ~{s.batch_ms} ms (each busy {shown} %)"
