@@ -8,6 +8,7 @@ so its latency is what the backfill must not spoil; it never writes to the appli
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -79,11 +80,11 @@ class Canary(threading.Thread):
         """None until there are ``min_beats`` beats in the window."""
         since = (time.monotonic() if now is None else now) - window_s
         with self._lock:
-            recent = [ms for at, ms in self._beats if at >= since]
+            recent = list(itertools.takewhile(lambda beat: beat[0] >= since, reversed(self._beats)))
         if len(recent) < min_beats:
             return None
-        recent.sort()
-        return recent[min(len(recent) - 1, round(0.95 * (len(recent) - 1)))]
+        ordered = sorted(ms for _, ms in recent)  # newest first above: only the window is read, not the history
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
     def halt(self) -> None:
         self.stop.set()
