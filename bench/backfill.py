@@ -21,6 +21,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -170,6 +171,7 @@ def main() -> None:
         stats = default_engine.stats
         assert stats is not None
         batches, throttle = list(stats.batch_ms), stats.throttle
+        moves = Counter(change.split(":", 1)[0] for change in stats.throttle_history)
         reset(bench)
 
         fast_s, during_fast, fast_engine = run_zdm(bench, max_speed=True)
@@ -192,6 +194,7 @@ def main() -> None:
         f"{percentile(idle_before, 0.95):.2f} ms, after it {percentile(idle_after, 0.95):.2f} ms).\n"
         f"  zdm default (throttled): {default_s:.1f} s, {default_rate:,.0f} rows/s, writer p95 {during_p95:.2f} ms "
         f"({ratio:.2f}×, {len(during)} writes); throttle at the end: {throttle}\n"
+        f"  controller moves: {', '.join(f'{what} {n}' for what, n in moves.most_common(6))}\n"
         f"  zdm --max-speed: {fast_s:.1f} s, {fast_rate:,.0f} rows/s, writer p95 "
         f"{percentile(during_fast, 0.95):.2f} ms\n"
         f"  single UPDATE: {update_s:.1f} s, {update_rate:,.0f} rows/s, writer p95 "

@@ -32,7 +32,7 @@ from commands.backfill.config import EngineConfig
 
 SLOW_AT = 0.9  # step down above this share of the budget: aim under the line, not on it
 ROOM = 0.8  # climb only while the canary is under this share of the budget (no see-sawing on the line)
-DECREASE = 0.6  # a step down keeps this share of the current rung
+DECREASE = 0.7  # a step down keeps this share of the current rung
 CLEARLY_OVER = 1.5  # this far over the budget it steps down at once; nearer, only if a second window agrees
 BUSY_STEPS = 20  # one worker's busy share climbs in 5 % steps
 BASELINE_STEP = 1.2  # a re-measured baseline rises at most this factor at a time …

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from commands.backfill.config import EngineConfig
 from commands.backfill.throttle import (
+    DECREASE,
     Limits,
     Readings,
     Settings,
@@ -68,8 +69,8 @@ def test_over_the_set_point_twice_running_it_steps_down_multiplicatively_to_the_
         state = replace(state, measured_at=clock)  # a fresh baseline each time: no re-measuring here
         seen.append((state.mode, state.rung))
     top = len(RUNGS) - 1
-    assert seen[0] == ("watching", top) and seen[1] == ("slowed", int(top * 0.6))  # a second window agreed
-    assert seen[2] == ("watching", int(top * 0.6)) and seen[3] == ("slowed", int(int(top * 0.6) * 0.6))
+    assert seen[0] == ("watching", top) and seen[1] == ("slowed", int(top * DECREASE))  # a second window agreed
+    assert seen[2] == ("watching", int(top * DECREASE)) and seen[3] == ("slowed", int(int(top * DECREASE) * DECREASE))
     assert seen[-1] == ("held", 0) and reason.startswith("slowest setting: canary p95 1.21×")
     assert "watching: canary p95 1.21× baseline (budget 1.3×); judging a fresh window" in _reason_after(1.21)
 
@@ -81,8 +82,8 @@ def _reason_after(ratio: float) -> str:
 def test_far_over_the_budget_it_steps_down_at_once() -> None:
     top = len(RUNGS) - 1
     slowed, reason = decide(at(top), canary(2.1), 1.0, LIMITS)  # over 1.5 × the budget
-    assert slowed.rung == int(top * 0.6) and reason == "slowed: canary p95 2.10× baseline (budget 1.3×)"
-    assert describe(slowed) == reason + " · 1 worker, pause 4 ms, batches ~40 ms (each busy 91 %)"
+    assert slowed.rung == int(top * DECREASE) and reason == "slowed: canary p95 2.10× baseline (budget 1.3×)"
+    assert describe(slowed) == reason + " · 2 workers, pause 17 ms, batches ~40 ms (each busy 70 %)"
 
 
 def test_one_noisy_window_alone_does_not_slow_it_down() -> None:
@@ -152,7 +153,7 @@ def test_it_stops_the_workers_to_remeasure_the_baseline_then_goes_back() -> None
 def test_over_budget_it_slows_down_first_and_remeasures_only_when_even_the_slowest_rung_is_too_much() -> None:
     stale = ThrottleState(RUNGS[10], "steady", "steady", changed_at=10.0, measured_at=0.0, rung=10)
     slowed, reason = decide(stale, canary(2.0), 11.0, LIMITS)  # an old baseline is no excuse to wait
-    assert slowed.rung == 6 and reason.startswith("slowed: canary p95 2.00×")
+    assert slowed.rung == 7 and reason.startswith("slowed: canary p95 2.00×")
     bottom = ThrottleState(RUNGS[0], "held", "held", changed_at=10.0, measured_at=0.0, rung=0)
     measuring, reason = decide(bottom, canary(2.0), 11.0, LIMITS)
     assert measuring.mode == "measuring" and reason.startswith("canary p95 2.00× baseline (budget 1.3×): measuring")
