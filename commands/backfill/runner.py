@@ -115,7 +115,7 @@ class BackfillRunner:
             elif run.status == RunStatus.RUNNING:
                 self._launch(run.id)
 
-    def wait(self, timeout: float = 60) -> bool:
+    def wait(self, timeout: float = 600) -> bool:
         """Wait (at most ``timeout`` in all) for this process's engine threads to stop; True if they did."""
         deadline = time.monotonic() + timeout
         for thread in list(self._threads.values()):

@@ -192,8 +192,9 @@ class BackfillService:
         """Scheduler job: open and close low-traffic windows, and make sure every running run is executing."""
         self._runner.tend(now)
 
-    def wait(self, timeout: float = 60) -> bool:
-        """Wait (at most ``timeout`` in all) for this process's engine threads to stop; True if they did."""
+    def wait(self, timeout: float = 600) -> bool:
+        """Wait (at most ``timeout`` in all, 10 minutes unless told: a throttled run takes its time) for this
+        process's engine threads to stop; True if they did."""
         return self._runner.wait(timeout)
 
     def halt(self) -> None:
