@@ -247,9 +247,10 @@ class BackfillEngine:
                             size = pinned
                         settings = governor.settings
                         try:
-                            result = self._cp.run_batch(
-                                conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
-                            )
+                            with governor.batch():
+                                result = self._cp.run_batch(
+                                    conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
+                                )
                         except RowLockTimeout:
                             retries += 1
                             stats.lock_retry()

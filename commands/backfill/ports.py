@@ -62,8 +62,12 @@ class Canary(Protocol):
 
     def start(self) -> None: ...
 
-    def p95_ms(self, window_s: float, *, now: float | None = None, min_beats: int = 10) -> float | None:
-        """The p95 of the beats in the last ``window_s`` (monotonic ``now``); None below ``min_beats`` beats."""
+    def p95_ms(
+        self, window_s: float, *, now: float | None = None, min_beats: int = 10, quiet: bool = False
+    ) -> float | None:
+        """The p95 of the beats in the last ``window_s`` (monotonic ``now``); None below ``min_beats`` beats.
+        ``quiet``: only the beats during which no batch ran (the database as it is now without the backfill's
+        statements)."""
         ...
 
     def is_alive(self) -> bool: ...
@@ -101,7 +105,11 @@ class EnvironmentDatabase(Protocol):
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
         ...
 
-    def canary(self, *, run_id: int, every_ms: int, probe: Probe | None) -> Canary: ...
+    def canary(
+        self, *, run_id: int, every_ms: int, probe: Probe | None, busy: Callable[[], bool] | None = None
+    ) -> Canary:
+        """``busy``: whether a batch is running now (each beat is marked quiet when none ran while it did)."""
+        ...
 
     def replica_lag_s(self, replicas: tuple[str, ...]) -> float | None:
         """The largest replay lag of the named replicas, in seconds; None when none of them is connected."""

@@ -12,6 +12,9 @@ batches, the longest pause) through one worker busy 5 %, 10 %, … 100 % of the 
   a second window (``settle_s`` of fresh beats) agrees, or at once when the canary is ``CLEARLY_OVER`` the budget
   or a replica lag / session limit is passed (one noisy window of a busy database must not halve the speed);
 - well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase);
+- the canary is judged against the baseline or, when the same window's beats that no batch overlapped are slower
+  (the database got busier for reasons of its own), against those, up to ``BASELINE_CEILING`` × the baseline
+  (``reference_ms``);
 - after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement;
 - every ``rebaseline_every_s``, and when even the slowest rung stays over budget, it stops the workers for
   ``remeasure_s`` and measures the baseline again (a database busier for reasons of its own is not blamed on the
@@ -65,6 +68,7 @@ class Readings:
 
     canary_p95_ms: float | None
     baseline_p95_ms: float
+    quiet_p95_ms: float | None = None  # the same window's beats during which no batch ran
     lag_s: float | None = None
     sessions: int | None = None
 
@@ -197,10 +201,17 @@ def _move(
     return replace(state, settings=rungs[rung], rung=rung, mode=mode, reason=reason, changed_at=now), reason
 
 
+def reference_ms(readings: Readings) -> float:
+    """What the canary is judged against: the baseline or, when the beats no batch overlapped show the database
+    slower right now (load from elsewhere), those — at most ``BASELINE_CEILING`` × the baseline."""
+    base, quiet = readings.baseline_p95_ms, readings.quiet_p95_ms
+    return base if quiet is None else min(max(base, quiet), base * BASELINE_CEILING)
+
+
 def _ratio(readings: Readings) -> float | None:
     if readings.canary_p95_ms is None or readings.baseline_p95_ms <= 0:
         return None
-    return readings.canary_p95_ms / readings.baseline_p95_ms
+    return readings.canary_p95_ms / reference_ms(readings)
 
 
 def _sure(readings: Readings, limits: Limits) -> bool:
