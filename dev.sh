@@ -89,7 +89,8 @@ case "$cmd" in
         .venv/bin/ruff check .
         .venv/bin/ruff format --check .
         .venv/bin/mypy
-        exec .venv/bin/pytest -q "$@"
+        # one worker per core (each with its own embedded Postgres); `./dev.sh test -n 0` runs in one process
+        exec .venv/bin/pytest -q -n auto --dist worksteal "$@"
         ;;
     bench)
         setup

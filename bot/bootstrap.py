@@ -38,6 +38,7 @@ from commands.adapters.pg_errors import connection_lost
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.schema_pg import PgSchemaTarget
 from commands.adapters.state_pg import PgAuditLog, PgRequestLedger, PgRollbackRepository
+from commands.adapters.store_pg import current_role, migrate_state
 from commands.adapters.target_pg import PgTargetDatabase
 from commands.alerts.service import AlertService
 from commands.backfill.service import BackfillService
@@ -55,8 +56,6 @@ from commands.rollback.degraded import DegradedRollbacks
 from commands.rollback.service import RollbackService
 from commands.rollout.service import RolloutService
 from commands.schema.service import SchemaService
-from commands.store.grants import current_role
-from commands.store.migrator import migrate_state
 from scheduler.jobs import job_table
 from scheduler.runner import TickJob
 

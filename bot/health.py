@@ -7,7 +7,7 @@ import threading
 
 import psycopg
 
-from commands.store.migrator import pending_state_migrations
+from commands.adapters.store_pg import pending_state_migrations
 
 CONNECT_TIMEOUT_S = 2  # libpq's smallest useful value
 STATEMENT_TIMEOUT_MS = 2000

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from pydantic import SecretStr
 
 from bot.app import build_app
@@ -27,8 +28,8 @@ from bot.local.standins import GitHubStandIn, PagerDutyStandIn
 from bot.server import create_server
 from bot.settings import Settings
 from bot.signing import SignedRequest, block_action_body, sign, slash_command_body
+from commands.adapters.store_pg import migrate_state
 from commands.config import RunbookConfig, load_config
-from commands.store.migrator import migrate_state
 from tests.edge.tcp_proxy import PgOutageProxy
 from tests.fakes import FakeClock
 
@@ -87,7 +88,14 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """The session's embedded Postgres. Its cluster is thrown away with the session, so it runs without waiting for
+    the disk (``fsync``, ``synchronous_commit`` and ``full_page_writes`` off): the same Postgres semantics —
+    transactions, locks, visibility — at a tenth of the cost of each commit and ``create database``."""
     server = start_embedded(tmp_path_factory.mktemp("pg"))
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sql.SQL("alter system set {} = off").format(sql.Identifier(setting)))
+        conn.execute("select pg_reload_conf()")
     yield server
     server.stop()
 
@@ -112,13 +120,18 @@ class Databases:
 
 
 @pytest.fixture
-def dbs(pg: EmbeddedPostgres, demo_template: str) -> Databases:
+def dbs(pg: EmbeddedPostgres, demo_template: str) -> Iterator[Databases]:
+    """A fresh state database (migrated) and target database (the demo app) for one test, dropped after it so a
+    whole run does not leave gigabytes behind."""
     n = next(_counter)
     admin = pg.url("postgres")
     ensure_database(admin, f"state_{n}")
     ensure_database(admin, f"target_{n}", template=demo_template)
     migrate_state(pg.url(f"state_{n}"))
-    return Databases(pg.url(f"state_{n}"), pg.url(f"target_{n}"))
+    yield Databases(pg.url(f"state_{n}"), pg.url(f"target_{n}"))
+    with suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        for name in (f"state_{n}", f"target_{n}"):
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

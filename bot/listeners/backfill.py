@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.backfill.args import BACKFILL_ARGS
 from commands.breakglass.model import split_break_glass
 
 
 def register(registry: CommandRegistry) -> None:
-    @registry.command(
-        "backfill",
-        usage='start <env> [job] [--max-speed] [--break-glass "<reason>"] | status [#id] | pause | resume | cancel'
-        " | set batch-size N",
-    )
+    @registry.command("backfill", grammar=BACKFILL_ARGS)
     def backfill_command(ctx: CommandContext) -> Reply:
         """Backfill in keyset batches sized by time, each committed with its checkpoint (runbook §3). Progress is
         one card in the release channel; error rate over 0.5 %, runtime over 30 min or a busy database pause the

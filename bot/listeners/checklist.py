@@ -11,12 +11,13 @@ from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.listeners.screening import InputScreen
 from bot.logs import current_ref
 from commands.cards import MessageRef
+from commands.checklist.args import CHECKLIST_ARGS
 from commands.checklist.service import ChecklistService
 from commands.checklist.views import BLOCK_PREFIX, TICK_ACTION
 
 
 def register(app: App, registry: CommandRegistry, checklist: ChecklistService, after_ack: AfterAck) -> None:
-    @registry.command("checklist", usage="<release>")
+    @registry.command("checklist", grammar=CHECKLIST_ARGS)
     def checklist_command(ctx: CommandContext) -> Reply:
         """Post the release's pre-migration checklist (runbook §1). zdm checks the checkout itself — migration files,
         additive lint, backfill script, flag in the flags file, RFC and dashboards/alerts mentioning the release —

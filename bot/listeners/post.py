@@ -7,12 +7,15 @@ from slack_bolt import App
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.breakglass.model import split_break_glass
+from commands.cleanup.args import CLEANUP_ARGS
 from commands.cleanup.service import CleanupService
 from commands.cleanup.views import APPROVE_ACTION
+from commands.outbox.args import LOG_ARGS
+from commands.records.args import ARCHIVE_ARGS, NOTES_ARGS
 
 
 def register(app: App, registry: CommandRegistry, cleanup: CleanupService, after_ack: AfterAck) -> None:
-    @registry.command("cleanup", usage='plan <release> [--break-glass "<reason>"]')
+    @registry.command("cleanup", grammar=CLEANUP_ARGS)
     def cleanup_command(ctx: CommandContext) -> Reply:
         """Decide whether the release's destructive cleanup (dropping legacy columns and views) may be scheduled
         (runbook §7): the rollout reached all tenants, then KPIs within thresholds for 7 consecutive days (shown day
@@ -28,7 +31,7 @@ def register(app: App, registry: CommandRegistry, cleanup: CleanupService, after
         text, card, then = ctx.services.cleanup.command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
-    @registry.command("notes", usage="<release>")
+    @registry.command("notes", grammar=NOTES_ARGS)
     def notes_command(ctx: CommandContext) -> Reply:
         """Draft the release's deployment notes (runbook §7) from what zdm recorded — schema deploys applied,
         backfill runs, rollout cohorts and dates, rollbacks — as a marked block in `CHANGELOG.md` and the RFC;
@@ -36,14 +39,14 @@ def register(app: App, registry: CommandRegistry, cleanup: CleanupService, after
         text, card, then = ctx.services.records.notes_command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
-    @registry.command("archive", usage="<release> | verify <release>")
+    @registry.command("archive", grammar=ARCHIVE_ARGS)
     def archive_command(ctx: CommandContext) -> Reply:
         """Archive the release for audit (runbook §7): coverage and Lighthouse reports and zdm's audit export go
         to `artifacts/<release>/` with a sha256 `manifest.json`; `verify` checks every file against it."""
         text, card, then = ctx.services.records.archive_command(text=ctx.args, actor=ctx.user)
         return Reply(text=text, card=card, then=then)
 
-    @registry.command("log", usage="[count] | <entry id>")
+    @registry.command("log", grammar=LOG_ARGS)
     def log_command(ctx: CommandContext) -> Reply:
         """What zdm recorded for the repository — rollback-log entries, rollout flips — newest first, each with
         where it is now ("in PR #12", "appended to `docs/runbooks/rollback-log.md`", or "delivery pending" while

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
+from commands.queue.args import QUEUE_ARGS
 
 
 def register(registry: CommandRegistry) -> None:
-    @registry.command("queue", usage="[env] | cancel Q<n>")
+    @registry.command("queue", grammar=QUEUE_ARGS)
     def queue_command(ctx: CommandContext) -> Reply:
         """Schema deploys, backfills and schema rollbacks against one database run one at a time: a second one
         waits in line ("you are 2nd; starts when backfill #7 finishes") and starts by itself when the database is

@@ -1,4 +1,5 @@
-"""``/zdm <subcommand>`` routing. A handler's docstring is its ``/zdm help`` text."""
+"""``/zdm <subcommand>`` routing. A handler's docstring is its ``/zdm help`` text; its usage line is its grammar's
+(``commands.cli.grammar``: the declaration its parser reads from)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot.bootstrap import Services
 from bot.executor import HEAVY
@@ -40,6 +42,13 @@ class Reply:
 Handler = Callable[[CommandContext], Reply]
 
 
+class Declared(Protocol):
+    """A command's declaration (``commands.cli.grammar.Grammar``): what ``/zdm help`` shows as its usage."""
+
+    @property
+    def usage(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -62,9 +71,12 @@ class CommandRegistry:
         self._permissions = dict(permissions or {})
         self._heavy = heavy
 
-    def command(self, name: str, usage: str = "") -> Callable[[Handler], Handler]:
+    def command(self, name: str, usage: str = "", *, grammar: Declared | None = None) -> Callable[[Handler], Handler]:
+        """Register ``/zdm <name>``; its usage line is ``grammar``'s when it has one (else ``usage`` as written)."""
+        shown = grammar.usage if grammar is not None else usage
+
         def register(handler: Handler) -> Handler:
-            self._commands[name] = Command(name, usage, self._authorized(name, handler))
+            self._commands[name] = Command(name, shown, self._authorized(name, handler))
             return handler
 
         return register

@@ -10,7 +10,8 @@ from bot.executor import ONCALL
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
-from commands.errors import StalePrompt, UsageError
+from commands.errors import StalePrompt
+from commands.rollback.args import ROLLBACK_ARGS, parse_rollback_cancel
 from commands.rollback.degraded import StateDatabaseDown
 from commands.rollback.model import Rollback
 from commands.rollback.service import RollbackService
@@ -21,7 +22,7 @@ ALREADY_DEGRADED = "This rollback request already ran in degraded mode (or is ru
 
 
 def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, after_ack: AfterAck) -> None:
-    @registry.command("rollback", usage="tenant <slug> [--schema VERSION] [reason…] | cancel <id>")
+    @registry.command("rollback", grammar=ROLLBACK_ARGS)
     def rollback_command(ctx: CommandContext) -> Reply:
         """Mitigate one tenant now (on-call only): turn its flag off, restore the legacy views, re-run the smoke
         tests, optionally apply the paired `<VERSION>_*_rollback.sql` — global, so a `dba` or `platform_lead` other
@@ -31,9 +32,8 @@ def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, af
         While zdm's state database is down, a plain `tenant <slug>` rollback still runs in degraded mode (flag off,
         legacy views, smoke tests; journaled locally and recorded once the database is back) for `oncall` members
         listed by user id; `--schema` waits for the database."""
-        words = ctx.args.split()
-        if words[:1] == ["cancel"]:
-            rollback_id = _rollback_id(words[1:])
+        if ctx.args.split()[:1] == ["cancel"]:
+            rollback_id = parse_rollback_cancel(ctx.args)
             return Reply(
                 text=f"Skipping the schema step of rollback #{rollback_id}…",
                 then=lambda: _skipped(rollbacks.decide_schema(rollback_id=rollback_id, actor=ctx.user, apply=False)),
@@ -73,13 +73,6 @@ def register(app: App, registry: CommandRegistry, rollbacks: RollbackService, af
     app.action(CONFIRM_ACTION)(decide(True))
     app.action(CANCEL_ACTION)(decide(False))
     app.action(ALL_OFF_ACTION)(decide(True, flag_off_all=True))
-
-
-def _rollback_id(words: list[str]) -> int:
-    found = whole_number(words[0].removeprefix("#")) if len(words) == 1 else None
-    if found is None:
-        raise UsageError("Usage: `/zdm rollback cancel <id>`, e.g. `/zdm rollback cancel 2`.")
-    return found
 
 
 def _skipped(rollback: Rollback | None) -> str:

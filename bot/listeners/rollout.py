@@ -13,6 +13,7 @@ from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from bot.logs import current_ref
 from commands.breakglass.model import split_break_glass
 from commands.errors import UserError
+from commands.rollout.args import ROLLOUT_ARGS
 from commands.rollout.service import RolloutService
 from commands.rollout.views import APPROVE_ACTION, DENY_ACTION, DENY_VIEW
 from commands.text import slack_escape
@@ -24,11 +25,7 @@ MAX_REASON = 300
 
 
 def register(app: App, registry: CommandRegistry, rollouts: RolloutService, after_ack: AfterAck) -> None:
-    @registry.command(
-        "rollout",
-        usage="start [flag] [--plan NAME] | status [#id] | list | pause | resume | abort [reason] | include <slug>"
-        ' | approve [#id] --break-glass "<reason>"',
-    )
+    @registry.command("rollout", grammar=ROLLOUT_ARGS)
     def rollout_command(ctx: CommandContext) -> Reply:
         """Enable the flag tenant cohort by cohort on the plan's cadence (runbook §4). Each step posts an approval
         prompt with KPI evidence in the release channel; `pause` stops the clock, `abort` stops the rollout,

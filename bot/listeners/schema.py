@@ -7,16 +7,13 @@ from slack_bolt import App
 from bot.listeners.guard import AfterAck
 from bot.listeners.registry import CommandContext, CommandRegistry, Reply
 from commands.breakglass.model import split_break_glass
+from commands.schema.args import SCHEMA_ARGS
 from commands.schema.service import SchemaService
 from commands.schema.views import APPROVE_ACTION, CANCEL_ACTION
 
 
 def register(app: App, registry: CommandRegistry, schema: SchemaService, after_ack: AfterAck) -> None:
-    @registry.command(
-        "schema",
-        usage="plan <env> [--include-all] | deploy <env> [--include-all] [--release N] | status [#id] | cancel <env>"
-        ' | deploy <env> --break-glass "<reason>"',
-    )
+    @registry.command("schema", grammar=SCHEMA_ARGS)
     def schema_command(ctx: CommandContext) -> Reply:
         """Deploy migrations additive-first (runbook §2). `plan` lints pending files (squawk + no drops, renames or
         type changes), applies every migration from zero in a scratch database and shows pending vs applied;

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from bot.local import STOP_POLL_S
 from bot.local.emulator_files import FileEndpoints, UploadedFile
 
 BOT_TOKEN = "xoxb-local-emulator"  # noqa: S105 - not a secret: the emulator's own fixed token
@@ -64,7 +65,9 @@ class SlackEmulator(FileEndpoints):
         # nobody re-posts and re-links a message that lives in another Slack or another process)
         self.foreign_update_error: str | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="slack-emulator", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.local import STOP_POLL_S
+
 
 @dataclass
 class Received:
@@ -45,7 +47,9 @@ class JsonStandIn:
         self.before_reply: Callable[[Received], None] | None = None  # tests: hold a request at the edge
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name=self.name, daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from bot.local import STOP_POLL_S
 from bot.web.workspace import Workspace
 
 LONG_POLL_S = 20.0
@@ -29,7 +30,9 @@ class WebServer:
         except OSError:  # the preferred port is taken: any free one
             self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(workspace))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="zdm-web", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="zdm-web", daemon=True
+        )
 
     @property
     def url(self) -> str:

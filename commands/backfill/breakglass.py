@@ -7,7 +7,7 @@ still applies: a run started outside it waits for it.
 
 from __future__ import annotations
 
-from commands.backfill.model import parse_backfill_args
+from commands.backfill.args import parse_backfill_args
 from commands.backfill.service import STARTERS, BackfillService
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError

@@ -8,15 +8,12 @@ with its checkpoint; ``resume`` continues from there.
 from __future__ import annotations
 
 import itertools
-import shlex
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from commands.backfill.config import EngineConfig, Environment
-from commands.errors import UsageError
-from commands.text import printable, slack_escape, whole_number
 
 
 class RunStatus(StrEnum):
@@ -170,59 +167,3 @@ def eta(progress: Progress, total: int | None, rows_per_s: float) -> str:
 def _minutes(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
-
-
-# --- /zdm backfill arguments --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BackfillRequest:
-    action: str
-    env: str | None = None
-    job: str | None = None
-    run_id: int | None = None
-    batch_size: int | None = None
-    reason: str = ""
-    max_speed: bool = False
-
-
-def parse_backfill_args(text: str) -> BackfillRequest:
-    """``start <env> [job] [--max-speed] [--override REASON]``, ``status [#id]``, ``pause|resume|cancel [#id]``,
-    ``set batch-size N [#id]``."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise UsageError(f"Could not read the arguments ({exc}); check your quotes.") from None
-    usage = "Use `/zdm backfill start <env> [job]`, `status`, `pause`, `resume`, `cancel` or `set batch-size N`."
-    if not words:
-        raise UsageError(usage)
-    action, rest = words[0].lower(), words[1:]
-    run_id = None
-    if rest and rest[-1].startswith("#"):
-        run_id = whole_number(rest[-1][1:])
-        if run_id is None:
-            raise UsageError(f"`{printable(rest[-1])}` is not a run number; write it like `#3`.")
-        rest.pop()
-    if action == "start":
-        reason, max_speed = "", "--max-speed" in rest
-        rest = [word for word in rest if word != "--max-speed"]
-        if "--override" in rest:
-            at = rest.index("--override")
-            reason = slack_escape(" ".join(rest[at + 1 :]))
-            rest = rest[:at]
-            if not reason:
-                raise UsageError("`--override` needs a reason, e.g. `--override staging was restored from prod`.")
-        if not rest or len(rest) > 2:
-            raise UsageError("Use `/zdm backfill start <env> [job]`, e.g. `/zdm backfill start staging`.")
-        job = rest[1] if len(rest) > 1 else None
-        return BackfillRequest("start", env=rest[0], job=job, reason=reason, max_speed=max_speed)
-    if action in ("status", "pause", "resume", "cancel"):
-        if rest:
-            raise UsageError(f"`/zdm backfill {action}` takes at most a run number, e.g. `#3`.")
-        return BackfillRequest(action, run_id=run_id)
-    if action == "set":
-        size = whole_number(rest[1]) if len(rest) == 2 and rest[0] == "batch-size" else None
-        if not size:
-            raise UsageError("Use `/zdm backfill set batch-size N` with N a positive whole number (at most 9 digits).")
-        return BackfillRequest("set", run_id=run_id, batch_size=size)
-    raise UsageError(usage)

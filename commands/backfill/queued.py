@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from commands.backfill.model import parse_backfill_args
+from commands.backfill.args import parse_backfill_args
 from commands.backfill.service import BackfillService
 from commands.queue.model import QueueItem
 

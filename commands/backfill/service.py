@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from commands.authz import require_role
-from commands.backfill.model import BackfillRun, Progress, RunStatus, parse_backfill_args, window_open
+from commands.backfill.args import parse_backfill_args
+from commands.backfill.model import BackfillRun, Progress, RunStatus, window_open
 from commands.backfill.ports import BackfillPorts as BackfillPorts  # where the composition root finds it
 from commands.backfill.runner import WINDOW_REASON, BackfillRunner
 from commands.backfill.views import progress_card_lines, title

@@ -8,17 +8,17 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 
 from commands.cards import Card, MessageRef
+from commands.checklist.args import parse_checklist_args
 from commands.checklist.checks import check_checkout
 from commands.checklist.model import Checklist, authorise_tick, changed_ticks, confirmations, named_release
 from commands.checklist.ports import ChecklistTicks
 from commands.checklist.views import checklist_card
 from commands.config import RunbookConfig
-from commands.errors import UsageError, UserError
+from commands.errors import UserError
 from commands.ports import AuditEvent, AuditLog, Clock, Linter, Notifier, Preflight, RoleDirectory
 from commands.repository.ports import Repository
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
-USAGE = "Usage: `/zdm checklist <release>`."
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,7 @@ class ChecklistService:
         self._p = ports
 
     def command(self, *, text: str, actor: str) -> Answer:
-        words = text.split()
-        if len(words) != 1:
-            raise UsageError(USAGE)
-        release = words[0]
+        release = parse_checklist_args(text)
         named_release(self._config.releases, release)
         channel = self._config.channels.release
         return (

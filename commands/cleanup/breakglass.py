@@ -8,16 +8,14 @@ approvals are still needed.
 from __future__ import annotations
 
 from commands.breakglass.model import Skip
-from commands.cleanup.service import USAGE, CleanupService
-from commands.errors import UsageError, UserError
+from commands.cleanup.args import BREAK_GLASS, CLEANUP_ARGS
+from commands.cleanup.service import CleanupService
+from commands.errors import UserError
 
 
 class CleanupBreakGlass(CleanupService):
     def break_glass_skip(self, *, text: str, actor: str) -> Skip:
-        words = text.split()
-        if len(words) != 2 or words[0] != "plan":
-            raise UsageError(USAGE)
-        release = self._known(words[1])
+        release = self._known(CLEANUP_ARGS.parse(text, apart=(BREAK_GLASS.name,)))
         self._files(release)  # a missing pair is one sentence, never skipped
         if self._p.cleanups.awaiting(release) is not None:
             raise UserError(f"A cleanup of `{release}` already awaits approval; approve it on its card.")

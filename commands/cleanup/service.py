@@ -12,11 +12,12 @@ from typing import Protocol
 from commands.approvals import DBA_AND_LEAD, add_approval, fully_approved
 from commands.cards import Card
 from commands.checklist.model import named_release
+from commands.cleanup.args import parse_cleanup_args
 from commands.cleanup.model import DAY, Cleanup, CleanupStatus, Day, GateDecision, day_windows, decide, rollback_days
 from commands.cleanup.ports import CleanupRepository
 from commands.cleanup.views import cleanup_card
 from commands.config import RunbookConfig
-from commands.errors import StalePrompt, UsageError, UserError
+from commands.errors import StalePrompt, UserError
 from commands.live_cards import show_card, stored_ref
 from commands.ports import (
     AuditEvent,
@@ -36,7 +37,6 @@ from commands.text import whole_number
 
 Answer = tuple[str, Card | None, Callable[[], object] | None]
 MAX_TENANTS = 1_000_000
-USAGE = "Usage: `/zdm cleanup plan <release>`."
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,7 @@ class CleanupService:
         self._p = ports
 
     def command(self, *, text: str, actor: str) -> Answer:
-        words = text.split()
-        if len(words) != 2 or words[0] != "plan":
-            raise UsageError(USAGE)
-        release = self._known(words[1])
+        release = self._known(parse_cleanup_args(text))
         where = self._config.channels.release
         return (
             f"Checking the {self._config.cleanup.stable_days} stable days of `{release}`; the card follows in {where}.",

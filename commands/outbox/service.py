@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from commands.errors import UsageError
+from commands.outbox.args import LOG_ARGS
 from commands.outbox.model import OutboxEntry, title_of
 from commands.outbox.ports import Destination, OutboxStore
 from commands.ports import Clock
+from commands.text import printable
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -58,18 +60,17 @@ class OutboxService:
 
     def log_command(self, text: str) -> str:
         """``/zdm log [count | <id>]``: what zdm recorded, newest first, and where each entry is."""
-        words = text.split()
-        if len(words) > 1:
-            raise UsageError("Usage: `/zdm log [count]` or `/zdm log <entry id>`.")
-        if words and not words[0].isdigit():
-            found = self._p.store.find(words[0].lower())
+        request = LOG_ARGS.parse(text)
+        if request.entry is not None:
+            found = self._p.store.find(request.entry.lower())
             if len(found) != 1:
-                raise UsageError(f"No single log entry has an id starting with `{words[0][:20]}`; see `/zdm log`.")
+                shown = printable(request.entry, limit=20)
+                raise UsageError(f"No single log entry has an id starting with `{shown}`; see `/zdm log`.")
             entry = found[0]
             return (
                 f"*{entry.title}* (`{entry.short_id}`, `{entry.path}`, {entry.state()})\n```\n{entry.text.strip()}\n```"
             )
-        count = min(int(words[0]), MAX_SHOWN) if words else DEFAULT_SHOWN
+        count = min(request.count, MAX_SHOWN) if request.count is not None else DEFAULT_SHOWN
         entries = self._p.store.recent(limit=max(count, 1))
         if not entries:
             return f"Nothing recorded yet (entries are delivered to {self._p.destination.describe()})."

@@ -19,6 +19,7 @@ from commands.config import RunbookConfig
 from commands.errors import UsageError, UserError
 from commands.live_cards import show_card, stored_ref
 from commands.ports import AuditEvent, AuditLog, Clock, Notifier, RoleDirectory
+from commands.queue.args import parse_queue_args
 from commands.queue.model import (
     ItemStatus,
     Kind,
@@ -31,10 +32,9 @@ from commands.queue.model import (
     waiting_sentence,
 )
 from commands.queue.ports import QueueStore, Starter, Turn
-from commands.text import printable, whole_number
+from commands.text import printable
 
 log = logging.getLogger(__name__)
-USAGE = "Usage: `/zdm queue [env]`, `/zdm queue cancel Q<n>`."
 TURN_WAIT_S = 2.0  # before Slack's ack: how long a request waits for a tick that is starting work on its database
 
 
@@ -223,14 +223,10 @@ class QueueService:
     # --- /zdm queue --------------------------------------------------------------------------------------------
 
     def command(self, *, text: str, actor: str) -> str:
-        words = text.split()
-        if words and words[0] == "cancel":
-            if len(words) != 2 or (item_id := whole_number(words[1].lstrip("#Qq"))) is None:
-                raise UsageError(USAGE)
-            return self.cancel(item_id, actor=actor)
-        if len(words) > 1:
-            raise UsageError(USAGE)
-        return self.listing(words[0] if words else None)
+        request = parse_queue_args(text)
+        if request.item_id is not None:
+            return self.cancel(request.item_id, actor=actor)
+        return self.listing(request.env)
 
     def listing(self, env: str | None) -> str:
         """Every active item (of ``env``'s database) with its position, requester and wait."""

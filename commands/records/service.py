@@ -12,11 +12,12 @@ from commands.cards import Card
 from commands.checklist.checks import release_migrations
 from commands.checklist.model import named_release
 from commands.config import RunbookConfig
-from commands.errors import UsageError, UserError
+from commands.errors import UserError
 from commands.outbox.model import OutboxEntry, entry_marker
 from commands.outbox.service import OutboxService
 from commands.ports import AuditEvent, AuditLog, Clock, ReleaseFacts
 from commands.records.archive import build_archive, verify_archive
+from commands.records.args import ARCHIVE_ARGS, NOTES_ARGS
 from commands.records.notes import Recorded, notes_lines, upsert_block
 from commands.repository.ports import Repository
 
@@ -38,20 +39,14 @@ class RecordsService:
         self._p = ports
 
     def notes_command(self, *, text: str, actor: str) -> Answer:
-        words = text.split()
-        if len(words) != 1:
-            raise UsageError("Usage: `/zdm notes <release>`.")
-        release = self._known(words[0])
+        release = self._known(NOTES_ARGS.parse(text))
         return f"Drafting the notes of `{release}`…", None, lambda: self.write_notes(release, actor=actor)
 
     def archive_command(self, *, text: str, actor: str) -> Answer:
-        words = text.split()
-        if len(words) == 2 and words[0] == "verify":
-            release = self._known(words[1])
+        request = ARCHIVE_ARGS.parse(text)
+        release = self._known(request.release)
+        if request.verify:
             return self.verify(release), None, None
-        if len(words) != 1:
-            raise UsageError("Usage: `/zdm archive <release>` or `/zdm archive verify <release>`.")
-        release = self._known(words[0])
         return f"Archiving `{release}`…", None, lambda: self.archive(release, actor=actor)
 
     def recorded(self, release: str) -> Recorded:

@@ -8,15 +8,11 @@ button; the rollback-log entry is written once every earlier step has an outcome
 from __future__ import annotations
 
 import re
-import shlex
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
-
-from commands.errors import InvalidSlug, UsageError
-from commands.text import slack_escape
 
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
 VERSION = re.compile(r"\A[0-9]{1,20}\Z")
@@ -109,40 +105,6 @@ class Rollback:
 
     def with_step(self, result: StepResult) -> Rollback:
         return replace(self, steps=tuple(result if s.step == result.step else s for s in self.steps))
-
-
-def parse_rollback_args(text: str) -> RollbackRequest:
-    """Parse ``tenant <slug> [--schema VERSION] [reason…]`` (the words after ``/zdm rollback``)."""
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        words = text.split()
-    if len(words) < 2 or words[0] != "tenant":
-        raise UsageError("Usage: `/zdm rollback tenant <slug> [--schema VERSION] [reason…]`.")
-    slug, rest = words[1], words[2:]
-    if not SLUG.match(slug):
-        raise InvalidSlug(slug=slug)
-    version: str | None = None
-    reason_words: list[str] = []
-    iterator = iter(rest)
-    for word in iterator:
-        if word == "--schema":
-            version = _schema_version(next(iterator, ""))
-        elif word.startswith("--schema="):
-            version = _schema_version(word.split("=", 1)[1])
-        else:
-            reason_words.append(word)
-    # The reason is free text shown in Slack and written to markdown: no mentions/links, no HTML comments.
-    reason = slack_escape(" ".join(" ".join(reason_words).replace("<!--", " ").replace("-->", " ").split()))
-    if len(reason) > MAX_REASON:
-        raise UsageError(f"The reason is too long ({len(reason)} characters); keep it under {MAX_REASON}.")
-    return RollbackRequest(slug=slug, reason=reason or "(no reason given)", schema_version=version)
-
-
-def _schema_version(value: str) -> str:
-    if not VERSION.match(value):
-        raise UsageError("`--schema` needs a migration version of digits, e.g. `--schema 20250301120000`.")
-    return value
 
 
 def initial_steps(request: RollbackRequest) -> tuple[StepResult, ...]:

@@ -1,12 +1,26 @@
 """What the rollback stage needs from the outside: its records and the rollback log (shared ports are in
-``commands.ports``)."""
+``commands.ports``), and ``RollbackPorts``, everything the stage is built with."""
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
+from commands.ports import (
+    AuditLog,
+    Clock,
+    CommandRunner,
+    FlagStore,
+    JobFailures,
+    Notifier,
+    OutageCheck,
+    RoleDirectory,
+    TargetDatabase,
+)
+from commands.queue.ports import WorkQueue
 from commands.rollback.model import Rollback
+from commands.rollout.exposure import ExposureRecord
 
 
 class RollbackLogFile(Protocol):
@@ -36,3 +50,20 @@ class RollbackRepository(Protocol):
     def exclusive(self, rollback_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]:
         """Hold a cross-process lock on one rollback (waiting up to ``wait_s``); yields False if another holds it."""
         ...
+
+
+@dataclass(frozen=True)
+class RollbackPorts:
+    clock: Clock
+    flags: FlagStore
+    target: TargetDatabase
+    runner: CommandRunner
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    log_file: RollbackLogFile
+    repo: RollbackRepository
+    outage: OutageCheck  # tells "the state database went away" from other errors
+    failures: JobFailures | None = None  # smoke-test failures also go to the release channel, folded
+    exposure: ExposureRecord | None = None  # zdm's own record of who has the flag on
+    queue: WorkQueue | None = None  # the schema step waits for work running on the target database (jumps the line)

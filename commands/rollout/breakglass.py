@@ -9,23 +9,25 @@ from __future__ import annotations
 from commands.breakglass.model import Skip
 from commands.errors import SelfApproval, UsageError, UserError
 from commands.rollout.approvals import RolloutApprovals
-from commands.rollout.core import APPROVERS
+from commands.rollout.args import parse_rollout_break_glass
+from commands.rollout.core import APPROVERS, RolloutContext
 from commands.rollout.model import StepStatus
 from commands.rollout.views import token
 
 USAGE = 'Usage: `/zdm rollout approve [#id] --break-glass "<reason>"` (approves the current step, skipping its gates).'
 
 
-class RolloutBreakGlass(RolloutApprovals):
+class RolloutBreakGlass:
+    def __init__(self, ctx: RolloutContext, approvals: RolloutApprovals) -> None:
+        self._approvals = approvals
+        self._p, self._fx, self._repo = ctx.ports, ctx.fx, ctx.repo
+        self._require, self._find, self._check_current = ctx.require, ctx.find, ctx.check_current
+
     def break_glass_skip(self, *, text: str, actor: str) -> Skip:
-        words = text.split()
-        if not words or words[0] != "approve" or len(words) > 2:
+        request = parse_rollout_break_glass(text)
+        if request.action != "approve":
             raise UsageError(USAGE)
-        rollout_id = None
-        if len(words) == 2:
-            if not (words[1].lstrip("#").isdigit()):
-                raise UsageError(USAGE)
-            rollout_id = int(words[1].lstrip("#"))
+        rollout_id = request.rollout_id
         self._require(actor, APPROVERS, "approve or deny rollout steps")
         rollout = self._find(rollout_id)
         if rollout.step is None or rollout.step.status != StepStatus.PROMPTED or rollout.plan_step is None:
@@ -55,4 +57,4 @@ class RolloutBreakGlass(RolloutApprovals):
         )
 
     def break_glass_run(self, *, target: str, actor: str, confirmed_by: str, reason: str) -> str:
-        return self.approve(value=target, actor=actor, break_glass=f"{reason} (confirmed by {confirmed_by})")
+        return self._approvals.approve(value=target, actor=actor, break_glass=f"{reason} (confirmed by {confirmed_by})")

@@ -1,5 +1,6 @@
-"""The rollout's side effects, each one step of ``RolloutService``: resolve a cohort, read the KPI gates, flip a
-cohort, post and update cards. Callers hold the rollout's lock and save what these return."""
+"""The rollout's side effects: read the KPI gates, resolve a cohort, flip a cohort, post and update cards, and
+carry out the effects a transition (``commands.rollout.transitions``) asks for. Callers hold the rollout's lock
+and save what these return."""
 
 from __future__ import annotations
 
@@ -27,18 +28,12 @@ from commands.ports import (
 )
 from commands.readiness.ports import ReadinessCheck
 from commands.rollback.ports import RollbackLogFile
-from commands.rollout.exposure import ExposureRecord, guarded_enable
+from commands.rollout.effect_types import Announce, AppendLog, Audit, Effect, PostPrompt, RefreshPrompt, RefreshRoot
+from commands.rollout.exposure import ExposureRecord, GuardedFlip, guarded_enable
 from commands.rollout.gates import GateReport, GateState, evaluate, windows
-from commands.rollout.model import Rollout, RolloutStatus, StepStatus, anchored
+from commands.rollout.model import Rollout, StepStatus
 from commands.rollout.ports import BackfillLedger, RolloutRepository
-from commands.rollout.views import (
-    ago,
-    flip_log_entry,
-    flip_marker,
-    mention,
-    prompt_card,
-    root_card,
-)
+from commands.rollout.views import prompt_card, root_card
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +57,6 @@ class RolloutPorts:
 
 Updated = Literal["ok", "gone", "failed"]
 FLIP_CHUNK = 1000  # tenants per locked transaction on the postgres backend; the command backend flips one by one
-Outbox = list[str]  # thread replies to post once the record that explains them is saved (never twice)
 
 
 class RolloutEffects:
@@ -77,66 +71,20 @@ class RolloutEffects:
         readings = self._p.kpis.read(tenants, windows(now, rollout.gates)) if tenants else []
         return evaluate(readings, rollout.gates, tenants=len(tenants))
 
-    def watch_gates(self, rollout: Rollout, now: datetime, outbox: Outbox) -> Rollout:
-        """While waiting for the next step: a real breach pauses the rollout and says why in the thread."""
-        report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
-        rollout = replace(rollout, gates_checked_at=now)
-        if not report.breached:
-            return rollout
-        why = report.failing_sentence()
-        rollout = replace(rollout, status=RolloutStatus.PAUSED, paused_at=now, status_reason=f"KPI breach: {why}")
-        rollout = rollout.noted(now, f"paused automatically: KPI breach — {why}")
-        self.audit(rollout, "rollout.auto_pause", actor="zdm", outcome="paused", detail={"why": why})
-        outbox.append(
-            f"⏸ Rollout #{rollout.id} paused automatically: KPI breach — {why}. Investigate, then "
-            "`/zdm rollout resume` (or `/zdm rollout abort <reason>`)."
-        )
-        self.refresh_root(rollout, now)
-        if rollout.step and rollout.step.status == StepStatus.PROMPTED:
-            self.refresh_prompt(rollout, rollout.current, now, report=report)
-        return rollout
-
-    # --- steps -------------------------------------------------------------------------------------------------
-
-    def open_step(self, rollout: Rollout, now: datetime, outbox: Outbox) -> Rollout:
-        """The current step is due: resolve its cohort now (skipping enabled and held-out tenants)."""
-        index, step = rollout.current, rollout.plan[rollout.current]
-        selected = self._p.target.resolve_cohort(step, now=now)
+    def cohort_facts(self, rollout: Rollout, now: datetime) -> tuple[list[str], dict[str, int], set[str]]:
+        """For the current step becoming due: the tenants its plan selects now, the held-out tenants, and which of
+        the selected ones not held out already have the flag on (see ``transitions.step_opened``)."""
+        selected = self._p.target.resolve_cohort(rollout.plan[rollout.current], now=now)
         held = self._p.repo.held(rollout.flag)
-        held_out = tuple(t for t in selected if t in held)
         candidates = [t for t in selected if t not in held]
-        enabled = self._p.flags.enabled_among(flag=rollout.flag, tenants=candidates)
-        cohort = tuple(t for t in candidates if t not in enabled)
-        state = replace(
-            rollout.steps[index],
-            status=StepStatus.PROMPTED,
-            cohort=cohort,
-            already_enabled=tuple(t for t in candidates if t in enabled),
-            held_out=held_out,
-            prompted_at=now,
-        )
-        rollout = rollout.with_step(index, state)
-        self.audit(rollout, "rollout.step_due", actor="zdm", detail={"step": index, "cohort": len(cohort)})
-        if cohort:
-            return rollout.noted(now, f"step {index + 1} `{step.name}` due: {len(cohort)} tenants to enable")
-        reason = "nothing left to enable" + (f" ({len(state.already_enabled)} already on)" if enabled else "")
-        state = replace(state, status=StepStatus.SKIPPED, reason=reason, flipped_at=now)
-        rollout = self._next_step(anchored(rollout.with_step(index, state), index, now), now)
-        rollout = rollout.noted(now, f"step {index + 1} `{step.name}` skipped: {reason}")
-        outbox.append(f"➖ Step {index + 1} `{step.name}` skipped: {reason}.")
-        self.refresh_root(rollout, now)
-        return rollout
+        return list(selected), held, self._p.flags.enabled_among(flag=rollout.flag, tenants=candidates)
 
-    def flip(self, rollout: Rollout, now: datetime, outbox: Outbox, *, report: GateReport | None) -> Rollout:
+    def enable_cohort(self, rollout: Rollout, now: datetime) -> GuardedFlip:
         """Enable the claimed step's cohort under the flag's lock, skipping tenants rolled back meanwhile. Resumable:
-        tenants already enabled, failed or skipped are not tried again; a pause or abort stops it between tenants,
-        and a flip resumed after such a stop re-checks the KPI gates first."""
+        tenants already enabled, failed or skipped are not tried again; a pause or abort stops it between tenants.
+        Each tenant's outcome is audited as it is known (``transitions.flip_applied`` folds it into the record)."""
         index = rollout.current
         state = rollout.steps[index]
-        if state.interrupted:
-            report = self.gates(rollout, now, held=self._p.repo.held(rollout.flag))
-            if report.blocks:
-                return self._hold_flip(rollout, now, outbox, report)
         actor = state.flipped_by or "zdm"
         tried = {*state.enabled, *state.held_out, *(t for t, _ in (*state.failed, *state.skipped))}
         result = guarded_enable(
@@ -154,86 +102,26 @@ class RolloutEffects:
         for tenant, why in (*result.failed, *result.skipped):
             outcome = "failed" if (tenant, why) in result.failed else "skipped"
             self._p.audit.record(AuditEvent(actor, "rollout.flag_on", tenant, outcome, {**detail, "why": why}), at=now)
-        state = replace(
-            state,
-            enabled=(*state.enabled, *result.changed, *result.unchanged),
-            failed=(*state.failed, *result.failed),
-            skipped=(*state.skipped, *result.skipped),
-            interrupted=result.stopped,
-        )
-        rollout = rollout.with_step(index, state)
-        step = rollout.plan[index]
-        if result.stopped:
-            left = len(state.cohort) - len(state.enabled) - len(state.failed) - len(state.skipped)
-            rollout = rollout.noted(
-                now, f"step {index + 1} `{step.name}`: flip stopped by the {result.stopped}; {left} tenants left off"
-            )
-            self.refresh_prompt(rollout, index, now, report=report)
-            return rollout
-        state = replace(state, status=StepStatus.DONE, flipped_at=now)
-        rollout = anchored(rollout.with_step(index, state), index, now)
-        self._p.log_file.append(marker=flip_marker(rollout.uid, index), text=flip_log_entry(rollout, index))
-        rollout = self._next_step(replace(rollout, last_flip_at=now), now)
-        rollout = rollout.noted(now, f"step {index + 1} `{step.name}`: enabled {len(state.enabled)} by <@{actor}>")
-        if state.skipped:
-            names = ", ".join(f"`{t}`" for t, _ in state.skipped[:10])
-            outbox.append(
-                f"⏭ Step {index + 1} left {len(state.skipped)} tenants off, rolled back during the flip: {names}."
-            )
-        self.refresh_prompt(rollout, index, now, report=report)
-        self.refresh_root(rollout, now)
-        if rollout.status == RolloutStatus.DONE:
-            outbox.append(f"✅ Rollout #{rollout.id} finished: `{rollout.flag}` is on for every step's cohort.")
-        return rollout
+        return result
 
-    def _hold_flip(self, rollout: Rollout, now: datetime, outbox: Outbox, report: GateReport) -> Rollout:
-        """A stopped flip whose gates now fail is not resumed: the step waits for a fresh approval."""
-        index, state = rollout.current, rollout.steps[rollout.current]
-        why = report.failing_sentence()
-        state = replace(
-            state,
-            status=StepStatus.PROMPTED,
-            approvals=(),
-            flipped_by=None,
-            interrupted=None,
-            prompted_at=now,
-            reminded_at=None,
-            escalated_at=None,
-        )
-        rollout = rollout.with_step(index, state).noted(now, f"step {index + 1}: stopped flip not resumed — {why}")
-        outbox.append(
-            f"⏸ Step {index + 1}'s stopped flip was not resumed: the KPI gates fail ({why}). "
-            "It needs a fresh approval once they pass."
-        )
-        self.refresh_prompt(rollout, index, now, report=report)
-        self.refresh_root(rollout, now)
-        return rollout
+    # --- carrying out a transition's effects ---------------------------------------------------------------
 
-    def nudge(self, rollout: Rollout, now: datetime, outbox: Outbox, *, escalate: bool) -> Rollout:
-        state = rollout.step
-        assert state is not None and state.prompted_at is not None
-        waited = ago(now - state.prompted_at)
-        if escalate:
-            who = " ".join(mention(m) for m in self._p.roles.members("oncall")) or "on-call (no one configured)"
-            text = f"🚨 {who}: step {rollout.current + 1} of rollout #{rollout.id} has waited {waited} for approval."
-            rollout = rollout.with_step(rollout.current, replace(state, escalated_at=now, reminded_at=now))
-        else:
-            who = " ".join(mention(m) for m in self._p.roles.members("release_approvers")) or "release approvers"
-            text = (
-                f"⏰ Reminder {who}: step {rollout.current + 1} of rollout #{rollout.id} waits for approval ({waited})."
-            )
-            rollout = rollout.with_step(rollout.current, replace(state, reminded_at=now))
-        outbox.append(text)
-        self.audit(rollout, "rollout.escalated" if escalate else "rollout.reminded", actor="zdm", detail={})
+    def run(self, effect: Effect, rollout: Rollout, now: datetime) -> Rollout:
+        """Carry out one effect for ``rollout`` as saved; return it with any message reference the effect got."""
+        match effect:
+            case Announce(text=text):
+                self.say(rollout, text)
+            case Audit(action=action, actor=actor, detail=detail, outcome=outcome):
+                self.audit(rollout, action, actor=actor, outcome=outcome, detail=detail)
+            case RefreshRoot():
+                self.refresh_root(rollout, now)
+            case RefreshPrompt(index=index, report=report):
+                self.refresh_prompt(rollout, index, now, report=report)
+            case PostPrompt():
+                return self.post_or_refresh_prompt(rollout, now)
+            case AppendLog(marker=marker, text=text):
+                self._p.log_file.append(marker=marker, text=text)
         return rollout
-
-    def _next_step(self, rollout: Rollout, now: datetime) -> Rollout:
-        current = rollout.current + 1
-        if current >= len(rollout.plan):
-            rollout = replace(rollout, current=current, status=RolloutStatus.DONE, finished_at=now)
-            self.audit(rollout, "rollout.finished", actor="zdm", detail={})
-            return rollout
-        return replace(rollout, current=current)
 
     # --- messages ----------------------------------------------------------------------------------------------
 

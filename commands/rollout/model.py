@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,7 +20,6 @@ from enum import StrEnum
 from commands.cards import mention
 from commands.errors import UsageError
 from commands.rollout.config import GatesConfig, PlanStep
-from commands.text import printable, slack_escape
 
 SLUG = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
 RETRY_AFTER = timedelta(minutes=1)  # an unfinished flip or an unposted prompt is retried this often
@@ -289,68 +287,3 @@ def aborted(rollout: Rollout, now: datetime, *, actor: str, reason: str) -> Roll
         raise UsageError(f"Rollout #{rollout.id} is already {rollout.status.value}.")
     changed = replace(rollout, status=RolloutStatus.ABORTED, status_reason=f"{reason} (<@{actor}>)", finished_at=now)
     return changed.noted(now, f"aborted by <@{actor}>: {reason}; enabled tenants stay enabled")
-
-
-# --- /zdm rollout arguments ---------------------------------------------------------------------------------
-
-ACTIONS = ("start", "status", "list", "pause", "resume", "abort", "include")
-
-
-@dataclass(frozen=True)
-class RolloutRequest:
-    action: str
-    rollout_id: int | None = None
-    flag: str | None = None
-    plan: str | None = None
-    reason: str = ""
-    slug: str | None = None
-
-
-def parse_rollout_args(text: str) -> RolloutRequest:
-    """``start [flag] [--plan NAME]``, ``status [#id]``, ``list``, ``pause|resume|abort [#id] [reason…]``,
-    ``include <slug>``."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise UsageError(f"Could not read the arguments ({exc}); check your quotes.") from None
-    if not words or words[0].lower() not in ACTIONS:
-        raise UsageError(
-            "Use `/zdm rollout start [flag] [--plan NAME]`, `status [#id]`, `list`, `pause [reason]`, `resume`, "
-            "`abort [reason]` or `include <slug>`."
-        )
-    action, rest = words[0].lower(), words[1:]
-    if action == "start":
-        return _parse_start(rest)
-    if action == "include":
-        if len(rest) != 1 or not SLUG.match(rest[0]):
-            raise UsageError("Use `/zdm rollout include <tenant-slug>`, e.g. `/zdm rollout include pilot_c`.")
-        return RolloutRequest(action, slug=rest[0])
-    if action == "list":
-        if rest:
-            raise UsageError("`/zdm rollout list` takes no arguments.")
-        return RolloutRequest(action)
-    rollout_id = None
-    if rest and re.fullmatch(r"#?[0-9]{1,9}", rest[0]):
-        rollout_id = int(rest.pop(0).lstrip("#"))
-    reason = slack_escape(" ".join(rest))  # shown in the release channel as written: no pings, no disguised links
-    if action in ("status", "resume") and reason:
-        raise UsageError(f"`/zdm rollout {action}` takes at most a rollout number, e.g. `/zdm rollout {action} #3`.")
-    if len(reason) > MAX_REASON:
-        raise UsageError(f"Keep the reason under {MAX_REASON} characters.")
-    return RolloutRequest(action, rollout_id=rollout_id, reason=reason)
-
-
-def _parse_start(rest: list[str]) -> RolloutRequest:
-    flag = plan = None
-    while rest:
-        word = rest.pop(0)
-        if word in ("--plan", "-p") or word.startswith("--plan="):
-            value = word.split("=", 1)[1] if "=" in word else (rest.pop(0) if rest else "")
-            if not re.fullmatch(r"[a-z0-9_-]{1,40}", value):
-                raise UsageError("`--plan` needs a plan name from zdm.toml, e.g. `--plan runbook`.")
-            plan = value
-        elif flag is None and FLAG.match(word) and not word.startswith("-"):
-            flag = word
-        else:
-            raise UsageError(f"Unexpected `{printable(word)}`; use `/zdm rollout start [flag] [--plan NAME]`.")
-    return RolloutRequest("start", flag=flag, plan=plan)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from commands.breakglass.model import Skip
 from commands.errors import UsageError, UserError
-from commands.schema.service import REQUESTERS, SchemaService, parse_schema_args
+from commands.schema.args import parse_schema_args
+from commands.schema.decisions import REQUESTERS
+from commands.schema.service import SchemaService
 
 USAGE = 'Usage: `/zdm schema deploy <env> --break-glass "<reason>"`.'
 
@@ -19,13 +21,13 @@ class SchemaBreakGlass(SchemaService):
         request = parse_schema_args(text)
         if request.action != "deploy" or request.include_all or request.release is not None:
             raise UsageError(USAGE)
-        env = self._environment(request.env)
-        self._require(actor, REQUESTERS, "request schema deploys", env)
+        env = self._ctx.environment(request.env)
+        self._ctx.require(actor, REQUESTERS, "request schema deploys", env)
         if (active := self._p.deploys.active(env)) is not None:
             raise UserError(
                 f"`{env}` already has schema deploy #{active.id} {active.status.value}; approve or cancel it first."
             )
-        plan, _ = self._pending(env, include_all=False)
+        plan, _ = self._planner.pending(env, include_all=False)
         names = tuple(m.file_name for m in plan.to_apply)
         if not names:
             raise UserError(f"`{env}` is up to date: nothing to deploy, so nothing to break glass on.")

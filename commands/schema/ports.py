@@ -1,13 +1,29 @@
 """What the schema stage needs from the outside: each environment's database and the deploy records (shared
-ports are in ``commands.ports``)."""
+ports are in ``commands.ports``), and ``SchemaPorts``, everything the stage is built with."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from commands.outbox.service import OutboxService
+from commands.ports import (
+    AuditLog,
+    Clock,
+    CommandRunner,
+    IssueTracker,
+    JobFailures,
+    Linter,
+    Notifier,
+    ReleaseGate,
+    RoleDirectory,
+)
+from commands.queue.ports import WorkQueue
+from commands.readiness.ports import ReadinessCheck
+from commands.repository.ports import Repository
 from commands.schema.history import MigrationFile
 from commands.schema.model import BootstrapResult, Deploy
 
@@ -50,3 +66,22 @@ class SchemaDeploys(Protocol):
     def recent(self, *, limit: int, env: str | None = None) -> list[Deploy]: ...
 
     def exclusive(self, env: str, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
+
+
+@dataclass(frozen=True)
+class SchemaPorts:
+    clock: Clock
+    targets: Mapping[str, SchemaTarget]  # per environment that has a database
+    deploys: SchemaDeploys
+    linter: Linter
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    failures: JobFailures
+    runner: CommandRunner
+    issues: IssueTracker | None  # None: no GitHub configured, the release record is skipped with a note
+    checklist: ReleaseGate | None = None  # warns (or refuses) while a release's pre-migration checklist is open
+    repository: Repository | None = None  # None: the files in app.root (no commit)
+    readiness: ReadinessCheck | None = None  # rollback readiness on the deploy card; a failed check blocks approval
+    queue: WorkQueue | None = None  # one schema deploy, backfill or schema rollback per database at a time
+    outbox: OutboxService | None = None  # the release issue's DB Changes line: stored first, delivered by the outbox

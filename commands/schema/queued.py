@@ -4,7 +4,8 @@ sees what the deploys before it applied."""
 from __future__ import annotations
 
 from commands.queue.model import QueueItem
-from commands.schema.service import SchemaService, parse_schema_args
+from commands.schema.args import parse_schema_args
+from commands.schema.service import SchemaService
 
 
 class QueuedSchemaDeploys:

@@ -13,16 +13,16 @@ import httpx
 import pytest
 
 from bot.signing import block_action_body, sign, slash_command_body, view_submission_body
-from commands.backfill.model import parse_backfill_args
+from commands.backfill.args import parse_backfill_args
 from commands.cleanup.views import APPROVE_ACTION as CLEANUP_APPROVE
 from commands.config import RunbookConfig
 from commands.errors import ConfigError, UsageError
-from commands.rollback.model import parse_rollback_args
+from commands.rollback.args import parse_rollback_args
 from commands.rollback.views import CONFIRM_ACTION as ROLLBACK_CONFIRM
+from commands.rollout.args import parse_rollout_args
 from commands.rollout.config import parse_duration
-from commands.rollout.model import parse_rollout_args
 from commands.rollout.views import DENY_ACTION
-from commands.schema.service import parse_schema_args
+from commands.schema.args import parse_schema_args
 from commands.schema.views import APPROVE_ACTION as SCHEMA_APPROVE
 from commands.text import slack_escape, whole_number
 from tests.bot.conftest import Cadence, approve, card_text, prompt_for
@@ -75,13 +75,13 @@ def refusals(dbs: Databases, actor: str) -> list[tuple[str, str, str]]:
 
 def test_superscript_digits_and_huge_numbers_get_one_sentence(bot: BotServer) -> None:
     assert reply(bot, "schema status #²").startswith("`#²` is not a deploy number; write it like `#3`.")
-    assert reply(bot, "schema status --release ²").startswith("`--release` needs the release issue number")
+    assert reply(bot, "schema status --release ²").startswith("`--release` does not apply to `/zdm schema status`")
     assert reply(bot, "backfill status #²") == "`#²` is not a run number; write it like `#3`."
-    assert reply(bot, "backfill set batch-size ²").startswith("Use `/zdm backfill set batch-size N`")
+    assert reply(bot, "backfill set batch-size ²").startswith("`²` is not a positive whole number")
     assert reply(bot, f"backfill status #{HUGE}").startswith("zdm cannot read this command: it is 4,318 characters")
     assert reply(bot, f"backfill status #{HUGE[:3000]}").startswith("`#99999")
     assert reply(bot, f"schema status #{HUGE[:3000]}").startswith("`#99999")
-    assert reply(bot, "rollout status #" + "9" * 10).startswith("`/zdm rollout status` takes at most a rollout number")
+    assert reply(bot, "rollout status #" + "9" * 10).startswith("`#9999999999` is not a rollout number")
 
 
 def test_parsers_read_numbers_of_any_length_without_raising() -> None:
@@ -94,7 +94,7 @@ def test_parsers_read_numbers_of_any_length_without_raising() -> None:
         parse_schema_args(f"status #{HUGE}")
     with pytest.raises(UsageError, match="needs the release issue number"):
         parse_schema_args(f"deploy staging --release {HUGE}")
-    with pytest.raises(UsageError, match="takes at most a rollout number"):
+    with pytest.raises(UsageError, match="is not a rollout number"):
         parse_rollout_args(f"status #{HUGE}")
     with pytest.raises(UsageError, match="needs a migration version"):
         parse_rollback_args(f"tenant pilot_a --schema {HUGE}")

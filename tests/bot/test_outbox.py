@@ -19,9 +19,9 @@ from bot.local.emulator import SlackEmulator
 from bot.local.standins import GitHubStandIn, Received
 from commands.adapters.github_records import GitHubPullRequestDestination
 from commands.adapters.outbox_pg import PgOutbox
+from commands.adapters.store_pg import migrate_state
 from commands.config import RunbookConfig
 from commands.outbox.service import OutboxPorts, OutboxService
-from commands.store.migrator import migrate_state
 from tests.bot.conftest import card_text
 from tests.conftest import ONCALL, BotServer, Databases, make_settings, serving, write_config
 from tests.fakes import FakeClock

@@ -76,7 +76,8 @@ def test_rollback_cancel_finishes_a_rollback_waiting_on_its_button(bot: BotServe
     bot.settle()
     refused = bot.command("rollback tenant pilot_b").json()["text"]
     assert refused.startswith("A rollback of `pilot_b` is already in progress (#1)")
-    assert bot.command("rollback cancel 9²").json()["text"].startswith("Usage: `/zdm rollback cancel <id>`")
+    cancel = bot.command("rollback cancel 9²").json()["text"]
+    assert cancel.startswith("`9²` is not a rollback number; use `/zdm rollback cancel <id>`")
     assert bot.command("rollback cancel #1").json()["text"] == "Skipping the schema step of rollback #1…"
     bot.settle()
     assert bot.responses()[-1] == "Rollback #1 of `pilot_b` skipped its schema step and is succeeded."

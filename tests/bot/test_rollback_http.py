@@ -8,7 +8,11 @@ from pathlib import Path
 
 from bot.local.emulator import Message
 from bot.signing import sign, slash_command_body
+from commands.backfill.args import BACKFILL_ARGS
 from commands.config import RunbookConfig
+from commands.rollback.args import ROLLBACK_ARGS
+from commands.rollout.args import ROLLOUT_ARGS
+from commands.schema.args import SCHEMA_ARGS
 from tests.conftest import GROUP_MEMBER, ONCALL, SECRET, STRANGER, BotServer, Databases
 
 FLAG = "tenant.enableNewProfile"
@@ -155,7 +159,7 @@ def test_injection_attempt_in_slug_is_refused_and_harmless(bot: BotServer, dbs: 
 
 
 def test_usage_errors_and_unknown_commands(bot: BotServer) -> None:
-    assert bot.command("rollback pilot_a").json()["text"].startswith("Usage: `/zdm rollback tenant <slug>")
+    assert bot.command("rollback pilot_a").json()["text"].startswith("Use `/zdm rollback tenant <slug>")
     assert bot.command("frobnicate").json()["text"] == (
         "`/zdm frobnicate` is not a zdm command. Type `/zdm help` to see them all."
     )
@@ -166,6 +170,8 @@ def test_help_lists_commands_from_their_docstrings(bot: BotServer) -> None:
     answer = bot.command("help").json()
     text = answer["text"]
     assert "`/zdm rollback tenant <slug> [--schema VERSION] [reason…] | cancel <id>`" in text
+    for grammar in (ROLLOUT_ARGS, BACKFILL_ARGS, ROLLBACK_ARGS, SCHEMA_ARGS):  # the listeners register these
+        assert f"`/zdm {grammar.command} {grammar.usage}`" in text, grammar.command
     assert "turn its flag off, restore the legacy views" in text
     assert "`/zdm tenants <pattern>`" in text
     sections = [b["text"]["text"] for b in answer["blocks"] if b["type"] == "section" and "text" in b]

@@ -182,7 +182,7 @@ def test_commands_explain_bad_input_and_refusals(bot: BotServer) -> None:
     )
     assert said("rollout status").startswith("There is no active rollout")
     assert said("rollout status #7") == "There is no rollout #7. `/zdm rollout list` shows the recent ones."
-    assert said("rollout include Bad!Slug").startswith("Use `/zdm rollout include <tenant-slug>`")
+    assert said("rollout include Bad!Slug").startswith("Unexpected `Bad!Slug`; use `/zdm rollout include <slug>`")
     assert said("rollout start").startswith("Started rollout #1")
     assert said("rollout start").startswith("`tenant.enableNewProfile` already has an active rollout (#1)")
     assert said("rollout resume").startswith("Rollout #1 is running, not paused")

@@ -19,10 +19,10 @@ from commands.adapters.exposure_pg import PgExposure
 from commands.adapters.locks import PgLocks
 from commands.adapters.rollout_pg import PgRolloutRepository
 from commands.adapters.state_pg import PgRollbackRepository
+from commands.adapters.store_pg import migrate_state
 from commands.rollback.ports import RollbackRepository
 from commands.rollout.exposure import ExposureRecord
 from commands.rollout.ports import RolloutRepository
-from commands.store.migrator import migrate_state
 from tests.fakes import MemoryExposure, MemoryRollouts
 
 BACKENDS = ["memory", "postgres"]

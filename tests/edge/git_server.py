@@ -13,6 +13,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from bot.local import STOP_POLL_S
+
 
 class _Threading(ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -29,7 +31,9 @@ class GitHttpServer:
         self.authorization = authorization  # the exact header value required, if any
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, authorization header
         self._server = make_server("127.0.0.1", 0, self._app, server_class=_Threading, handler_class=_Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="git-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="git-http", daemon=True
+        )
 
     def url(self, repo: str) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/{repo}"

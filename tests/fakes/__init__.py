@@ -18,6 +18,7 @@ from tests.fakes.records import MemoryLogFile
 from tests.fakes.rollbacks import MemoryRollbacks
 from tests.fakes.rollouts import MemoryExposure, MemoryFlagGuard, MemoryRollouts
 from tests.fakes.runner import ScriptedRunner, lost_connection
+from tests.fakes.schema import MemoryFailures, MemorySchemaDeploys, MemorySchemaTarget, ScriptedLinter
 from tests.fakes.target import MemoryTarget
 
 if TYPE_CHECKING:
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
         Clock,
         CommandRunner,
         FlagStore,
+        JobFailures,
         KpiSource,
+        Linter,
         Notifier,
         OutageCheck,
         ReleaseFacts,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from commands.rollback.ports import RollbackLogFile, RollbackRepository
     from commands.rollout.exposure import ExposureRecord
     from commands.rollout.ports import RolloutRepository
+    from commands.schema.ports import SchemaDeploys, SchemaTarget
 
 __all__ = [
     "FakeClock",
@@ -47,6 +51,7 @@ __all__ = [
     "MemoryChecklistTicks",
     "MemoryCleanups",
     "MemoryExposure",
+    "MemoryFailures",
     "MemoryFlagGuard",
     "MemoryFlags",
     "MemoryLogFile",
@@ -57,8 +62,11 @@ __all__ = [
     "MemoryRoles",
     "MemoryRollbacks",
     "MemoryRollouts",
+    "MemorySchemaDeploys",
+    "MemorySchemaTarget",
     "MemoryTarget",
     "ScriptedKpis",
+    "ScriptedLinter",
     "ScriptedRunner",
     "lost_connection",
 ]
@@ -82,3 +90,7 @@ if TYPE_CHECKING:  # mypy proves each fake implements its port (nothing runs)
     _outage: OutageCheck = lost_connection
     _cleanups: CleanupRepository = MemoryCleanups()
     _facts: ReleaseFacts = MemoryReleaseFacts()
+    _schema_deploys: SchemaDeploys = MemorySchemaDeploys()
+    _schema_target: SchemaTarget = MemorySchemaTarget()
+    _linter: Linter = ScriptedLinter()
+    _failures: JobFailures = MemoryFailures()

@@ -13,9 +13,9 @@ from psycopg_pool import ConnectionPool
 
 from commands.adapters.locks import PgLocks, lease_name
 from commands.adapters.state_pg import ROLLBACK_LOCK_CLASS, PgAuditLog, PgRollbackRepository
+from commands.adapters.store_pg import migrate_state, pending_state_migrations
 from commands.ports import AuditEvent
 from commands.rollback.model import Rollback, RollbackRequest, initial_steps
-from commands.store.migrator import migrate_state, pending_state_migrations
 from tests.conftest import Databases
 from tests.fakes import FakeClock
 

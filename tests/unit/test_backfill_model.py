@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from commands.backfill.args import parse_backfill_args
 from commands.backfill.config import EngineConfig, Environment
 from commands.backfill.model import (
     Progress,
@@ -15,7 +16,6 @@ from commands.backfill.model import (
     load_decision,
     next_batch_size,
     next_window_start,
-    parse_backfill_args,
     split_ranges,
     window_open,
 )
@@ -76,8 +76,8 @@ def test_backfill_arguments() -> None:
     assert not parse_backfill_args("start staging").max_speed
     assert parse_backfill_args("pause #3").run_id == 3
     for bad, message in [
-        ("", "Use `/zdm backfill start <env> [job]`"),
-        ("start", "Use `/zdm backfill start <env> [job]`"),
+        ("", "Use `/zdm backfill start <env> [job] [--max-speed]"),
+        ("start", "Use `/zdm backfill start <env> [job] [--max-speed]"),
         ("start production x --override", "`--override` needs a reason"),
         ("set batch-size 0", "a positive whole number"),
         ("pause now please", "takes at most a run number"),

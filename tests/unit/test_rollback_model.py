@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commands.errors import InvalidSlug, UsageError
+from commands.rollback.args import parse_rollback_args
 from commands.rollback.model import (
     SLUG,
     Rollback,
@@ -20,7 +21,6 @@ from commands.rollback.model import (
     needs_schema_prompt,
     next_step,
     overall_status,
-    parse_rollback_args,
     recover_interrupted,
 )
 from commands.rollback.views import log_entry, marker, rollback_card
@@ -64,7 +64,7 @@ def test_schema_flag_in_both_spellings_and_quoted_reason() -> None:
         parse_rollback_args("tenant pilot_a --schema")
     with pytest.raises(UsageError):
         parse_rollback_args("tenant pilot_a " + "x" * 600)
-    with pytest.raises(UsageError, match="Usage"):
+    with pytest.raises(UsageError, match="Use `/zdm rollback tenant <slug>"):
         parse_rollback_args("pilot_a")
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from commands.config import load_config
 from commands.errors import ConfigError, UsageError
+from commands.rollout.args import parse_rollout_args
 from commands.rollout.config import RUNBOOK_PLAN, GatesConfig, RolloutConfig, parse_duration, plan_digest
 from commands.rollout.gates import GateState, KpiReading, evaluate, windows
 from commands.rollout.model import (
@@ -28,7 +29,6 @@ from commands.rollout.model import (
     new_steps,
     next_gate_check,
     next_wake,
-    parse_rollout_args,
     paused,
     paused_for,
     resumed,
@@ -254,7 +254,10 @@ def test_rollout_arguments() -> None:
         ("start --plan", "`--plan` needs a plan name"),
         ("start a b", "Unexpected `b`"),
         ("status soon please", "takes at most a rollout number"),
-        ("include", "Use `/zdm rollout include <tenant-slug>`"),
+        ("status #1234567890", "`#1234567890` is not a rollout number"),
+        ("include", "Use `/zdm rollout include <slug>`, e.g. `/zdm rollout include pilot_c`"),
+        ("include Bad!Slug", "Unexpected `Bad!Slug`; use `/zdm rollout include <slug>`"),
+        ("approve #3", "`/zdm rollout approve` needs `--break-glass"),
         ("list all", "takes no arguments"),
         ('abort "unclosed', "check your quotes"),
     ]:

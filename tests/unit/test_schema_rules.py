@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from commands.errors import StalePrompt, UsageError, UserError
+from commands.schema.args import parse_schema_args
 from commands.schema.history import list_migrations
 from commands.schema.layout import find_rollback, layout_findings, move_rollbacks
 from commands.schema.lint import additive_findings, squawk_findings
 from commands.schema.model import Deploy, DeployStatus, approve, out_of_order, plan_hash
 from commands.schema.release_record import upsert_entry
 from commands.schema.scaffold import new_migration
-from commands.schema.service import parse_schema_args
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -230,9 +230,13 @@ def test_arguments_parse_and_mistakes_say_how() -> None:
     request = parse_schema_args("deploy preview --release 12")
     assert (request.action, request.env, request.release, request.include_all) == ("deploy", "preview", 12, False)
     assert parse_schema_args("status #4").deploy_id == 4
-    for bad in ("", "destroy preview", "deploy preview --release", "plan preview staging"):
+    for bad in ("", "destroy preview", "plan preview staging"):
         with pytest.raises(UsageError, match="/zdm schema plan <env>"):
             parse_schema_args(bad)
+    with pytest.raises(UsageError, match=r"`--release` needs the release issue number, e\.g\. `--release 42`"):
+        parse_schema_args("deploy preview --release")
+    with pytest.raises(UsageError, match="`--release` does not apply to `/zdm schema status`"):
+        parse_schema_args("status --release 4")
 
 
 def test_schema_new_creates_a_timestamped_pair_and_never_overwrites(tmp_path: Path) -> None:
