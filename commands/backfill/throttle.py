@@ -13,7 +13,7 @@ batches, the longest pause) through one worker busy 5 %, 10 %, … 100 % of the 
   or a replica lag / session limit is passed (one noisy window of a busy database must not halve the speed);
 - well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase);
 - the canary is judged against the baseline or, when the same window's beats that no batch overlapped are slower
-  (the database got busier for reasons of its own), against those, up to ``BASELINE_CEILING`` × the baseline
+  (the database got busier for reasons of its own), against those, up to ``QUIET_CEILING`` × the baseline
   (``reference_ms``);
 - after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement;
 - every ``rebaseline_every_s``, and when even the slowest rung stays over budget, it stops the workers for
@@ -40,6 +40,7 @@ CLEARLY_OVER = 1.5  # this far over the budget it steps down at once; nearer, on
 BUSY_STEPS = 20  # one worker's busy share climbs in 5 % steps
 BASELINE_STEP = 1.2  # a re-measured baseline rises at most this factor at a time …
 BASELINE_CEILING = 1.5  # … and never above this factor of the baseline measured before the run
+QUIET_CEILING = 1.2  # beats no batch overlapped excuse a database at most this much slower than the baseline
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,10 @@ def _move(
 
 def reference_ms(readings: Readings) -> float:
     """What the canary is judged against: the baseline or, when the beats no batch overlapped show the database
-    slower right now (load from elsewhere), those — at most ``BASELINE_CEILING`` × the baseline."""
+    slower right now (load from elsewhere), those — at most ``QUIET_CEILING`` × the baseline (beats between batches
+    still carry some of their after-effects)."""
     base, quiet = readings.baseline_p95_ms, readings.quiet_p95_ms
-    return base if quiet is None else min(max(base, quiet), base * BASELINE_CEILING)
+    return base if quiet is None else min(max(base, quiet), base * QUIET_CEILING)
 
 
 def _ratio(readings: Readings) -> float | None:

@@ -217,12 +217,12 @@ def test_settings_always_stay_within_their_limits(readings: list[tuple[float, fl
 def test_beats_no_batch_overlapped_excuse_a_busier_database_but_only_up_to_a_ceiling() -> None:
     calm = Readings(canary_p95_ms=3.0, baseline_p95_ms=2.0, quiet_p95_ms=1.5)
     assert reference_ms(calm) == 2.0  # quieter than the baseline: the baseline still counts
-    busier = Readings(canary_p95_ms=3.0, baseline_p95_ms=2.0, quiet_p95_ms=2.8)
-    assert reference_ms(busier) == 2.8
+    busier = Readings(canary_p95_ms=2.6, baseline_p95_ms=2.0, quiet_p95_ms=2.3)
+    assert reference_ms(busier) == 2.3
     state = at(12)
-    same, reason = decide(state, busier, 5.0, LIMITS)  # 3.0 / 2.8: the backfill adds 7 %
-    assert same.rung == 12 and reason.startswith("steady: canary p95 1.07×")
+    same, reason = decide(state, busier, 5.0, LIMITS)  # 2.6 / 2.3: the backfill adds 13 %
+    assert same.rung == 12 and reason.startswith("steady: canary p95 1.13×")
     swamped = Readings(canary_p95_ms=9.0, baseline_p95_ms=2.0, quiet_p95_ms=8.0)
-    assert reference_ms(swamped) == 3.0  # at most 1.5 × the baseline, however busy
+    assert reference_ms(swamped) == 2.4  # at most 1.2 × the baseline, however busy
     assert decide(state, swamped, 5.0, LIMITS)[0].rung < 12  # 3× over: slowed at once
     assert reference_ms(Readings(canary_p95_ms=3.0, baseline_p95_ms=2.0)) == 2.0  # no quiet beats: the baseline
