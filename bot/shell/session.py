@@ -113,9 +113,11 @@ class Shell:
         elif word == "submit":
             self._submit(rest.strip())
         elif word == "wait":
-            if self.demo.settle is not None:
-                self.demo.settle()
-            self._print("background work has stopped")
+            stopped = self.demo.settle() if self.demo.settle is not None else True
+            if stopped is False:  # e.g. a throttled backfill still running after the wait's limit
+                self._print("background work is still running; `wait` again, or see `/zdm backfill status`")
+            else:
+                self._print("background work has stopped")
         elif word == "release":
             show = self.demo.release_issue
             self._print(show() if show else "The release issue is on GitHub; the shell only shows the demo's copy.")

@@ -197,8 +197,10 @@ class PgCheckpoints:
             row = conn.execute(query.encode(), params).fetchone()  # no params: a literal % stays a %
         return float(row[0]) if row and row[0] is not None else None
 
-    def canary(self, *, run_id: int, every_ms: int, probe: Probe | None) -> Canary:
-        return Canary(self._url, run_id=run_id, every_ms=every_ms, probe=probe)
+    def canary(
+        self, *, run_id: int, every_ms: int, probe: Probe | None, busy: Callable[[], bool] | None = None
+    ) -> Canary:
+        return Canary(self._url, run_id=run_id, every_ms=every_ms, probe=probe, busy=busy)
 
     def replica_lag_s(self, replicas: tuple[str, ...]) -> float | None:
         if not replicas:

@@ -101,7 +101,7 @@ class EngineConfig(_Section):
     # The throttle (on unless a run is started with --max-speed): hold the canary's p95 within the budget.
     latency_budget: float = Field(default=1.3, ge=1.0)  # × the canary's p95 measured before the run
     baseline_s: float = Field(default=3.0, gt=0)  # how long the canary is sampled before the run
-    canary_every_ms: int = Field(default=25, ge=5)
+    canary_every_ms: int = Field(default=10, ge=5)  # 100 beats/s: a 1.5 s window holds 150
     settle_s: float = Field(default=1.5, gt=0)  # after a change, wait this long (and judge this window) again
     rebaseline_every_s: float = Field(default=20.0, ge=0)  # stop for `remeasure_s` and re-measure; 0 = never
     remeasure_s: float = Field(default=1.0, gt=0)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 from commands.backfill.config import BackfillJob, EngineConfig
 from commands.backfill.governor import Governor
+from commands.backfill.legacy import LegacyRun
 from commands.backfill.model import (
     BackfillRun,
     Progress,
@@ -27,57 +25,14 @@ from commands.backfill.model import (
     load_decision,
     next_batch_size,
 )
-from commands.backfill.ports import (
-    BackfillRuns,
-    Cancellable,
-    EnvironmentDatabase,
-    Probe,
-    RowLockTimeout,
-    RuntimeLimitReached,
-)
+from commands.backfill.ports import BackfillRuns, EnvironmentDatabase, Probe, RowLockTimeout
+from commands.backfill.stats import Reporter, Stats, unexpected, verified
 from commands.ports import Clock, OutageCheck
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
 
 
-@dataclass
-class Stats:
-    """What the progress card shows besides the checkpoints; workers update it under its lock."""
-
-    batch_size: int
-    pinned: int | None = None  # `/zdm backfill set batch-size N`: fixed from the next batch on
-    throttled: bool = False
-    max_batch_ms: float = 0.0
-    rows_per_s: float = 0.0
-    lock_retries: int = 0
-    errors: list[str] = field(default_factory=list)
-    lost: str | None = None  # a worker lost its database connection (an outage, not a failure of the job)
-    throttle: str = ""  # the throttle's state and reason, for the card
-    throttle_history: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # each change, for the logs
-    batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # how long batches held locks
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def batch_took(self, took_ms: float, next_size: int) -> None:
-        with self.lock:
-            self.max_batch_ms = max(self.max_batch_ms, took_ms)
-            self.batch_ms.append(took_ms)
-            self.batch_size = next_size
-
-    def lock_retry(self) -> None:
-        with self.lock:
-            self.lock_retries += 1
-
-    def failed(self, why: str) -> None:
-        with self.lock:
-            self.errors.append(why)
-
-    def connection_lost(self, why: str) -> None:
-        with self.lock:
-            self.lost = self.lost or why
-
-
-Reporter = Callable[[BackfillRun, Progress, Stats], None]
 CHANGED_ELSEWHERE = "the run was paused or cancelled from Slack"  # the command already recorded why
 
 
@@ -113,7 +68,12 @@ class BackfillEngine:
             run = replace(run, resumed_at=now)
         halt = halt or threading.Event()
         if self._job.legacy_sql is not None:
-            return self._run_legacy(run, halt)
+            stats = self.stats = Stats(batch_size=0)
+            legacy = LegacyRun(job=self._job, cfg=self._cfg, db=self._cp, runs=self._runs, clock=self._clock)
+            fresh, ended = legacy.run(run, halt, stats)
+            if ended:
+                self._safe_report(fresh, legacy_progress(fresh), stats)
+            return fresh
         stats = self.stats = Stats(batch_size=run.batch_size or self._cfg.start_batch, pinned=run.batch_size)
         stop, wait = threading.Event(), threading.Event()
         workers: list[threading.Thread] = []
@@ -258,71 +218,7 @@ class BackfillEngine:
             return RunStatus.PAUSED, reason
         if not progress.complete:
             return RunStatus.PAUSED, "its workers stopped before every key range was done"
-        return self._verified(run)
-
-    def _run_legacy(self, run: BackfillRun, halt: threading.Event) -> BackfillRun:
-        """Legacy mode: one statement, no checkpoint, cut off at the runtime limit (statement_timeout). Pause,
-        cancel and shutdown cancel it (rolled back); the statement is never left running behind a new attempt."""
-        stats = self.stats = Stats(batch_size=0)
-        sessions: list[Cancellable] = []
-        outcome: list[BaseException] = []
-        timeout_ms = int(self._cfg.max_runtime.total_seconds() * 1000)
-
-        def statement() -> None:
-            try:
-                self._cp.run_legacy(self._job, run.id, timeout_ms=timeout_ms, started=sessions.append)
-            except BaseException as exc:
-                outcome.append(exc)
-
-        worker = threading.Thread(target=statement, daemon=True)
-        worker.start()
-        stopped_here = False
-        while worker.is_alive():
-            worker.join(POLL_S)
-            fresh = self._runs.get(run.id)
-            if worker.is_alive() and (halt.is_set() or fresh is None or fresh.status != RunStatus.RUNNING):
-                stopped_here = True
-                for session in sessions:
-                    session.cancel_safe()
-                worker.join()
-        fresh = self._runs.get(run.id) or run
-        if stopped_here:
-            if halt.is_set() and fresh.status == RunStatus.RUNNING:  # shutting down: the next start runs it again
-                now = self._clock.now()
-                self._runs.update(run.id, expect=(RunStatus.RUNNING,), runtime=fresh.runtime_at(now), resumed_at=None)
-            return self._runs.get(run.id) or fresh
-        error = outcome[0] if outcome else None
-        status: RunStatus
-        reason: str | None
-        if isinstance(error, RuntimeLimitReached):
-            limit = int(self._cfg.max_runtime.total_seconds() // 60)
-            status = RunStatus.PAUSED
-            reason = f"it reached the {limit}-minute runtime limit (statement_timeout) and was rolled back"
-        elif isinstance(error, Exception):
-            status, reason = RunStatus.PAUSED, unexpected(error, f"legacy backfill run {run.id}")
-        else:
-            status, reason = self._verified(run)
-        now = self._clock.now()
-        self._runs.update(
-            run.id,
-            expect=(RunStatus.RUNNING,),
-            status=status,
-            reason=reason,
-            runtime=fresh.runtime_at(now),
-            resumed_at=None,
-        )
-        fresh = self._runs.get(run.id) or run
-        self._safe_report(fresh, legacy_progress(fresh), stats)
-        return fresh
-
-    def _verified(self, run: BackfillRun) -> tuple[RunStatus, str | None]:
-        try:
-            left = self._cp.scalar(self._job.verify_sql)
-        except Exception as exc:
-            return RunStatus.FAILED, unexpected(exc, f"verification of backfill run {run.id}")
-        if left == 0:
-            return RunStatus.VERIFIED, None
-        return RunStatus.FAILED, f"the verification query still finds {left:g} rows to do"
+        return verified(self._cp, self._job, run)
 
     # --- workers -----------------------------------------------------------------------------------------------
 
@@ -351,9 +247,10 @@ class BackfillEngine:
                             size = pinned
                         settings = governor.settings
                         try:
-                            result = self._cp.run_batch(
-                                conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
-                            )
+                            with governor.batch():
+                                result = self._cp.run_batch(
+                                    conn, self._job, run_id, worker, limit=size, lock_timeout_ms=cfg.lock_timeout_ms
+                                )
                         except RowLockTimeout:
                             retries += 1
                             stats.lock_retry()
@@ -395,10 +292,3 @@ class BackfillEngine:
             self._report(run, progress, stats)
         except Exception:  # Slack trouble never stops a backfill
             log.warning("could not report progress of backfill run %s", run.id, exc_info=True)
-
-
-def unexpected(exc: Exception, where: str) -> str:
-    """One plain sentence for Slack; the details go to the log under a reference."""
-    ref = uuid.uuid4().hex[:8]
-    log.error("%s stopped (ref %s)", where, ref, exc_info=exc)
-    return f"a batch failed with {type(exc).__name__} (ref {ref}; the logs have details)"

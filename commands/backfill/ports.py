@@ -4,13 +4,15 @@ The Postgres adapter ``backfill_pg`` implements both."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from commands.backfill.config import BackfillJob
 from commands.backfill.model import BackfillRun, Progress, RunStatus
+from commands.ports import AuditLog, Clock, JobFailures, Notifier, OutageCheck, RoleDirectory
+from commands.queue.ports import WorkQueue
 
 
 class RowLockTimeout(Exception):
@@ -60,8 +62,12 @@ class Canary(Protocol):
 
     def start(self) -> None: ...
 
-    def p95_ms(self, window_s: float, *, now: float | None = None, min_beats: int = 10) -> float | None:
-        """The p95 of the beats in the last ``window_s`` (monotonic ``now``); None below ``min_beats`` beats."""
+    def p95_ms(
+        self, window_s: float, *, now: float | None = None, min_beats: int = 10, quiet: bool = False
+    ) -> float | None:
+        """The p95 of the beats in the last ``window_s`` (monotonic ``now``); None below ``min_beats`` beats.
+        ``quiet``: only the beats during which no batch ran (the database as it is now without the backfill's
+        statements)."""
         ...
 
     def is_alive(self) -> bool: ...
@@ -99,7 +105,11 @@ class EnvironmentDatabase(Protocol):
         """A number from trusted zdm.toml SQL (verification, load, audit anomalies), read-only."""
         ...
 
-    def canary(self, *, run_id: int, every_ms: int, probe: Probe | None) -> Canary: ...
+    def canary(
+        self, *, run_id: int, every_ms: int, probe: Probe | None, busy: Callable[[], bool] | None = None
+    ) -> Canary:
+        """``busy``: whether a batch is running now (each beat is marked quiet when none ran while it did)."""
+        ...
 
     def replica_lag_s(self, replicas: tuple[str, ...]) -> float | None:
         """The largest replay lag of the named replicas, in seconds; None when none of them is connected."""
@@ -130,3 +140,16 @@ class BackfillRuns(Protocol):
     ) -> BackfillRun | None: ...
 
     def exclusive(self, run_id: int, *, wait_s: float = 0) -> AbstractContextManager[bool]: ...
+
+
+@dataclass(frozen=True)
+class BackfillPorts:
+    clock: Clock
+    runs: BackfillRuns
+    checkpoints: Mapping[str, EnvironmentDatabase]  # per environment
+    notifier: Notifier
+    roles: RoleDirectory
+    audit: AuditLog
+    outage: OutageCheck  # tells "a database went away" (wait for it) from other errors
+    failures: JobFailures | None = None
+    queue: WorkQueue | None = None  # one piece of work per database at a time: a second start waits its turn

@@ -2,29 +2,45 @@
 
 Before a run zdm measures a *canary* (a tiny commit on its own connection in the target database) with nothing of
 the backfill running; that is the baseline. During the run the canary keeps beating, and this controller keeps its
-rolling p95 within ``latency_budget`` × the baseline and replica lag / active sessions under their limits:
+rolling p95 within ``latency_budget`` × the baseline and replica lag / active sessions under their limits.
 
-- over budget → slow down *multiplicatively*: first fewer workers (halved), then a longer pause between batches
-  (doubled), then shorter batches (halved);
-- comfortably under budget → speed up in the reverse order: half the pause (none below 10 ms), then batches
-  longer by a quarter, then one more worker;
+The controller climbs and descends a *speed ladder* (``ladder``): from the slowest setting (one worker, short
+batches, the longest pause) through one worker busy 5 %, 10 %, … 100 % of the time, to every worker flat out.
+
+- it aims *under* the budget: above ``SLOW_AT`` × the budget (1.17× for the default 1.3×) it steps down
+  multiplicatively (to ``DECREASE`` of its rung), since a p95 over the whole run must end under the budget — when
+  a second window (``settle_s`` of fresh beats) agrees, or at once when the canary is ``CLEARLY_OVER`` the budget
+  or a replica lag / session limit is passed (one noisy window of a busy database must not halve the speed);
+- well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase);
+- the canary is judged against the baseline or, when the same window's beats that no batch overlapped are slower
+  (the database got busier for reasons of its own), against those, up to ``QUIET_CEILING`` × the baseline
+  (``reference_ms``);
 - after any change it holds for ``settle_s`` so the rolling window shows the effect before the next judgement;
-- every ``rebaseline_every_s``, and before slowing down on a baseline older than 3 × ``settle_s``, it stops the
-  workers for ``remeasure_s`` and measures the baseline again, so a database that got busier (or quieter) for
-  reasons of its own is not blamed on the backfill (or hidden by it).
+- every ``rebaseline_every_s``, and when even the slowest rung stays over budget, it stops the workers for
+  ``remeasure_s`` and measures the baseline again (a database busier for reasons of its own is not blamed on the
+  backfill). A re-measured baseline may rise by at most ``BASELINE_STEP`` at a time and to at most
+  ``BASELINE_CEILING`` × the one measured before the run (``next_baseline``): right after a stop, the backfill's own
+  after-effects (WAL flushes, checkpoints, vacuum) still weigh on the canary and must not excuse the next stretch.
 
 ``now`` is a number of seconds on any monotonic clock; nothing here reads the time.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from functools import cache
 
 from commands.backfill.config import EngineConfig
 
-ROOM = 0.85  # speed up only while the canary is under this share of the budget (no see-sawing on the line)
-PAUSE_STEP_MS = 10  # a pause this short is dropped altogether when speeding up
-FIRST_PAUSE_MS = 20  # the first pause a slow-down introduces
+SLOW_AT = 0.9  # step down above this share of the budget: aim under the line, not on it
+ROOM = 0.8  # climb only while the canary is under this share of the budget (no see-sawing on the line)
+DECREASE = 0.7  # a step down keeps this share of the current rung
+CLEARLY_OVER = 1.5  # this far over the budget it steps down at once; nearer, only if a second window agrees
+BUSY_STEPS = 20  # one worker's busy share climbs in 5 % steps
+BASELINE_STEP = 1.2  # a re-measured baseline rises at most this factor at a time …
+BASELINE_CEILING = 1.5  # … and never above this factor of the baseline measured before the run
+QUIET_CEILING = 1.2  # beats no batch overlapped excuse a database at most this much slower than the baseline
 
 
 @dataclass(frozen=True)
@@ -39,11 +55,12 @@ class Settings:
 @dataclass(frozen=True)
 class ThrottleState:
     settings: Settings
-    mode: str = "starting"  # starting · steady · slowed · speeding up · held (a hard limit) · measuring
+    mode: str = "starting"  # starting · steady · slowed · speeding up · watching · held (slowest) · measuring
     reason: str = "measuring the canary's baseline"
     changed_at: float = float("-inf")
     measured_at: float = 0.0  # when the baseline was last measured
     resume: Settings | None = None  # while measuring: the settings to go back to
+    rung: int = 0  # where on ``ladder(limits)`` the settings are
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,7 @@ class Readings:
 
     canary_p95_ms: float | None
     baseline_p95_ms: float
+    quiet_p95_ms: float | None = None  # the same window's beats during which no batch ran
     lag_s: float | None = None
     sessions: int | None = None
 
@@ -87,17 +105,52 @@ class Limits:
         )
 
 
+@cache
+def ladder(limits: Limits) -> tuple[Settings, ...]:
+    """Every setting the controller uses, slowest first, each faster than the one before: batches shortening
+    to ``min_batch_ms`` at the longest pause, then one worker busy 5 %, 10 % … of the time, then more workers."""
+    batch, longest = limits.max_batch_ms, limits.max_pause_ms
+    rungs: list[Settings] = []
+    short = limits.min_batch_ms
+    while short < batch:
+        rungs.append(Settings(workers=1, pause_ms=longest, batch_ms=short))
+        short *= 2
+    for workers in range(1, limits.max_workers + 1):
+        steps = range(1, BUSY_STEPS + 1) if workers == 1 else range(BUSY_STEPS // 2 + 2, BUSY_STEPS + 1, 2)
+        for step in steps:  # busy share of each worker: batch / (batch + pause)
+            pause = round(batch * (BUSY_STEPS - step) / step)
+            rungs.append(Settings(workers, min(longest, max(limits.min_pause_ms, pause)), batch))
+    unique: list[Settings] = []
+    for rung in rungs:
+        if not unique or _speed(rung) > _speed(unique[-1]):
+            unique.append(rung)
+    return tuple(unique)
+
+
+def _speed(s: Settings) -> float:
+    return s.workers * s.batch_ms / (s.batch_ms + s.pause_ms)
+
+
 def initial(limits: Limits, now: float) -> ThrottleState:
     """Cautious start (the baseline just measured): one worker, busy half of the time; the controller speeds up from
     there if there is room."""
-    pause = max(limits.min_pause_ms, limits.max_batch_ms)
-    settings = Settings(workers=1, pause_ms=pause, batch_ms=limits.max_batch_ms)
-    return ThrottleState(settings, reason="starting cautiously", changed_at=now, measured_at=now)
+    rungs = ladder(limits)
+    rung = max((i for i, s in enumerate(rungs) if s.workers == 1 and _speed(s) <= 0.5), default=0)
+    return ThrottleState(rungs[rung], reason="starting cautiously", changed_at=now, measured_at=now, rung=rung)
 
 
 def measuring_done(state: ThrottleState, now: float, limits: Limits) -> bool:
     """The workers have stood still long enough: the canary's beats of the last ``remeasure_s`` are a baseline."""
     return state.mode == "measuring" and now - state.changed_at >= limits.remeasure_s
+
+
+def next_baseline(*, first_ms: float, last_ms: float, measured_ms: float | None) -> float:
+    """The baseline after a re-measure: the fresh figure, but at most ``BASELINE_STEP`` × the last one and
+    ``BASELINE_CEILING`` × the first (the backfill's after-effects must not excuse it); a quieter database counts
+    at once."""
+    if measured_ms is None:
+        return last_ms
+    return min(measured_ms, last_ms * BASELINE_STEP, first_ms * BASELINE_CEILING)
 
 
 def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits) -> tuple[ThrottleState, str]:
@@ -108,43 +161,66 @@ def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits)
             return state, state.reason
         assert state.resume is not None
         reason = f"baseline re-measured: canary p95 {readings.baseline_p95_ms:.1f} ms"
-        return ThrottleState(state.resume, "steady", reason, now, measured_at=now), reason
-    pressure = _pressure(readings, limits)
+        return replace(state, settings=state.resume, mode="steady", reason=reason, changed_at=now, measured_at=now,
+                       resume=None), reason  # fmt: skip
     if now - state.changed_at < limits.settle_s:
         return state, state.reason  # let the last change show in the rolling window first
+    pressure = _pressure(readings, limits)
     every = limits.rebaseline_every_s
-    stale = now - state.measured_at >= 3 * limits.settle_s
-    if (every is not None and now - state.measured_at >= every) or (
-        pressure and pressure.startswith("canary") and stale
-    ):
-        # over budget on an old baseline: first check that the database is not simply busier without us
-        why = f"{pressure}: " if pressure else ""
+    stuck = pressure is not None and state.rung == 0 and now - state.measured_at >= 3 * limits.settle_s
+    if stuck or (every is not None and now - state.measured_at >= every):
+        # the slowest rung is still over budget, or it is time: is the database simply busier without us?
+        why = f"{pressure}: " if stuck else ""
         reason = f"{why}measuring the canary's baseline again (workers stopped for {limits.remeasure_s:g} s)"
         still = replace(state.settings, workers=0)
-        return ThrottleState(still, "measuring", reason, now, state.measured_at, resume=state.settings), reason
+        return replace(state, settings=still, mode="measuring", reason=reason, changed_at=now,
+                       resume=state.settings), reason  # fmt: skip
+    rungs = ladder(limits)
+    rung = min(state.rung, len(rungs) - 1)
     if pressure is not None:
-        slower = _slower(state.settings, limits)
-        if slower == state.settings:
+        if rung == 0:
             held = replace(state, mode="held", reason=f"slowest setting: {pressure}")
             return held, held.reason
-        reason = f"slowed: {pressure}"
-        return replace(state, settings=slower, mode="slowed", reason=reason, changed_at=now), reason
+        if state.mode != "watching" and not _sure(readings, limits):  # one noisy window is not enough
+            reason = f"watching: {pressure}; judging a fresh window before slowing"
+            return replace(state, mode="watching", reason=reason, changed_at=now), reason
+        lower = min(rung - 1, math.floor(rung * DECREASE))
+        return _move(state, rungs, lower, "slowed", f"slowed: {pressure}", now)
     ratio = _ratio(readings)
     if ratio is None:
         return state, state.reason
-    if ratio < limits.latency_budget * ROOM:
-        faster = _faster(state.settings, limits)
-        if faster != state.settings:
-            reason = f"speeding up: canary p95 {ratio:.1f}× baseline, budget {limits.latency_budget:g}×"
-            return replace(state, settings=faster, mode="speeding up", reason=reason, changed_at=now), reason
-    reason = f"steady: canary p95 {ratio:.1f}× baseline, budget {limits.latency_budget:g}×"
+    budget = f"canary p95 {ratio:.2f}× baseline, budget {limits.latency_budget:g}×"
+    if ratio < limits.latency_budget * ROOM and rung + 1 < len(rungs):
+        return _move(state, rungs, rung + 1, "speeding up", f"speeding up: {budget}", now)
+    reason = f"steady: {budget}"
     return replace(state, mode="steady", reason=reason), reason
+
+
+def _move(
+    state: ThrottleState, rungs: tuple[Settings, ...], rung: int, mode: str, reason: str, now: float
+) -> tuple[ThrottleState, str]:
+    return replace(state, settings=rungs[rung], rung=rung, mode=mode, reason=reason, changed_at=now), reason
+
+
+def reference_ms(readings: Readings) -> float:
+    """What the canary is judged against: the baseline or, when the beats no batch overlapped show the database
+    slower right now (load from elsewhere), those — at most ``QUIET_CEILING`` × the baseline (beats between batches
+    still carry some of their after-effects)."""
+    base, quiet = readings.baseline_p95_ms, readings.quiet_p95_ms
+    return base if quiet is None else min(max(base, quiet), base * QUIET_CEILING)
 
 
 def _ratio(readings: Readings) -> float | None:
     if readings.canary_p95_ms is None or readings.baseline_p95_ms <= 0:
         return None
-    return readings.canary_p95_ms / readings.baseline_p95_ms
+    return readings.canary_p95_ms / reference_ms(readings)
+
+
+def _sure(readings: Readings, limits: Limits) -> bool:
+    """Pressure that needs no second look: a hard limit, or the canary far over its budget."""
+    ratio = _ratio(readings)
+    clearly = ratio is not None and ratio > limits.latency_budget * CLEARLY_OVER
+    return clearly or _pressure(replace(readings, canary_p95_ms=None), limits) is not None
 
 
 def _pressure(readings: Readings, limits: Limits) -> str | None:
@@ -155,30 +231,9 @@ def _pressure(readings: Readings, limits: Limits) -> str | None:
     if most is not None and sessions is not None and sessions > most:
         return f"{readings.sessions} active sessions over {limits.sessions_limit}"
     ratio = _ratio(readings)
-    if ratio is not None and ratio > limits.latency_budget:
-        return f"canary p95 {ratio:.1f}× baseline (budget {limits.latency_budget:g}×)"
+    if ratio is not None and ratio > limits.latency_budget * SLOW_AT:
+        return f"canary p95 {ratio:.2f}× baseline (budget {limits.latency_budget:g}×)"
     return None
-
-
-def _slower(s: Settings, limits: Limits) -> Settings:
-    if s.workers > 1:
-        return replace(s, workers=max(1, s.workers // 2))
-    if s.pause_ms < limits.max_pause_ms:
-        return replace(s, pause_ms=min(limits.max_pause_ms, max(FIRST_PAUSE_MS, s.pause_ms * 2)))
-    if s.batch_ms > limits.min_batch_ms:
-        return replace(s, batch_ms=max(limits.min_batch_ms, s.batch_ms // 2))
-    return s
-
-
-def _faster(s: Settings, limits: Limits) -> Settings:
-    if s.pause_ms > limits.min_pause_ms:
-        shorter = 0 if s.pause_ms <= PAUSE_STEP_MS else s.pause_ms // 2
-        return replace(s, pause_ms=max(limits.min_pause_ms, shorter))
-    if s.batch_ms < limits.max_batch_ms:
-        return replace(s, batch_ms=min(limits.max_batch_ms, s.batch_ms + max(5, s.batch_ms // 4)))
-    if s.workers < limits.max_workers:
-        return replace(s, workers=s.workers + 1)
-    return s
 
 
 def window_s(state: ThrottleState, now: float, limits: Limits) -> float:
@@ -192,4 +247,6 @@ def describe(state: ThrottleState) -> str:
     if state.mode == "measuring":
         return state.reason
     workers = f"{s.workers} worker{'s' if s.workers != 1 else ''}"
-    return f"{state.reason} · {workers}, pause {s.pause_ms} ms, batches ~{s.batch_ms} ms"
+    busy = 100 * s.batch_ms / (s.batch_ms + s.pause_ms)
+    shown = f"{busy:.0f}" if busy >= 1 else f"{busy:.1f}"
+    return f"{state.reason} · {workers}, pause {s.pause_ms} ms, batches ~{s.batch_ms} ms (each busy {shown} %)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from commands.backfill.engine import Stats
 from commands.backfill.model import BackfillRun, Progress, RunStatus, eta
+from commands.backfill.stats import Stats
 
 HEADLINES = {
     RunStatus.RUNNING: "🔄 running",

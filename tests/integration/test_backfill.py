@@ -16,8 +16,9 @@ import pytest
 
 from bot.bootstrap import Container
 from bot.local.emulator import SlackEmulator
-from commands.backfill.engine import BackfillEngine, Stats
+from commands.backfill.engine import BackfillEngine
 from commands.backfill.model import BackfillRun, Progress, RunStatus
+from commands.backfill.stats import Stats
 from commands.backfill.views import progress_card_lines
 from commands.config import RunbookConfig
 from commands.errors import NotAuthorized, UsageError
