@@ -8,6 +8,7 @@ archives: a few at a time, see ``bot.lanes.HeavyLane``). Idleness counts the wor
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +19,17 @@ P = ParamSpec("P")
 T = TypeVar("T")
 ONCALL = "oncall"
 HEAVY = "heavy"
-DEFAULT_LANES: Mapping[str, int] = {ONCALL: 4, HEAVY: 2}
+
+
+def heavy_workers() -> int:
+    """Heavy jobs run at once: one fewer than the cores this process may use (at least 1, at most 4), so a core
+    stays free for rollbacks and acks. Two heavy workers on two cores held a loaded rollback's p95 at 2.6–4.2× its
+    idle p95 in ``bench/rollback_latency.py``; one held it at 1.4×."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+    return max(1, min(4, cores - 1))
+
+
+DEFAULT_LANES: Mapping[str, int] = {ONCALL: 4, HEAVY: heavy_workers()}
 
 
 class TrackingExecutor(ThreadPoolExecutor):

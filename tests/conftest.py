@@ -19,6 +19,7 @@ import pytest
 from psycopg import sql
 from pydantic import SecretStr
 
+from bot import executor as lanes
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded
@@ -43,6 +44,7 @@ APPROVER = "U0APPROVER"
 APPROVER2 = "U0APPROVER2"
 ONCALL_GROUP = "S0ONCALL"
 _counter = itertools.count(1)
+TEST_LANES = {lanes.ONCALL: 4, lanes.HEAVY: 2}  # fixed, whatever the machine's cores (the default follows them)
 TEMP_ROOT = REPO / "build" / "pytest"  # the suite's own temporary folder (build/ is git-ignored)
 
 
@@ -297,7 +299,7 @@ def run_until_closed(server: Any) -> None:
 @contextmanager
 def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
     """The real Bolt app behind a real HTTP server on a free port, for one container."""
-    executor = TrackingExecutor()
+    executor = TrackingExecutor(lanes=TEST_LANES)
     server = create_server(
         build_app(container, executor=executor),
         host="127.0.0.1",
