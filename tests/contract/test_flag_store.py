@@ -59,3 +59,7 @@ def test_enable_many_turns_on_the_rest_and_names_who_was_already_on(flags: FlagS
     assert flags.enabled_among(flag="other.flag", tenants=["pilot_a"]) == set()
     again = flags.enable_many(flag=FLAG, tenants=["pilot_a"], actor="U2")
     assert (again.changed, again.unchanged) == ((), ("pilot_a",))
+    for tenant in ("pilot_a", "pilot_c"):  # every row there and off: the usual case of a flip
+        flags.set_enabled(tenant=tenant, flag=FLAG, enabled=False, actor="U1")
+    usual = flags.enable_many(flag=FLAG, tenants=["pilot_a", "pilot_c"], actor="U2")
+    assert (usual.changed, usual.unchanged) == (("pilot_a", "pilot_c"), ())
