@@ -46,12 +46,14 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     queue.register(registry)
     alerts.register(registry)
     after_ack = AfterAck(executor, InputScreen(services.audit, services.clock))
+    # Bolt tries listeners in the order they were added, building each one's arguments to match it: `/zdm` first,
+    # so a slash command does not pay for the fifteen button and dialog listeners before the ack.
+    zdm.register(app, registry, services, after_ack)
     rollback.register(app, registry, services.rollbacks, after_ack)
     rollout.register(app, registry, services.rollouts, after_ack)
     schema.register(app, registry, services.schema, after_ack)
     checklist.register(app, registry, services.checklist, after_ack)
     post.register(app, registry, services.cleanup, after_ack)
-    zdm.register(app, registry, services, after_ack)
     breakglass.register(app, services.breakglass, after_ack)
     registry.check_permissions(services.config.permissions)
 
