@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TextIO, cast
 
@@ -37,35 +38,20 @@ def local_shell(settings: Settings, args: argparse.Namespace, *, scripted: bool)
         clock = DemoClock(scale=scale, start=demo_start_time(settings.data_dir) if demo else None)
     container = build_container(settings, clock=clock)
     executor = TrackingExecutor()
-    jobs = container.services.scheduled_jobs()
-    traffic: DemoTraffic | None = None
-    if demo:  # the demo app's traffic is written first, so each tick's KPI readings include it
-        flag = container.services.config.flag
-        lead = timedelta(seconds=scale * DEMO_TICK_S)  # a running clock moves on between a write and a read
-        traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table, lead=lead)
-        jobs = {"demo_traffic": traffic, **jobs}
     tick_s = DEMO_TICK_S if demo else settings.scheduler_tick_s
-    metronome = Metronome(
-        clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
-    )
+    metronome, traffic = scheduler(container, clock, scale=scale, tick_s=tick_s, traffic=demo)
     console = Console() if args.web else None
     try:
-        assert container.emulator is not None
-        shell = Shell(
-            app=build_app(container, executor=executor),
-            emulator=container.emulator,
-            signing_secret=container.signing_secret,
+        shell = wired_shell(
+            container,
+            clock=clock,
+            metronome=metronome,
+            traffic=traffic,
             executor=executor,
             user=settings.shell_user,
             out=cast(TextIO, console) if console is not None else sys.stdout,
             ask=input if sys.stdin.isatty() and not scripted and console is None else None,
-            release_channel=container.services.config.channels.release,
-            demo=demo_controls(clock, metronome, traffic, container),
         )
-        if container.pagerduty is not None:
-            container.pagerduty.subscribers.append(
-                lambda event: shell.outside("PagerDuty (local stand-in)", page_text(event))
-            )
         after_restart(container)  # once the shell listens, so re-posted cards are shown
         if isinstance(clock, DemoClock):
             clock.start()
@@ -83,6 +69,55 @@ def local_shell(settings: Settings, args: argparse.Namespace, *, scripted: bool)
         if demo:
             remember_demo_time(settings.data_dir, clock.now())
         container.close()
+
+
+def scheduler(
+    container: Container, clock: Clock, *, scale: float, tick_s: float, traffic: bool
+) -> tuple[Metronome, DemoTraffic | None]:
+    """The shell's scheduler: every timed job, and with ``traffic`` the demo app's requests written first, so each
+    tick's KPI readings include them."""
+    jobs = container.services.scheduled_jobs()
+    demo_traffic: DemoTraffic | None = None
+    if traffic:
+        flag = container.services.config.flag
+        lead = timedelta(seconds=scale * tick_s)  # a running clock moves on between a write and a read
+        demo_traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table, lead=lead)
+        jobs = {"demo_traffic": demo_traffic, **jobs}
+    metronome = Metronome(
+        clock=clock, tick_s=tick_s, jobs=jobs, time_scale=scale, on_error=container.services.report_job_error
+    )
+    return metronome, demo_traffic
+
+
+def wired_shell(
+    container: Container,
+    *,
+    clock: Clock,
+    metronome: Metronome,
+    traffic: DemoTraffic | None,
+    executor: TrackingExecutor,
+    user: str,
+    out: TextIO,
+    ask: Callable[[str], str] | None,
+) -> Shell:
+    """The local shell on the real Bolt app, with the demo controls, printing the local PagerDuty's pages."""
+    assert container.emulator is not None
+    shell = Shell(
+        app=build_app(container, executor=executor),
+        emulator=container.emulator,
+        signing_secret=container.signing_secret,
+        executor=executor,
+        user=user,
+        out=out,
+        ask=ask,
+        release_channel=container.services.config.channels.release,
+        demo=demo_controls(clock, metronome, traffic, container),
+    )
+    if container.pagerduty is not None:
+        container.pagerduty.subscribers.append(
+            lambda event: shell.outside("PagerDuty (local stand-in)", page_text(event))
+        )
+    return shell
 
 
 def page_text(event: dict[str, Any]) -> str:

@@ -11,24 +11,20 @@ from __future__ import annotations
 import io
 import re
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.app import build_app
 from bot.bootstrap import build_container
-from bot.cli.demo_shell import demo_controls, page_text
+from bot.cli.demo_shell import DEMO_TICK_S, scheduler, wired_shell
 from bot.cli.resume import after_restart
-from bot.demo import DemoTraffic, demo_start_time
+from bot.demo import demo_start_time
 from bot.executor import TrackingExecutor
 from bot.settings import Settings
-from bot.shell import Shell
 from commands.adapters.clock import DemoClock
 from commands.config import load_config
 from commands.schema.scaffold import new_migration
-from scheduler.runner import Metronome
 from tests.conftest import REPO, Databases
 
 SCHEMA_NEW = './dev.sh setup && .venv/bin/zdm schema new "add tenants timezone"'
@@ -152,28 +148,19 @@ def run_block(lines: list[str], *, dbs: Databases, app: Path, root: Path) -> str
     )
     clock = DemoClock(scale=0, start=demo_start_time(settings.data_dir))
     container = build_container(settings, clock=clock, config=config)
-    flag = config.flag
-    traffic = DemoTraffic(container.target_pool, flag=flag.name, flag_table=flag.table)
-    jobs: dict[str, Callable[[datetime], object]] = {"demo_traffic": traffic, **container.services.scheduled_jobs()}
-    metronome = Metronome(
-        clock=clock, tick_s=1.0, jobs=jobs, time_scale=0, on_error=container.services.report_job_error
-    )
+    metronome, traffic = scheduler(container, clock, scale=0, tick_s=DEMO_TICK_S, traffic=True)
     executor, out = TrackingExecutor(), io.StringIO()
     try:
-        assert container.emulator is not None and container.pagerduty is not None
-        shell = Shell(
-            app=build_app(container, executor=executor),
-            emulator=container.emulator,
-            signing_secret=container.signing_secret,
+        assert container.pagerduty is not None  # its pages are part of what a walkthrough shows
+        shell = wired_shell(
+            container,
+            clock=clock,
+            metronome=metronome,
+            traffic=traffic,
             executor=executor,
             user=settings.shell_user,
             out=out,
             ask=None,
-            release_channel=config.channels.release,
-            demo=demo_controls(clock, metronome, traffic, container),
-        )
-        container.pagerduty.subscribers.append(
-            lambda event: shell.outside("PagerDuty (local stand-in)", page_text(event))
         )
         after_restart(container)
         clock.start()
