@@ -17,10 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bot.local import STOP_POLL_S
+from bot.local import STOP_POLL_S, LocalHTTPServer
 from bot.local.emulator_files import FileEndpoints, UploadedFile
 from bot.local.emulator_http import http_handler
 
@@ -64,7 +63,7 @@ class SlackEmulator(FileEndpoints):
         # set: chat.update of a message this emulator never posted answers this error (not message_not_found, so
         # nobody re-posts and re-links a message that lives in another Slack or another process)
         self.foreign_update_error: str | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), http_handler(self))
+        self._server = LocalHTTPServer(("127.0.0.1", 0), http_handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="slack-emulator", daemon=True
         )

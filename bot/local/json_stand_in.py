@@ -7,11 +7,11 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.local import STOP_POLL_S
+from bot.local import STOP_POLL_S, LocalHTTPServer
 
 
 @dataclass
@@ -41,7 +41,7 @@ class JsonStandIn:
         self.unavailable: int | None = None  # an outage: every request answers this status until reset to None
         self.before_reply: Callable[[Received], None] | None = None  # tests: hold a request at the edge
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = LocalHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name=self.name, daemon=True
         )

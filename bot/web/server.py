@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.local import STOP_POLL_S
+from bot.local import STOP_POLL_S, LocalHTTPServer
 from bot.web.workspace import Workspace
 
 LONG_POLL_S = 20.0
@@ -26,9 +26,9 @@ class WebServer:
     def __init__(self, workspace: Workspace, *, port: int = 0) -> None:
         self.workspace = workspace
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(workspace))
+            self._server = LocalHTTPServer(("127.0.0.1", port), _handler(workspace))
         except OSError:  # the preferred port is taken: any free one
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(workspace))
+            self._server = LocalHTTPServer(("127.0.0.1", 0), _handler(workspace))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="zdm-web", daemon=True
