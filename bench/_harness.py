@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.acks import freeze_startup_heap  # noqa: E402
 from bot.app import build_app  # noqa: E402
 from bot.bootstrap import Container, build_container  # noqa: E402
 from bot.embedded import EmbeddedPostgres, ensure_database, install_demo_app, start_embedded  # noqa: E402
@@ -91,7 +92,9 @@ def start_bench_bot(*, extra_toml: str = "", clock: Clock | None = None, http_th
         port=0,
         threads=http_threads,
         signing_secret=container.signing_secret,  # as `zdm serve`: signatures checked before Bolt too
+        acks=executor.acks,  # … and after-ack work waiting for the acks in flight
     )
+    freeze_startup_heap()  # as `zdm serve` before it serves
     threading.Thread(target=server.run, daemon=True).start()
     return BenchBot(pg, container, slack, executor, server, work)
 

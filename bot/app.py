@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 
 from bot.bootstrap import Container
 from bot.dedup import dedup_middleware
@@ -34,9 +34,8 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
         listener_executor=executor,
         raise_error_for_unhandled_request=False,
     )
-    app.use(_request_ref)  # first: every log line about this request carries its ref
-    app.use(_count_request(container.metrics))
-    app.use(dedup_middleware(services.ledger, services.clock))
+    # one middleware, not three: Bolt builds every middleware's arguments for every request, before the ack
+    app.use(_arrival(container.metrics, dedup_middleware(services.ledger, services.clock)))
 
     # rollbacks on their own lane; heavy work a few at a time, in line (bot.lanes)
     heavy = HeavyLane(workers=executor.lane_sizes.get(HEAVY, 1))
@@ -45,7 +44,7 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     backfill.register(registry)
     queue.register(registry)
     alerts.register(registry)
-    after_ack = AfterAck(executor, InputScreen(services.audit, services.clock))
+    after_ack = AfterAck(executor, InputScreen(services.audit, services.clock), executor.acks)
     # Bolt tries listeners in the order they were added, building each one's arguments to match it: `/zdm` first,
     # so a slash command does not pay for the fifteen button and dialog listeners before the ack.
     zdm.register(app, registry, services, after_ack)
@@ -66,16 +65,15 @@ def build_app(container: Container, *, executor: TrackingExecutor | None = None)
     return app
 
 
-def _request_ref(next: Callable[[], BoltResponse]) -> BoltResponse:
-    """A fresh log reference per Slack request (HTTP mode scopes it to the request: see ``bot.server``)."""
-    start_request_ref()
-    return next()
+def _arrival(metrics: Metrics, deduplicate: Callable[..., BoltResponse | None]) -> Callable[..., BoltResponse | None]:
+    """Every Slack request, in order: a fresh log reference (HTTP mode scopes it to the request: see
+    ``bot.server``), so every log line about it carries its ref; counted by kind; then Slack's retries dropped
+    (``bot.dedup``)."""
 
-
-def _count_request(metrics: Metrics) -> Callable[..., BoltResponse]:
-    def count(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+    def arrive(body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        start_request_ref()
         kind = body.get("type") or ("slash_command" if body.get("command") else "other")
         metrics.slack_requests.labels(kind=str(kind)).inc()
-        return next()
+        return deduplicate(body, context, next)
 
-    return count
+    return arrive

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from bot.acks import AcksInFlight
+
 P = ParamSpec("P")
 T = TypeVar("T")
 ONCALL = "oncall"
@@ -44,6 +46,7 @@ class TrackingExecutor(ThreadPoolExecutor):
         self._in_flight = 0
         self._idle = threading.Condition()
         self.lane_sizes = dict(lanes)
+        self.acks = AcksInFlight()  # the server counts its Slack requests here; after-ack work waits for them
         self._lanes = {name: ThreadPoolExecutor(size, thread_name_prefix=f"zdm-{name}") for name, size in lanes.items()}
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:

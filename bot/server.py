@@ -28,6 +28,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
+from bot.acks import AcksInFlight
 from bot.metrics import Metrics
 from commands.errors import UserError
 
@@ -54,6 +55,7 @@ def wsgi_app(
     ready: ReadyCheck | None = None,
     inbox: LighthouseInbox | None = None,
     signing_secret: str | None = None,
+    acks: AcksInFlight | None = None,
 ) -> WsgiApp:
     bolt = SlackRequestHandler(app, path=SLACK_PATH)
     slack = _checked(bolt, SignatureVerifier(signing_secret) if signing_secret else None)
@@ -75,13 +77,23 @@ def wsgi_app(
             body, content_type = metrics.exposition()
             start_response("200 OK", [("Content-Type", content_type)])
             return [body]
-        # each request in a context of its own: the request's log reference (bot.logs) stays with it
-        if metrics is None or path != SLACK_PATH:
-            answer: Iterable[bytes] = contextvars.copy_context().run(slack, environ, start_response)
-            return answer
-        return _timed(slack, metrics, environ, start_response)
+        if path != SLACK_PATH:
+            return _answer(slack, None, environ, start_response)  # Bolt answers 404
+        if acks is None:
+            return _answer(slack, metrics, environ, start_response)
+        return acks.answer(lambda: _answer(slack, metrics, environ, start_response))
 
     return application
+
+
+def _answer(
+    slack: WsgiApp, metrics: Metrics | None, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    # each request in a context of its own: the request's log reference (bot.logs) stays with it
+    if metrics is None:
+        answer: Iterable[bytes] = contextvars.copy_context().run(slack, environ, start_response)
+        return answer
+    return _timed(slack, metrics, environ, start_response)
 
 
 def _lighthouse(inbox: LighthouseInbox, environ: dict[str, Any]) -> tuple[str, str]:
@@ -161,13 +173,15 @@ def create_server(
     ready: ReadyCheck | None = None,
     inbox: LighthouseInbox | None = None,
     signing_secret: str | None = None,
+    acks: AcksInFlight | None = None,
 ) -> Any:
     """A waitress server bound now (``port=0`` picks a free port: see ``.effective_port``); call ``.run()``.
-    Given the signing secret, unsigned requests are refused before Bolt (see the module's docstring)."""
+    Given the signing secret, unsigned requests are refused before Bolt (see the module's docstring); given
+    ``acks`` (the executor's), the Slack requests being answered are counted there (see ``bot.acks``)."""
     from waitress.server import create_server as waitress_server
 
     return waitress_server(
-        wsgi_app(app, metrics=metrics, ready=ready, inbox=inbox, signing_secret=signing_secret),
+        wsgi_app(app, metrics=metrics, ready=ready, inbox=inbox, signing_secret=signing_secret, acks=acks),
         host=host,
         port=port,
         threads=threads,

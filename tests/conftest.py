@@ -308,6 +308,7 @@ def serving(container: Container, slack: SlackEmulator) -> Iterator[BotServer]:
         metrics=container.metrics,
         ready=container.readiness.reason_not_ready if container.readiness else None,
         signing_secret=container.signing_secret,
+        acks=executor.acks,
     )
     thread = threading.Thread(target=run_until_closed, args=(server,), daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, cast
 
+from bot.acks import AcksInFlight, freeze_startup_heap
 from bot.app import build_app
 from bot.bootstrap import Container, build_container
 from bot.cli.resume import after_restart
@@ -44,11 +45,12 @@ def serve(settings: Settings) -> int:
             "no Slack tokens set (ZDM_SLACK_BOT_TOKEN, ZDM_SLACK_SIGNING_SECRET): Slack cannot reach "
             "this server; use `zdm shell` or `zdm demo` to try zdm locally"
         )
+    freeze_startup_heap()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # HTTP always: Slack's endpoint in HTTP mode, and in Socket Mode still /healthz, /readyz, /metrics (probes)
-    close_http = _serve_http(app, container, stop)
+    close_http = _serve_http(app, container, stop, executor.acks)
     close_socket = _serve_socket_mode(app, settings, stop) if settings.slack_app_token else None
 
     def close_transport() -> None:
@@ -76,7 +78,7 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callable[[], None]:
+def _serve_http(app: Any, container: Container, stop: threading.Event, acks: AcksInFlight) -> Callable[[], None]:
     from bot.server import LighthouseInbox, create_server
 
     inbox = None
@@ -95,6 +97,7 @@ def _serve_http(app: Any, container: Container, stop: threading.Event) -> Callab
         ready=container.readiness.reason_not_ready if container.readiness else None,
         inbox=inbox,
         signing_secret=container.signing_secret,
+        acks=acks,
     )
     log.info("zdm listening on http://%s:%s/slack/events", container.settings.host, server.effective_port)
 

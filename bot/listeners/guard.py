@@ -9,6 +9,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.acks import AcksInFlight
+from bot.executor import ONCALL
 from bot.lanes import LaneWork
 from bot.listeners.screening import InputScreen
 from bot.logs import bound_ref, current_ref, new_ref
@@ -81,16 +83,20 @@ class AfterAck:
     returns, instead of polling for the ack every 10 ms from another thread. Anything slow is handed to this.
     """
 
-    def __init__(self, executor: Executor, screen: InputScreen) -> None:
+    def __init__(self, executor: Executor, screen: InputScreen, acks: AcksInFlight | None = None) -> None:
         self._executor = executor
         self.screen = screen
+        self._acks = acks or AcksInFlight()  # nobody counts: nothing waits
 
     def __call__(
         self, work: Callable[[], object], *, respond: Respond, ref: str | None = None, lane: str | None = None
     ) -> None:
         """Run ``work`` after the ack: on its lane (``LaneWork``'s, else ``lane``: see ``bot.lanes``) when the
-        executor has lanes, else on the shared workers."""
+        executor has lanes, else on the shared workers; once the acks in flight are out (``bot.acks``), except a
+        rollback's."""
         lane = work.lane if isinstance(work, LaneWork) else lane
+        if lane != ONCALL:
+            work = self._acks.after(work)
         submit_to = getattr(self._executor, "submit_to", None)
         if lane is not None and submit_to is not None:
             submit_to(lane, run_guarded, work, respond=respond, ref=ref or current_ref())
@@ -99,7 +105,7 @@ class AfterAck:
 
     def submit(self, work: Callable[[], object]) -> None:
         """Work that reports its own outcome (no response URL, e.g. after a dialog)."""
-        self._executor.submit(_logged, work, current_ref())
+        self._executor.submit(_logged, self._acks.after(work), current_ref())
 
     def button(self, app: App, action_id: str, decide: Callable[..., object]) -> None:
         """A button that acks at once, then calls ``decide(value=<button value>, actor=<user id>)`` after the ack;
