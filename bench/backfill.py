@@ -11,6 +11,9 @@ throughout, both modes:
 - vs_single_update: zdm's rows/s in `--max-speed` mode ÷ one whole-table UPDATE's rows/s (same table, same writer);
 - batch_p99_ms: p99 of how long zdm's batches held their row locks (batch + checkpoint, one transaction), both
   modes; the longest is printed beside it.
+Also printed, above the BENCH lines: what a *fixed* pace at 20× the runbook's rate (one worker, its pause set from
+the `--max-speed` run's rows/s, no controller) costs the writer's p95 on this machine — where the two backfill
+targets meet, or do not.
 `python bench/backfill.py [rows]` (default 2 000 000). Prints the four `BENCH …` lines last.
 """
 
@@ -37,9 +40,10 @@ from commands.backfill.engine import BackfillEngine
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
 RUNBOOK_SAMPLE_S = 10.0
-JOB = """
+TARGET_BATCH_MS = 30
+JOB = f"""
 [backfill.engine]
-target_batch_ms = 30
+target_batch_ms = {TARGET_BATCH_MS}
 max_batch = 5000
 progress_every_s = 5
 
@@ -116,13 +120,19 @@ def quiet_idle(bench: BenchBot) -> list[float]:
     return with_writer(bench.target_url, lambda: time.sleep(5))[1]
 
 
-def run_zdm(bench: BenchBot, *, max_speed: bool) -> tuple[float, list[float], BackfillEngine]:
-    """One zdm run over the whole table with the writer running; (seconds, writer latencies, engine)."""
+def run_zdm(
+    bench: BenchBot, *, max_speed: bool, pause_ms: int | None = None
+) -> tuple[float, list[float], BackfillEngine]:
+    """One zdm run over the whole table with the writer running; (seconds, writer latencies, engine). ``pause_ms``:
+    one worker at that fixed pause after each batch (``--max-speed`` settings, no controller)."""
     backfills = bench.container.services.backfills
     run = backfills.start(env="staging", job="bench", actor=USER, max_speed=max_speed)
+    job, cfg = bench.container.services.config.backfill.jobs["bench"], bench.container.services.config.backfill.engine
+    if pause_ms is not None:
+        job, cfg = job.model_copy(update={"workers": 1}), cfg.model_copy(update={"pause_between_ms": pause_ms})
     engine = BackfillEngine(
-        job=bench.container.services.config.backfill.jobs["bench"],
-        cfg=bench.container.services.config.backfill.engine,
+        job=job,
+        cfg=cfg,
         checkpoints=backfills._p.checkpoints["staging"],
         runs=backfills._p.runs,
         clock=bench.container.services.clock,
@@ -179,6 +189,11 @@ def main() -> None:
         batches += list(fast_engine.stats.batch_ms) if fast_engine.stats else []
         reset(bench)
 
+        busy = min(1.0, 20 * runbook_rate / (fast_rate / 2))  # one worker's share of the time at 20× the runbook
+        pace_ms = round(TARGET_BATCH_MS * (1 - busy) / busy)
+        paced_s, during_paced, _ = run_zdm(bench, max_speed=True, pause_ms=pace_ms)
+        reset(bench)
+
         def single_update() -> None:
             with psycopg.connect(bench.target_url, autocommit=True) as conn:
                 conn.execute("update public.bench_items set v = id * 2")
@@ -200,6 +215,9 @@ def main() -> None:
         f"  single UPDATE: {update_s:.1f} s, {update_rate:,.0f} rows/s, writer p95 "
         f"{percentile(under_update, 0.95):.2f} ms, max {max(under_update, default=0):.0f} ms (waits for its locks)\n"
         f"  runbook 500/200: {runbook_rate:,.0f} rows/s (sampled {RUNBOOK_SAMPLE_S:g} s)\n"
+        f"  fixed pace, one worker, pause {pace_ms} ms (no controller): {ROWS / paced_s:,.0f} rows/s "
+        f"({ROWS / paced_s / runbook_rate:.1f}× the runbook), writer p95 {percentile(during_paced, 0.95):.2f} ms "
+        f"({percentile(during_paced, 0.95) / idle_p95:.2f}× idle)\n"
         f"  batches: {len(batches)}, p99 {percentile(batches, 0.99):.1f} ms, longest {max(batches):.1f} ms"
     )
     print(bench_line("writer_p95_ratio", value=ratio, unit="x", baseline=1.0, target="<=1.3"))
