@@ -44,6 +44,13 @@ create table if not exists zdm_backfill.canary (
     run_id  bigint primary key,
     beats   bigint not null default 0,
     beat_at timestamptz
+);
+create table if not exists zdm_backfill.canary_slots (
+    run_id  bigint not null,
+    slot    integer not null,
+    beats   bigint not null default 0,
+    beat_at timestamptz,
+    primary key (run_id, slot)
 )
 """
 

@@ -78,19 +78,21 @@ legacy_sql = "update public.items set touched = touched + 1"
 verify_sql = "select count(*) from public.items where touched = 0"
 
 [backfill.jobs.hog]
-# every batch holds the canary's row for 20 ms: the live traffic the throttle protects suffers while it runs
+# every batch holds the canary's rows for 20 ms: the live traffic the throttle protects suffers while it runs
 table = "public.items"
 workers = 2
 batch_sql = '''
-with hold as (
-    select pg_sleep(0.02) from zdm_backfill.canary for update
+with locked as (
+    select count(*) from (select from zdm_backfill.canary_slots for update) canary
+), hold as (
+    select pg_sleep(0.02) from locked
 ), batch as (
     select id from public.items, (select count(*) from hold) h
-    where id > %(after)s and id <= least(%(upto)s, 600) order by id limit %(limit)s
+    where id > %(after)s and id <= least(%(upto)s, 1200) order by id limit %(limit)s
 ), done as (update public.items i set touched = i.touched + 1 from batch where i.id = batch.id returning i.id)
 select count(*), 0, max(id) from done
 '''
-verify_sql = "select count(*) from public.items where touched = 0 and id <= 600"
+verify_sql = "select count(*) from public.items where touched = 0 and id <= 1200"
 
 [backfill.jobs.sloppy]
 table = "public.items"
@@ -442,7 +444,7 @@ def test_the_throttle_slows_down_when_the_canary_suffers_and_the_card_says_why(
     engine = _engine(container, "hog", seen)
     done = engine.run(run.id)
     assert done.status == RunStatus.VERIFIED, done
-    assert touched(dbs) == {1: 600, 0: ROWS - 600}
+    assert touched(dbs) == {1: 1200, 0: ROWS - 1200}
     assert seen and all(line.startswith("Throttle: ") for line in seen)  # the card carries the throttle's line
     assert engine.stats is not None
     history = list(engine.stats.throttle_history)
