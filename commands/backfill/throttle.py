@@ -11,7 +11,12 @@ batches, the longest pause) through one worker busy 5 %, 10 %, … 100 % of the 
   multiplicatively (to ``DECREASE`` of its rung), since a p95 over the whole run must end under the budget — when
   a second window (``settle_s`` of fresh beats) agrees, or at once when the canary is ``CLEARLY_OVER`` the budget
   or a replica lag / session limit is passed (one noisy window of a busy database must not halve the speed);
-- well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase);
+- well under it (below ``ROOM`` × the budget) it climbs one rung at a time (additive increase), but not back to
+  the rung that last needed a slow-down (its *ceiling*) until ``PROBE_AFTER`` × ``settle_s`` of calm have passed:
+  every try of a rung that is too fast costs the live traffic a window over budget, and a p95 over the whole run
+  counts every such window;
+- pressure in the first window after a climb is blamed on that climb: it steps back one rung at once, without a
+  second window;
 - the canary is judged against the baseline or, when the same window's beats that no batch overlapped are slower
   (the database got busier for reasons of its own), against those, up to ``QUIET_CEILING`` × the baseline
   (``reference_ms``);
@@ -41,6 +46,7 @@ BUSY_STEPS = 20  # one worker's busy share climbs in 5 % steps
 BASELINE_STEP = 1.2  # a re-measured baseline rises at most this factor at a time …
 BASELINE_CEILING = 1.5  # … and never above this factor of the baseline measured before the run
 QUIET_CEILING = 1.2  # beats no batch overlapped excuse a database at most this much slower than the baseline
+PROBE_AFTER = 12  # × settle_s: how long it stays under the rung that last needed a slow-down before trying it again
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class ThrottleState:
     measured_at: float = 0.0  # when the baseline was last measured
     resume: Settings | None = None  # while measuring: the settings to go back to
     rung: int = 0  # where on ``ladder(limits)`` the settings are
+    ceiling: int | None = None  # the rung that last needed a slow-down …
+    ceiling_at: float = float("-inf")  # … and when
 
 
 @dataclass(frozen=True)
@@ -181,19 +189,34 @@ def decide(state: ThrottleState, readings: Readings, now: float, limits: Limits)
         if rung == 0:
             held = replace(state, mode="held", reason=f"slowest setting: {pressure}")
             return held, held.reason
+        hurt = replace(state, ceiling=rung, ceiling_at=now)
+        if state.mode == "speeding up":  # the climb just made did it: back down one rung
+            return _move(hurt, rungs, rung - 1, "slowed", f"slowed: {pressure}; back to the last rung", now)
         if state.mode != "watching" and not _sure(readings, limits):  # one noisy window is not enough
             reason = f"watching: {pressure}; judging a fresh window before slowing"
             return replace(state, mode="watching", reason=reason, changed_at=now), reason
         lower = min(rung - 1, math.floor(rung * DECREASE))
-        return _move(state, rungs, lower, "slowed", f"slowed: {pressure}", now)
+        return _move(hurt, rungs, lower, "slowed", f"slowed: {pressure}", now)
     ratio = _ratio(readings)
     if ratio is None:
         return state, state.reason
     budget = f"canary p95 {ratio:.2f}× baseline, budget {limits.latency_budget:g}×"
     if ratio < limits.latency_budget * ROOM and rung + 1 < len(rungs):
-        return _move(state, rungs, rung + 1, "speeding up", f"speeding up: {budget}", now)
+        wait = _probe_wait(state, rung + 1, now, limits)
+        if wait <= 0:
+            return _move(state, rungs, rung + 1, "speeding up", f"speeding up: {budget}", now)
+        reason = f"steady: {budget}; the next rung needed a slow-down, trying it again in {wait:.0f} s"
+        return replace(state, mode="steady", reason=reason), reason
     reason = f"steady: {budget}"
     return replace(state, mode="steady", reason=reason), reason
+
+
+def _probe_wait(state: ThrottleState, rung: int, now: float, limits: Limits) -> float:
+    """Seconds until ``rung`` may be tried: 0 below the ceiling, or once the ceiling is ``PROBE_AFTER`` settles
+    old."""
+    if state.ceiling is None or rung < state.ceiling:
+        return 0.0
+    return state.ceiling_at + PROBE_AFTER * limits.settle_s - now
 
 
 def _move(

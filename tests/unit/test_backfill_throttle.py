@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from commands.backfill.config import EngineConfig
 from commands.backfill.throttle import (
     DECREASE,
+    PROBE_AFTER,
     Limits,
     Readings,
     Settings,
@@ -112,6 +113,32 @@ def test_room_under_the_budget_climbs_one_rung_at_a_time_to_full_speed_then_stay
     assert seen[: len(RUNGS) - 1] == list(range(1, len(RUNGS)))  # additive increase
     assert state.settings == FULL and state.mode == "steady"
     assert reason == "steady: canary p95 0.90× baseline, budget 1.3×"
+
+
+def test_pressure_right_after_a_climb_steps_back_at_once_and_that_rung_waits_for_a_long_calm() -> None:
+    climbed, _ = decide(at(12), canary(0.9), 1.0, LIMITS)
+    assert (climbed.mode, climbed.rung) == ("speeding up", 13)
+    back, reason = decide(climbed, canary(1.25), 2.0, LIMITS)  # not clearly over: no second window needed
+    assert (back.mode, back.rung, back.ceiling) == ("slowed", 12, 13)
+    assert reason == "slowed: canary p95 1.25× baseline (budget 1.3×); back to the last rung"
+    clock, state = 2.0, back
+    while clock < 2.0 + PROBE_AFTER * LIMITS.settle_s - 1:
+        clock += 1.0
+        state, reason = decide(state, canary(0.9), clock, LIMITS)
+        assert state.rung == 12  # room, but that rung hurt a moment ago
+    assert reason.startswith("steady: canary p95 0.90× baseline, budget 1.3×; the next rung needed a slow-down")
+    state, reason = decide(state, canary(0.9), 2.0 + PROBE_AFTER * LIMITS.settle_s, LIMITS)
+    assert (state.mode, state.rung) == ("speeding up", 13)  # tried again
+
+
+def test_after_a_slow_down_it_climbs_back_only_to_just_under_the_rung_that_needed_it() -> None:
+    top = len(RUNGS) - 1
+    slowed, _ = decide(at(top), canary(2.1), 1.0, LIMITS)
+    clock, state, limits = 1.0, slowed, replace(LIMITS, settle_s=0.5)
+    while clock + 0.5 < 1.0 + PROBE_AFTER * limits.settle_s:
+        clock += 0.5
+        state, _ = decide(state, canary(0.9), clock, limits)
+    assert state.rung == top - 1 and state.ceiling == top  # climbed back quickly, but not to the top yet
 
 
 def test_between_room_and_the_set_point_nothing_changes() -> None:
