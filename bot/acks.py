@@ -1,10 +1,10 @@
 """Acks first: Slack times every request's acknowledgement (3 s) and nobody times the work after it.
 
 The HTTP server counts the Slack requests it is answering (``AcksInFlight.answer``); work handed off after an
-ack waits until none is left, at most ``ACKS_FIRST_S``, before it starts. On two cores the after-ack work of one
-command (rendering a card, its queries, its post to Slack) otherwise takes the interpreter from the acks of the
-commands that arrived with it. Rollbacks never wait (the ``oncall`` lane): their latency is the one that matters
-most.
+ack waits until none is left, at most ``ACKS_FIRST_S``, before it starts: the after-ack work of one command
+(building a card, its queries, its post to Slack) would otherwise take the interpreter from the acks of the
+commands that arrived with it. (``bench/slack_ack.py`` does not show it: its commands answer entirely in the ack.)
+Rollbacks never wait (the ``oncall`` lane): their latency is the one that matters most.
 """
 
 from __future__ import annotations

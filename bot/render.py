@@ -2,7 +2,7 @@
 
 Plain dictionaries, exactly as ``slack_sdk.models.blocks`` would serialise them (``tests/unit/test_render.py``
 holds the two side by side): a card is rendered before the ack of every `/zdm rollout status`, and building and
-validating the SDK's objects cost a third of zdm's own work before that ack.
+validating the SDK's objects was a fifth of the `/zdm` listener's work before that ack.
 """
 
 from __future__ import annotations
