@@ -29,8 +29,8 @@ from bot.server import create_server
 from bot.signing import sign, slash_command_body
 
 CONCURRENCY = 20
-ROUNDS = 5  # per load process; ALTERNATIONS × ROUNDS × CONCURRENCY acks for each app (600)
-ALTERNATIONS = 6
+ROUNDS = 5  # per load process; ALTERNATIONS × ROUNDS × CONCURRENCY acks for each app (1 200)
+ALTERNATIONS = 12
 THREADS = 16  # the default of ZDM_HTTP_THREADS, for both servers
 TEXTS = ("rollout status", "rollout list", "tenants pilot_*", "help")
 
