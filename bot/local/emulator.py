@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.local import STOP_POLL_S, LocalHTTPServer
+from bot.local import LocalHTTPServer
 from bot.local.emulator_files import FileEndpoints, UploadedFile
 from bot.local.emulator_http import http_handler
 
@@ -63,15 +63,11 @@ class SlackEmulator(FileEndpoints):
         # set: chat.update of a message this emulator never posted answers this error (not message_not_found, so
         # nobody re-posts and re-links a message that lives in another Slack or another process)
         self.foreign_update_error: str | None = None
-        self._server = LocalHTTPServer(("127.0.0.1", 0), http_handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="slack-emulator", daemon=True
-        )
+        self._server = LocalHTTPServer(http_handler(self), name="slack-emulator")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     @property
     def api_url(self) -> str:
@@ -103,12 +99,11 @@ class SlackEmulator(FileEndpoints):
         return f"{self.url}/response/{key}"
 
     def start(self) -> SlackEmulator:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def subscribe(self, callback: Callable[[Message, str], None]) -> None:
         """``callback(message, event)`` with event ``"posted"`` or ``"updated"``, on the server thread."""

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.local import STOP_POLL_S, LocalHTTPServer
+from bot.local import LocalHTTPServer
 
 
 @dataclass
@@ -41,23 +41,18 @@ class JsonStandIn:
         self.unavailable: int | None = None  # an outage: every request answers this status until reset to None
         self.before_reply: Callable[[Received], None] | None = None  # tests: hold a request at the edge
         self._lock = threading.Lock()
-        self._server = LocalHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name=self.name, daemon=True
-        )
+        self._server = LocalHTTPServer(_handler(self), name=self.name)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> JsonStandIn:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.local import STOP_POLL_S, LocalHTTPServer
+from bot.local import LocalHTTPServer
 from bot.web.workspace import Workspace
 
 LONG_POLL_S = 20.0
@@ -26,26 +26,20 @@ class WebServer:
     def __init__(self, workspace: Workspace, *, port: int = 0) -> None:
         self.workspace = workspace
         try:
-            self._server = LocalHTTPServer(("127.0.0.1", port), _handler(workspace))
+            self._server = LocalHTTPServer(_handler(workspace), name="zdm-web", port=port)
         except OSError:  # the preferred port is taken: any free one
-            self._server = LocalHTTPServer(("127.0.0.1", 0), _handler(workspace))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S}, name="zdm-web", daemon=True
-        )
+            self._server = LocalHTTPServer(_handler(workspace), name="zdm-web")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return self._server.url + "/"
 
     def start(self) -> WebServer:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 def page_html() -> str:
